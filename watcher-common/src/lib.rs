@@ -1,0 +1,227 @@
+//! Types shared by the kernel programs (`watcher-ebpf`) and user space (`watcher-user`).
+//!
+//! Everything here is `#[repr(C)]` plain data with a fixed layout, because the same bytes are written by
+//! eBPF code and read by the user-space decoder. This crate must stay `no_std`, free of allocation and
+//! free of logic beyond trivial accessors: the kernel side cannot run anything else.
+#![no_std]
+#![deny(unsafe_code)]
+
+/// Largest payload slice carried by one data event. A syscall moving more bytes produces several events.
+/// Must be a power of two: the eBPF side bounds copy sizes with it for the verifier.
+pub const CHUNK_SIZE: usize = 16 * 1024;
+/// Most chunk events one syscall can produce; bounds the eBPF loop. With [`CHUNK_SIZE`] this caps
+/// `--capture-bytes` at 256 KiB.
+pub const MAX_CHUNKS_PER_CALL: u32 = 16;
+/// Largest `--capture-bytes` the kernel side can honour.
+pub const MAX_CAPTURE_BYTES: u32 = CHUNK_SIZE as u32 * MAX_CHUNKS_PER_CALL;
+/// Vectored calls (`readv`, `writev`, `recvmsg`, `sendmsg`) copy from at most this many iovecs.
+pub const MAX_IOVECS: u32 = 16;
+/// Most `--port` values the kernel filter holds.
+pub const MAX_PORT_FILTERS: usize = 8;
+/// Length of a task's command name, as in the kernel (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+
+/// What an [`EventHeader`] introduces.
+pub mod kind {
+    /// A slice of socket payload ([`super::DataEvent`]).
+    pub const DATA: u8 = 1;
+    /// A TCP connection started being traced ([`super::OpenEvent`]).
+    pub const OPEN: u8 = 2;
+    /// A traced connection's fd was closed (header only).
+    pub const CLOSE: u8 = 3;
+}
+
+/// Direction of a data event, seen from the traced process.
+pub mod direction {
+    /// Bytes the process received (read, recvfrom, readv, recvmsg).
+    pub const INGRESS: u8 = 0;
+    /// Bytes the process sent (write, sendto, writev, sendmsg).
+    pub const EGRESS: u8 = 1;
+}
+
+/// Which end of a connection the traced process is.
+pub mod side {
+    /// Not known from the syscall that revealed the connection (it existed before tracing began).
+    pub const UNKNOWN: u8 = 0;
+    /// The process called `connect`.
+    pub const CLIENT: u8 = 1;
+    /// The process got the connection from `accept`.
+    pub const SERVER: u8 = 2;
+}
+
+/// Bits of [`EventHeader::flags`].
+pub mod flags {
+    /// Data: the last chunk of its syscall; bytes after it up to `call_bytes` were not captured.
+    pub const LAST_CHUNK: u8 = 1;
+    /// Data: copying the user buffer failed; the chunk carries no bytes.
+    pub const COPY_FAILED: u8 = 2;
+    /// Open: the connection was found on first use, not at accept/connect, so its streams may start
+    /// in the middle of a message.
+    pub const MID_STREAM: u8 = 4;
+}
+
+/// Common prefix of every ring-buffer event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// One of [`kind`].
+    pub kind: u8,
+    /// One of [`direction`] (data events).
+    pub direction: u8,
+    /// One of [`side`] (open events).
+    pub side: u8,
+    /// Bits of [`flags`].
+    pub flags: u8,
+    /// Process id (thread group id).
+    pub tgid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// File descriptor of the socket in `tgid`.
+    pub fd: i32,
+    /// `bpf_ktime_get_ns` at syscall entry (data) or at the event (open/close).
+    pub ts_enter_ns: u64,
+    /// `bpf_ktime_get_ns` at syscall exit.
+    pub ts_exit_ns: u64,
+    /// Bytes the syscall actually transferred (its return value).
+    pub call_bytes: u64,
+    /// Position of the syscall's first byte in this direction's stream, counted since the connection
+    /// started being traced. Lets user space see exactly which bytes it never received.
+    pub stream_pos: u64,
+    /// Offset of this chunk within the syscall's bytes.
+    pub chunk_offset: u32,
+    /// Bytes of payload following this header.
+    pub chunk_len: u32,
+    /// Thread command name.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A data event as the kernel builds it: header plus a payload area of which `chunk_len` bytes are sent.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DataEvent {
+    /// Header; `kind` is [`kind::DATA`].
+    pub header: EventHeader,
+    /// Payload; only the first `header.chunk_len` bytes are meaningful and sent.
+    pub data: [u8; CHUNK_SIZE],
+}
+
+/// Socket addresses of a connection, as the kernel's `sock_common` holds them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketAddrs {
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u16,
+    /// Local port, host byte order.
+    pub local_port: u16,
+    /// Remote port, host byte order.
+    pub remote_port: u16,
+    /// Padding, always zero.
+    pub pad: u16,
+    /// Local address: IPv4 in the first 4 bytes, or IPv6, network byte order.
+    pub local_addr: [u8; 16],
+    /// Remote address, same encoding.
+    pub remote_addr: [u8; 16],
+}
+
+/// A connection started being traced.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenEvent {
+    /// Header; `kind` is [`kind::OPEN`].
+    pub header: EventHeader,
+    /// Addresses read from the socket.
+    pub addrs: SocketAddrs,
+}
+
+/// Ways the kernel side loses or shortens data, counted per CPU and summed by user space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLoss {
+    /// Events that did not fit in the ring buffer.
+    pub ring_full_events: u64,
+    /// Payload bytes in those events.
+    pub ring_full_bytes: u64,
+    /// Chunks whose user memory could not be read.
+    pub copy_failed: u64,
+    /// Syscalls that moved more than `--capture-bytes`.
+    pub truncated_calls: u64,
+    /// Bytes beyond `--capture-bytes` that were not copied.
+    pub truncated_bytes: u64,
+    /// Syscalls on traced sockets dropped because the in-flight table was full.
+    pub pending_full: u64,
+}
+
+/// Byte offsets of the kernel struct fields the programs read, found in the running kernel's BTF.
+///
+/// Rust eBPF code gets no CO-RE relocations, so user space resolves these at start-up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.files`
+    pub task_files: u32,
+    /// `files_struct.fdt`
+    pub files_fdt: u32,
+    /// `fdtable.max_fds`
+    pub fdt_max_fds: u32,
+    /// `fdtable.fd`
+    pub fdt_fd: u32,
+    /// `file.f_inode`
+    pub file_inode: u32,
+    /// `file.private_data`
+    pub file_private_data: u32,
+    /// `inode.i_mode`
+    pub inode_mode: u32,
+    /// `socket.type`
+    pub socket_type: u32,
+    /// `socket.sk`
+    pub socket_sk: u32,
+    /// `sock.sk_protocol`
+    pub sock_protocol: u32,
+    /// `sock_common.skc_family` (as an offset into `struct sock`)
+    pub skc_family: u32,
+    /// `sock_common.skc_daddr`
+    pub skc_daddr: u32,
+    /// `sock_common.skc_rcv_saddr`
+    pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_dport`
+    pub skc_dport: u32,
+    /// `sock_common.skc_num`
+    pub skc_num: u32,
+    /// `sock_common.skc_v6_daddr`
+    pub skc_v6_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`
+    pub skc_v6_rcv_saddr: u32,
+}
+
+/// Filters and limits the kernel programs apply, set once at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// Struct offsets for walking from an fd to its socket.
+    pub offsets: KernelOffsets,
+    /// The watcher's own tgid, never traced.
+    pub self_tgid: u32,
+    /// Bytes copied per syscall at most (≤ [`MAX_CAPTURE_BYTES`]).
+    pub capture_bytes: u32,
+    /// Non-zero: only tgids present in the `PID_FILTER` map are traced.
+    pub pid_filter_on: u8,
+    /// Non-zero: only threads whose comm equals `comm` are traced.
+    pub comm_filter_on: u8,
+    /// Side filter: 0 both, otherwise one of [`side`].
+    pub side_filter: u8,
+    /// Number of valid entries in `ports` (0: no port filter).
+    pub port_count: u8,
+    /// Ports matched against either end of a connection.
+    pub ports: [u16; MAX_PORT_FILTERS],
+    /// Command name for the comm filter, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY (for every impl below): the types are #[repr(C)], contain only integers and integer arrays,
+    // and are valid for any bit pattern, which is what aya::Pod requires.
+    #![allow(unsafe_code)]
+    unsafe impl aya::Pod for super::KernelConfig {}
+    unsafe impl aya::Pod for super::KernelLoss {}
+}

@@ -1,0 +1,217 @@
+//! Kernel side of watcher: syscall tracepoint programs that find TCP sockets and copy their payload into
+//! a ring buffer for user space.
+//!
+//! Entry points are thin (`fn x(ctx) -> u32` calling `try_x`); filtering is in `task` and `socket`,
+//! copying in `payload`, counting of loss in `loss`. Nothing here parses protocols: that is user space's
+//! job, and the kernel side must stay small enough for the verifier and cheap for the traced process.
+#![no_std]
+#![no_main]
+
+mod loss;
+mod maps;
+mod payload;
+mod socket;
+mod task;
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use watcher_common::{direction, side};
+
+use crate::maps::{InFlight, CONNECTING, IN_FLIGHT};
+
+/// Offset of the first syscall argument (and of `ret` in exit events) in the tracepoint record.
+const ARG0: usize = 16;
+const EINPROGRESS: i64 = 115;
+
+/// How an I/O syscall passes its buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `(fd, buf, len, ...)`: read, write, recvfrom, sendto.
+    Plain,
+    /// `(fd, iov, iovcnt)`: readv, writev.
+    Vector,
+    /// `(fd, msghdr, flags)`: recvmsg, sendmsg.
+    Message,
+}
+
+#[inline(always)]
+fn arg(ctx: &TracePointContext, n: usize) -> Option<u64> {
+    // SAFETY: syscall tracepoint records hold 8-byte argument slots from offset 16 (see the format files
+    // under /sys/kernel/tracing/events/syscalls); read_at is bounds-checked by the kernel.
+    unsafe { ctx.read_at::<u64>(ARG0 + 8 * n) }.ok()
+}
+
+fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    let cfg = task::config()?;
+    if !task::task_traced(cfg, tgid) {
+        return None;
+    }
+    let fd = arg(ctx, 0)? as i32;
+    socket::traced_socket(cfg, tgid, tid, fd)?;
+    let (buf, len, vectored) = match shape {
+        Shape::Plain => (arg(ctx, 1)?, arg(ctx, 2)?, 0),
+        Shape::Vector => (arg(ctx, 1)?, arg(ctx, 2)?, 1),
+        Shape::Message => {
+            let msg = arg(ctx, 1)?;
+            // SAFETY: user memory reads are checked by the helper. x86_64 `struct user_msghdr` has
+            // msg_iov at offset 16 and msg_iovlen at offset 24.
+            let iov = unsafe { bpf_probe_read_user((msg + 16) as *const u64) }.ok()?;
+            let iovlen = unsafe { bpf_probe_read_user((msg + 24) as *const u64) }.ok()?;
+            (iov, iovlen, 1)
+        }
+    };
+    let call = InFlight {
+        fd,
+        direction: dir,
+        vectored,
+        pad: [0; 2],
+        buf,
+        len,
+        // SAFETY: no preconditions.
+        ts_enter_ns: unsafe { bpf_ktime_get_ns() },
+    };
+    if IN_FLIGHT.insert(&id, &call, 0).is_err() {
+        loss::count(|l| l.pending_full += 1);
+    }
+    Some(())
+}
+
+fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: the value is copied out before the entry is removed.
+    let call = *unsafe { IN_FLIGHT.get(&id) }?;
+    let _ = IN_FLIGHT.remove(&id);
+    let ret = arg(ctx, 0)? as i64;
+    if ret <= 0 {
+        return None;
+    }
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let cfg = task::config()?;
+    let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    let sock = maps::SOCKETS.get_ptr_mut(&socket::socket_key(tgid, call.fd))?;
+    payload::emit(cfg, &call, sock, ret as u64, tgid, tid, now);
+    Some(())
+}
+
+fn try_exit_accept(ctx: &TracePointContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    let cfg = task::config()?;
+    if !task::task_traced(cfg, tgid) {
+        return None;
+    }
+    let fd = arg(ctx, 0)? as i64;
+    if fd < 0 {
+        return None;
+    }
+    socket::classify(cfg, tgid, tid, fd as i32, side::SERVER);
+    Some(())
+}
+
+fn try_enter_connect(ctx: &TracePointContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    let cfg = task::config()?;
+    if !task::task_traced(cfg, (id >> 32) as u32) {
+        return None;
+    }
+    let fd = arg(ctx, 0)? as i32;
+    CONNECTING.insert(&id, &fd, 0).ok()
+}
+
+fn try_exit_connect(ctx: &TracePointContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: copied out before removal.
+    let fd = *unsafe { CONNECTING.get(&id) }?;
+    let _ = CONNECTING.remove(&id);
+    let ret = arg(ctx, 0)? as i64;
+    if ret != 0 && ret != -EINPROGRESS {
+        return None;
+    }
+    let cfg = task::config()?;
+    socket::classify(cfg, (id >> 32) as u32, id as u32, fd, side::CLIENT);
+    Some(())
+}
+
+fn try_enter_close(ctx: &TracePointContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    let fd = arg(ctx, 0)? as i32;
+    socket::forget((id >> 32) as u32, id as u32, fd);
+    Some(())
+}
+
+/// Defines the enter and exit programs of one I/O syscall.
+macro_rules! io_syscall {
+    ($enter:ident, $exit:ident, $dir:expr, $shape:expr) => {
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            let _ = try_enter_io(&ctx, $dir, $shape);
+            0
+        }
+
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            let _ = try_exit_io(&ctx);
+            0
+        }
+    };
+}
+
+io_syscall!(sys_enter_read, sys_exit_read, direction::INGRESS, Shape::Plain);
+io_syscall!(sys_enter_recvfrom, sys_exit_recvfrom, direction::INGRESS, Shape::Plain);
+io_syscall!(sys_enter_readv, sys_exit_readv, direction::INGRESS, Shape::Vector);
+io_syscall!(sys_enter_recvmsg, sys_exit_recvmsg, direction::INGRESS, Shape::Message);
+io_syscall!(sys_enter_write, sys_exit_write, direction::EGRESS, Shape::Plain);
+io_syscall!(sys_enter_sendto, sys_exit_sendto, direction::EGRESS, Shape::Plain);
+io_syscall!(sys_enter_writev, sys_exit_writev, direction::EGRESS, Shape::Vector);
+io_syscall!(sys_enter_sendmsg, sys_exit_sendmsg, direction::EGRESS, Shape::Message);
+
+/// accept(2) returned a connection: the process is its server side.
+#[tracepoint]
+pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_accept(&ctx);
+    0
+}
+
+/// accept4(2) returned a connection: the process is its server side.
+#[tracepoint]
+pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_accept(&ctx);
+    0
+}
+
+/// Remembers the fd of a connect(2) until it returns.
+#[tracepoint]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    let _ = try_enter_connect(&ctx);
+    0
+}
+
+/// connect(2) succeeded or is in progress: the process is the client side.
+#[tracepoint]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_connect(&ctx);
+    0
+}
+
+/// close(2): forget the fd so a reused number is classified afresh.
+#[tracepoint]
+pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
+    let _ = try_enter_close(&ctx);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

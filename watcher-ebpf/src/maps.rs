@@ -1,0 +1,84 @@
+//! Every BPF map of the kernel side, in one place so their sizes and roles can be read together.
+//!
+//! Only plain data lives here; the logic that reads and writes the maps is in the sibling modules.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use watcher_common::{DataEvent, KernelConfig, KernelLoss};
+
+/// Default ring size; user space may resize it at load time (`set_max_entries("EVENTS", ..)`).
+const RING_BYTES: u32 = 32 * 1024 * 1024;
+
+/// What the kernel side knows about one `(tgid, fd)`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SocketState {
+    /// One of the `STATE_*` constants.
+    pub state: u8,
+    /// One of `watcher_common::side`.
+    pub side: u8,
+    pub pad: [u8; 6],
+    /// Bytes seen so far in each direction (indexed by `watcher_common::direction`).
+    pub stream_pos: [u64; 2],
+}
+
+/// The fd is not a TCP socket: skip it cheaply from now on.
+pub const STATE_NOT_TCP: u8 = 0;
+/// A TCP socket that passes the filters: its payload is captured.
+pub const STATE_TRACED: u8 = 1;
+/// A TCP socket that the port or side filter excludes.
+pub const STATE_IGNORED: u8 = 2;
+
+/// How to find the bytes of an I/O syscall at its exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct InFlight {
+    /// Socket fd of the call.
+    pub fd: i32,
+    /// One of `watcher_common::direction`.
+    pub direction: u8,
+    /// Non-zero when `buf` points to an iovec array of `len` entries.
+    pub vectored: u8,
+    pub pad: [u8; 2],
+    /// User buffer, or iovec array.
+    pub buf: u64,
+    /// Buffer length, or iovec count.
+    pub len: u64,
+    /// Entry timestamp.
+    pub ts_enter_ns: u64,
+}
+
+/// Events to user space.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+/// Filters and struct offsets, written once by user space before attaching.
+#[map]
+pub static CONFIG: Array<KernelConfig> = Array::with_max_entries(1, 0);
+
+/// Tgids to trace when `KernelConfig::pid_filter_on` is set.
+#[map]
+pub static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+
+/// Classification of `(tgid << 32) | fd`. LRU because entries of processes that exit are never
+/// closed explicitly; eviction re-classifies an fd on its next use, which is only a cost.
+#[map]
+pub static SOCKETS: LruHashMap<u64, SocketState> = LruHashMap::with_max_entries(131_072, 0);
+
+/// I/O syscalls on traced sockets between entry and exit, keyed by pid_tgid (one per thread).
+#[map]
+pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(16_384, 0);
+
+/// Connect calls between entry and exit: pid_tgid -> fd.
+#[map]
+pub static CONNECTING: HashMap<u64, i32> = HashMap::with_max_entries(16_384, 0);
+
+/// Per-CPU build area for data events, too large for the 512-byte BPF stack.
+#[map]
+pub static SCRATCH: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU loss counters.
+#[map]
+pub static LOSS: PerCpuArray<KernelLoss> = PerCpuArray::with_max_entries(1, 0);

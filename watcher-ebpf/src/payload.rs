@@ -1,0 +1,168 @@
+//! Copying the bytes of a finished I/O syscall into the ring buffer, in chunks of at most `CHUNK_SIZE`.
+//!
+//! Every chunk carries the call's true byte count and its stream position, so user space can tell exactly
+//! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
+
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_probe_read_user, bpf_probe_read_user_buf};
+use watcher_common::{
+    flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_CHUNKS_PER_CALL, MAX_IOVECS,
+};
+
+use crate::{
+    loss,
+    maps::{InFlight, SocketState, EVENTS, SCRATCH},
+};
+
+const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// A user-space `struct iovec`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IoVec {
+    base: u64,
+    len: u64,
+}
+
+/// The user buffer segment at `index` of the call.
+#[inline(always)]
+fn segment(call: &InFlight, index: u32) -> Option<(u64, u64)> {
+    if call.vectored == 0 {
+        return (index == 0).then_some((call.buf, call.len));
+    }
+    if u64::from(index) >= call.len || index >= MAX_IOVECS {
+        return None;
+    }
+    let ptr = (call.buf + u64::from(index) * 16) as *const IoVec;
+    // SAFETY: bpf_probe_read_user validates the address and fails instead of faulting.
+    let iov = unsafe { bpf_probe_read_user(ptr) }.ok()?;
+    Some((iov.base, iov.len))
+}
+
+/// Sends the first `min(ret, capture_bytes)` bytes of the call to user space.
+#[inline(always)]
+pub fn emit(
+    cfg: &KernelConfig,
+    call: &InFlight,
+    sock: *mut SocketState,
+    ret: u64,
+    tgid: u32,
+    tid: u32,
+    ts_exit_ns: u64,
+) {
+    // SAFETY: `sock` points into the SOCKETS map and is valid for this run. The update is not atomic
+    // (the BPF target offers no 64-bit fetch-add to Rust); two threads writing one socket at the same
+    // instant can skew a position, which user space then reports as a gap rather than misparsing.
+    let stream_pos = unsafe {
+        let pos = &mut (*sock).stream_pos[usize::from(call.direction & 1)];
+        let old = *pos;
+        *pos = old + ret;
+        old
+    };
+    let cap = if ret < u64::from(cfg.capture_bytes) { ret } else { u64::from(cfg.capture_bytes) };
+    if cap < ret {
+        loss::count(|l| {
+            l.truncated_calls += 1;
+            l.truncated_bytes += ret - cap;
+        });
+    }
+    let Some(event) = SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: per-CPU map slot, used only by this program run.
+    let event = unsafe { &mut *event };
+    event.header = EventHeader {
+        kind: kind::DATA,
+        direction: call.direction,
+        side: 0,
+        flags: 0,
+        tgid,
+        tid,
+        fd: call.fd,
+        ts_enter_ns: call.ts_enter_ns,
+        ts_exit_ns,
+        call_bytes: ret,
+        stream_pos,
+        chunk_offset: 0,
+        chunk_len: 0,
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+
+    let mut offset: u64 = 0;
+    let mut index: u32 = 0;
+    let mut used: u64 = 0;
+    let Some((mut base, mut len)) = segment(call, 0) else {
+        return;
+    };
+    for _ in 0..(MAX_CHUNKS_PER_CALL + MAX_IOVECS) {
+        if offset >= cap {
+            break;
+        }
+        if used >= len {
+            index += 1;
+            match segment(call, index) {
+                Some((b, l)) => (base, len, used) = (b, l, 0),
+                None => break,
+            }
+            continue;
+        }
+        let mut n = len - used;
+        if n > cap - offset {
+            n = cap - offset;
+        }
+        if n > CHUNK_SIZE as u64 {
+            n = CHUNK_SIZE as u64;
+        }
+        let n = n as usize;
+        if n == 0 || n > CHUNK_SIZE {
+            break;
+        }
+        let last = offset + n as u64 >= cap;
+        send_chunk(event, base + used, n, offset as u32, last);
+        offset += n as u64;
+        used += n as u64;
+    }
+    if offset < cap {
+        // Ran out of iovecs or iterations: close the call with an empty chunk so user space
+        // knows the rest is missing.
+        event.header.flags = flags::LAST_CHUNK;
+        event.header.chunk_offset = offset as u32;
+        event.header.chunk_len = 0;
+        output(event, 0);
+    }
+}
+
+#[inline(always)]
+fn send_chunk(event: &mut DataEvent, src: u64, n: usize, offset: u32, last: bool) {
+    event.header.chunk_offset = offset;
+    event.header.flags = if last { flags::LAST_CHUNK } else { 0 };
+    let Some(dst) = event.data.get_mut(..n) else {
+        return;
+    };
+    // SAFETY: bpf_probe_read_user validates the source and fails instead of faulting.
+    let copied = unsafe { bpf_probe_read_user_buf(src as *const u8, dst) }.is_ok();
+    if copied {
+        event.header.chunk_len = n as u32;
+        output(event, n);
+    } else {
+        loss::count(|l| l.copy_failed += 1);
+        event.header.flags |= flags::COPY_FAILED;
+        event.header.chunk_len = 0;
+        output(event, 0);
+    }
+}
+
+#[inline(always)]
+fn output(event: &DataEvent, n: usize) {
+    let size = HEADER_SIZE + (n & (CHUNK_SIZE * 2 - 1));
+    if size > core::mem::size_of::<DataEvent>() {
+        return;
+    }
+    // SAFETY: `size` is at most the size of the event, so the slice stays inside the per-CPU slot.
+    let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
+    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+        loss::count(|l| {
+            l.ring_full_events += 1;
+            l.ring_full_bytes += n as u64;
+        });
+    }
+}

@@ -1,0 +1,200 @@
+//! Which fds are TCP sockets, and their addresses.
+//!
+//! An fd is classified once, on its first hooked use (or at accept/connect), by walking
+//! task -> files -> fdtable -> file -> socket -> sock with offsets user space read from BTF. The result is
+//! cached in `SOCKETS` until `close`, so the walk never runs on the hot path of an already-known fd.
+//! Never copies payload.
+
+use aya_ebpf::helpers::{bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel};
+use watcher_common::{flags, kind, side, EventHeader, KernelConfig, OpenEvent, SocketAddrs};
+
+use crate::maps::{SocketState, EVENTS, SOCKETS, STATE_IGNORED, STATE_NOT_TCP, STATE_TRACED};
+
+const S_IFMT: u16 = 0o170_000;
+const S_IFSOCK: u16 = 0o140_000;
+const SOCK_STREAM: u16 = 1;
+const IPPROTO_TCP: u16 = 6;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// Map key of an fd of a process.
+#[inline(always)]
+pub fn socket_key(tgid: u32, fd: i32) -> u64 {
+    (u64::from(tgid) << 32) | u64::from(fd as u32)
+}
+
+#[inline(always)]
+fn read<T>(base: u64, offset: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel checks the address and fails instead of faulting.
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
+}
+
+/// Reads the addresses of `fd` in the current task if it is a TCP socket.
+#[inline(always)]
+fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32) -> Option<SocketAddrs> {
+    let off = &cfg.offsets;
+    // SAFETY: the helper has no preconditions; it returns the current task pointer.
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read(task, off.task_files)?;
+    let fdt: u64 = read(files, off.files_fdt)?;
+    let max_fds: u32 = read(fdt, off.fdt_max_fds)?;
+    if fd < 0 || fd as u32 >= max_fds {
+        return None;
+    }
+    let fd_array: u64 = read(fdt, off.fdt_fd)?;
+    let file: u64 = read(fd_array, (fd as u32) * 8)?;
+    if file == 0 {
+        return None;
+    }
+    let inode: u64 = read(file, off.file_inode)?;
+    let mode: u16 = read(inode, off.inode_mode)?;
+    if mode & S_IFMT != S_IFSOCK {
+        return None;
+    }
+    let socket: u64 = read(file, off.file_private_data)?;
+    let sock_type: u16 = read(socket, off.socket_type)?;
+    if sock_type != SOCK_STREAM {
+        return None;
+    }
+    let sk: u64 = read(socket, off.socket_sk)?;
+    if read::<u16>(sk, off.sock_protocol)? != IPPROTO_TCP {
+        return None;
+    }
+    let family: u16 = read(sk, off.skc_family)?;
+    let mut addrs = SocketAddrs {
+        family,
+        local_port: read(sk, off.skc_num)?,
+        remote_port: u16::from_be(read(sk, off.skc_dport)?),
+        ..SocketAddrs::default()
+    };
+    match family {
+        AF_INET => {
+            let local: [u8; 4] = read(sk, off.skc_rcv_saddr)?;
+            let remote: [u8; 4] = read(sk, off.skc_daddr)?;
+            addrs.local_addr[..4].copy_from_slice(&local);
+            addrs.remote_addr[..4].copy_from_slice(&remote);
+        }
+        AF_INET6 => {
+            addrs.local_addr = read(sk, off.skc_v6_rcv_saddr)?;
+            addrs.remote_addr = read(sk, off.skc_v6_daddr)?;
+        }
+        _ => return None,
+    }
+    Some(addrs)
+}
+
+#[inline(always)]
+fn passes_connection_filters(cfg: &KernelConfig, side: u8, addrs: &SocketAddrs) -> bool {
+    if cfg.side_filter != 0 && side != side::UNKNOWN && side != cfg.side_filter {
+        return false;
+    }
+    if cfg.port_count == 0 {
+        return true;
+    }
+    let mut i = 0;
+    while i < watcher_common::MAX_PORT_FILTERS {
+        if i >= cfg.port_count as usize {
+            break;
+        }
+        let port = cfg.ports[i];
+        if port == addrs.local_port || port == addrs.remote_port {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Classifies `fd`, remembers the result and announces traced connections. `side` is what the calling
+/// hook knows (`UNKNOWN` when the fd is met for the first time in the middle of its life).
+#[inline(always)]
+pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u8 {
+    let addrs = tcp_socket_addrs(cfg, fd);
+    let state = match &addrs {
+        None => STATE_NOT_TCP,
+        Some(a) if passes_connection_filters(cfg, side, a) => STATE_TRACED,
+        Some(_) => STATE_IGNORED,
+    };
+    let entry = SocketState {
+        state,
+        side,
+        pad: [0; 6],
+        stream_pos: [0; 2],
+    };
+    // A full LRU map evicts; an insert failure only means we classify again next time.
+    let _ = SOCKETS.insert(&socket_key(tgid, fd), &entry, 0);
+    if let (STATE_TRACED, Some(addrs)) = (state, addrs) {
+        announce(tgid, tid, fd, side, addrs);
+    }
+    state
+}
+
+#[inline(always)]
+fn announce(tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
+    let Some(mut slot) = EVENTS.reserve::<OpenEvent>(0) else {
+        crate::loss::count(|l| l.ring_full_events += 1);
+        return;
+    };
+    // SAFETY: the ts helper has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    slot.write(OpenEvent {
+        header: EventHeader {
+            kind: kind::OPEN,
+            side,
+            flags: if side == side::UNKNOWN { flags::MID_STREAM } else { 0 },
+            tgid,
+            tid,
+            fd,
+            ts_enter_ns: now,
+            ts_exit_ns: now,
+            comm: aya_ebpf::helpers::bpf_get_current_comm().unwrap_or_default(),
+            ..EventHeader::default()
+        },
+        addrs,
+    });
+    slot.submit(0);
+}
+
+/// Looks up `fd`, classifying it on first sight. Returns the map entry if the fd is traced.
+#[inline(always)]
+pub fn traced_socket(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) -> Option<*mut SocketState> {
+    let key = socket_key(tgid, fd);
+    if let Some(ptr) = SOCKETS.get_ptr_mut(&key) {
+        // SAFETY: map value pointer, valid during this program run.
+        return (unsafe { (*ptr).state } == STATE_TRACED).then_some(ptr);
+    }
+    if classify(cfg, tgid, tid, fd, side::UNKNOWN) != STATE_TRACED {
+        return None;
+    }
+    SOCKETS.get_ptr_mut(&key)
+}
+
+/// Forgets `fd` on close, telling user space if it was traced.
+#[inline(always)]
+pub fn forget(tgid: u32, tid: u32, fd: i32) {
+    let key = socket_key(tgid, fd);
+    // SAFETY: the value is copied out immediately.
+    let Some(state) = (unsafe { SOCKETS.get(&key) }).map(|s| s.state) else {
+        return;
+    };
+    let _ = SOCKETS.remove(&key);
+    if state != STATE_TRACED {
+        return;
+    }
+    let Some(mut slot) = EVENTS.reserve::<EventHeader>(0) else {
+        crate::loss::count(|l| l.ring_full_events += 1);
+        return;
+    };
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    slot.write(EventHeader {
+        kind: kind::CLOSE,
+        tgid,
+        tid,
+        fd,
+        ts_enter_ns: now,
+        ts_exit_ns: now,
+        ..EventHeader::default()
+    });
+    slot.submit(0);
+}

@@ -1,0 +1,11 @@
+//! watcher: see the Redis requests and replies of every process on this host, live, through eBPF.
+//!
+//! The crate is split by pipeline stage; each module's doc says what it owns and what it must not do:
+//! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
+//! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
+//! `filter`, `store` (bounded records and snapshots), `export` (NDJSON), `tui`, `headless`, `pipeline`
+//! (wires threads together).
+#![deny(unsafe_code)]
+
+pub mod protocol;
+pub mod record;

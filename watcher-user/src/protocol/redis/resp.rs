@@ -1,0 +1,540 @@
+//! Incremental RESP2/RESP3 decoder for one direction of a connection, tolerant of capture gaps.
+//!
+//! Bytes arrive in arbitrary slices (one syscall, or a part of one) and may have holes where the kernel
+//! side captured less than was sent. The decoder keeps its position between calls, so a 1 MiB value
+//! crossing many syscalls is decoded in one pass, and a hole inside a bulk payload only shortens that
+//! value (marked truncated) instead of derailing the stream. A hole anywhere else, or bytes that are not
+//! RESP, put the decoder out of sync: it drops the partial frame and waits for [`RespDecoder::resync`].
+//!
+//! Hand-written rather than `redis-protocol`: that crate re-parses from the start of a buffer on every
+//! attempt and has no notion of a hole of known length, both of which this use needs.
+//!
+//! Pure: no I/O, no clocks; timestamps are passed in.
+
+use std::mem;
+
+use memchr::memchr;
+
+/// Longest header or inline-command line accepted; longer means garbage.
+const MAX_LINE: usize = 64 * 1024;
+/// Largest aggregate length believed; larger means garbage.
+const MAX_ELEMENTS: i64 = 16 * 1024 * 1024;
+/// Nesting deeper than this means garbage.
+const MAX_DEPTH: usize = 64;
+
+/// A binary-safe value with its true length; `data` may hold only a prefix of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Blob {
+    /// The bytes kept (a prefix of the value when `data.len() < len`).
+    pub data: Vec<u8>,
+    /// The value's length on the wire.
+    pub len: u64,
+}
+
+impl Blob {
+    /// A complete blob.
+    pub fn full(data: impl Into<Vec<u8>>) -> Self {
+        let data = data.into();
+        let len = data.len() as u64;
+        Self { data, len }
+    }
+
+    /// Whether only a prefix of the value is kept.
+    pub fn is_truncated(&self) -> bool {
+        (self.data.len() as u64) < self.len
+    }
+}
+
+/// One decoded RESP value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// `+OK`
+    Simple(Blob),
+    /// `-ERR ...`, and RESP3 blob errors `!`.
+    Error(Blob),
+    /// `:42`
+    Integer(i64),
+    /// `$5\r\nhello`
+    Bulk(Blob),
+    /// `$-1`, `*-1`, `_`
+    Null,
+    /// `*N`
+    Array(Vec<Frame>),
+    /// RESP3 `%N`: key/value pairs.
+    Map(Vec<(Frame, Frame)>),
+    /// RESP3 `~N`
+    Set(Vec<Frame>),
+    /// RESP3 `>N`: out-of-band data (pub/sub messages, invalidations).
+    Push(Vec<Frame>),
+    /// RESP3 `,1.5` (kept as text so `inf`/`nan` survive).
+    Double(String),
+    /// RESP3 `#t`
+    Boolean(bool),
+    /// RESP3 `(123...`
+    BigNumber(String),
+    /// RESP3 `=15\r\ntxt:...`: format and text.
+    Verbatim {
+        /// Three-letter format, e.g. `txt`.
+        format: String,
+        /// The text after the format prefix.
+        text: Blob,
+    },
+}
+
+impl Frame {
+    /// The elements of an array, set or push; `None` for other frames.
+    pub fn elements(&self) -> Option<&[Frame]> {
+        match self {
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a simple string or bulk string.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Frame::Simple(b) | Frame::Bulk(b) => Some(&b.data),
+            _ => None,
+        }
+    }
+
+    /// Whether any blob inside this frame was cut short.
+    pub fn is_truncated(&self) -> bool {
+        match self {
+            Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => b.is_truncated(),
+            Frame::Verbatim { text, .. } => text.is_truncated(),
+            Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.iter().any(Frame::is_truncated),
+            Frame::Map(v) => v.iter().any(|(k, x)| k.is_truncated() || x.is_truncated()),
+            _ => false,
+        }
+    }
+}
+
+/// Which grammar a direction speaks: requests may also be inline commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Client to server: arrays of bulk strings, or inline commands.
+    Request,
+    /// Server to client: any RESP value.
+    Response,
+}
+
+/// A complete top-level frame with what the session needs to pair and time it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The value.
+    pub frame: Frame,
+    /// Bytes on the wire, holes included.
+    pub wire_bytes: u64,
+    /// Timestamp of the slice that held the first byte.
+    pub start_ns: u64,
+    /// Timestamp of the slice that held the last byte.
+    pub end_ns: u64,
+}
+
+/// What happened to the stream, reported to the session alongside frames.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// A complete frame.
+    Frame(Decoded),
+    /// The decoder lost sync: a partial frame (if any) was dropped and later bytes are ignored until
+    /// [`RespDecoder::resync`] succeeds.
+    LostSync(SyncLoss),
+}
+
+/// Why a decoder lost sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncLoss {
+    /// Bytes were missing outside a bulk payload.
+    Gap,
+    /// The bytes were not valid RESP.
+    Malformed,
+}
+
+/// A blob being read: how much remains and what is kept.
+#[derive(Debug)]
+struct BlobInProgress {
+    kind: BlobKind,
+    blob: Blob,
+    /// Payload bytes still to come.
+    remaining: u64,
+    /// Bytes of the trailing CRLF still to come.
+    crlf_remaining: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlobKind {
+    Bulk,
+    Error,
+    Verbatim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AggKind {
+    Array,
+    Map,
+    Set,
+    Push,
+    /// RESP3 attribute: parsed and discarded; the value after it takes its place.
+    Attribute,
+}
+
+#[derive(Debug)]
+struct Aggregate {
+    kind: AggKind,
+    remaining: u64,
+    items: Vec<Frame>,
+}
+
+/// Decoder state for one direction.
+#[derive(Debug)]
+pub struct RespDecoder {
+    role: Role,
+    keep_bytes: usize,
+    in_sync: bool,
+    line: Vec<u8>,
+    stack: Vec<Aggregate>,
+    blob: Option<BlobInProgress>,
+    frame_started: bool,
+    frame_bytes: u64,
+    frame_start_ns: u64,
+}
+
+impl RespDecoder {
+    /// A decoder that keeps at most `keep_bytes` of each blob. `in_sync` is false for a stream that
+    /// may start in the middle of a frame.
+    pub fn new(role: Role, keep_bytes: usize, in_sync: bool) -> Self {
+        Self {
+            role,
+            keep_bytes,
+            in_sync,
+            line: Vec::new(),
+            stack: Vec::new(),
+            blob: None,
+            frame_started: false,
+            frame_bytes: 0,
+            frame_start_ns: 0,
+        }
+    }
+
+    /// Whether the decoder is between frames and in sync (a good moment to resynchronise or to tell
+    /// that nothing is pending).
+    pub fn is_idle(&self) -> bool {
+        self.in_sync && !self.frame_started
+    }
+
+    /// Whether the decoder is following the stream.
+    pub fn in_sync(&self) -> bool {
+        self.in_sync
+    }
+
+    /// At the start of a syscall's bytes, regains sync if `data` plausibly starts a frame. Returns whether
+    /// the decoder is in sync afterwards.
+    pub fn resync(&mut self, data: &[u8]) -> bool {
+        if !self.in_sync && starts_frame(self.role, data) {
+            self.in_sync = true;
+            self.reset_frame();
+        }
+        self.in_sync
+    }
+
+    /// Decodes `data`, which arrived at `ts_ns`, appending results to `out`.
+    pub fn feed(&mut self, mut data: &[u8], ts_ns: u64, out: &mut Vec<Output>) {
+        while !data.is_empty() && self.in_sync {
+            if !self.frame_started {
+                self.frame_started = true;
+                self.frame_start_ns = ts_ns;
+                self.frame_bytes = 0;
+            }
+            let used = if self.blob.is_some() {
+                self.feed_blob(data, ts_ns, out)
+            } else {
+                match self.feed_line(data, ts_ns, out) {
+                    Ok(used) => used,
+                    Err(()) => {
+                        self.lose_sync(SyncLoss::Malformed, out);
+                        return;
+                    }
+                }
+            };
+            data = &data[used..];
+        }
+    }
+
+    /// Accounts for `len` bytes that were sent but not captured.
+    pub fn gap(&mut self, len: u64, out: &mut Vec<Output>) {
+        if len == 0 || !self.in_sync {
+            return;
+        }
+        if let Some(blob) = &mut self.blob {
+            let absorbable = blob.remaining + u64::from(blob.crlf_remaining);
+            if len <= absorbable {
+                let from_payload = len.min(blob.remaining);
+                blob.remaining -= from_payload;
+                blob.crlf_remaining -= (len - from_payload) as u8;
+                self.frame_bytes += len;
+                if blob.remaining == 0 && blob.crlf_remaining == 0 {
+                    let ts = self.frame_start_ns;
+                    self.finish_blob(ts, out);
+                }
+                return;
+            }
+        }
+        self.lose_sync(SyncLoss::Gap, out);
+    }
+
+    /// Drops any partial frame and waits for a fresh start (used when the other direction lost sync).
+    pub fn force_out_of_sync(&mut self) {
+        self.in_sync = false;
+        self.reset_frame();
+    }
+
+    fn lose_sync(&mut self, why: SyncLoss, out: &mut Vec<Output>) {
+        self.in_sync = false;
+        self.reset_frame();
+        out.push(Output::LostSync(why));
+    }
+
+    fn reset_frame(&mut self) {
+        self.line.clear();
+        self.stack.clear();
+        self.blob = None;
+        self.frame_started = false;
+        self.frame_bytes = 0;
+    }
+
+    /// Consumes blob payload and its CRLF; returns bytes used.
+    fn feed_blob(&mut self, data: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> usize {
+        let Some(blob) = &mut self.blob else { return 0 };
+        let take = (blob.remaining.min(data.len() as u64)) as usize;
+        let room = self.keep_bytes.saturating_sub(blob.blob.data.len());
+        blob.blob.data.extend_from_slice(&data[..take.min(room)]);
+        blob.remaining -= take as u64;
+        let mut used = take;
+        while used < data.len() && blob.remaining == 0 && blob.crlf_remaining > 0 {
+            // The terminator is not checked byte by byte: a wrong byte here means the length lied,
+            // which the next header line will reveal as malformed.
+            blob.crlf_remaining -= 1;
+            used += 1;
+        }
+        self.frame_bytes += used as u64;
+        if blob.remaining == 0 && blob.crlf_remaining == 0 {
+            self.finish_blob(ts_ns, out);
+        }
+        used
+    }
+
+    fn finish_blob(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
+        let Some(done) = self.blob.take() else { return };
+        let frame = match done.kind {
+            BlobKind::Bulk => Frame::Bulk(done.blob),
+            BlobKind::Error => Frame::Error(done.blob),
+            BlobKind::Verbatim => verbatim(done.blob),
+        };
+        self.complete(frame, ts_ns, out);
+    }
+
+    /// Consumes (part of) a header line; returns bytes used.
+    fn feed_line(&mut self, data: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> Result<usize, ()> {
+        let Some(nl) = memchr(b'\n', data) else {
+            if self.line.len() + data.len() > MAX_LINE {
+                return Err(());
+            }
+            self.line.extend_from_slice(data);
+            self.frame_bytes += data.len() as u64;
+            return Ok(data.len());
+        };
+        self.frame_bytes += nl as u64 + 1;
+        let mut line = mem::take(&mut self.line);
+        line.extend_from_slice(&data[..nl]);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.len() > MAX_LINE {
+            return Err(());
+        }
+        self.header(&line, ts_ns, out)?;
+        line.clear();
+        self.line = line;
+        Ok(nl + 1)
+    }
+
+    fn header(&mut self, line: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> Result<(), ()> {
+        let (&tag, rest) = line.split_first().ok_or(())?;
+        if self.role == Role::Request && self.stack.is_empty() && tag != b'*' {
+            let frame = inline_command(line).ok_or(())?;
+            self.complete(frame, ts_ns, out);
+            return Ok(());
+        }
+        match tag {
+            b'+' => self.complete(Frame::Simple(Blob::full(rest)), ts_ns, out),
+            b'-' => self.complete(Frame::Error(Blob::full(rest)), ts_ns, out),
+            b':' => self.complete(Frame::Integer(parse_int(rest)?), ts_ns, out),
+            b'_' => self.complete(Frame::Null, ts_ns, out),
+            b',' => self.complete(Frame::Double(text(rest)?), ts_ns, out),
+            b'(' => self.complete(Frame::BigNumber(text(rest)?), ts_ns, out),
+            b'#' => match rest {
+                b"t" => self.complete(Frame::Boolean(true), ts_ns, out),
+                b"f" => self.complete(Frame::Boolean(false), ts_ns, out),
+                _ => return Err(()),
+            },
+            b'$' | b'!' | b'=' => {
+                let len = parse_int(rest)?;
+                if len < 0 {
+                    self.complete(Frame::Null, ts_ns, out);
+                    return Ok(());
+                }
+                let kind = match tag {
+                    b'$' => BlobKind::Bulk,
+                    b'!' => BlobKind::Error,
+                    _ => BlobKind::Verbatim,
+                };
+                let len = len as u64;
+                self.blob = Some(BlobInProgress {
+                    kind,
+                    blob: Blob {
+                        data: Vec::with_capacity(len.min(self.keep_bytes as u64).min(4096) as usize),
+                        len,
+                    },
+                    remaining: len,
+                    crlf_remaining: 2,
+                });
+            }
+            b'*' | b'%' | b'~' | b'>' | b'|' => {
+                let n = parse_int(rest)?;
+                if n > MAX_ELEMENTS || self.stack.len() >= MAX_DEPTH {
+                    return Err(());
+                }
+                if n < 0 {
+                    self.complete(Frame::Null, ts_ns, out);
+                    return Ok(());
+                }
+                let (kind, count) = match tag {
+                    b'*' => (AggKind::Array, n),
+                    b'%' => (AggKind::Map, n * 2),
+                    b'~' => (AggKind::Set, n),
+                    b'>' => (AggKind::Push, n),
+                    _ => (AggKind::Attribute, n * 2),
+                };
+                self.stack.push(Aggregate {
+                    kind,
+                    remaining: count as u64,
+                    items: Vec::with_capacity(count.min(64) as usize),
+                });
+                if count == 0 {
+                    self.close_empty(ts_ns, out);
+                }
+            }
+            _ => return Err(()),
+        }
+        Ok(())
+    }
+
+    fn close_empty(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
+        if let Some(agg) = self.stack.pop() {
+            self.finish_aggregate(agg, ts_ns, out);
+        }
+    }
+
+    fn finish_aggregate(&mut self, agg: Aggregate, ts_ns: u64, out: &mut Vec<Output>) {
+        let frame = match agg.kind {
+            AggKind::Array => Frame::Array(agg.items),
+            AggKind::Set => Frame::Set(agg.items),
+            AggKind::Push => Frame::Push(agg.items),
+            AggKind::Map => Frame::Map(pairs(agg.items)),
+            // The attribute is metadata about the value that follows; that value fills the slot.
+            AggKind::Attribute => return,
+        };
+        self.complete(frame, ts_ns, out);
+    }
+
+    /// Places a finished value into its parent, or emits it when it is top-level.
+    fn complete(&mut self, frame: Frame, ts_ns: u64, out: &mut Vec<Output>) {
+        let Some(parent) = self.stack.last_mut() else {
+            out.push(Output::Frame(Decoded {
+                frame,
+                wire_bytes: self.frame_bytes,
+                start_ns: self.frame_start_ns,
+                end_ns: ts_ns,
+            }));
+            self.frame_started = false;
+            return;
+        };
+        parent.items.push(frame);
+        parent.remaining -= 1;
+        if parent.remaining == 0 {
+            if let Some(agg) = self.stack.pop() {
+                self.finish_aggregate(agg, ts_ns, out);
+            }
+        }
+    }
+}
+
+fn pairs(items: Vec<Frame>) -> Vec<(Frame, Frame)> {
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k, v));
+    }
+    pairs
+}
+
+fn verbatim(blob: Blob) -> Frame {
+    // `=15\r\ntxt:Some string`: a three-byte format, a colon, then the text.
+    let truncated_by = blob.len - blob.data.len() as u64;
+    if blob.data.len() >= 4 && blob.data[3] == b':' {
+        let format = String::from_utf8_lossy(&blob.data[..3]).into_owned();
+        let data = blob.data[4..].to_vec();
+        let len = data.len() as u64 + truncated_by;
+        return Frame::Verbatim {
+            format,
+            text: Blob { data, len },
+        };
+    }
+    Frame::Verbatim {
+        format: String::new(),
+        text: blob,
+    }
+}
+
+fn parse_int(digits: &[u8]) -> Result<i64, ()> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(())
+}
+
+fn text(bytes: &[u8]) -> Result<String, ()> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| ())
+}
+
+/// An inline command (`SET k v` typed into telnet) as the array a client library would have sent.
+fn inline_command(line: &[u8]) -> Option<Frame> {
+    let words: Vec<Frame> = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|w| !w.is_empty())
+        .map(|w| Frame::Bulk(Blob::full(w)))
+        .collect();
+    let first = words.first()?.as_bytes()?;
+    if !first.iter().all(u8::is_ascii_alphabetic) || looks_like_http(line) {
+        return None;
+    }
+    Some(Frame::Array(words))
+}
+
+fn looks_like_http(line: &[u8]) -> bool {
+    line.windows(6).any(|w| w == b" HTTP/")
+}
+
+/// Whether `data` plausibly begins a frame of `role`: the test used to regain sync at a syscall start.
+pub fn starts_frame(role: Role, data: &[u8]) -> bool {
+    match (role, data) {
+        (_, [b'*', d, ..]) if d.is_ascii_digit() || *d == b'-' => true,
+        (Role::Request, [first, ..]) if first.is_ascii_alphabetic() => {
+            let line_end = memchr(b'\n', data).unwrap_or(data.len());
+            !looks_like_http(&data[..line_end])
+        }
+        (Role::Response, [tag, ..]) => b"+-:$_,#(!=%~>|".contains(tag),
+        _ => false,
+    }
+}

@@ -1,0 +1,307 @@
+//! Pairing Redis requests with replies on one connection.
+//!
+//! Replies come back in request order, so pending requests form a queue; the exceptions handled here are
+//! commands with several replies ((P|S)SUBSCRIBE and friends), out-of-band pushes (pub/sub messages in
+//! RESP2 subscribed mode and RESP3 `>` frames, MONITOR output) and the loss of sync in either direction,
+//! after which replies are ignored until they can be tied to a request decoded after the loss.
+//!
+//! Pure: no I/O; owned by the one shard thread that owns the connection.
+
+use std::collections::VecDeque;
+
+use super::resp::{Blob, Decoded, Frame, Output, RespDecoder, Role};
+use super::{ExchangeKind, RedisExchange};
+
+/// A finished exchange with its timing, before it becomes a `Record`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paired {
+    /// What was said.
+    pub exchange: RedisExchange,
+    /// Monotonic ns of the request's first byte (or the push's).
+    pub start_ns: u64,
+    /// Monotonic ns of the reply's last byte.
+    pub end_ns: Option<u64>,
+    /// Request bytes on the wire.
+    pub request_bytes: u64,
+    /// Reply bytes on the wire.
+    pub response_bytes: u64,
+    /// Whether any value was cut short.
+    pub truncated: bool,
+}
+
+/// Counters a session contributes to the global statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Times a direction lost sync (gap outside a value, or malformed bytes).
+    pub lost_sync: u64,
+    /// Requests dropped because sync was lost before their reply.
+    pub dropped_requests: u64,
+    /// Replies ignored because no request could be tied to them.
+    pub orphan_replies: u64,
+}
+
+/// How many reply frames a request takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    One,
+    /// (P|S)SUBSCRIBE or UNSUBSCRIBE with channels: one confirmation per channel.
+    Count(usize),
+    /// UNSUBSCRIBE with no channels: confirmations until the remaining count is 0.
+    UntilZero,
+}
+
+#[derive(Debug)]
+struct Pending {
+    command: String,
+    args: Vec<Blob>,
+    start_ns: u64,
+    bytes: u64,
+    truncated: bool,
+    want: Want,
+    replies: Vec<Frame>,
+    reply_bytes: u64,
+}
+
+/// Which way bytes flow, in protocol terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Client to server.
+    Request,
+    /// Server to client.
+    Response,
+}
+
+/// Request/reply state of one connection.
+#[derive(Debug)]
+pub struct RedisSession {
+    requests: RespDecoder,
+    responses: RespDecoder,
+    pending: VecDeque<Pending>,
+    subscribed: bool,
+    monitoring: bool,
+    stats: SessionStats,
+    scratch: Vec<Output>,
+}
+
+impl RedisSession {
+    /// A session keeping at most `keep_bytes` of each value; `in_sync` is false for connections met in
+    /// the middle of their life.
+    pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
+        Self {
+            requests: RespDecoder::new(Role::Request, keep_bytes, in_sync),
+            responses: RespDecoder::new(Role::Response, keep_bytes, in_sync),
+            pending: VecDeque::new(),
+            subscribed: false,
+            monitoring: false,
+            stats: SessionStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Whether the request side has decoded at least one command since it was last in doubt: used by
+    /// protocol detection.
+    pub fn requests_in_sync(&self) -> bool {
+        self.requests.in_sync()
+    }
+
+    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
+    /// place sync can be regained); `ts_ns` is when the bytes moved.
+    pub fn on_data(&mut self, flow: Flow, data: &[u8], ts_ns: u64, call_start: bool, out: &mut Vec<Paired>) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        match flow {
+            Flow::Request => {
+                if call_start {
+                    self.requests.resync(data);
+                }
+                self.requests.feed(data, ts_ns, &mut outputs);
+            }
+            Flow::Response => {
+                // Replies may only be trusted again once a request decoded after the loss is pending
+                // and this reply started after it.
+                let may_resync = self.pending.front().is_some_and(|p| p.start_ns <= ts_ns);
+                if call_start && may_resync {
+                    self.responses.resync(data);
+                }
+                self.responses.feed(data, ts_ns, &mut outputs);
+            }
+        }
+        self.handle(flow, &mut outputs, out);
+        self.scratch = outputs;
+    }
+
+    /// Accounts for `len` bytes of one direction that were not captured.
+    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        match flow {
+            Flow::Request => self.requests.gap(len, &mut outputs),
+            Flow::Response => self.responses.gap(len, &mut outputs),
+        }
+        self.handle(flow, &mut outputs, out);
+        self.scratch = outputs;
+    }
+
+    /// The connection closed: requests still waiting are reported without a reply.
+    pub fn on_close(&mut self, out: &mut Vec<Paired>) {
+        for p in self.pending.drain(..) {
+            out.push(finish(p, None));
+        }
+    }
+
+    fn handle(&mut self, flow: Flow, outputs: &mut Vec<Output>, out: &mut Vec<Paired>) {
+        for output in outputs.drain(..) {
+            match output {
+                Output::LostSync(_) => self.lose_sync(),
+                Output::Frame(decoded) => match flow {
+                    Flow::Request => self.on_request(decoded),
+                    Flow::Response => self.on_reply(decoded, out),
+                },
+            }
+        }
+    }
+
+    fn lose_sync(&mut self) {
+        self.stats.lost_sync += 1;
+        self.stats.dropped_requests += self.pending.len() as u64;
+        self.pending.clear();
+        self.responses.force_out_of_sync();
+    }
+
+    fn on_request(&mut self, decoded: Decoded) {
+        let truncated = decoded.frame.is_truncated();
+        let Frame::Array(items) = decoded.frame else {
+            return;
+        };
+        let mut words = items.into_iter().filter_map(|f| match f {
+            Frame::Bulk(b) | Frame::Simple(b) => Some(b),
+            Frame::Integer(i) => Some(Blob::full(i.to_string())),
+            _ => None,
+        });
+        let Some(name) = words.next() else { return };
+        let command = String::from_utf8_lossy(&name.data).to_ascii_uppercase();
+        let args: Vec<Blob> = words.collect();
+        let want = replies_wanted(&command, args.len());
+        self.pending.push_back(Pending {
+            command,
+            args,
+            start_ns: decoded.start_ns,
+            bytes: decoded.wire_bytes,
+            truncated,
+            want,
+            replies: Vec::new(),
+            reply_bytes: 0,
+        });
+    }
+
+    fn on_reply(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
+        if self.is_push(&decoded.frame) {
+            out.push(push(decoded));
+            return;
+        }
+        let Some(front) = self.pending.front_mut() else {
+            self.stats.orphan_replies += 1;
+            return;
+        };
+        front.reply_bytes += decoded.wire_bytes;
+        if let Some(count) = subscription_count(&decoded.frame) {
+            self.subscribed = count > 0;
+        }
+        let done = match front.want {
+            Want::One => true,
+            Want::Count(n) => front.replies.len() + 1 >= n,
+            Want::UntilZero => subscription_count(&decoded.frame).is_none_or(|c| c == 0),
+        };
+        front.replies.push(decoded.frame);
+        if !done {
+            return;
+        }
+        let Some(mut finished) = self.pending.pop_front() else { return };
+        if finished.command == "MONITOR" {
+            self.monitoring = true;
+        }
+        let reply = if finished.want == Want::One {
+            finished.replies.pop()
+        } else {
+            Some(Frame::Array(std::mem::take(&mut finished.replies)))
+        };
+        out.push(finish(finished, reply.map(|r| (r, decoded.end_ns))));
+    }
+
+    /// Whether a reply frame is out-of-band rather than the answer to the oldest request.
+    fn is_push(&self, frame: &Frame) -> bool {
+        let waiting_for_confirmation = self
+            .pending
+            .front()
+            .is_some_and(|p| p.want != Want::One && subscription_count(frame).is_some());
+        match frame {
+            Frame::Push(_) => !waiting_for_confirmation,
+            Frame::Array(items) if self.subscribed => matches!(
+                items.first().and_then(Frame::as_bytes),
+                Some(b"message" | b"pmessage" | b"smessage")
+            ),
+            Frame::Simple(_) => self.monitoring && self.pending.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+fn replies_wanted(command: &str, arg_count: usize) -> Want {
+    match command {
+        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => Want::Count(arg_count.max(1)),
+        "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" if arg_count > 0 => Want::Count(arg_count),
+        "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => Want::UntilZero,
+        _ => Want::One,
+    }
+}
+
+/// For a (un)subscribe confirmation `[kind, channel, count]`, the subscription count it reports.
+fn subscription_count(frame: &Frame) -> Option<i64> {
+    let items = frame.elements()?;
+    let kind = items.first()?.as_bytes()?;
+    let is_confirmation = matches!(
+        kind,
+        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe"
+    );
+    match (is_confirmation, items.get(2)) {
+        (true, Some(Frame::Integer(n))) => Some(*n),
+        _ => None,
+    }
+}
+
+fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
+    let reply_truncated = reply.as_ref().is_some_and(|(f, _)| f.is_truncated());
+    let end_ns = reply.as_ref().map(|(_, end)| *end);
+    Paired {
+        exchange: RedisExchange {
+            kind: ExchangeKind::Command,
+            command: p.command,
+            args: p.args,
+            reply: reply.map(|(f, _)| f),
+        },
+        start_ns: p.start_ns,
+        end_ns,
+        request_bytes: p.bytes,
+        response_bytes: p.reply_bytes,
+        truncated: p.truncated || reply_truncated,
+    }
+}
+
+fn push(decoded: Decoded) -> Paired {
+    Paired {
+        truncated: decoded.frame.is_truncated(),
+        exchange: RedisExchange {
+            kind: ExchangeKind::Push,
+            command: String::new(),
+            args: Vec::new(),
+            reply: Some(decoded.frame),
+        },
+        start_ns: decoded.start_ns,
+        end_ns: Some(decoded.end_ns),
+        request_bytes: 0,
+        response_bytes: decoded.wire_bytes,
+    }
+}

@@ -1,0 +1,101 @@
+//! The record: one request with its response (or one pushed message), as every later stage sees it.
+//!
+//! Records are immutable once built and shared as `Arc<Record>` between the store, the TUI and exporters.
+//! This module defines data only; JSON encoding lives in `export::json`.
+
+use std::net::SocketAddr;
+
+use crate::protocol::redis::RedisExchange;
+
+/// Which end of the connection the traced process was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The process sent the request.
+    Client,
+    /// The process received the request.
+    Server,
+}
+
+impl Side {
+    /// Lower-case name used in JSON and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// Who and where: the process and the connection a record was seen on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Process id (tgid).
+    pub pid: u32,
+    /// Thread command name of the process at the time.
+    pub comm: String,
+    /// The traced process's address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// Which end the process is.
+    pub side: Side,
+}
+
+impl Endpoint {
+    /// `(client, server)` addresses, whichever side the process is.
+    pub fn client_server(&self) -> (SocketAddr, SocketAddr) {
+        match self.side {
+            Side::Client => (self.local, self.remote),
+            Side::Server => (self.remote, self.local),
+        }
+    }
+}
+
+/// A protocol-specific exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Exchange {
+    /// A Redis command and its reply, or a push.
+    Redis(RedisExchange),
+}
+
+/// One finished exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Position in the capture, from 1, assigned by the store.
+    pub id: u64,
+    /// Where it was seen.
+    pub endpoint: Endpoint,
+    /// Wall-clock time of the request's first byte (or of the push), ns since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// Wall-clock time of the response's last byte; `None` if no response came.
+    pub end_unix_ns: Option<u64>,
+    /// Request bytes on the wire.
+    pub request_bytes: u64,
+    /// Response bytes on the wire.
+    pub response_bytes: u64,
+    /// Whether any part was not captured in full.
+    pub truncated: bool,
+    /// The decoded exchange.
+    pub exchange: Exchange,
+}
+
+impl Record {
+    /// Latency in ns, when a response came.
+    pub fn latency_ns(&self) -> Option<u64> {
+        self.end_unix_ns.map(|end| end.saturating_sub(self.start_unix_ns))
+    }
+
+    /// Protocol name used in JSON and the UI.
+    pub fn protocol(&self) -> &'static str {
+        match self.exchange {
+            Exchange::Redis(_) => "redis",
+        }
+    }
+
+    /// Whether the response reports an error.
+    pub fn is_error(&self) -> bool {
+        match &self.exchange {
+            Exchange::Redis(x) => x.is_error(),
+        }
+    }
+}
