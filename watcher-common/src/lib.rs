@@ -6,16 +6,14 @@
 #![no_std]
 #![deny(unsafe_code)]
 
-/// Largest payload slice carried by one data event. A syscall moving more bytes produces several events.
-/// Must be a power of two: the eBPF side bounds copy sizes with it for the verifier.
-pub const CHUNK_SIZE: usize = 16 * 1024;
-/// Most chunk events one syscall can produce; bounds the eBPF loop. With [`CHUNK_SIZE`] this caps
-/// `--capture-bytes` at 256 KiB.
-pub const MAX_CHUNKS_PER_CALL: u32 = 16;
+/// Largest payload slice carried by one data event, and the largest `--capture-bytes`. A plain call sends
+/// one chunk; a vectored call sends one chunk per iovec. Must be a power of two: the eBPF side bounds
+/// copy sizes with it for the verifier.
+pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Largest `--capture-bytes` the kernel side can honour.
-pub const MAX_CAPTURE_BYTES: u32 = CHUNK_SIZE as u32 * MAX_CHUNKS_PER_CALL;
+pub const MAX_CAPTURE_BYTES: u32 = CHUNK_SIZE as u32;
 /// Vectored calls (`readv`, `writev`, `recvmsg`, `sendmsg`) copy from at most this many iovecs.
-pub const MAX_IOVECS: u32 = 16;
+pub const MAX_IOVECS: u32 = 8;
 /// Most `--port` values the kernel filter holds.
 pub const MAX_PORT_FILTERS: usize = 8;
 /// Length of a task's command name, as in the kernel (`TASK_COMM_LEN`).

@@ -162,14 +162,54 @@ macro_rules! io_syscall {
     };
 }
 
-io_syscall!(sys_enter_read, sys_exit_read, direction::INGRESS, Shape::Plain);
-io_syscall!(sys_enter_recvfrom, sys_exit_recvfrom, direction::INGRESS, Shape::Plain);
-io_syscall!(sys_enter_readv, sys_exit_readv, direction::INGRESS, Shape::Vector);
-io_syscall!(sys_enter_recvmsg, sys_exit_recvmsg, direction::INGRESS, Shape::Message);
-io_syscall!(sys_enter_write, sys_exit_write, direction::EGRESS, Shape::Plain);
-io_syscall!(sys_enter_sendto, sys_exit_sendto, direction::EGRESS, Shape::Plain);
-io_syscall!(sys_enter_writev, sys_exit_writev, direction::EGRESS, Shape::Vector);
-io_syscall!(sys_enter_sendmsg, sys_exit_sendmsg, direction::EGRESS, Shape::Message);
+io_syscall!(
+    sys_enter_read,
+    sys_exit_read,
+    direction::INGRESS,
+    Shape::Plain
+);
+io_syscall!(
+    sys_enter_recvfrom,
+    sys_exit_recvfrom,
+    direction::INGRESS,
+    Shape::Plain
+);
+io_syscall!(
+    sys_enter_readv,
+    sys_exit_readv,
+    direction::INGRESS,
+    Shape::Vector
+);
+io_syscall!(
+    sys_enter_recvmsg,
+    sys_exit_recvmsg,
+    direction::INGRESS,
+    Shape::Message
+);
+io_syscall!(
+    sys_enter_write,
+    sys_exit_write,
+    direction::EGRESS,
+    Shape::Plain
+);
+io_syscall!(
+    sys_enter_sendto,
+    sys_exit_sendto,
+    direction::EGRESS,
+    Shape::Plain
+);
+io_syscall!(
+    sys_enter_writev,
+    sys_exit_writev,
+    direction::EGRESS,
+    Shape::Vector
+);
+io_syscall!(
+    sys_enter_sendmsg,
+    sys_exit_sendmsg,
+    direction::EGRESS,
+    Shape::Message
+);
 
 /// accept(2) returned a connection: the process is its server side.
 #[tracepoint]

@@ -75,9 +75,11 @@ pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(16_384,
 #[map]
 pub static CONNECTING: HashMap<u64, i32> = HashMap::with_max_entries(16_384, 0);
 
-/// Per-CPU build area for data events, too large for the 512-byte BPF stack.
+/// Build area for data events, one slot per CPU (indexed by CPU id), too large for the 512-byte BPF
+/// stack. A plain array rather than a per-CPU one because per-CPU values are limited to 32 KiB; user
+/// space sets `max_entries` to the number of possible CPUs at load time.
 #[map]
-pub static SCRATCH: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
+pub static SCRATCH: Array<DataEvent> = Array::with_max_entries(1, 0);
 
 /// Per-CPU loss counters.
 #[map]

@@ -1,12 +1,13 @@
-//! Copying the bytes of a finished I/O syscall into the ring buffer, in chunks of at most `CHUNK_SIZE`.
+//! Copying the bytes of a finished I/O syscall into the ring buffer: one chunk per buffer (per iovec for
+//! vectored calls), each at most `CHUNK_SIZE`.
 //!
 //! Every chunk carries the call's true byte count and its stream position, so user space can tell exactly
 //! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
 
-use aya_ebpf::helpers::{bpf_get_current_comm, bpf_probe_read_user, bpf_probe_read_user_buf};
-use watcher_common::{
-    flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_CHUNKS_PER_CALL, MAX_IOVECS,
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf,
 };
+use watcher_common::{flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_IOVECS};
 
 use crate::{
     loss,
@@ -58,17 +59,24 @@ pub fn emit(
         *pos = old + ret;
         old
     };
-    let cap = if ret < u64::from(cfg.capture_bytes) { ret } else { u64::from(cfg.capture_bytes) };
+    let cap = if ret < u64::from(cfg.capture_bytes) {
+        ret
+    } else {
+        u64::from(cfg.capture_bytes)
+    };
     if cap < ret {
         loss::count(|l| {
             l.truncated_calls += 1;
             l.truncated_bytes += ret - cap;
         });
     }
-    let Some(event) = SCRATCH.get_ptr_mut(0) else {
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(event) = SCRATCH.get_ptr_mut(cpu) else {
         return;
     };
-    // SAFETY: per-CPU map slot, used only by this program run.
+    // SAFETY: this CPU's slot; a tracepoint program runs to completion on its CPU, so no other run
+    // uses the slot meanwhile.
     let event = unsafe { &mut *event };
     event.header = EventHeader {
         kind: kind::DATA,
@@ -88,42 +96,29 @@ pub fn emit(
     };
 
     let mut offset: u64 = 0;
-    let mut index: u32 = 0;
-    let mut used: u64 = 0;
-    let Some((mut base, mut len)) = segment(call, 0) else {
-        return;
-    };
-    for _ in 0..(MAX_CHUNKS_PER_CALL + MAX_IOVECS) {
+    for index in 0..MAX_IOVECS {
         if offset >= cap {
             break;
         }
-        if used >= len {
-            index += 1;
-            match segment(call, index) {
-                Some((b, l)) => (base, len, used) = (b, l, 0),
-                None => break,
-            }
-            continue;
-        }
-        let mut n = len - used;
-        if n > cap - offset {
-            n = cap - offset;
+        let Some((base, len)) = segment(call, index) else {
+            break;
+        };
+        let mut n = cap - offset;
+        if n > len {
+            n = len;
         }
         if n > CHUNK_SIZE as u64 {
             n = CHUNK_SIZE as u64;
         }
-        let n = n as usize;
-        if n == 0 || n > CHUNK_SIZE {
-            break;
+        if n == 0 {
+            continue;
         }
-        let last = offset + n as u64 >= cap;
-        send_chunk(event, base + used, n, offset as u32, last);
-        offset += n as u64;
-        used += n as u64;
+        let last = offset + n >= cap;
+        send_chunk(event, base, n as usize, offset as u32, last);
+        offset += n;
     }
     if offset < cap {
-        // Ran out of iovecs or iterations: close the call with an empty chunk so user space
-        // knows the rest is missing.
+        // Ran out of iovecs: close the call with an empty chunk so user space knows the rest is missing.
         event.header.flags = flags::LAST_CHUNK;
         event.header.chunk_offset = offset as u32;
         event.header.chunk_len = 0;
@@ -158,7 +153,8 @@ fn output(event: &DataEvent, n: usize) {
         return;
     }
     // SAFETY: `size` is at most the size of the event, so the slice stays inside the per-CPU slot.
-    let bytes = unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
+    let bytes =
+        unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
     if EVENTS.output::<[u8]>(bytes, 0).is_err() {
         loss::count(|l| {
             l.ring_full_events += 1;

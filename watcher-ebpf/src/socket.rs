@@ -141,7 +141,11 @@ fn announce(tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
         header: EventHeader {
             kind: kind::OPEN,
             side,
-            flags: if side == side::UNKNOWN { flags::MID_STREAM } else { 0 },
+            flags: if side == side::UNKNOWN {
+                flags::MID_STREAM
+            } else {
+                0
+            },
             tgid,
             tid,
             fd,

@@ -7,5 +7,17 @@
 //! (wires threads together).
 #![deny(unsafe_code)]
 
+pub mod capture;
+pub mod cli;
+pub mod clock;
+pub mod conn;
+pub mod export;
+pub mod filter;
+pub mod headless;
+pub mod pipeline;
 pub mod protocol;
 pub mod record;
+pub mod signals;
+pub mod stats;
+pub mod store;
+pub mod tui;

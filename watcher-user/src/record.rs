@@ -3,7 +3,7 @@
 //! Records are immutable once built and shared as `Arc<Record>` between the store, the TUI and exporters.
 //! This module defines data only; JSON encoding lives in `export::json`.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use crate::protocol::redis::RedisExchange;
 
@@ -31,8 +31,8 @@ impl Side {
 pub struct Endpoint {
     /// Process id (tgid).
     pub pid: u32,
-    /// Thread command name of the process at the time.
-    pub comm: String,
+    /// Thread command name of the process at the time (shared by all records of a connection).
+    pub comm: Arc<str>,
     /// The traced process's address.
     pub local: SocketAddr,
     /// The peer's address.
@@ -82,7 +82,8 @@ pub struct Record {
 impl Record {
     /// Latency in ns, when a response came.
     pub fn latency_ns(&self) -> Option<u64> {
-        self.end_unix_ns.map(|end| end.saturating_sub(self.start_unix_ns))
+        self.end_unix_ns
+            .map(|end| end.saturating_sub(self.start_unix_ns))
     }
 
     /// Protocol name used in JSON and the UI.

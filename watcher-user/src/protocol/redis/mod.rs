@@ -47,17 +47,17 @@ impl RedisExchange {
         let args = &self.args;
         match self.command.as_str() {
             // Commands without keys.
-            "PING" | "ECHO" | "AUTH" | "HELLO" | "SELECT" | "INFO" | "CONFIG" | "CLIENT" | "MULTI"
-            | "EXEC" | "DISCARD" | "QUIT" | "DBSIZE" | "FLUSHDB" | "FLUSHALL" | "SCAN" | "KEYS"
-            | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE"
-            | "SUNSUBSCRIBE" | "PUBLISH" | "SPUBLISH" | "PUBSUB" | "MONITOR" | "COMMAND" | "SCRIPT"
-            | "FUNCTION" | "SLOWLOG" | "LATENCY" | "MEMORY" | "TIME" | "LASTSAVE" | "SAVE"
-            | "BGSAVE" | "BGREWRITEAOF" | "SHUTDOWN" | "ROLE" | "REPLICAOF" | "SLAVEOF" | "ACL"
-            | "CLUSTER" | "READONLY" | "READWRITE" | "WAIT" | "UNWATCH" | "RESET" | "SWAPDB"
-            | "DEBUG" | "MODULE" => Vec::new(),
+            "PING" | "ECHO" | "AUTH" | "HELLO" | "SELECT" | "INFO" | "CONFIG" | "CLIENT"
+            | "MULTI" | "EXEC" | "DISCARD" | "QUIT" | "DBSIZE" | "FLUSHDB" | "FLUSHALL"
+            | "SCAN" | "KEYS" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE"
+            | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" | "PUBLISH" | "SPUBLISH" | "PUBSUB" | "MONITOR"
+            | "COMMAND" | "SCRIPT" | "FUNCTION" | "SLOWLOG" | "LATENCY" | "MEMORY" | "TIME"
+            | "LASTSAVE" | "SAVE" | "BGSAVE" | "BGREWRITEAOF" | "SHUTDOWN" | "ROLE"
+            | "REPLICAOF" | "SLAVEOF" | "ACL" | "CLUSTER" | "READONLY" | "READWRITE" | "WAIT"
+            | "UNWATCH" | "RESET" | "SWAPDB" | "DEBUG" | "MODULE" => Vec::new(),
             // Every argument is a key.
-            "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "MGET" | "WATCH" | "SINTER" | "SUNION" | "SDIFF"
-            | "PFCOUNT" => args.iter().collect(),
+            "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "MGET" | "WATCH" | "SINTER" | "SUNION"
+            | "SDIFF" | "PFCOUNT" => args.iter().collect(),
             // Key, value pairs.
             "MSET" | "MSETNX" => args.iter().step_by(2).collect(),
             // Keys, then a timeout.

@@ -111,7 +111,14 @@ impl RedisSession {
 
     /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
     /// place sync can be regained); `ts_ns` is when the bytes moved.
-    pub fn on_data(&mut self, flow: Flow, data: &[u8], ts_ns: u64, call_start: bool, out: &mut Vec<Paired>) {
+    pub fn on_data(
+        &mut self,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Vec<Paired>,
+    ) {
         let mut outputs = std::mem::take(&mut self.scratch);
         match flow {
             Flow::Request => {
@@ -219,7 +226,9 @@ impl RedisSession {
         if !done {
             return;
         }
-        let Some(mut finished) = self.pending.pop_front() else { return };
+        let Some(mut finished) = self.pending.pop_front() else {
+            return;
+        };
         if finished.command == "MONITOR" {
             self.monitoring = true;
         }
@@ -264,7 +273,12 @@ fn subscription_count(frame: &Frame) -> Option<i64> {
     let kind = items.first()?.as_bytes()?;
     let is_confirmation = matches!(
         kind,
-        b"subscribe" | b"psubscribe" | b"ssubscribe" | b"unsubscribe" | b"punsubscribe" | b"sunsubscribe"
+        b"subscribe"
+            | b"psubscribe"
+            | b"ssubscribe"
+            | b"unsubscribe"
+            | b"punsubscribe"
+            | b"sunsubscribe"
     );
     match (is_confirmation, items.get(2)) {
         (true, Some(Frame::Integer(n))) => Some(*n),

@@ -1,0 +1,177 @@
+//! Loading the eBPF object, configuring it and attaching every program to its tracepoint.
+//!
+//! Owns the `aya::Ebpf` handle: dropping a [`LoadedPrograms`] detaches everything.
+
+use aya::{
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::TracePoint,
+    Ebpf, EbpfLoader,
+};
+use watcher_common::{KernelConfig, KernelLoss};
+
+/// The compiled kernel side, embedded at build time (empty when `cargo xtask build-ebpf` has not run).
+static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/watcher-ebpf.o"));
+
+/// Tracepoints of `syscalls:*` that the object's programs attach to, by program name.
+const SYSCALL_PROGRAMS: &[&str] = &[
+    "sys_enter_read",
+    "sys_exit_read",
+    "sys_enter_recvfrom",
+    "sys_exit_recvfrom",
+    "sys_enter_readv",
+    "sys_exit_readv",
+    "sys_enter_recvmsg",
+    "sys_exit_recvmsg",
+    "sys_enter_write",
+    "sys_exit_write",
+    "sys_enter_sendto",
+    "sys_exit_sendto",
+    "sys_enter_writev",
+    "sys_exit_writev",
+    "sys_enter_sendmsg",
+    "sys_exit_sendmsg",
+    "sys_exit_accept",
+    "sys_exit_accept4",
+    "sys_enter_connect",
+    "sys_exit_connect",
+    "sys_enter_close",
+];
+
+/// Why loading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The binary was built without the eBPF object.
+    #[error("this watcher binary has no eBPF object embedded; build it with `cargo xtask build` (or run `cargo xtask run -- ...`)")]
+    NotBuilt,
+    /// The kernel refused the object or a program.
+    #[error("loading eBPF program {program} failed: {source} (a kernel with BPF ring buffers, 5.8 or newer, is needed)")]
+    Program {
+        /// Program name.
+        program: String,
+        /// The aya error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A map was missing or of the wrong type.
+    #[error("eBPF map {map}: {source}")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// The aya error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn program_error(program: &str, e: impl std::error::Error + Send + Sync + 'static) -> LoadError {
+    LoadError::Program {
+        program: program.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+fn map_error(map: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> LoadError {
+    LoadError::Map {
+        map,
+        source: Box::new(e),
+    }
+}
+
+/// Programs loaded and attached, with the maps user space reads.
+pub struct LoadedPrograms {
+    /// Keeps the programs attached; dropping it detaches them.
+    pub ebpf: Ebpf,
+    /// The event ring.
+    pub ring: RingBuf<MapData>,
+    /// Per-CPU loss counters.
+    pub loss: PerCpuArray<MapData, KernelLoss>,
+}
+
+/// Loads the object with `config`, fills the pid filter and attaches all programs.
+pub fn load(
+    config: &KernelConfig,
+    pids: &[u32],
+    ring_bytes: u32,
+) -> Result<LoadedPrograms, LoadError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(LoadError::NotBuilt);
+    }
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries("EVENTS", ring_bytes)
+        .map_max_entries("SCRATCH", possible_cpus())
+        .load(EBPF_OBJECT)
+        .map_err(|e| program_error("(object)", e))?;
+    {
+        let map = ebpf
+            .map_mut("CONFIG")
+            .ok_or_else(|| map_error("CONFIG", MissingMap))?;
+        let mut array: Array<_, KernelConfig> =
+            Array::try_from(map).map_err(|e| map_error("CONFIG", e))?;
+        array
+            .set(0, config, 0)
+            .map_err(|e| map_error("CONFIG", e))?;
+    }
+    {
+        let map = ebpf
+            .map_mut("PID_FILTER")
+            .ok_or_else(|| map_error("PID_FILTER", MissingMap))?;
+        let mut filter: BpfHashMap<_, u32, u8> =
+            BpfHashMap::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
+        for pid in pids {
+            filter
+                .insert(pid, 1, 0)
+                .map_err(|e| map_error("PID_FILTER", e))?;
+        }
+    }
+    for name in SYSCALL_PROGRAMS {
+        let program: &mut TracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| program_error(name, MissingMap))?
+            .try_into()
+            .map_err(|e| program_error(name, e))?;
+        program.load().map_err(|e| program_error(name, e))?;
+        program
+            .attach("syscalls", name)
+            .map_err(|e| program_error(name, e))?;
+    }
+    let ring = RingBuf::try_from(
+        ebpf.take_map("EVENTS")
+            .ok_or_else(|| map_error("EVENTS", MissingMap))?,
+    )
+    .map_err(|e| map_error("EVENTS", e))?;
+    let loss = PerCpuArray::try_from(
+        ebpf.take_map("LOSS")
+            .ok_or_else(|| map_error("LOSS", MissingMap))?,
+    )
+    .map_err(|e| map_error("LOSS", e))?;
+    Ok(LoadedPrograms { ebpf, ring, loss })
+}
+
+impl LoadedPrograms {
+    /// Loss counters of `loss` summed over CPUs.
+    pub fn sum_loss(loss: &PerCpuArray<MapData, KernelLoss>) -> KernelLoss {
+        let mut total = KernelLoss::default();
+        if let Ok(values) = loss.get(&0, 0) {
+            for v in values.iter() {
+                total.ring_full_events += v.ring_full_events;
+                total.ring_full_bytes += v.ring_full_bytes;
+                total.copy_failed += v.copy_failed;
+                total.truncated_calls += v.truncated_calls;
+                total.truncated_bytes += v.truncated_bytes;
+                total.pending_full += v.pending_full;
+            }
+        }
+        total
+    }
+}
+
+/// Number of possible CPUs (the scratch area has one slot per CPU id).
+fn possible_cpus() -> u32 {
+    aya::util::nr_cpus().map_or(256, |n| n as u32)
+}
+
+/// A program or map the object should contain is absent.
+#[derive(Debug, thiserror::Error)]
+#[error("not found in the eBPF object")]
+struct MissingMap;

@@ -1,0 +1,256 @@
+//! Validating raw arguments into the `Config` the rest of the program runs on. Every user mistake is
+//! caught here, before anything is loaded, with a message naming the flag.
+
+use std::{
+    fs::File,
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    time::Duration,
+};
+
+use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
+
+use super::args::{Cli, Command, SideArg, WatchArgs};
+use crate::{filter::RecordFilter, pipeline::PipelineConfig, record::Side};
+
+/// A rejected argument.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag's value is out of range or malformed.
+    #[error("{flag}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The export file cannot be created.
+    #[error("--json-output: cannot create {path}: {source}")]
+    Output {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+/// Where records go.
+pub enum Output {
+    /// Nowhere (TUI only).
+    None,
+    /// Standard output.
+    Stdout,
+    /// A file, already created.
+    File(PathBuf, File),
+}
+
+/// A validated `watch` invocation.
+pub struct WatchConfig {
+    /// Pipeline settings.
+    pub pipeline: PipelineConfig,
+    /// Run without the TUI.
+    pub headless: bool,
+    /// Export destination.
+    pub output: Output,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many records.
+    pub count: Option<u64>,
+}
+
+impl WatchConfig {
+    /// The writer for the export, if any.
+    pub fn take_writer(&mut self) -> Option<Box<dyn Write + Send>> {
+        match std::mem::replace(&mut self.output, Output::None) {
+            Output::None => None,
+            Output::Stdout => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+            Output::File(_, file) => Some(Box::new(std::io::BufWriter::new(file))),
+        }
+    }
+}
+
+/// What to run.
+pub enum Config {
+    /// `watcher watch`.
+    Watch(Box<WatchConfig>),
+}
+
+impl Config {
+    /// Validates parsed arguments.
+    pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        match cli.command {
+            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(args)?))),
+        }
+    }
+}
+
+/// Parses `5ms`, `1.5s`, `30s`, `2m`.
+pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        invalid(
+            flag,
+            format!("{text:?} is not a duration ({e}); try 5ms or 30s"),
+        )
+    })
+}
+
+fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
+    if args.capture_bytes == 0 || args.capture_bytes > MAX_CAPTURE_BYTES {
+        return Err(invalid(
+            "--capture-bytes",
+            format!("must be between 1 and {MAX_CAPTURE_BYTES}"),
+        ));
+    }
+    if args.ports.len() > MAX_PORT_FILTERS {
+        return Err(invalid(
+            "--port",
+            format!("at most {MAX_PORT_FILTERS} ports"),
+        ));
+    }
+    if args.max_records == 0 {
+        return Err(invalid("--max-records", "must be at least 1"));
+    }
+    if !args.ring_mib.is_power_of_two() || args.ring_mib > 1024 {
+        return Err(invalid("--ring-mib", "must be a power of two up to 1024"));
+    }
+    if args.count == Some(0) {
+        return Err(invalid("--count", "must be at least 1"));
+    }
+    let mut kernel = KernelConfig {
+        capture_bytes: args.capture_bytes,
+        pid_filter_on: u8::from(!args.pids.is_empty()),
+        ..KernelConfig::default()
+    };
+    if let Some(comm) = &args.comm {
+        if comm.is_empty() || comm.len() >= COMM_LEN {
+            return Err(invalid(
+                "--comm",
+                format!(
+                    "must be 1 to {} bytes (the kernel's comm length)",
+                    COMM_LEN - 1
+                ),
+            ));
+        }
+        kernel.comm_filter_on = 1;
+        kernel.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+    }
+    for (slot, port) in kernel.ports.iter_mut().zip(&args.ports) {
+        *slot = *port;
+    }
+    kernel.port_count = args.ports.len() as u8;
+    let side_filter = match args.side {
+        SideArg::Client => Some(Side::Client),
+        SideArg::Server => Some(Side::Server),
+        SideArg::Both => None,
+    };
+    kernel.side_filter = match side_filter {
+        Some(Side::Client) => side::CLIENT,
+        Some(Side::Server) => side::SERVER,
+        None => 0,
+    };
+    let min_latency_ns = args
+        .min_latency
+        .as_deref()
+        .map(|t| parse_duration("--min-latency", t))
+        .transpose()?
+        .map(|d| d.as_nanos() as u64);
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|t| parse_duration("--duration", t))
+        .transpose()?;
+    let filter = RecordFilter {
+        commands: args
+            .commands
+            .iter()
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        key_prefix: args.key_prefix.map(String::into_bytes),
+        min_latency_ns,
+        side: side_filter,
+    };
+    let output = match &args.json_output {
+        None => Output::None,
+        Some(p) if p.as_os_str() == "-" => Output::Stdout,
+        Some(p) => Output::File(
+            p.clone(),
+            File::create(p).map_err(|source| ConfigError::Output {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+    };
+    let headless =
+        args.headless || matches!(output, Output::Stdout) || !std::io::stdout().is_terminal();
+    Ok(WatchConfig {
+        pipeline: PipelineConfig {
+            kernel,
+            pids: args.pids,
+            ring_bytes: args.ring_mib * 1024 * 1024,
+            shards: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
+            max_records: args.max_records,
+            filter,
+        },
+        headless,
+        output,
+        duration,
+        count: args.count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["watcher", "watch", "redis", "--headless"];
+        full.extend_from_slice(args);
+        Config::from_cli(Cli::try_parse_from(full).expect("clap accepts"))
+    }
+
+    #[test]
+    fn filters_become_kernel_and_record_filters() {
+        let Config::Watch(w) = parse(&[
+            "--port",
+            "6379",
+            "--side",
+            "server",
+            "--command",
+            "get",
+            "--min-latency",
+            "5ms",
+        ])
+        .unwrap();
+        assert_eq!(w.pipeline.kernel.port_count, 1);
+        assert_eq!(w.pipeline.kernel.ports[0], 6379);
+        assert_eq!(w.pipeline.kernel.side_filter, side::SERVER);
+        assert_eq!(w.pipeline.filter.commands, vec!["GET".to_string()]);
+        assert_eq!(w.pipeline.filter.min_latency_ns, Some(5_000_000));
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, flag) in [
+            (&["--capture-bytes", "0"][..], "--capture-bytes"),
+            (&["--min-latency", "fast"][..], "--min-latency"),
+            (&["--comm", "a-name-longer-than-15"][..], "--comm"),
+            (
+                &["--json-output", "/nonexistent-dir/x.ndjson"][..],
+                "--json-output",
+            ),
+        ] {
+            let err = parse(args).err().expect("rejected").to_string();
+            assert!(err.starts_with(flag), "{err}");
+        }
+    }
+}

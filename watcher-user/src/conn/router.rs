@@ -1,0 +1,82 @@
+//! Routing decoded ring records to shard queues in batches.
+//!
+//! Runs on the capture thread. Never blocks: a full shard queue drops the batch and counts its events,
+//! so a slow shard can never stall the ring reader (and through it, the kernel side).
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::{ConnEvent, ConnKey, EventBatch};
+use crate::capture::event::RawEvent;
+use crate::stats::Counters;
+
+/// Events per batch before it is sent without waiting for the ring to be drained.
+const BATCH_EVENTS: usize = 1024;
+/// Payload bytes per batch before it is sent early.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Per-shard batches being filled.
+pub struct Router {
+    shards: Vec<Sender<EventBatch>>,
+    filling: Vec<EventBatch>,
+    counters: Arc<Counters>,
+}
+
+impl Router {
+    /// A router over the shards' queues.
+    pub fn new(shards: Vec<Sender<EventBatch>>, counters: Arc<Counters>) -> Self {
+        let filling = shards.iter().map(|_| EventBatch::default()).collect();
+        Self {
+            shards,
+            filling,
+            counters,
+        }
+    }
+
+    /// Adds one ring record.
+    pub fn route(&mut self, bytes: &[u8]) {
+        let event = match crate::capture::event::decode(bytes) {
+            Ok(e) => e,
+            Err(_) => {
+                Counters::add(&self.counters.malformed_events, 1);
+                return;
+            }
+        };
+        let (header, addrs, payload) = match event {
+            RawEvent::Data { header, payload } => (header, Default::default(), payload),
+            RawEvent::Open { header, addrs } => (header, addrs, &[][..]),
+            RawEvent::Close { header } => (header, Default::default(), &[][..]),
+        };
+        let shard = ConnKey::of(&header).shard(self.shards.len());
+        let batch = &mut self.filling[shard];
+        batch.events.push(ConnEvent {
+            header,
+            addrs,
+            payload_start: batch.payload.len(),
+        });
+        batch.payload.extend_from_slice(payload);
+        if batch.events.len() >= BATCH_EVENTS || batch.payload.len() >= BATCH_BYTES {
+            self.send(shard);
+        }
+    }
+
+    /// Sends every non-empty batch.
+    pub fn flush(&mut self) {
+        for shard in 0..self.shards.len() {
+            if !self.filling[shard].events.is_empty() {
+                self.send(shard);
+            }
+        }
+    }
+
+    fn send(&mut self, shard: usize) {
+        let batch = std::mem::take(&mut self.filling[shard]);
+        match self.shards[shard].try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                Counters::add(&self.counters.queue_full_events, batch.events.len() as u64);
+            }
+        }
+    }
+}

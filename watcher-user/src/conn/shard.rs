@@ -1,0 +1,258 @@
+//! A shard: owns a set of connections and turns their events into records.
+//!
+//! Each connection tracks the stream position of both directions, so bytes the kernel did not deliver
+//! (cut by `--capture-bytes`, or lost) reach the protocol session as gaps of exact length, and each
+//! direction is mapped to request or response by the process's side. The shard thread is the only owner
+//! of this state; it talks to the rest by channels.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use watcher_common::{direction, flags, kind, side, EventHeader, SocketAddrs};
+
+use super::{ConnEvent, ConnKey, EventBatch};
+use crate::{
+    clock::WallClock,
+    filter::RecordFilter,
+    protocol::redis::{Flow, Paired, RedisSession, SessionStats},
+    record::{Endpoint, Exchange, Record, Side},
+    stats::Counters,
+};
+
+/// What every shard shares (read-only) and where it sends records.
+#[derive(Clone)]
+pub struct ShardContext {
+    /// Bytes of each value kept in records.
+    pub keep_bytes: usize,
+    /// Filters applied before records leave the shard.
+    pub filter: RecordFilter,
+    /// Kernel-to-wall-clock conversion.
+    pub clock: WallClock,
+    /// Ports listening when tracing began (side of pre-existing connections).
+    pub listeners: Arc<HashSet<u16>>,
+    /// Shared counters.
+    pub counters: Arc<Counters>,
+}
+
+struct Connection {
+    endpoint: Endpoint,
+    session: RedisSession,
+    next_pos: [u64; 2],
+    reported: SessionStats,
+}
+
+/// Connection state for the connections routed to one shard.
+pub struct Shard {
+    ctx: ShardContext,
+    conns: HashMap<ConnKey, Connection>,
+    paired: Vec<Paired>,
+    records: Vec<Record>,
+}
+
+impl Shard {
+    /// An empty shard.
+    pub fn new(ctx: ShardContext) -> Self {
+        Self {
+            ctx,
+            conns: HashMap::new(),
+            paired: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Runs until the input closes, sending one record batch per event batch.
+    pub fn run(mut self, input: &Receiver<EventBatch>, output: &Sender<Vec<Record>>) {
+        for batch in input {
+            self.process(&batch);
+            let records = self.take_records();
+            if records.is_empty() {
+                continue;
+            }
+            if let Err(TrySendError::Full(lost) | TrySendError::Disconnected(lost)) =
+                output.try_send(records)
+            {
+                Counters::add(&self.ctx.counters.queue_full_records, lost.len() as u64);
+            }
+        }
+    }
+
+    /// Records finished so far.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// Number of connections currently tracked.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Applies a batch of events.
+    pub fn process(&mut self, batch: &EventBatch) {
+        for event in &batch.events {
+            let key = ConnKey::of(&event.header);
+            match event.header.kind {
+                kind::OPEN => self.open(key, event),
+                kind::CLOSE => self.close(key),
+                kind::DATA => self.data(key, &event.header, batch.payload_of(event)),
+                _ => {}
+            }
+        }
+    }
+
+    fn open(&mut self, key: ConnKey, event: &ConnEvent) {
+        // A second open for a known key means the kernel re-classified the fd (its close was missed or
+        // its entry evicted): whatever the old state was waiting for will not come.
+        self.close(key);
+        let endpoint = endpoint_of(&event.header, &event.addrs, &self.ctx.listeners);
+        let in_sync = event.header.flags & flags::MID_STREAM == 0;
+        self.conns
+            .insert(key, self.new_connection(endpoint, in_sync));
+    }
+
+    fn new_connection(&self, endpoint: Endpoint, in_sync: bool) -> Connection {
+        Connection {
+            endpoint,
+            session: RedisSession::new(self.ctx.keep_bytes, in_sync),
+            next_pos: [0; 2],
+            reported: SessionStats::default(),
+        }
+    }
+
+    fn close(&mut self, key: ConnKey) {
+        if let Some(mut conn) = self.conns.remove(&key) {
+            conn.session.on_close(&mut self.paired);
+            self.emit(&mut conn);
+        }
+    }
+
+    fn data(&mut self, key: ConnKey, header: &EventHeader, payload: &[u8]) {
+        if !self.conns.contains_key(&key) {
+            // The open event was lost: trace what we can, from the next message start.
+            let endpoint = endpoint_of(header, &SocketAddrs::default(), &self.ctx.listeners);
+            self.conns.insert(key, self.new_connection(endpoint, false));
+        }
+        let Some(mut conn) = self.conns.remove(&key) else {
+            return;
+        };
+        feed(&mut conn, header, payload, &mut self.paired);
+        self.emit(&mut conn);
+        self.conns.insert(key, conn);
+    }
+
+    /// Turns the connection's paired exchanges into filtered records and reports its counters.
+    fn emit(&mut self, conn: &mut Connection) {
+        let counters = &self.ctx.counters;
+        let stats = conn.session.stats();
+        Counters::add(
+            &counters.lost_sync,
+            stats.lost_sync - conn.reported.lost_sync,
+        );
+        Counters::add(
+            &counters.dropped_requests,
+            stats.dropped_requests - conn.reported.dropped_requests,
+        );
+        Counters::add(
+            &counters.orphan_replies,
+            stats.orphan_replies - conn.reported.orphan_replies,
+        );
+        conn.reported = stats;
+        for paired in self.paired.drain(..) {
+            Counters::add(&counters.records_decoded, 1);
+            let record = Record {
+                id: 0,
+                endpoint: conn.endpoint.clone(),
+                start_unix_ns: self.ctx.clock.to_unix_ns(paired.start_ns),
+                end_unix_ns: paired.end_ns.map(|t| self.ctx.clock.to_unix_ns(t)),
+                request_bytes: paired.request_bytes,
+                response_bytes: paired.response_bytes,
+                truncated: paired.truncated,
+                exchange: Exchange::Redis(paired.exchange),
+            };
+            if self.ctx.filter.matches(&record) {
+                self.records.push(record);
+            } else {
+                Counters::add(&counters.records_filtered, 1);
+            }
+        }
+    }
+}
+
+/// Feeds one data chunk to a connection, turning holes in the stream position into gaps.
+fn feed(conn: &mut Connection, header: &EventHeader, payload: &[u8], out: &mut Vec<Paired>) {
+    let dir = usize::from(header.direction & 1);
+    let ingress = header.direction == direction::INGRESS;
+    let flow = match (conn.endpoint.side, ingress) {
+        (Side::Client, false) | (Side::Server, true) => Flow::Request,
+        _ => Flow::Response,
+    };
+    // When the bytes moved: data arrives at the end of a read and leaves at the start of a write.
+    let ts = if ingress {
+        header.ts_exit_ns
+    } else {
+        header.ts_enter_ns
+    };
+    let pos = header.stream_pos + u64::from(header.chunk_offset);
+    let next = conn.next_pos[dir];
+    let mut data = payload;
+    let mut call_start = header.chunk_offset == 0;
+    if pos > next {
+        conn.session.on_gap(flow, pos - next, out);
+    } else if pos < next {
+        // Already seen (positions skewed by concurrent writers): skip the overlap.
+        let skip = usize::try_from(next - pos)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        data = &data[skip..];
+        call_start = false;
+    }
+    if !data.is_empty() {
+        conn.session.on_data(flow, data, ts, call_start, out);
+    }
+    let chunk_end = pos + payload.len() as u64;
+    conn.next_pos[dir] = conn.next_pos[dir].max(chunk_end);
+    if header.flags & flags::LAST_CHUNK != 0 {
+        let call_end = header.stream_pos + header.call_bytes;
+        if call_end > conn.next_pos[dir] {
+            conn.session
+                .on_gap(flow, call_end - conn.next_pos[dir], out);
+            conn.next_pos[dir] = call_end;
+        }
+    }
+}
+
+fn endpoint_of(header: &EventHeader, addrs: &SocketAddrs, listeners: &HashSet<u16>) -> Endpoint {
+    let side = match header.side {
+        side::CLIENT => Side::Client,
+        side::SERVER => Side::Server,
+        _ if addrs.local_port != 0 && listeners.contains(&addrs.local_port) => Side::Server,
+        _ => Side::Client,
+    };
+    let comm_len = header
+        .comm
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(header.comm.len());
+    Endpoint {
+        pid: header.tgid,
+        comm: String::from_utf8_lossy(&header.comm[..comm_len]).into(),
+        local: socket_addr(addrs.family, &addrs.local_addr, addrs.local_port),
+        remote: socket_addr(addrs.family, &addrs.remote_addr, addrs.remote_port),
+        side,
+    }
+}
+
+fn socket_addr(family: u16, addr: &[u8; 16], port: u16) -> SocketAddr {
+    const AF_INET6: u16 = 10;
+    let ip = if family == AF_INET6 {
+        let v6 = Ipv6Addr::from(*addr);
+        // Show v4-mapped addresses the way people write them.
+        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+    } else {
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+    };
+    SocketAddr::new(ip, port)
+}

@@ -1,0 +1,189 @@
+//! Wiring: starts the capture thread, the shards and the store writer, and stops them in order.
+//!
+//! ```text
+//! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
+//! store writer -> Store (one mutex) -> Snapshot (ArcSwap) -> TUI / exporter / summary
+//! ```
+//! Stop order: detach programs and drain the ring, then each stage ends when its input disconnects, so
+//! nothing in flight is lost on an orderly stop.
+
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    thread::{self, JoinHandle},
+};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use tokio::sync::watch;
+use watcher_common::KernelConfig;
+
+use crate::{
+    capture::{loader, offsets, preflight, reader},
+    clock::WallClock,
+    conn::{
+        listeners,
+        router::Router,
+        shard::{Shard, ShardContext},
+        EventBatch,
+    },
+    filter::RecordFilter,
+    record::Record,
+    stats::Counters,
+    store::Store,
+};
+
+/// Queue depth (in batches) between the router and each shard.
+const SHARD_QUEUE: usize = 256;
+/// Queue depth (in record batches) between the shards and the store writer.
+const STORE_QUEUE: usize = 1024;
+
+/// What the pipeline needs to run.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Kernel filters and limits (offsets are filled in at start).
+    pub kernel: KernelConfig,
+    /// `--pid` values.
+    pub pids: Vec<u32>,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// Shard threads.
+    pub shards: usize,
+    /// Store capacity.
+    pub max_records: usize,
+    /// User-space record filters.
+    pub filter: RecordFilter,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    /// The records.
+    pub store: Arc<Store>,
+    /// Shared counters.
+    pub counters: Arc<Counters>,
+    stop: watch::Sender<bool>,
+    capture: JoinHandle<std::io::Result<()>>,
+    shards: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+}
+
+/// Notes for the user from start-up (e.g. that tracefs was mounted).
+pub type StartNotes = Vec<String>;
+
+impl Pipeline {
+    /// Checks the host, loads the programs and starts every thread. `subscribers` receive a wake-up
+    /// after each snapshot publication (and see their channel close when the pipeline has stopped).
+    pub fn start(cfg: &PipelineConfig, subscribers: Vec<Sender<()>>) -> Result<(Self, StartNotes)> {
+        let mut notes = Vec::new();
+        let report = preflight::run()?;
+        if report.mounted_tracefs {
+            notes.push(format!("mounted tracefs at {}", preflight::TRACEFS));
+        }
+        let mut kernel = cfg.kernel;
+        kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
+        kernel.self_tgid = std::process::id();
+        // Measure the clock and read listeners before attaching, so the first events are interpreted right.
+        let clock = WallClock::measure();
+        let listeners: Arc<HashSet<u16>> = Arc::new(listeners::listening_ports());
+        let programs = loader::load(&kernel, &cfg.pids, cfg.ring_bytes)
+            .context("loading the eBPF programs")?;
+
+        let counters = Arc::new(Counters::default());
+        let store = Arc::new(Store::new(cfg.max_records));
+        let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
+        let ctx = ShardContext {
+            keep_bytes: kernel.capture_bytes as usize,
+            filter: cfg.filter.clone(),
+            clock,
+            listeners,
+            counters: Arc::clone(&counters),
+        };
+        let (shard_txs, shards) = spawn_shards(cfg.shards.max(1), &ctx, &record_tx)?;
+        drop(record_tx);
+        let writer = spawn_writer(Arc::clone(&store), record_rx, subscribers)?;
+
+        let router = Router::new(shard_txs, Arc::clone(&counters));
+        let (stop, stop_rx) = watch::channel(false);
+        let reader_counters = Arc::clone(&counters);
+        let capture = thread::Builder::new()
+            .name("watcher-capture".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(reader::run(programs, router, reader_counters, stop_rx))
+            })
+            .context("starting the capture thread")?;
+        Ok((
+            Self {
+                store,
+                counters,
+                stop,
+                capture,
+                shards,
+                writer,
+            },
+            notes,
+        ))
+    }
+
+    /// Stops capture and waits for every stage to drain. Returns the capture thread's error, if any.
+    pub fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let captured = self.capture.join();
+        for shard in self.shards {
+            let _ = shard.join();
+        }
+        let _ = self.writer.join();
+        match captured {
+            Ok(result) => result.context("reading the ring buffer"),
+            Err(_) => anyhow::bail!("the capture thread panicked"),
+        }
+    }
+}
+
+fn spawn_shards(
+    count: usize,
+    ctx: &ShardContext,
+    record_tx: &Sender<Vec<Record>>,
+) -> Result<(Vec<Sender<EventBatch>>, Vec<JoinHandle<()>>)> {
+    let mut txs = Vec::with_capacity(count);
+    let mut handles = Vec::with_capacity(count);
+    for i in 0..count {
+        let (tx, rx): (Sender<EventBatch>, Receiver<EventBatch>) = bounded(SHARD_QUEUE);
+        let shard = Shard::new(ctx.clone());
+        let out = record_tx.clone();
+        handles.push(
+            thread::Builder::new()
+                .name(format!("watcher-shard-{i}"))
+                .spawn(move || shard.run(&rx, &out))
+                .context("starting a shard thread")?,
+        );
+        txs.push(tx);
+    }
+    Ok((txs, handles))
+}
+
+/// The store writer: the only thread that inserts. Publishes one snapshot per drained burst of batches.
+fn spawn_writer(
+    store: Arc<Store>,
+    input: Receiver<Vec<Record>>,
+    subscribers: Vec<Sender<()>>,
+) -> Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("watcher-store".into())
+        .spawn(move || {
+            while let Ok(batch) = input.recv() {
+                batch.into_iter().for_each(|r| store.insert(r));
+                for more in input.try_iter().take(64) {
+                    more.into_iter().for_each(|r| store.insert(r));
+                }
+                store.publish();
+                for s in &subscribers {
+                    let _ = s.try_send(());
+                }
+            }
+            store.publish();
+        })
+        .context("starting the store writer")
+}
