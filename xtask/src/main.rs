@@ -1,1 +1,153 @@
-fn main() {}
+//! `cargo xtask ...`: every project task, doing its own set-up so a fresh machine needs nothing else.
+//!
+//! - `build-ebpf`: nightly `rust-src` and `bpf-linker` (built against the nightly's own LLVM, see
+//!   PLATFORM.md) when missing, then the eBPF object.
+//! - `build`: the eBPF object, then the `watcher` binary embedding it.
+//! - `run -- ARGS`: build, then run `watcher ARGS` (through sudo when not root).
+//! - `test`: install test packages, build, run unit tests, then the root-only end-to-end tests.
+//! - `bench`: CPU cost per request of a redis-benchmark run with and without watcher attached.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the eBPF object (installing its toolchain pieces when missing).
+    BuildEbpf,
+    /// Build the eBPF object and the watcher binary (release).
+    Build,
+    /// Build, then run watcher with the given arguments.
+    Run {
+        /// Arguments for watcher, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install test prerequisites, then run unit and end-to-end tests.
+    Test,
+    /// Measure watcher's CPU overhead on a local redis-server.
+    Bench {
+        /// Fewer, shorter runs.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::BuildEbpf => build_ebpf(),
+        Task::Build => build().map(|_| ()),
+        Task::Run { args } => run(&args),
+        Task::Test => test(),
+        Task::Bench { quick } => {
+            setup::apt_install(&["redis-server", "redis-tools"])?;
+            let watcher = build()?;
+            bench::run(&watcher, quick)
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command, failing with its description if it fails.
+pub fn check(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ebpf_object() -> PathBuf {
+    root().join("watcher-ebpf/target/bpfel-unknown-none/release/watcher")
+}
+
+fn build_ebpf() -> Result<()> {
+    setup::ebpf_toolchain()?;
+    check(
+        Command::new("cargo")
+            .args(["+nightly", "build", "--release"])
+            .current_dir(root().join("watcher-ebpf"))
+            .env("PATH", setup::path_with_cargo_bin())
+            // The eBPF crate has its own toolchain file; stable's variables must not leak into it.
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO"),
+    )
+}
+
+fn build() -> Result<PathBuf> {
+    build_ebpf()?;
+    check(
+        Command::new("cargo")
+            .args(["build", "--release", "--package", "watcher-user"])
+            .current_dir(root())
+            .env("WATCHER_EBPF_OBJECT", ebpf_object()),
+    )?;
+    Ok(root().join("target/release/watcher"))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let watcher = build()?;
+    let mut cmd = if setup::is_root() {
+        Command::new(&watcher)
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg(&watcher);
+        sudo
+    };
+    let status = cmd.args(args).status().context("starting watcher")?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+fn test() -> Result<()> {
+    setup::apt_install(&["redis-server", "redis-tools", "tmux"])?;
+    let watcher = build()?;
+    check(
+        Command::new("cargo")
+            .args(["test", "--workspace"])
+            .current_dir(root())
+            .env("WATCHER_EBPF_OBJECT", ebpf_object()),
+    )?;
+    if !setup::is_root() {
+        bail!("the end-to-end tests load eBPF programs and must run as root (sudo -E cargo xtask test)");
+    }
+    check(
+        Command::new("cargo")
+            .args([
+                "test",
+                "--release",
+                "--package",
+                "watcher-user",
+                "--test",
+                "e2e",
+                "--",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .current_dir(root())
+            .env("WATCHER_EBPF_OBJECT", ebpf_object())
+            .env("WATCHER_BIN", &watcher),
+    )
+}
