@@ -1,0 +1,293 @@
+//! UI state and its update function (Elm style): plain data, an `Action` enum, and `update`, which does
+//! no I/O. The visible list is maintained incrementally, so a new snapshot costs work proportional to
+//! the records it adds, not to the records stored.
+
+use std::sync::Arc;
+
+use crate::{
+    filter::matches_text,
+    record::{Exchange, Record},
+    stats::Totals,
+    store::Snapshot,
+};
+
+/// Column the table is sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortColumn {
+    /// Arrival order (id).
+    Time,
+    /// Slowest first.
+    Latency,
+    /// Command name, then time.
+    Command,
+    /// Largest request + response first.
+    Size,
+}
+
+impl SortColumn {
+    fn next(self) -> Self {
+        match self {
+            SortColumn::Time => SortColumn::Latency,
+            SortColumn::Latency => SortColumn::Command,
+            SortColumn::Command => SortColumn::Size,
+            SortColumn::Size => SortColumn::Time,
+        }
+    }
+
+    /// Name shown in the status bar.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortColumn::Time => "time",
+            SortColumn::Latency => "latency",
+            SortColumn::Command => "command",
+            SortColumn::Size => "size",
+        }
+    }
+}
+
+/// Which screen is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The live table.
+    Table,
+    /// One record in full.
+    Detail,
+    /// Key help.
+    Help,
+}
+
+/// Everything the user can do, and everything that can happen.
+#[derive(Clone)]
+pub enum Action {
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// One page up.
+    PageUp,
+    /// One page down.
+    PageDown,
+    /// First row.
+    Home,
+    /// Last row (and follow new records).
+    End,
+    /// Show the selected record in full.
+    OpenDetail,
+    /// Leave the current screen or filter entry.
+    Back,
+    /// Start typing a filter.
+    StartFilter,
+    /// A character typed into the filter.
+    FilterChar(char),
+    /// Backspace in the filter.
+    FilterBackspace,
+    /// Finish typing the filter (keeps it).
+    FilterDone,
+    /// Next sort column.
+    CycleSort,
+    /// Stop or resume following new records.
+    ToggleFollow,
+    /// Show or hide help.
+    ToggleHelp,
+    /// Leave.
+    Quit,
+    /// A new snapshot was published.
+    Data(Arc<Snapshot>, Totals),
+    /// Counters refreshed.
+    Totals(Totals),
+}
+
+/// The UI state.
+pub struct App {
+    /// Latest snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// Latest counters.
+    pub totals: Totals,
+    /// Ids of records passing the filter, in display order.
+    pub visible: Vec<u64>,
+    indexed_through: u64,
+    /// Filter text.
+    pub filter: String,
+    /// Whether keys go to the filter.
+    pub editing_filter: bool,
+    /// Selected row in `visible`.
+    pub selected: usize,
+    /// Whether the selection jumps to each new record.
+    pub follow: bool,
+    /// Sort column.
+    pub sort: SortColumn,
+    /// Current screen.
+    pub mode: Mode,
+    /// Rows per page, as last drawn.
+    pub page_rows: usize,
+    /// Whether the user asked to quit.
+    pub quit: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self {
+            snapshot: Arc::new(Snapshot::default()),
+            totals: Totals::default(),
+            visible: Vec::new(),
+            indexed_through: 0,
+            filter: String::new(),
+            editing_filter: false,
+            selected: 0,
+            follow: true,
+            sort: SortColumn::Time,
+            mode: Mode::Table,
+            page_rows: 20,
+            quit: false,
+        }
+    }
+}
+
+impl App {
+    /// The selected record, if any.
+    pub fn selected_record(&self) -> Option<&Arc<Record>> {
+        self.visible
+            .get(self.selected)
+            .and_then(|id| self.snapshot.by_id(*id))
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Up => self.select(self.selected.saturating_sub(1), false),
+            Action::Down => self.select(self.selected + 1, false),
+            Action::PageUp => {
+                self.select(self.selected.saturating_sub(self.page_rows.max(1)), false)
+            }
+            Action::PageDown => self.select(self.selected + self.page_rows.max(1), false),
+            Action::Home => self.select(0, false),
+            Action::End => self.select(usize::MAX, true),
+            Action::OpenDetail if self.selected_record().is_some() => self.mode = Mode::Detail,
+            Action::OpenDetail => {}
+            Action::Back if self.editing_filter => self.editing_filter = false,
+            Action::Back if self.mode == Mode::Table && !self.filter.is_empty() => {
+                self.filter.clear();
+                self.reindex();
+            }
+            Action::Back => self.mode = Mode::Table,
+            Action::StartFilter => {
+                self.mode = Mode::Table;
+                self.editing_filter = true;
+            }
+            Action::FilterChar(c) => {
+                self.filter.push(c);
+                self.reindex();
+            }
+            Action::FilterBackspace => {
+                self.filter.pop();
+                self.reindex();
+            }
+            Action::FilterDone => self.editing_filter = false,
+            Action::CycleSort => {
+                self.sort = self.sort.next();
+                self.reindex();
+            }
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.select(usize::MAX, true);
+                }
+            }
+            Action::ToggleHelp => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Table
+                } else {
+                    Mode::Help
+                }
+            }
+            Action::Quit => self.quit = true,
+            Action::Data(snapshot, totals) => {
+                self.totals = totals;
+                self.absorb(snapshot);
+            }
+            Action::Totals(totals) => self.totals = totals,
+        }
+    }
+
+    fn select(&mut self, row: usize, follow: bool) {
+        self.selected = row.min(self.visible.len().saturating_sub(1));
+        self.follow = follow;
+    }
+
+    /// Takes a new snapshot: drops evicted ids, indexes only the records added since the last one.
+    fn absorb(&mut self, snapshot: Arc<Snapshot>) {
+        let first = snapshot.first_id();
+        let before = self.visible.len();
+        self.visible.retain(|id| *id >= first);
+        let evicted = before - self.visible.len();
+        self.selected = self.selected.saturating_sub(evicted);
+        let start = self.indexed_through.max(first - 1);
+        let filter = &self.filter;
+        self.visible.extend(
+            snapshot
+                .after(start)
+                .filter(|r| matches_text(r, filter))
+                .map(|r| r.id),
+        );
+        self.indexed_through = snapshot.total;
+        self.snapshot = snapshot;
+        if self.sort != SortColumn::Time {
+            self.sort_visible();
+        }
+        if self.follow {
+            self.selected = self.visible.len().saturating_sub(1);
+        } else {
+            self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+        }
+    }
+
+    /// Rebuilds the visible list (after the filter or sort changed).
+    fn reindex(&mut self) {
+        let filter = &self.filter;
+        self.visible = self
+            .snapshot
+            .iter()
+            .filter(|r| matches_text(r, filter))
+            .map(|r| r.id)
+            .collect();
+        self.indexed_through = self.snapshot.total;
+        self.sort_visible();
+        self.selected = if self.follow {
+            self.visible.len().saturating_sub(1)
+        } else {
+            self.selected.min(self.visible.len().saturating_sub(1))
+        };
+    }
+
+    fn sort_visible(&mut self) {
+        let snapshot = Arc::clone(&self.snapshot);
+        let get = |id: &u64| snapshot.by_id(*id);
+        match self.sort {
+            SortColumn::Time => self.visible.sort_unstable(),
+            SortColumn::Latency => self
+                .visible
+                .sort_by_key(|id| std::cmp::Reverse(get(id).and_then(|r| r.latency_ns()))),
+            SortColumn::Command => self.visible.sort_by(|a, b| {
+                let name = |id: &u64| {
+                    get(id)
+                        .map(|r| command_of(r).to_owned())
+                        .unwrap_or_default()
+                };
+                name(a).cmp(&name(b)).then(a.cmp(b))
+            }),
+            SortColumn::Size => self.visible.sort_by_key(|id| {
+                std::cmp::Reverse(get(id).map(|r| r.request_bytes + r.response_bytes))
+            }),
+        }
+    }
+}
+
+/// Command name of a record, for sorting and display.
+pub fn command_of(record: &Record) -> &str {
+    let Exchange::Redis(x) = &record.exchange;
+    if x.command.is_empty() {
+        "(push)"
+    } else {
+        &x.command
+    }
+}
