@@ -328,3 +328,7 @@ fn draw_help(f: &mut UiFrame, area: Rect) {
         popup,
     );
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

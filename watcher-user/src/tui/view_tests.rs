@@ -1,0 +1,105 @@
+//! Whole-screen tests of the view with ratatui's `TestBackend`: what a user sees for a given state.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use ratatui::{backend::TestBackend, Terminal};
+
+use super::draw;
+use crate::{
+    protocol::redis::{Blob, ExchangeKind, Frame, RedisExchange},
+    record::{Endpoint, Exchange, Record, Side},
+    stats::Totals,
+    store::Store,
+    tui::app::{Action, App},
+};
+
+fn record(command: &str, key: &str, reply: Frame) -> Record {
+    Record {
+        id: 0,
+        endpoint: Endpoint {
+            pid: 10,
+            comm: Arc::from("redis-server"),
+            local: "127.0.0.1:6379".parse::<SocketAddr>().unwrap(),
+            remote: "127.0.0.1:50000".parse().unwrap(),
+            side: Side::Server,
+        },
+        start_unix_ns: 3_600_000_000_000,
+        end_unix_ns: Some(3_600_000_250_000),
+        request_bytes: 20,
+        response_bytes: 5,
+        truncated: false,
+        exchange: Exchange::Redis(RedisExchange {
+            kind: ExchangeKind::Command,
+            command: command.into(),
+            args: vec![Blob::full(key)],
+            reply: Some(reply),
+        }),
+    }
+}
+
+fn app_with(records: Vec<Record>) -> App {
+    let store = Store::new(100);
+    for r in records {
+        store.insert(r);
+    }
+    store.publish();
+    let mut app = App::default();
+    app.update(Action::Data(store.snapshot(), Totals::default()));
+    app
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    (0..height)
+        .map(|y| (0..width).map(|x| buffer[(x, y)].symbol().to_owned()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn table_lists_records_with_latency_and_status_counts() {
+    let mut app = app_with(vec![
+        record("GET", "user:1", Frame::Bulk(Blob::full("alice"))),
+        record("INCR", "list", Frame::Error(Blob::full("WRONGTYPE Operation"))),
+    ]);
+    let text = screen(&mut app, 160, 12);
+    assert!(text.contains("01:00:00.000"), "{text}");
+    assert!(text.contains("GET") && text.contains("user:1") && text.contains("\"alice\""), "{text}");
+    assert!(text.contains("(error) WRONGTYPE"), "{text}");
+    assert!(text.contains("250µs"), "{text}");
+    assert!(text.contains("seen 2 · shown 2 · lost 0"), "{text}");
+}
+
+#[test]
+fn filter_hides_rows_and_detail_shows_everything() {
+    let mut app = app_with(vec![
+        record("GET", "user:1", Frame::Bulk(Blob::full("alice"))),
+        record("SET", "user:2", Frame::Simple(Blob::full("OK"))),
+    ]);
+    for c in "set".chars() {
+        app.update(Action::FilterChar(c));
+    }
+    let text = screen(&mut app, 160, 12);
+    assert!(!text.contains("user:1") && text.contains("user:2"), "{text}");
+    app.update(Action::FilterDone);
+    app.update(Action::OpenDetail);
+    let detail = screen(&mut app, 160, 14);
+    assert!(detail.contains("Arguments") && detail.contains("\"user:2\"") && detail.contains("OK"), "{detail}");
+}
+
+#[test]
+fn a_too_small_terminal_gets_a_message_not_a_crash() {
+    let mut app = app_with(vec![record("GET", "k", Frame::Null)]);
+    let text = screen(&mut app, 30, 5);
+    assert!(text.contains("too small"), "{text}");
+}
+
+#[test]
+fn binary_values_are_shown_as_hex_in_the_detail_view() {
+    let mut app = app_with(vec![record("GET", "k", Frame::Bulk(Blob::full(vec![0u8, 1, 0xff])))]);
+    app.update(Action::OpenDetail);
+    let text = screen(&mut app, 100, 14);
+    assert!(text.contains("hex 0001ff"), "{text}");
+}
