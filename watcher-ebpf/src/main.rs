@@ -75,7 +75,7 @@ fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
         // SAFETY: no preconditions.
         ts_enter_ns: unsafe { bpf_ktime_get_ns() },
     };
-    if IN_FLIGHT.insert(&id, &call, 0).is_err() {
+    if IN_FLIGHT.insert(id, call, 0).is_err() {
         loss::count(|l| l.pending_full += 1);
     }
     Some(())
@@ -84,8 +84,8 @@ fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
 fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
     // SAFETY: the value is copied out before the entry is removed.
-    let call = *unsafe { IN_FLIGHT.get(&id) }?;
-    let _ = IN_FLIGHT.remove(&id);
+    let call = *unsafe { IN_FLIGHT.get(id) }?;
+    let _ = IN_FLIGHT.remove(id);
     let ret = arg(ctx, 0)? as i64;
     if ret <= 0 {
         return None;
@@ -94,7 +94,7 @@ fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
     let now = unsafe { bpf_ktime_get_ns() };
     let cfg = task::config()?;
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    let sock = maps::SOCKETS.get_ptr_mut(&socket::socket_key(tgid, call.fd))?;
+    let sock = maps::SOCKETS.get_ptr_mut(socket::socket_key(tgid, call.fd))?;
     payload::emit(cfg, &call, sock, ret as u64, tgid, tid, now);
     Some(())
 }
@@ -121,14 +121,14 @@ fn try_enter_connect(ctx: &TracePointContext) -> Option<()> {
         return None;
     }
     let fd = arg(ctx, 0)? as i32;
-    CONNECTING.insert(&id, &fd, 0).ok()
+    CONNECTING.insert(id, fd, 0).ok()
 }
 
 fn try_exit_connect(ctx: &TracePointContext) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
     // SAFETY: copied out before removal.
-    let fd = *unsafe { CONNECTING.get(&id) }?;
-    let _ = CONNECTING.remove(&id);
+    let fd = *unsafe { CONNECTING.get(id) }?;
+    let _ = CONNECTING.remove(id);
     let ret = arg(ctx, 0)? as i64;
     if ret != 0 && ret != -EINPROGRESS {
         return None;

@@ -122,7 +122,7 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
         stream_pos: [0; 2],
     };
     // A full LRU map evicts; an insert failure only means we classify again next time.
-    let _ = SOCKETS.insert(&socket_key(tgid, fd), &entry, 0);
+    let _ = SOCKETS.insert(socket_key(tgid, fd), entry, 0);
     if let (STATE_TRACED, Some(addrs)) = (state, addrs) {
         announce(tgid, tid, fd, side, addrs);
     }
@@ -163,14 +163,14 @@ fn announce(tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
 #[inline(always)]
 pub fn traced_socket(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) -> Option<*mut SocketState> {
     let key = socket_key(tgid, fd);
-    if let Some(ptr) = SOCKETS.get_ptr_mut(&key) {
+    if let Some(ptr) = SOCKETS.get_ptr_mut(key) {
         // SAFETY: map value pointer, valid during this program run.
         return (unsafe { (*ptr).state } == STATE_TRACED).then_some(ptr);
     }
     if classify(cfg, tgid, tid, fd, side::UNKNOWN) != STATE_TRACED {
         return None;
     }
-    SOCKETS.get_ptr_mut(&key)
+    SOCKETS.get_ptr_mut(key)
 }
 
 /// Forgets `fd` on close, telling user space if it was traced.
@@ -178,10 +178,10 @@ pub fn traced_socket(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) -> Option
 pub fn forget(tgid: u32, tid: u32, fd: i32) {
     let key = socket_key(tgid, fd);
     // SAFETY: the value is copied out immediately.
-    let Some(state) = (unsafe { SOCKETS.get(&key) }).map(|s| s.state) else {
+    let Some(state) = (unsafe { SOCKETS.get(key) }).map(|s| s.state) else {
         return;
     };
-    let _ = SOCKETS.remove(&key);
+    let _ = SOCKETS.remove(key);
     if state != STATE_TRACED {
         return;
     }

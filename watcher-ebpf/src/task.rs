@@ -20,7 +20,7 @@ pub fn task_traced(cfg: &KernelConfig, tgid: u32) -> bool {
         return false;
     }
     // SAFETY: the value is a plain u8 that is only read.
-    if cfg.pid_filter_on != 0 && unsafe { PID_FILTER.get(&tgid) }.is_none() {
+    if cfg.pid_filter_on != 0 && unsafe { PID_FILTER.get(tgid) }.is_none() {
         return false;
     }
     if cfg.comm_filter_on != 0 {

@@ -1,8 +1,8 @@
-//! Converting kernel timestamps (`bpf_ktime_get_ns`, i.e. CLOCK_MONOTONIC) to wall-clock time.
+//! Converting kernel timestamps (`bpf_ktime_get_ns`, i.e. `CLOCK_MONOTONIC`) to wall-clock time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Offset between CLOCK_MONOTONIC and the Unix epoch, measured once.
+/// Offset between `CLOCK_MONOTONIC` and the Unix epoch, measured once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WallClock {
     offset_ns: i128,
@@ -11,9 +11,9 @@ pub struct WallClock {
 impl WallClock {
     /// Measures the offset now.
     pub fn measure() -> Self {
-        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-            .map(|t| i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec()))
-            .unwrap_or(0);
+        let mono = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+            i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec())
+        });
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);

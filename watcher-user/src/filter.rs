@@ -30,8 +30,7 @@ impl RecordFilter {
         }
         let Exchange::Redis(redis) = &record.exchange;
         if !self.commands.is_empty()
-            && (redis.kind == ExchangeKind::Push
-                || !self.commands.iter().any(|c| *c == redis.command))
+            && (redis.kind == ExchangeKind::Push || !self.commands.contains(&redis.command))
         {
             return false;
         }

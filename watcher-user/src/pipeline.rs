@@ -142,11 +142,14 @@ impl Pipeline {
     }
 }
 
+/// Queues into the shards, and the shard threads.
+type Shards = (Vec<Sender<EventBatch>>, Vec<JoinHandle<()>>);
+
 fn spawn_shards(
     count: usize,
     ctx: &ShardContext,
     record_tx: &Sender<Vec<Record>>,
-) -> Result<(Vec<Sender<EventBatch>>, Vec<JoinHandle<()>>)> {
+) -> Result<Shards> {
     let mut txs = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
     for i in 0..count {
@@ -174,9 +177,10 @@ fn spawn_writer(
         .name("watcher-store".into())
         .spawn(move || {
             while let Ok(batch) = input.recv() {
-                batch.into_iter().for_each(|r| store.insert(r));
-                for more in input.try_iter().take(64) {
-                    more.into_iter().for_each(|r| store.insert(r));
+                for more in std::iter::once(batch).chain(input.try_iter().take(64)) {
+                    for record in more {
+                        store.insert(record);
+                    }
                 }
                 store.publish();
                 for s in &subscribers {

@@ -63,6 +63,9 @@ fn main() -> Result<()> {
 }
 
 /// The workspace root.
+///
+/// # Panics
+/// Never in practice: xtask's manifest directory always has a parent.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

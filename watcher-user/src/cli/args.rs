@@ -85,7 +85,7 @@ pub struct WatchArgs {
 /// Protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProtocolArg {
-    /// Redis and other RESP servers (Valkey, KeyDB, Kvrocks).
+    /// Redis and other RESP servers (Valkey, `KeyDB`, Kvrocks).
     Redis,
 }
 

@@ -102,6 +102,10 @@ pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, Config
     })
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one linear list of flag checks reads best in one place"
+)]
 fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
     if args.capture_bytes == 0 || args.capture_bytes > MAX_CAPTURE_BYTES {
         return Err(invalid(

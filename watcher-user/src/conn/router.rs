@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use watcher_common::SocketAddrs;
+
 use super::{ConnEvent, ConnKey, EventBatch};
 use crate::capture::event::RawEvent;
 use crate::stats::Counters;
@@ -36,17 +38,14 @@ impl Router {
 
     /// Adds one ring record.
     pub fn route(&mut self, bytes: &[u8]) {
-        let event = match crate::capture::event::decode(bytes) {
-            Ok(e) => e,
-            Err(_) => {
-                Counters::add(&self.counters.malformed_events, 1);
-                return;
-            }
+        let Ok(event) = crate::capture::event::decode(bytes) else {
+            Counters::add(&self.counters.malformed_events, 1);
+            return;
         };
         let (header, addrs, payload) = match event {
-            RawEvent::Data { header, payload } => (header, Default::default(), payload),
+            RawEvent::Data { header, payload } => (header, SocketAddrs::default(), payload),
             RawEvent::Open { header, addrs } => (header, addrs, &[][..]),
-            RawEvent::Close { header } => (header, Default::default(), &[][..]),
+            RawEvent::Close { header } => (header, SocketAddrs::default(), &[][..]),
         };
         let shard = ConnKey::of(&header).shard(self.shards.len());
         let batch = &mut self.filling[shard];

@@ -133,7 +133,7 @@ impl Serialize for JsonFrame<'_> {
         m.serialize_entry("type", self.type_name())?;
         match self.0 {
             Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => {
-                m.serialize_entry("value", &JsonBlob(b))?
+                m.serialize_entry("value", &JsonBlob(b))?;
             }
             Frame::Integer(i) => m.serialize_entry("value", i)?,
             Frame::Null => m.serialize_entry("value", &())?,

@@ -248,14 +248,11 @@ impl RespDecoder {
             }
             let used = if self.blob.is_some() {
                 self.feed_blob(data, ts_ns, out)
+            } else if let Ok(used) = self.feed_line(data, ts_ns, out) {
+                used
             } else {
-                match self.feed_line(data, ts_ns, out) {
-                    Ok(used) => used,
-                    Err(()) => {
-                        self.lose_sync(SyncLoss::Malformed, out);
-                        return;
-                    }
-                }
+                self.lose_sync(SyncLoss::Malformed, out);
+                return;
             };
             data = &data[used..];
         }
