@@ -397,7 +397,10 @@ fn transactions_and_pubsub_pair_correctly() {
 }
 
 fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux must be installed (cargo xtask test installs it)");
+    let out = Command::new("tmux")
+        .args(args)
+        .output()
+        .expect("tmux must be installed (cargo xtask test installs it)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -408,7 +411,10 @@ fn wait_for_screen(session: &str, what: &str) -> String {
         if screen.contains(what) {
             return screen;
         }
-        assert!(Instant::now() < deadline, "screen never showed {what:?}; last screen:\n{screen}");
+        assert!(
+            Instant::now() < deadline,
+            "screen never showed {what:?}; last screen:\n{screen}"
+        );
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -420,18 +426,38 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
     let bin = std::env::var("WATCHER_BIN").expect("WATCHER_BIN names the watcher binary");
     let session = format!("watcher-e2e-{}", std::process::id());
     let marker = std::env::temp_dir().join(format!("{session}.exit"));
-    let command = format!("{bin} watch redis --port {}; echo $? > {}; sleep 60", redis.port, marker.display());
-    tmux(&["new-session", "-d", "-s", &session, "-x", "160", "-y", "30", &command]);
+    let command = format!(
+        "{bin} watch redis --port {}; echo $? > {}; sleep 60",
+        redis.port,
+        marker.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "30",
+        &command,
+    ]);
     wait_for_screen(&session, "seen 0");
     redis.cli(&["SET", "tui-key", "tui-value"]);
     redis.cli(&["GET", "tui-key"]);
     let screen = wait_for_screen(&session, "tui-value");
-    assert!(screen.contains("SET") && screen.contains("GET"), "both commands listed:\n{screen}");
+    assert!(
+        screen.contains("SET") && screen.contains("GET"),
+        "both commands listed:\n{screen}"
+    );
 
     tmux(&["send-keys", "-t", &session, "/", "G", "E", "T"]);
     let filtered = wait_for_screen(&session, "filter: GET");
     let rows: Vec<&str> = filtered.lines().filter(|l| l.contains("tui-key")).collect();
-    assert!(!rows.is_empty() && rows.iter().all(|l| l.contains(" GET ")), "only GET rows remain:\n{filtered}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|l| l.contains(" GET ")),
+        "only GET rows remain:\n{filtered}"
+    );
 
     tmux(&["send-keys", "-t", &session, "Enter", "q"]);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -444,5 +470,8 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
     tmux(&["kill-session", "-t", &session]);
     let _ = std::fs::remove_file(&marker);
     assert_eq!(code.trim(), "0", "watcher exit code");
-    assert!(!after.contains("seen "), "the alternate screen is left on exit:\n{after}");
+    assert!(
+        !after.contains("seen "),
+        "the alternate screen is left on exit:\n{after}"
+    );
 }

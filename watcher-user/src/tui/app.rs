@@ -157,7 +157,7 @@ impl App {
             Action::Up => self.select(self.selected.saturating_sub(1), false),
             Action::Down => self.select(self.selected + 1, false),
             Action::PageUp => {
-                self.select(self.selected.saturating_sub(self.page_rows.max(1)), false)
+                self.select(self.selected.saturating_sub(self.page_rows.max(1)), false);
             }
             Action::PageDown => self.select(self.selected + self.page_rows.max(1), false),
             Action::Home => self.select(0, false),

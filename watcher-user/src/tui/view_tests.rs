@@ -53,7 +53,11 @@ fn screen(app: &mut App, width: u16, height: u16) -> String {
     terminal.draw(|f| draw(f, app)).unwrap();
     let buffer = terminal.backend().buffer().clone();
     (0..height)
-        .map(|y| (0..width).map(|x| buffer[(x, y)].symbol().to_owned()).collect::<String>())
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().to_owned())
+                .collect::<String>()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -62,11 +66,18 @@ fn screen(app: &mut App, width: u16, height: u16) -> String {
 fn table_lists_records_with_latency_and_status_counts() {
     let mut app = app_with(vec![
         record("GET", "user:1", Frame::Bulk(Blob::full("alice"))),
-        record("INCR", "list", Frame::Error(Blob::full("WRONGTYPE Operation"))),
+        record(
+            "INCR",
+            "list",
+            Frame::Error(Blob::full("WRONGTYPE Operation")),
+        ),
     ]);
     let text = screen(&mut app, 160, 12);
     assert!(text.contains("01:00:00.000"), "{text}");
-    assert!(text.contains("GET") && text.contains("user:1") && text.contains("\"alice\""), "{text}");
+    assert!(
+        text.contains("GET") && text.contains("user:1") && text.contains("\"alice\""),
+        "{text}"
+    );
     assert!(text.contains("(error) WRONGTYPE"), "{text}");
     assert!(text.contains("250µs"), "{text}");
     assert!(text.contains("seen 2 · shown 2 · lost 0"), "{text}");
@@ -82,11 +93,17 @@ fn filter_hides_rows_and_detail_shows_everything() {
         app.update(Action::FilterChar(c));
     }
     let text = screen(&mut app, 160, 12);
-    assert!(!text.contains("user:1") && text.contains("user:2"), "{text}");
+    assert!(
+        !text.contains("user:1") && text.contains("user:2"),
+        "{text}"
+    );
     app.update(Action::FilterDone);
     app.update(Action::OpenDetail);
     let detail = screen(&mut app, 160, 14);
-    assert!(detail.contains("Arguments") && detail.contains("\"user:2\"") && detail.contains("OK"), "{detail}");
+    assert!(
+        detail.contains("Arguments") && detail.contains("\"user:2\"") && detail.contains("OK"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -98,7 +115,11 @@ fn a_too_small_terminal_gets_a_message_not_a_crash() {
 
 #[test]
 fn binary_values_are_shown_as_hex_in_the_detail_view() {
-    let mut app = app_with(vec![record("GET", "k", Frame::Bulk(Blob::full(vec![0u8, 1, 0xff])))]);
+    let mut app = app_with(vec![record(
+        "GET",
+        "k",
+        Frame::Bulk(Blob::full(vec![0u8, 1, 0xff])),
+    )]);
     app.update(Action::OpenDetail);
     let text = screen(&mut app, 100, 14);
     assert!(text.contains("hex 0001ff"), "{text}");
