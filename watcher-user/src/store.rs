@@ -115,8 +115,9 @@ impl Store {
         if ring.open.len() == CHUNK {
             let chunk: Chunk = std::mem::take(&mut ring.open).into();
             ring.sealed.push_back(chunk);
-            // The open tail counts towards capacity too, so keep one chunk of room for it.
-            while ring.sealed.len() >= self.capacity_chunks && !ring.sealed.is_empty() {
+            // The open tail counts towards capacity too, so keep one chunk of room for it; but never
+            // evict the newest sealed chunk, so a capacity under one chunk still keeps recent records.
+            while ring.sealed.len() >= self.capacity_chunks && ring.sealed.len() > 1 {
                 ring.sealed.pop_front();
             }
             ring.sealed_published = ring.sealed.iter().cloned().collect();
@@ -141,3 +142,7 @@ impl Store {
         self.published.load_full()
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

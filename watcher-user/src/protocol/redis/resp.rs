@@ -304,7 +304,13 @@ impl RespDecoder {
     fn feed_blob(&mut self, data: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> usize {
         let Some(blob) = &mut self.blob else { return 0 };
         let take = (blob.remaining.min(data.len() as u64)) as usize;
-        let room = self.keep_bytes.saturating_sub(blob.blob.data.len());
+        // Keep nothing more once a hole was skipped: the bytes after it would not continue the prefix.
+        let consumed = blob.blob.len - blob.remaining;
+        let room = if (blob.blob.data.len() as u64) < consumed {
+            0
+        } else {
+            self.keep_bytes.saturating_sub(blob.blob.data.len())
+        };
         blob.blob.data.extend_from_slice(&data[..take.min(room)]);
         blob.remaining -= take as u64;
         let mut used = take;
@@ -334,7 +340,8 @@ impl RespDecoder {
     /// Consumes (part of) a header line; returns bytes used.
     fn feed_line(&mut self, data: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> Result<usize, ()> {
         let Some(nl) = memchr(b'\n', data) else {
-            if self.line.len() + data.len() > MAX_LINE {
+            // `+ 1`: the line's `\r` may arrive before its `\n`.
+            if self.line.len() + data.len() > MAX_LINE + 1 {
                 return Err(());
             }
             self.line.extend_from_slice(data);
@@ -357,12 +364,17 @@ impl RespDecoder {
     }
 
     fn header(&mut self, line: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> Result<(), ()> {
-        let (&tag, rest) = line.split_first().ok_or(())?;
-        if self.role == Role::Request && self.stack.is_empty() && tag != b'*' {
+        if self.role == Role::Request && self.stack.is_empty() && line.first() != Some(&b'*') {
+            if line.iter().all(|b| *b == b' ' || *b == b'\t') {
+                // Redis skips an inline line without words; it is not part of the next frame.
+                self.frame_started = false;
+                return Ok(());
+            }
             let frame = inline_command(line).ok_or(())?;
             self.complete(frame, ts_ns, out);
             return Ok(());
         }
+        let (&tag, rest) = line.split_first().ok_or(())?;
         match tag {
             b'+' => self.complete(Frame::Simple(Blob::full(rest)), ts_ns, out),
             b'-' => self.complete(Frame::Error(Blob::full(rest)), ts_ns, out),
@@ -535,3 +547,7 @@ pub fn starts_frame(role: Role, data: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "resp_tests.rs"]
+mod tests;

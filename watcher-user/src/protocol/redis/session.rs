@@ -319,3 +319,7 @@ fn push(decoded: Decoded) -> Paired {
         response_bytes: decoded.wire_bytes,
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,628 @@
+//! Tests of request/reply pairing: timing, pipelining, transactions, pub/sub and pushes, errors,
+//! connection close, loss and recovery of sync, and the key positions of commands.
+
+use super::*;
+
+const KEEP_ALL: usize = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------
+
+/// Feeds one syscall's bytes (so sync may be regained at their start) and returns what was paired.
+fn send(session: &mut RedisSession, flow: Flow, data: &[u8], ts: u64) -> Vec<Paired> {
+    send_part(session, flow, data, ts, true)
+}
+
+/// Feeds bytes that may or may not begin a syscall's bytes.
+fn send_part(
+    session: &mut RedisSession,
+    flow: Flow,
+    data: &[u8],
+    ts: u64,
+    call_start: bool,
+) -> Vec<Paired> {
+    let mut out = Vec::new();
+    session.on_data(flow, data, ts, call_start, &mut out);
+    out
+}
+
+fn gap(session: &mut RedisSession, flow: Flow, len: u64) -> Vec<Paired> {
+    let mut out = Vec::new();
+    session.on_gap(flow, len, &mut out);
+    out
+}
+
+fn close(session: &mut RedisSession) -> Vec<Paired> {
+    let mut out = Vec::new();
+    session.on_close(&mut out);
+    out
+}
+
+/// A command as a client library sends it.
+fn cmd(words: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        out.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+    }
+    out
+}
+
+/// A bulk-string reply.
+fn bulk_reply(value: &str) -> Vec<u8> {
+    format!("${}\r\n{value}\r\n", value.len()).into_bytes()
+}
+
+/// A (un)subscribe confirmation or message: `tag` is `*` (RESP2) or `>` (RESP3 push).
+fn pubsub(tag: char, kind: &str, channel: &str, last: &PubSubLast) -> Vec<u8> {
+    let last = match last {
+        PubSubLast::Count(n) => format!(":{n}\r\n"),
+        PubSubLast::Payload(p) => format!("${}\r\n{p}\r\n", p.len()),
+    };
+    format!(
+        "{tag}3\r\n${}\r\n{kind}\r\n${}\r\n{channel}\r\n{last}",
+        kind.len(),
+        channel.len()
+    )
+    .into_bytes()
+}
+
+/// The third element of a pub/sub frame.
+enum PubSubLast<'a> {
+    Count(i64),
+    Payload(&'a str),
+}
+
+fn confirmation(kind: &str, channel: &str, count: i64) -> Vec<u8> {
+    pubsub('*', kind, channel, &PubSubLast::Count(count))
+}
+
+fn message(channel: &str, payload: &str) -> Vec<u8> {
+    pubsub('*', "message", channel, &PubSubLast::Payload(payload))
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(Blob::full(s))
+}
+
+fn confirmation_frame(kind: &str, channel: &str, count: i64) -> Frame {
+    Frame::Array(vec![bulk(kind), bulk(channel), Frame::Integer(count)])
+}
+
+fn args_of(p: &Paired) -> Vec<&[u8]> {
+    p.exchange.args.iter().map(|b| b.data.as_slice()).collect()
+}
+
+fn exchange(command: &str, args: &[&str]) -> RedisExchange {
+    RedisExchange {
+        kind: ExchangeKind::Command,
+        command: command.to_owned(),
+        args: args.iter().map(|a| Blob::full(*a)).collect(),
+        reply: None,
+    }
+}
+
+fn keys_of(x: &RedisExchange) -> Vec<&[u8]> {
+    x.keys().into_iter().map(|b| b.data.as_slice()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pairing
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn request_and_reply_pair_with_request_start_and_reply_end() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let request = cmd(&["GET", "user:1"]);
+    let (req_a, req_b) = request.split_at(5);
+    assert!(send(&mut s, Flow::Request, req_a, 100).is_empty());
+    assert!(send_part(&mut s, Flow::Request, req_b, 110, false).is_empty());
+    let reply = bulk_reply("alice");
+    let (rsp_a, rsp_b) = reply.split_at(3);
+    assert!(send(&mut s, Flow::Response, rsp_a, 150).is_empty());
+    let out = send_part(&mut s, Flow::Response, rsp_b, 170, false);
+    assert_eq!(
+        out,
+        [Paired {
+            exchange: RedisExchange {
+                kind: ExchangeKind::Command,
+                command: "GET".to_owned(),
+                args: vec![Blob::full("user:1")],
+                reply: Some(bulk("alice")),
+            },
+            start_ns: 100,
+            end_ns: Some(170),
+            request_bytes: request.len() as u64,
+            response_bytes: reply.len() as u64,
+            truncated: false,
+        }]
+    );
+    assert_eq!(s.stats(), SessionStats::default());
+}
+
+#[test]
+fn command_name_is_upper_cased_and_inline_commands_pair_too() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, b"ping\r\n", 1);
+    let out = send(&mut s, Flow::Response, b"+PONG\r\n", 2);
+    assert_eq!(out[0].exchange.command, "PING");
+    assert!(out[0].exchange.args.is_empty());
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Simple(Blob::full("PONG")))
+    );
+    assert_eq!((out[0].request_bytes, out[0].response_bytes), (6, 7));
+}
+
+#[test]
+fn sixteen_pipelined_requests_pair_in_order_with_sixteen_replies() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let requests: Vec<Vec<u8>> = (0..16)
+        .map(|i| cmd(&["INCRBY", &format!("counter:{i}"), &i.to_string()]))
+        .collect();
+    let replies: Vec<Vec<u8>> = (0..16).map(|i| format!(":{i}\r\n").into_bytes()).collect();
+    assert!(send(&mut s, Flow::Request, &requests.concat(), 100).is_empty());
+    let out = send(&mut s, Flow::Response, &replies.concat(), 200);
+    assert_eq!(out.len(), 16);
+    for (i, p) in out.iter().enumerate() {
+        let key = format!("counter:{i}");
+        let value = i.to_string();
+        assert_eq!(p.exchange.command, "INCRBY");
+        assert_eq!(args_of(p), [key.as_bytes(), value.as_bytes()]);
+        assert_eq!(p.exchange.reply, Some(Frame::Integer(i as i64)));
+        assert_eq!((p.start_ns, p.end_ns), (100, Some(200)));
+        assert_eq!(p.request_bytes, requests[i].len() as u64);
+        assert_eq!(p.response_bytes, replies[i].len() as u64);
+    }
+    assert!(close(&mut s).is_empty());
+}
+
+#[test]
+fn multi_queued_exec_pairs_each_command_with_its_own_reply() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = Vec::new();
+    out.extend(send(&mut s, Flow::Request, &cmd(&["MULTI"]), 1));
+    out.extend(send(&mut s, Flow::Response, b"+OK\r\n", 2));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["SET", "k", "v"]), 3));
+    out.extend(send(&mut s, Flow::Response, b"+QUEUED\r\n", 4));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["INCR", "n"]), 5));
+    out.extend(send(&mut s, Flow::Response, b"+QUEUED\r\n", 6));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["EXEC"]), 7));
+    out.extend(send(&mut s, Flow::Response, b"*2\r\n+OK\r\n:1\r\n", 8));
+    let got: Vec<(&str, Option<&Frame>, u64)> = out
+        .iter()
+        .map(|p| {
+            (
+                p.exchange.command.as_str(),
+                p.exchange.reply.as_ref(),
+                p.start_ns,
+            )
+        })
+        .collect();
+    let ok = Frame::Simple(Blob::full("OK"));
+    let queued = Frame::Simple(Blob::full("QUEUED"));
+    let exec = Frame::Array(vec![ok.clone(), Frame::Integer(1)]);
+    assert_eq!(
+        got,
+        [
+            ("MULTI", Some(&ok), 1),
+            ("SET", Some(&queued), 3),
+            ("INCR", Some(&queued), 5),
+            ("EXEC", Some(&exec), 7),
+        ]
+    );
+}
+
+#[test]
+fn error_replies_are_errors() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["FOO"]), 1);
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 1);
+    send(&mut s, Flow::Request, &cmd(&["GET", "j"]), 1);
+    let out = send(
+        &mut s,
+        Flow::Response,
+        b"-ERR unknown command 'FOO'\r\n!9\r\nWRONGTYPE\r\n$1\r\nv\r\n",
+        2,
+    );
+    assert_eq!(out.len(), 3);
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Error(Blob::full("ERR unknown command 'FOO'")))
+    );
+    assert!(out[0].exchange.is_error());
+    assert!(out[1].exchange.is_error());
+    assert!(!out[2].exchange.is_error());
+}
+
+#[test]
+fn truncated_reply_marks_the_exchange_truncated() {
+    let mut s = RedisSession::new(4, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 1);
+    let out = send(&mut s, Flow::Response, &bulk_reply("0123456789"), 2);
+    assert!(out[0].truncated);
+    assert_eq!(out[0].response_bytes, 17);
+}
+
+#[test]
+fn gap_inside_a_reply_value_keeps_the_pairing() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 1);
+    send(&mut s, Flow::Response, b"$10\r\n0123", 2);
+    assert!(gap(&mut s, Flow::Response, 4).is_empty());
+    let out = send_part(&mut s, Flow::Response, b"89\r\n", 3, false);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].truncated);
+    assert_eq!(out[0].end_ns, Some(3));
+    assert_eq!(s.stats().lost_sync, 0);
+}
+
+#[test]
+fn close_reports_pending_requests_without_reply() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["BLPOP", "queue", "0"]), 10);
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 20);
+    let out = close(&mut s);
+    let commands: Vec<&str> = out.iter().map(|p| p.exchange.command.as_str()).collect();
+    assert_eq!(commands, ["BLPOP", "GET"]);
+    let starts: Vec<u64> = out.iter().map(|p| p.start_ns).collect();
+    assert_eq!(starts, [10, 20]);
+    for p in &out {
+        assert_eq!(p.exchange.reply, None);
+        assert_eq!((p.end_ns, p.response_bytes), (None, 0));
+    }
+    assert_eq!(out[0].exchange.reply_summary(40), "(no reply)");
+    assert!(close(&mut s).is_empty(), "a second close reports nothing");
+}
+
+#[test]
+fn reply_with_nothing_pending_is_an_orphan() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    assert!(send(&mut s, Flow::Response, b"+OK\r\n", 1).is_empty());
+    assert_eq!(s.stats().orphan_replies, 1);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pub/sub, pushes, MONITOR
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn subscribe_to_two_channels_collects_both_confirmations_then_messages_are_pushes() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let request = cmd(&["SUBSCRIBE", "news", "sport"]);
+    send(&mut s, Flow::Request, &request, 100);
+    let first = confirmation("subscribe", "news", 1);
+    let second = confirmation("subscribe", "sport", 2);
+    assert!(send(&mut s, Flow::Response, &first, 110).is_empty());
+    let out = send(&mut s, Flow::Response, &second, 120);
+    assert_eq!(
+        out,
+        [Paired {
+            exchange: RedisExchange {
+                kind: ExchangeKind::Command,
+                command: "SUBSCRIBE".to_owned(),
+                args: vec![Blob::full("news"), Blob::full("sport")],
+                reply: Some(Frame::Array(vec![
+                    confirmation_frame("subscribe", "news", 1),
+                    confirmation_frame("subscribe", "sport", 2),
+                ])),
+            },
+            start_ns: 100,
+            end_ns: Some(120),
+            request_bytes: request.len() as u64,
+            response_bytes: (first.len() + second.len()) as u64,
+            truncated: false,
+        }]
+    );
+
+    let msg = message("news", "hello");
+    let out = send(&mut s, Flow::Response, &msg, 130);
+    assert_eq!(
+        out,
+        [Paired {
+            exchange: RedisExchange {
+                kind: ExchangeKind::Push,
+                command: String::new(),
+                args: Vec::new(),
+                reply: Some(Frame::Array(vec![
+                    bulk("message"),
+                    bulk("news"),
+                    bulk("hello")
+                ])),
+            },
+            start_ns: 130,
+            end_ns: Some(130),
+            request_bytes: 0,
+            response_bytes: msg.len() as u64,
+            truncated: false,
+        }]
+    );
+    assert!(out[0].exchange.keys().is_empty());
+    assert_eq!(s.stats().orphan_replies, 0);
+}
+
+#[test]
+fn message_between_subscribe_confirmations_is_a_push() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["SUBSCRIBE", "a", "b"]), 1);
+    let mut stream = confirmation("subscribe", "a", 1);
+    stream.extend(message("a", "early"));
+    stream.extend(confirmation("subscribe", "b", 2));
+    let out = send(&mut s, Flow::Response, &stream, 2);
+    let kinds: Vec<ExchangeKind> = out.iter().map(|p| p.exchange.kind).collect();
+    assert_eq!(kinds, [ExchangeKind::Push, ExchangeKind::Command]);
+    assert_eq!(out[1].exchange.command, "SUBSCRIBE");
+}
+
+#[test]
+fn resp3_push_with_nothing_pending_is_a_push_exchange() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let push = pubsub('>', "message", "ch", &PubSubLast::Payload("hi"));
+    let out = send(&mut s, Flow::Response, &push, 50);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.kind, ExchangeKind::Push);
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Push(vec![bulk("message"), bulk("ch"), bulk("hi")]))
+    );
+    assert_eq!((out[0].start_ns, out[0].end_ns), (50, Some(50)));
+    assert_eq!(out[0].response_bytes, push.len() as u64);
+    assert_eq!(s.stats().orphan_replies, 0);
+}
+
+#[test]
+fn resp3_push_while_a_command_is_pending_does_not_take_its_reply() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 1);
+    let out = send(
+        &mut s,
+        Flow::Response,
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        2,
+    );
+    let kinds: Vec<ExchangeKind> = out.iter().map(|p| p.exchange.kind).collect();
+    assert_eq!(kinds, [ExchangeKind::Push, ExchangeKind::Command]);
+    assert_eq!(out[1].exchange.reply, Some(bulk("v")));
+}
+
+#[test]
+fn resp3_subscribe_confirmations_arrive_as_pushes_but_answer_the_request() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["SUBSCRIBE", "ch"]), 1);
+    let confirm = pubsub('>', "subscribe", "ch", &PubSubLast::Count(1));
+    let out = send(&mut s, Flow::Response, &confirm, 2);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.kind, ExchangeKind::Command);
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Array(vec![Frame::Push(vec![
+            bulk("subscribe"),
+            bulk("ch"),
+            Frame::Integer(1)
+        ])]))
+    );
+    let msg = pubsub('>', "message", "ch", &PubSubLast::Payload("x"));
+    let out = send(&mut s, Flow::Response, &msg, 3);
+    assert_eq!(out[0].exchange.kind, ExchangeKind::Push);
+}
+
+#[test]
+fn unsubscribe_without_channels_collects_confirmations_until_count_zero() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["SUBSCRIBE", "a", "b"]), 1);
+    let mut confirmations = confirmation("subscribe", "a", 1);
+    confirmations.extend(confirmation("subscribe", "b", 2));
+    assert_eq!(send(&mut s, Flow::Response, &confirmations, 2).len(), 1);
+
+    send(&mut s, Flow::Request, &cmd(&["UNSUBSCRIBE"]), 3);
+    assert!(send(
+        &mut s,
+        Flow::Response,
+        &confirmation("unsubscribe", "a", 1),
+        4
+    )
+    .is_empty());
+    let out = send(
+        &mut s,
+        Flow::Response,
+        &confirmation("unsubscribe", "b", 0),
+        5,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.command, "UNSUBSCRIBE");
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Array(vec![
+            confirmation_frame("unsubscribe", "a", 1),
+            confirmation_frame("unsubscribe", "b", 0),
+        ]))
+    );
+    assert_eq!((out[0].start_ns, out[0].end_ns), (3, Some(5)));
+
+    // No longer subscribed: a `message`-shaped array is not a push, and with nothing pending it is an
+    // orphan.
+    assert!(send(&mut s, Flow::Response, &message("a", "late"), 6).is_empty());
+    assert_eq!(s.stats().orphan_replies, 1);
+}
+
+#[test]
+fn unsubscribe_without_channels_when_not_subscribed_takes_one_reply() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["UNSUBSCRIBE"]), 1);
+    let out = send(
+        &mut s,
+        Flow::Response,
+        b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n",
+        2,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].exchange.reply,
+        Some(Frame::Array(vec![Frame::Array(vec![
+            bulk("unsubscribe"),
+            Frame::Null,
+            Frame::Integer(0)
+        ])]))
+    );
+}
+
+#[test]
+fn monitor_output_lines_are_pushes() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["MONITOR"]), 1);
+    let out = send(&mut s, Flow::Response, b"+OK\r\n", 2);
+    assert_eq!(out[0].exchange.command, "MONITOR");
+    let out = send(
+        &mut s,
+        Flow::Response,
+        b"+1700000000.123456 [0 127.0.0.1:5000] \"GET\" \"k\"\r\n",
+        3,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.kind, ExchangeKind::Push);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sync
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn session_met_mid_stream_ignores_partial_frames_and_syncs_at_a_proper_frame() {
+    let mut s = RedisSession::new(KEEP_ALL, false);
+    assert!(!s.requests_in_sync());
+    // The tail of a request whose start was missed, in the middle of a syscall's bytes.
+    assert!(send_part(&mut s, Flow::Request, b"T\r\n$1\r\nk\r\n", 10, false).is_empty());
+    // A syscall starting inside a bulk header is not a frame start.
+    assert!(send(&mut s, Flow::Request, b"3\r\nfoo\r\n", 20).is_empty());
+    assert!(!s.requests_in_sync());
+    // The reply to the unseen request is ignored, not counted as an orphan.
+    assert!(send(&mut s, Flow::Response, &bulk_reply("bar"), 30).is_empty());
+
+    send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 40);
+    assert!(s.requests_in_sync());
+    let out = send(&mut s, Flow::Response, &bulk_reply("v"), 50);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.command, "GET");
+    assert_eq!(out[0].exchange.reply, Some(bulk("v")));
+    assert_eq!((out[0].start_ns, out[0].end_ns), (40, Some(50)));
+    assert_eq!(s.stats(), SessionStats::default());
+}
+
+#[test]
+fn after_a_request_gap_replies_are_ignored_until_a_fresh_request_is_pending() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "a"]), 10);
+    send(&mut s, Flow::Request, &cmd(&["GET", "b"]), 11);
+    // Bytes missing between request frames: the request stream is lost.
+    assert!(gap(&mut s, Flow::Request, 20).is_empty());
+    assert!(!s.requests_in_sync());
+    assert_eq!(
+        s.stats(),
+        SessionStats {
+            lost_sync: 1,
+            dropped_requests: 2,
+            orphan_replies: 0,
+        }
+    );
+    // Replies to the dropped requests are ignored.
+    assert!(send(&mut s, Flow::Response, &bulk_reply("A"), 20).is_empty());
+    assert!(send(&mut s, Flow::Response, &bulk_reply("B"), 21).is_empty());
+
+    send(&mut s, Flow::Request, &cmd(&["GET", "c"]), 30);
+    assert!(s.requests_in_sync());
+    // A reply that started before the fresh request cannot be its reply.
+    assert!(send(&mut s, Flow::Response, &bulk_reply("late"), 25).is_empty());
+    let out = send(&mut s, Flow::Response, &bulk_reply("C"), 40);
+    assert_eq!(out.len(), 1);
+    assert_eq!(args_of(&out[0]), [b"c".as_slice()]);
+    assert_eq!(out[0].exchange.reply, Some(bulk("C")));
+    assert_eq!(s.stats().orphan_replies, 0);
+}
+
+#[test]
+fn malformed_reply_drops_pending_requests_and_waits_for_a_fresh_one() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "a"]), 10);
+    send(&mut s, Flow::Request, &cmd(&["GET", "b"]), 11);
+    assert!(send(&mut s, Flow::Response, b"?garbage\r\n", 12).is_empty());
+    assert_eq!(s.stats().lost_sync, 1);
+    assert_eq!(s.stats().dropped_requests, 2);
+    // The request side is unaffected.
+    assert!(s.requests_in_sync());
+    assert!(send(&mut s, Flow::Response, &bulk_reply("B"), 13).is_empty());
+    assert!(close(&mut s).is_empty());
+
+    send(&mut s, Flow::Request, &cmd(&["GET", "c"]), 20);
+    let out = send(&mut s, Flow::Response, &bulk_reply("C"), 21);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].exchange.reply, Some(bulk("C")));
+}
+
+#[test]
+fn reply_continuation_does_not_resync_mid_syscall() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["GET", "a"]), 10);
+    gap(&mut s, Flow::Response, 3);
+    send(&mut s, Flow::Request, &cmd(&["GET", "b"]), 20);
+    // Not at a syscall start: no resync even though the bytes look like a frame.
+    assert!(send_part(&mut s, Flow::Response, b"+x\r\n", 21, false).is_empty());
+    let out = send(&mut s, Flow::Response, b"+y\r\n", 22);
+    assert_eq!(out.len(), 1);
+    assert_eq!(args_of(&out[0]), [b"b".as_slice()]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn keys_of_single_key_commands() {
+    assert_eq!(keys_of(&exchange("GET", &["user:1"])), [b"user:1"]);
+    assert_eq!(keys_of(&exchange("SET", &["k", "v", "EX", "10"])), [b"k"]);
+    assert!(keys_of(&exchange("GET", &[])).is_empty());
+}
+
+#[test]
+fn keys_of_mset_are_every_other_argument() {
+    assert_eq!(
+        keys_of(&exchange("MSET", &["k1", "v1", "k2", "v2", "k3", "v3"])),
+        [b"k1", b"k2", b"k3"]
+    );
+}
+
+#[test]
+fn keys_of_eval_follow_the_key_count() {
+    assert_eq!(
+        keys_of(&exchange(
+            "EVAL",
+            &["return 1", "2", "k1", "k2", "arg1", "arg2"]
+        )),
+        [b"k1", b"k2"]
+    );
+    assert!(keys_of(&exchange("EVAL", &["return 1", "0", "arg"])).is_empty());
+    assert!(keys_of(&exchange("EVAL", &["return 1", "nope", "arg"])).is_empty());
+    // A count larger than the arguments takes what is there.
+    assert_eq!(keys_of(&exchange("EVALSHA", &["abc", "5", "k1"])), [b"k1"]);
+}
+
+#[test]
+fn keys_of_del_are_all_arguments() {
+    assert_eq!(
+        keys_of(&exchange("DEL", &["a", "b", "c"])),
+        [b"a", b"b", b"c"]
+    );
+}
+
+#[test]
+fn ping_has_no_keys() {
+    assert!(keys_of(&exchange("PING", &[])).is_empty());
+    assert!(keys_of(&exchange("PING", &["hello"])).is_empty());
+}
+
+#[test]
+fn keys_of_a_paired_request() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(&mut s, Flow::Request, &cmd(&["mget", "x", "y"]), 1);
+    let out = send(&mut s, Flow::Response, b"*2\r\n$-1\r\n$1\r\n1\r\n", 2);
+    assert_eq!(keys_of(&out[0].exchange), [b"x", b"y"]);
+}

@@ -1,0 +1,255 @@
+//! Tests of the record store: id assignment, publication, capacity eviction in whole chunks, snapshot
+//! lookups, and snapshot consistency while one writer inserts and several readers load.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+};
+
+use super::*;
+use crate::{
+    protocol::redis::{ExchangeKind, RedisExchange},
+    record::{Endpoint, Exchange, Side},
+};
+
+/// A record marked with `n` (its start time), so tests can check that id `n` holds record `n`.
+fn record(n: u64) -> Record {
+    Record {
+        id: 0,
+        endpoint: Endpoint {
+            pid: 1,
+            comm: Arc::from("redis-cli"),
+            local: SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            remote: SocketAddr::from(([127, 0, 0, 1], 6379)),
+            side: Side::Client,
+        },
+        start_unix_ns: n,
+        end_unix_ns: Some(n + 1),
+        request_bytes: 10,
+        response_bytes: 5,
+        truncated: false,
+        exchange: Exchange::Redis(RedisExchange {
+            kind: ExchangeKind::Command,
+            command: "PING".to_owned(),
+            args: Vec::new(),
+            reply: None,
+        }),
+    }
+}
+
+/// Inserts records `from..=to` (marked with their expected ids).
+fn insert_range(store: &Store, from: u64, to: u64) {
+    for n in from..=to {
+        store.insert(record(n));
+    }
+}
+
+fn ids(snap: &Snapshot) -> Vec<u64> {
+    snap.iter().map(|r| r.id).collect()
+}
+
+/// What must hold of every snapshot: ids run without holes from `first_id` to `total`, the length
+/// agrees with iteration, and each record is the one inserted under its id.
+fn assert_consistent(snap: &Snapshot, capacity: usize) {
+    let first = snap.first_id();
+    let mut count = 0;
+    for (i, r) in snap.iter().enumerate() {
+        assert_eq!(r.id, first + i as u64, "ids are consecutive");
+        assert_eq!(r.start_unix_ns, r.id, "id {} holds its own record", r.id);
+        count += 1;
+    }
+    assert_eq!(count, snap.len());
+    assert_eq!(snap.is_empty(), count == 0);
+    assert!(snap.len() <= capacity, "{} > {capacity}", snap.len());
+    match snap.iter().next_back() {
+        Some(last) => assert_eq!(last.id, snap.total),
+        None => assert_eq!(first, snap.total + 1),
+    }
+}
+
+#[test]
+fn empty_store_publishes_an_empty_snapshot() {
+    let store = Store::new(1000);
+    let snap = store.snapshot();
+    assert_eq!((snap.total, snap.len(), snap.first_id()), (0, 0, 1));
+    assert!(snap.is_empty());
+    assert!(snap.get(0).is_none());
+    assert!(snap.by_id(0).is_none());
+    assert!(snap.by_id(1).is_none());
+    assert_eq!(snap.after(0).count(), 0);
+    store.publish();
+    assert_eq!(store.snapshot().total, 0);
+}
+
+#[test]
+fn ids_are_assigned_from_one_in_insert_order() {
+    let store = Store::new(1000);
+    insert_range(&store, 1, 5);
+    store.publish();
+    let snap = store.snapshot();
+    assert_eq!(ids(&snap), [1, 2, 3, 4, 5]);
+    assert_eq!(snap.total, 5);
+    assert_eq!(snap.first_id(), 1);
+    assert_consistent(&snap, 1000);
+}
+
+#[test]
+fn inserts_are_invisible_until_published_and_snapshots_never_change() {
+    let store = Store::new(1000);
+    insert_range(&store, 1, 3);
+    assert_eq!(store.snapshot().total, 0);
+    store.publish();
+    let before = store.snapshot();
+    insert_range(&store, 4, 2 * CHUNK as u64);
+    store.publish();
+    assert_eq!(ids(&before), [1, 2, 3]);
+    assert_eq!(before.total, 3);
+    let after = store.snapshot();
+    assert_eq!(after.total, 2 * CHUNK as u64);
+    assert_consistent(&after, 1000);
+}
+
+#[test]
+fn capacity_eviction_drops_whole_chunks_of_the_oldest_records() {
+    let capacity = 4 * CHUNK;
+    let store = Store::new(capacity);
+    let mut last_first_id = 1;
+    for n in 1..=(10 * CHUNK + 17) as u64 {
+        store.insert(record(n));
+        store.publish();
+        let snap = store.snapshot();
+        assert_eq!(snap.total, n);
+        assert_consistent(&snap, capacity);
+        let first = snap.first_id();
+        assert_eq!((first - 1) % CHUNK as u64, 0, "evicted in whole chunks");
+        assert!(
+            first == last_first_id || first == last_first_id + CHUNK as u64,
+            "first_id moves one chunk at a time: {last_first_id} -> {first}"
+        );
+        if n < capacity as u64 {
+            assert_eq!(first, 1, "nothing evicted before capacity is reached");
+        } else {
+            // One chunk of room is kept for the open tail.
+            assert!(
+                snap.len() >= capacity - CHUNK,
+                "len {} at total {n}",
+                snap.len()
+            );
+        }
+        last_first_id = first;
+    }
+    assert_eq!(last_first_id, 7 * CHUNK as u64 + 1);
+}
+
+#[test]
+fn capacity_is_rounded_up_to_whole_chunks() {
+    let store = Store::new(CHUNK + 1);
+    insert_range(&store, 1, 2 * CHUNK as u64 - 1);
+    store.publish();
+    let snap = store.snapshot();
+    assert_eq!((snap.first_id(), snap.len()), (1, 2 * CHUNK - 1));
+    store.insert(record(2 * CHUNK as u64));
+    store.publish();
+    let snap = store.snapshot();
+    assert_eq!(snap.first_id(), CHUNK as u64 + 1);
+    assert_consistent(&snap, 2 * CHUNK);
+}
+
+#[test]
+fn by_id_after_and_get_agree() {
+    let store = Store::new(2 * CHUNK);
+    let total = 3 * CHUNK as u64 + 10;
+    insert_range(&store, 1, total);
+    store.publish();
+    let snap = store.snapshot();
+    assert_consistent(&snap, 2 * CHUNK);
+    let first = snap.first_id();
+    assert!(first > 1, "some records were evicted");
+
+    for index in 0..snap.len() {
+        let by_index = snap.get(index).expect("index within len");
+        let id = first + index as u64;
+        assert_eq!(by_index.id, id);
+        let by_id = snap.by_id(id).expect("id held");
+        assert!(Arc::ptr_eq(by_index, by_id));
+    }
+    assert!(snap.get(snap.len()).is_none());
+    assert!(snap.by_id(0).is_none());
+    assert!(snap.by_id(first - 1).is_none(), "evicted");
+    assert!(snap.by_id(total + 1).is_none(), "not yet inserted");
+    assert!(snap.by_id(u64::MAX).is_none());
+
+    let all: Vec<u64> = (first..=total).collect();
+    assert_eq!(snap.after(0).map(|r| r.id).collect::<Vec<_>>(), all);
+    assert_eq!(snap.after(first - 1).map(|r| r.id).collect::<Vec<_>>(), all);
+    for id in [first, first + 1, first + CHUNK as u64, total - 1] {
+        let newer: Vec<u64> = snap.after(id).map(|r| r.id).collect();
+        assert_eq!(newer, (id + 1..=total).collect::<Vec<_>>(), "after {id}");
+    }
+    assert_eq!(snap.after(total).count(), 0);
+    assert_eq!(snap.after(u64::MAX).count(), 0);
+
+    let newest_first: Vec<u64> = snap.iter().rev().map(|r| r.id).collect();
+    assert_eq!(newest_first, (first..=total).rev().collect::<Vec<_>>());
+}
+
+#[test]
+fn concurrent_readers_always_see_consistent_growing_snapshots() {
+    const RECORDS: u64 = 50_000;
+    const PUBLISH_EVERY: u64 = 100;
+    const READERS: usize = 3;
+    let capacity = 8 * CHUNK;
+    let store = Arc::new(Store::new(capacity));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let done = Arc::clone(&done);
+            thread::spawn(move || {
+                let mut last_total = 0;
+                let mut loads = 0u64;
+                loop {
+                    // Read the flag first: the load after it is set sees the final publication.
+                    let finished = done.load(Ordering::Acquire);
+                    let snap = store.snapshot();
+                    assert_consistent(&snap, capacity);
+                    assert!(
+                        snap.total >= last_total,
+                        "total went back from {last_total} to {}",
+                        snap.total
+                    );
+                    assert_eq!(
+                        snap.total % PUBLISH_EVERY,
+                        0,
+                        "only published states are seen"
+                    );
+                    last_total = snap.total;
+                    loads += 1;
+                    if finished {
+                        return (last_total, loads);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for n in 1..=RECORDS {
+        store.insert(record(n));
+        if n % PUBLISH_EVERY == 0 {
+            store.publish();
+        }
+    }
+    done.store(true, Ordering::Release);
+
+    for reader in readers {
+        let (last_total, loads) = reader.join().expect("reader thread panicked");
+        assert_eq!(last_total, RECORDS);
+        assert!(loads > 0);
+    }
+    assert_consistent(&store.snapshot(), capacity);
+}
