@@ -82,11 +82,6 @@ pub fn encode_data(header: &EventHeader, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// Encodes an open event the way the kernel does.
-pub fn encode_open(event: &OpenEvent, out: &mut Vec<u8>) {
-    encode_pod(event, out);
-}
-
 #[allow(unsafe_code)]
 fn encode_pod<T: Copy>(value: &T, out: &mut Vec<u8>) {
     // SAFETY: `T` is a #[repr(C)] integer-only type without padding bytes that matter to the reader

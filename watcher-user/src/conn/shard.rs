@@ -85,11 +85,6 @@ impl Shard {
         std::mem::take(&mut self.records)
     }
 
-    /// Number of connections currently tracked.
-    pub fn connections(&self) -> usize {
-        self.conns.len()
-    }
-
     /// Applies a batch of events.
     pub fn process(&mut self, batch: &EventBatch) {
         for event in &batch.events {
@@ -110,74 +105,82 @@ impl Shard {
         let endpoint = endpoint_of(&event.header, &event.addrs, &self.ctx.listeners);
         let in_sync = event.header.flags & flags::MID_STREAM == 0;
         self.conns
-            .insert(key, self.new_connection(endpoint, in_sync));
-    }
-
-    fn new_connection(&self, endpoint: Endpoint, in_sync: bool) -> Connection {
-        Connection {
-            endpoint,
-            session: RedisSession::new(self.ctx.keep_bytes, in_sync),
-            next_pos: [0; 2],
-            reported: SessionStats::default(),
-        }
+            .insert(key, new_connection(&self.ctx, endpoint, in_sync));
     }
 
     fn close(&mut self, key: ConnKey) {
         if let Some(mut conn) = self.conns.remove(&key) {
             conn.session.on_close(&mut self.paired);
-            self.emit(&mut conn);
+            emit(&self.ctx, &mut conn, &mut self.paired, &mut self.records);
         }
     }
 
     fn data(&mut self, key: ConnKey, header: &EventHeader, payload: &[u8]) {
-        if !self.conns.contains_key(&key) {
+        let Self {
+            ctx,
+            conns,
+            paired,
+            records,
+        } = self;
+        // One hash lookup per event: this is the hot path.
+        let conn = conns.entry(key).or_insert_with(|| {
             // The open event was lost: trace what we can, from the next message start.
-            let endpoint = endpoint_of(header, &SocketAddrs::default(), &self.ctx.listeners);
-            self.conns.insert(key, self.new_connection(endpoint, false));
-        }
-        let Some(mut conn) = self.conns.remove(&key) else {
-            return;
-        };
-        feed(&mut conn, header, payload, &mut self.paired);
-        self.emit(&mut conn);
-        self.conns.insert(key, conn);
+            let endpoint = endpoint_of(header, &SocketAddrs::default(), &ctx.listeners);
+            new_connection(ctx, endpoint, false)
+        });
+        feed(conn, header, payload, paired);
+        emit(ctx, conn, paired, records);
     }
+}
 
-    /// Turns the connection's paired exchanges into filtered records and reports its counters.
-    fn emit(&mut self, conn: &mut Connection) {
-        let counters = &self.ctx.counters;
-        let stats = conn.session.stats();
-        Counters::add(
-            &counters.lost_sync,
-            stats.lost_sync - conn.reported.lost_sync,
-        );
-        Counters::add(
-            &counters.dropped_requests,
-            stats.dropped_requests - conn.reported.dropped_requests,
-        );
-        Counters::add(
-            &counters.orphan_replies,
-            stats.orphan_replies - conn.reported.orphan_replies,
-        );
-        conn.reported = stats;
-        for paired in self.paired.drain(..) {
-            Counters::add(&counters.records_decoded, 1);
-            let record = Record {
-                id: 0,
-                endpoint: conn.endpoint.clone(),
-                start_unix_ns: self.ctx.clock.to_unix_ns(paired.start_ns),
-                end_unix_ns: paired.end_ns.map(|t| self.ctx.clock.to_unix_ns(t)),
-                request_bytes: paired.request_bytes,
-                response_bytes: paired.response_bytes,
-                truncated: paired.truncated,
-                exchange: Exchange::Redis(paired.exchange),
-            };
-            if self.ctx.filter.matches(&record) {
-                self.records.push(record);
-            } else {
-                Counters::add(&counters.records_filtered, 1);
-            }
+/// Turns the connection's paired exchanges into filtered records and reports its counters.
+fn emit(
+    ctx: &ShardContext,
+    conn: &mut Connection,
+    paired: &mut Vec<Paired>,
+    records: &mut Vec<Record>,
+) {
+    let counters = &ctx.counters;
+    let stats = conn.session.stats();
+    Counters::add(
+        &counters.lost_sync,
+        stats.lost_sync - conn.reported.lost_sync,
+    );
+    Counters::add(
+        &counters.dropped_requests,
+        stats.dropped_requests - conn.reported.dropped_requests,
+    );
+    Counters::add(
+        &counters.orphan_replies,
+        stats.orphan_replies - conn.reported.orphan_replies,
+    );
+    conn.reported = stats;
+    for exchange in paired.drain(..) {
+        Counters::add(&counters.records_decoded, 1);
+        let record = Record {
+            id: 0,
+            endpoint: conn.endpoint.clone(),
+            start_unix_ns: ctx.clock.to_unix_ns(exchange.start_ns),
+            end_unix_ns: exchange.end_ns.map(|t| ctx.clock.to_unix_ns(t)),
+            request_bytes: exchange.request_bytes,
+            response_bytes: exchange.response_bytes,
+            truncated: exchange.truncated,
+            exchange: Exchange::Redis(exchange.exchange),
+        };
+        if ctx.filter.matches(&record) {
+            records.push(record);
+        } else {
+            Counters::add(&counters.records_filtered, 1);
         }
+    }
+}
+
+fn new_connection(ctx: &ShardContext, endpoint: Endpoint, in_sync: bool) -> Connection {
+    Connection {
+        endpoint,
+        session: RedisSession::new(ctx.keep_bytes, in_sync),
+        next_pos: [0; 2],
+        reported: SessionStats::default(),
     }
 }
 

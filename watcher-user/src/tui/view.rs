@@ -13,7 +13,7 @@ use ratatui::{
 
 use super::app::{command_of, App, Mode};
 use crate::{
-    protocol::redis::{printable, Blob, Frame},
+    protocol::redis::{frame_summary, printable, Blob, Frame},
     record::{Exchange, Record, Side},
 };
 
@@ -174,18 +174,7 @@ fn frame_lines(frame: &Frame, indent: usize, out: &mut Vec<Line<'static>>) {
             }
         }
         Frame::Bulk(b) => push(value_text(b)),
-        other => {
-            let mut s = String::new();
-            let summary = crate::protocol::redis::RedisExchange {
-                kind: crate::protocol::redis::ExchangeKind::Push,
-                command: String::new(),
-                args: Vec::new(),
-                reply: Some(other.clone()),
-            }
-            .reply_summary(4096);
-            s.push_str(&summary);
-            push(s);
-        }
+        other => push(frame_summary(other, 4096)),
     }
 }
 

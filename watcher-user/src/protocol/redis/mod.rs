@@ -80,13 +80,18 @@ impl RedisExchange {
 
     /// One-line, human summary of the reply for tables.
     pub fn reply_summary(&self, max: usize) -> String {
-        let mut s = String::new();
         match &self.reply {
-            None => s.push_str("(no reply)"),
-            Some(frame) => summarize(frame, &mut s, max),
+            None => "(no reply)".to_owned(),
+            Some(frame) => frame_summary(frame, max),
         }
-        s
     }
+}
+
+/// One-line, human summary of a frame, at most about `max` characters.
+pub fn frame_summary(frame: &Frame, max: usize) -> String {
+    let mut s = String::new();
+    summarize(frame, &mut s, max);
+    s
 }
 
 /// Short printable form of bytes: text as text, control and non-UTF-8 bytes escaped.
