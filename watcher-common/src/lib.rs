@@ -213,6 +213,8 @@ pub struct KernelConfig {
     pub ports: [u16; MAX_PORT_FILTERS],
     /// Command name for the comm filter, NUL-padded.
     pub comm: [u8; COMM_LEN],
+    /// Producers wake the ring reader only once this many bytes are waiting (it polls otherwise).
+    pub wake_bytes: u32,
 }
 
 #[cfg(feature = "user")]

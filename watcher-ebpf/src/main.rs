@@ -10,6 +10,7 @@
 mod loss;
 mod maps;
 mod payload;
+mod ring;
 mod socket;
 mod task;
 
@@ -141,7 +142,7 @@ fn try_exit_connect(ctx: &TracePointContext) -> Option<()> {
 fn try_enter_close(ctx: &TracePointContext) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
     let fd = arg(ctx, 0)? as i32;
-    socket::forget((id >> 32) as u32, id as u32, fd);
+    socket::forget(task::config()?, (id >> 32) as u32, id as u32, fd);
     Some(())
 }
 
@@ -243,6 +244,13 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let _ = try_enter_close(&ctx);
+    0
+}
+
+/// Does nothing. `watcher bench-probes` attaches it to every hooked tracepoint so the benchmark can
+/// tell the cost of the hooks themselves from the cost of our programs.
+#[tracepoint]
+pub fn noop(_ctx: TracePointContext) -> u32 {
     0
 }
 

@@ -114,7 +114,7 @@ pub fn emit(
             continue;
         }
         let last = offset + n >= cap;
-        send_chunk(event, base, n as usize, offset as u32, last);
+        send_chunk(cfg, event, base, n as usize, offset as u32, last);
         offset += n;
     }
     if offset < cap {
@@ -122,12 +122,12 @@ pub fn emit(
         event.header.flags = flags::LAST_CHUNK;
         event.header.chunk_offset = offset as u32;
         event.header.chunk_len = 0;
-        output(event, 0);
+        output(cfg, event, 0);
     }
 }
 
 #[inline(always)]
-fn send_chunk(event: &mut DataEvent, src: u64, n: usize, offset: u32, last: bool) {
+fn send_chunk(cfg: &KernelConfig, event: &mut DataEvent, src: u64, n: usize, offset: u32, last: bool) {
     event.header.chunk_offset = offset;
     event.header.flags = if last { flags::LAST_CHUNK } else { 0 };
     let Some(dst) = event.data.get_mut(..n) else {
@@ -137,17 +137,17 @@ fn send_chunk(event: &mut DataEvent, src: u64, n: usize, offset: u32, last: bool
     let copied = unsafe { bpf_probe_read_user_buf(src as *const u8, dst) }.is_ok();
     if copied {
         event.header.chunk_len = n as u32;
-        output(event, n);
+        output(cfg, event, n);
     } else {
         loss::count(|l| l.copy_failed += 1);
         event.header.flags |= flags::COPY_FAILED;
         event.header.chunk_len = 0;
-        output(event, 0);
+        output(cfg, event, 0);
     }
 }
 
 #[inline(always)]
-fn output(event: &DataEvent, n: usize) {
+fn output(cfg: &KernelConfig, event: &DataEvent, n: usize) {
     let size = HEADER_SIZE + (n & (CHUNK_SIZE * 2 - 1));
     if size > core::mem::size_of::<DataEvent>() {
         return;
@@ -155,7 +155,7 @@ fn output(event: &DataEvent, n: usize) {
     // SAFETY: `size` is at most the size of the event, so the slice stays inside the per-CPU slot.
     let bytes =
         unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
-    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+    if EVENTS.output::<[u8]>(bytes, crate::ring::submit_flags(cfg)).is_err() {
         loss::count(|l| {
             l.ring_full_events += 1;
             l.ring_full_bytes += n as u64;

@@ -124,13 +124,13 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
     // A full LRU map evicts; an insert failure only means we classify again next time.
     let _ = SOCKETS.insert(socket_key(tgid, fd), entry, 0);
     if let (STATE_TRACED, Some(addrs)) = (state, addrs) {
-        announce(tgid, tid, fd, side, addrs);
+        announce(cfg, tgid, tid, fd, side, addrs);
     }
     state
 }
 
 #[inline(always)]
-fn announce(tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
+fn announce(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
     let Some(mut slot) = EVENTS.reserve::<OpenEvent>(0) else {
         crate::loss::count(|l| l.ring_full_events += 1);
         return;
@@ -156,7 +156,7 @@ fn announce(tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
         },
         addrs,
     });
-    slot.submit(0);
+    slot.submit(crate::ring::submit_flags(cfg));
 }
 
 /// Looks up `fd`, classifying it on first sight. Returns the map entry if the fd is traced.
@@ -175,7 +175,7 @@ pub fn traced_socket(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) -> Option
 
 /// Forgets `fd` on close, telling user space if it was traced.
 #[inline(always)]
-pub fn forget(tgid: u32, tid: u32, fd: i32) {
+pub fn forget(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) {
     let key = socket_key(tgid, fd);
     // SAFETY: the value is copied out immediately.
     let Some(state) = (unsafe { SOCKETS.get(key) }).map(|s| s.state) else {
@@ -200,5 +200,5 @@ pub fn forget(tgid: u32, tid: u32, fd: i32) {
         ts_exit_ns: now,
         ..EventHeader::default()
     });
-    slot.submit(0);
+    slot.submit(crate::ring::submit_flags(cfg));
 }

@@ -4,9 +4,10 @@
 //! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
 //! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
 //! `filter`, `store` (bounded records and snapshots), `export` (NDJSON), `tui`, `headless`, `pipeline`
-//! (wires threads together).
+//! (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
 #![deny(unsafe_code)]
 
+pub mod bench_probes;
 pub mod capture;
 pub mod cli;
 pub mod clock;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
             watcher::headless::run(*watch).map(|summary| eprintln!("{summary}"))
         }
         Config::Watch(watch) => watcher::tui::run(*watch),
+        Config::BenchProbes => watcher::bench_probes::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,14 +94,12 @@ pub fn load(
     pids: &[u32],
     ring_bytes: u32,
 ) -> Result<LoadedPrograms, LoadError> {
-    if EBPF_OBJECT.is_empty() {
-        return Err(LoadError::NotBuilt);
-    }
-    let mut ebpf = EbpfLoader::new()
-        .map_max_entries("EVENTS", ring_bytes)
-        .map_max_entries("SCRATCH", possible_cpus())
-        .load(EBPF_OBJECT)
-        .map_err(|e| program_error("(object)", e))?;
+    let mut ebpf = open_object(ring_bytes)?;
+    let config = KernelConfig {
+        // A quarter full: early enough that the reader catches up long before the ring overflows.
+        wake_bytes: ring_bytes / 4,
+        ..*config
+    };
     {
         let map = ebpf
             .map_mut("CONFIG")
@@ -125,11 +123,7 @@ pub fn load(
         }
     }
     for name in SYSCALL_PROGRAMS {
-        let program: &mut TracePoint = ebpf
-            .program_mut(name)
-            .ok_or_else(|| program_error(name, MissingMap))?
-            .try_into()
-            .map_err(|e| program_error(name, e))?;
+        let program = tracepoint(&mut ebpf, name)?;
         program.load().map_err(|e| program_error(name, e))?;
         program
             .attach("syscalls", name)
@@ -146,6 +140,38 @@ pub fn load(
     )
     .map_err(|e| map_error("LOSS", e))?;
     Ok(LoadedPrograms { ebpf, ring, loss })
+}
+
+/// Attaches a program that does nothing to every tracepoint [`load`] uses: the cost of the hooks alone,
+/// for `watcher bench-probes`. Dropping the result detaches it.
+pub fn load_noop() -> Result<Ebpf, LoadError> {
+    let mut ebpf = open_object(4096)?;
+    let program = tracepoint(&mut ebpf, "noop")?;
+    program.load().map_err(|e| program_error("noop", e))?;
+    for name in SYSCALL_PROGRAMS {
+        program
+            .attach("syscalls", name)
+            .map_err(|e| program_error(name, e))?;
+    }
+    Ok(ebpf)
+}
+
+fn open_object(ring_bytes: u32) -> Result<Ebpf, LoadError> {
+    if EBPF_OBJECT.is_empty() {
+        return Err(LoadError::NotBuilt);
+    }
+    EbpfLoader::new()
+        .map_max_entries("EVENTS", ring_bytes)
+        .map_max_entries("SCRATCH", possible_cpus())
+        .load(EBPF_OBJECT)
+        .map_err(|e| program_error("(object)", e))
+}
+
+fn tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut TracePoint, LoadError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| program_error(name, MissingMap))?
+        .try_into()
+        .map_err(|e| program_error(name, e))
 }
 
 impl LoadedPrograms {

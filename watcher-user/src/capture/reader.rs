@@ -1,15 +1,31 @@
-//! The ring-buffer reader: waits for the ring's fd to become readable, drains it into the router and
-//! refreshes the kernel loss counters. Runs as a tokio task on the capture thread.
+//! The ring-buffer reader: drains the ring into the router every few milliseconds (and at once when the
+//! kernel signals a burst), and refreshes the kernel loss counters. Runs as a tokio task on the capture
+//! thread.
+//!
+//! The kernel side submits records without waking us (see `watcher-ebpf/src/ring.rs`), so the traced
+//! process never pays for a wake-up per syscall; a timer bounds how stale the display can be.
 //!
 //! On stop it detaches the programs first, then drains what is left, so every event the kernel produced
 //! before the stop is delivered.
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{io::unix::AsyncFd, sync::watch};
+use aya::maps::{MapData, RingBuf};
+use tokio::{io::unix::AsyncFd, sync::watch, time::MissedTickBehavior};
 
 use super::loader::LoadedPrograms;
 use crate::{conn::router::Router, stats::Counters};
+
+/// How often the ring is drained when the kernel has not asked for it.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Routes every record in the ring, then hands the batches on.
+fn drain(ring: &mut RingBuf<MapData>, router: &mut Router) {
+    while let Some(item) = ring.next() {
+        router.route(&item);
+    }
+    router.flush();
+}
 
 /// Reads until `stop` turns true (or its sender is dropped).
 pub async fn run(
@@ -23,19 +39,18 @@ pub async fn run(
     // not closed or replaced behind tokio's back (the I/O-safety condition of `register`).
     #[allow(unsafe_code)]
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut drain_tick = tokio::time::interval(DRAIN_INTERVAL);
+    drain_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut loss_tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                let ring = guard.get_inner_mut();
-                while let Some(item) = ring.next() {
-                    router.route(&item);
-                }
-                router.flush();
+                drain(guard.get_inner_mut(), &mut router);
                 guard.clear_ready();
             }
-            _ = tick.tick() => counters.set_kernel(&LoadedPrograms::sum_loss(&loss)),
+            _ = drain_tick.tick() => drain(ring.get_mut(), &mut router),
+            _ = loss_tick.tick() => counters.set_kernel(&LoadedPrograms::sum_loss(&loss)),
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break;
@@ -44,11 +59,7 @@ pub async fn run(
         }
     }
     drop(ebpf);
-    let ring = ring.get_mut();
-    while let Some(item) = ring.next() {
-        router.route(&item);
-    }
-    router.flush();
+    drain(ring.get_mut(), &mut router);
     counters.set_kernel(&LoadedPrograms::sum_loss(&loss));
     Ok(())
 }

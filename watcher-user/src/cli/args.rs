@@ -26,6 +26,9 @@ const EXAMPLES: &str = "Examples:
 pub enum Command {
     /// Watch live traffic of a protocol.
     Watch(WatchArgs),
+    /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
+    #[command(hide = true)]
+    BenchProbes,
 }
 
 /// `watcher watch ...`

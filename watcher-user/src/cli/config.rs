@@ -81,6 +81,8 @@ impl WatchConfig {
 pub enum Config {
     /// `watcher watch`.
     Watch(Box<WatchConfig>),
+    /// `watcher bench-probes` (hidden).
+    BenchProbes,
 }
 
 impl Config {
@@ -88,6 +90,7 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
         match cli.command {
             Command::Watch(args) => Ok(Config::Watch(Box::new(watch(args)?))),
+            Command::BenchProbes => Ok(Config::BenchProbes),
         }
     }
 }

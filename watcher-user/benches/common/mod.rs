@@ -1,0 +1,117 @@
+//! Recorded-style capture traffic for the in-process benchmarks: what the kernel side would put in the
+//! ring for a redis-server answering `redis-benchmark -t set,get` on 50 connections.
+
+use std::{collections::HashSet, sync::Arc};
+
+use crossbeam_channel::{bounded, Receiver};
+use watcher::{
+    capture::event::encode_data,
+    clock::WallClock,
+    conn::{
+        router::Router,
+        shard::{Shard, ShardContext},
+        EventBatch,
+    },
+    filter::RecordFilter,
+    stats::Counters,
+    store::Store,
+};
+use watcher_common::{direction, kind, side, EventHeader};
+
+/// Connections the traffic is spread over.
+pub const CONNECTIONS: u32 = 50;
+
+/// Ring records for `commands` commands (alternating SET and GET) with their replies, interleaved over
+/// the connections the way a server's event loop reads and writes them.
+pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
+    let mut pos = vec![[0u64; 2]; CONNECTIONS as usize];
+    let mut out = Vec::with_capacity(commands as usize * 2);
+    for i in 0..commands {
+        let conn = i % CONNECTIONS;
+        let key = format!("key:{:012}", i % 100_000);
+        let (request, reply) = if i % 2 == 0 {
+            (
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$3\r\nxxx\r\n",
+                    key.len()
+                ),
+                "+OK\r\n".to_owned(),
+            )
+        } else {
+            (
+                format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
+                "$3\r\nxxx\r\n".to_owned(),
+            )
+        };
+        let ts = u64::from(i) * 10_000;
+        for (dir, bytes) in [(direction::INGRESS, request), (direction::EGRESS, reply)] {
+            let stream = &mut pos[conn as usize][usize::from(dir)];
+            let header = EventHeader {
+                kind: kind::DATA,
+                direction: dir,
+                side: side::SERVER,
+                flags: watcher_common::flags::LAST_CHUNK,
+                tgid: 4242,
+                tid: 4242,
+                fd: 10 + conn as i32,
+                ts_enter_ns: ts,
+                ts_exit_ns: ts + 1_000,
+                call_bytes: bytes.len() as u64,
+                stream_pos: *stream,
+                chunk_offset: 0,
+                chunk_len: bytes.len() as u32,
+                comm: *b"redis-server\0\0\0\0",
+            };
+            *stream += bytes.len() as u64;
+            let mut record = Vec::new();
+            encode_data(&header, bytes.as_bytes(), &mut record);
+            out.push(record);
+        }
+    }
+    out
+}
+
+/// The user-space pipeline on one thread: router, one shard and the store.
+pub struct Pipeline {
+    router: Router,
+    batches: Receiver<EventBatch>,
+    shard: Shard,
+    /// Where records end up.
+    pub store: Store,
+}
+
+impl Pipeline {
+    /// A pipeline whose store keeps `max_records`.
+    pub fn new(max_records: usize) -> Self {
+        let counters = Arc::new(Counters::default());
+        let (tx, batches) = bounded(1 << 16);
+        let ctx = ShardContext {
+            keep_bytes: 16 * 1024,
+            filter: RecordFilter::default(),
+            clock: WallClock::identity(),
+            listeners: Arc::new(HashSet::new()),
+            counters: Arc::clone(&counters),
+        };
+        Self {
+            router: Router::new(vec![tx], counters),
+            batches,
+            shard: Shard::new(ctx),
+            store: Store::new(max_records),
+        }
+    }
+
+    /// Feeds ring records through parse, pair and store, publishing one snapshot at the end.
+    pub fn feed(&mut self, records: &[Vec<u8>]) {
+        for record in records {
+            self.router.route(record);
+        }
+        self.router.flush();
+        for batch in self.batches.try_iter() {
+            self.shard.process(&batch);
+            for record in self.shard.take_records() {
+                self.store.insert(record);
+            }
+        }
+        self.store.publish();
+    }
+}

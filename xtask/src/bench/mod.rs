@@ -1,0 +1,366 @@
+//! `cargo xtask bench`: what watching costs the watched service, measured side by side.
+//!
+//! Sections, each printed with the command it ran:
+//! - overhead: CPU per request of redis-server plus its observer under redis-benchmark, alternating
+//!   baseline / `redis-cli MONITOR` / empty programs on our tracepoints / watcher, medians;
+//! - capacity: records and loss counters at the highest rate redis-benchmark reaches;
+//! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
+//! - memory: RSS with 100 000 records stored, and over a soak run;
+//! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
+
+mod procs;
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+
+use procs::{Observer, Summary};
+
+/// Who watches the server during a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Baseline,
+    Monitor,
+    EmptyPrograms,
+    Watcher,
+}
+
+impl Setup {
+    const ALL: [Setup; 4] = [
+        Setup::Baseline,
+        Setup::Monitor,
+        Setup::EmptyPrograms,
+        Setup::Watcher,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Setup::Baseline => "baseline",
+            Setup::Monitor => "redis-cli MONITOR",
+            Setup::EmptyPrograms => "empty programs",
+            Setup::Watcher => "watcher",
+        }
+    }
+}
+
+/// Sizes of one bench invocation.
+struct Plan {
+    rounds: usize,
+    requests: u32,
+    soak: Duration,
+    quick: bool,
+}
+
+/// CPU per request of one run, in ns.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    service: f64,
+    observer: f64,
+}
+
+struct Bench<'a> {
+    watcher: &'a Path,
+    server_pid: u32,
+}
+
+impl Bench<'_> {
+    fn watcher_cmd(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(self.watcher);
+        cmd.args(["watch", "redis", "--headless", "--pid"])
+            .arg(self.server_pid.to_string())
+            .args(["--json-output", "/dev/null"])
+            .args(extra);
+        cmd
+    }
+
+    fn observe(&self, setup: Setup, extra: &[&str]) -> Result<Option<Observer>> {
+        Ok(match setup {
+            Setup::Baseline => None,
+            Setup::Monitor => Some(Observer::start(
+                Command::new("redis-cli").args(["-p", &procs::PORT.to_string(), "monitor"]),
+                None,
+            )?),
+            Setup::EmptyPrograms => Some(Observer::start(
+                Command::new(self.watcher).arg("bench-probes"),
+                Some("attached"),
+            )?),
+            Setup::Watcher => Some(Observer::start(
+                &mut self.watcher_cmd(extra),
+                Some("capturing"),
+            )?),
+        })
+    }
+
+    /// Runs the load once under `observer`, returning the CPU per request.
+    fn measure(
+        &self,
+        observer: Option<&Observer>,
+        load: impl FnOnce() -> Result<u32>,
+    ) -> Result<Cost> {
+        let observer_pid = observer.map(Observer::pid);
+        let cpu = || {
+            (
+                procs::cpu_ns(self.server_pid),
+                observer_pid.map_or(0, procs::cpu_ns),
+            )
+        };
+        let before = cpu();
+        let requests = f64::from(load()?);
+        // Let the observer drain what is in flight; its CPU for that belongs to these requests.
+        std::thread::sleep(Duration::from_millis(300));
+        let after = cpu();
+        Ok(Cost {
+            service: (after.0 - before.0) as f64 / requests,
+            observer: (after.1 - before.1) as f64 / requests,
+        })
+    }
+
+    /// One redis-benchmark run under `setup`; also returns watcher's summary.
+    fn run(&self, setup: Setup, pipeline: u32, requests: u32) -> Result<(Cost, Option<Summary>)> {
+        let observer = self.observe(setup, &[])?;
+        let cost = self.measure(observer.as_ref(), || {
+            procs::load(requests, pipeline, 3).map(|()| requests * 2)
+        })?;
+        let summary = match observer {
+            Some(o) => procs::parse_summary(&o.stop()?),
+            None => None,
+        };
+        Ok((cost, summary))
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs every section and prints the report.
+pub fn run(watcher: &Path, quick: bool) -> Result<()> {
+    procs::raise_fd_limit()?;
+    let plan = if quick {
+        Plan {
+            rounds: 3,
+            requests: 50_000,
+            soak: Duration::from_secs(20),
+            quick,
+        }
+    } else {
+        Plan {
+            rounds: 7,
+            requests: 200_000,
+            soak: Duration::from_secs(600),
+            quick,
+        }
+    };
+    let server = procs::redis_server()?;
+    let bench = Bench {
+        watcher,
+        server_pid: server.0.id(),
+    };
+    for pipeline in [1, 16] {
+        overhead(&bench, &plan, pipeline)?;
+    }
+    capacity(&bench, &plan)?;
+    growth(&bench, &plan)?;
+    soak(&bench, &plan)?;
+    drop(server);
+    micro(plan.quick)
+}
+
+fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
+    let n = plan.requests * if pipeline > 1 { 4 } else { 1 };
+    println!(
+        "\n== Overhead: redis-benchmark -c 50 -t set,get -n {n} -P {pipeline}; {} alternating rounds, medians",
+        plan.rounds
+    );
+    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline");
+    let mut runs: Vec<Vec<Cost>> = vec![Vec::new(); Setup::ALL.len()];
+    for _ in 0..plan.rounds {
+        for (i, setup) in Setup::ALL.iter().enumerate() {
+            runs[i].push(bench.run(*setup, pipeline, n)?.0);
+        }
+    }
+    let totals: Vec<f64> = runs
+        .iter()
+        .map(|r| median(r.iter().map(|c| c.service + c.observer).collect()))
+        .collect();
+    let added = |i: usize| totals[i] - totals[0];
+    for (i, setup) in Setup::ALL.iter().enumerate() {
+        println!(
+            "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}",
+            setup.label(),
+            median(runs[i].iter().map(|c| c.service).collect()),
+            median(runs[i].iter().map(|c| c.observer).collect()),
+            totals[i],
+            added(i),
+        );
+    }
+    let watcher = added(3);
+    let vs_empty = watcher / added(2).max(1.0);
+    let vs_monitor = watcher / added(1).max(1.0);
+    println!(
+        "   watcher adds {vs_empty:.2}x what empty programs add (target <= 1.5x): {}",
+        verdict(vs_empty <= 1.5)
+    );
+    println!(
+        "   watcher adds {:.0}% of what MONITOR adds (target <= 30%): {}",
+        vs_monitor * 100.0,
+        verdict(vs_monitor <= 0.3)
+    );
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
+    println!("\n== Capacity: watcher --pid <redis-server> --json-output /dev/null [--capture-bytes], redis-benchmark at full speed");
+    println!("   every SET and GET must become a record, with nothing lost");
+    let n = plan.requests * 2;
+    for (pipeline, value_bytes, extra) in [
+        (1, 3, &[][..]),
+        (16, 3, &[][..]),
+        (16, 4096, &["--capture-bytes", "65536"][..]),
+    ] {
+        let observer = bench
+            .observe(Setup::Watcher, extra)?
+            .context("watcher observer")?;
+        let started = Instant::now();
+        procs::load(n, pipeline, value_bytes)?;
+        let rate = f64::from(n * 2) / started.elapsed().as_secs_f64();
+        let summary = procs::parse_summary(&observer.stop()?).unwrap_or_default();
+        let ok = summary.lost == 0 && summary.records >= u64::from(n * 2);
+        println!(
+            "   -P {pipeline:>2} -d {value_bytes:>4} {:<24} {:>7.0} req/s  {:>7} requests  {:>7} records  {:>5} lost  {}",
+            extra.join(" "),
+            rate,
+            n * 2,
+            summary.records,
+            summary.lost,
+            verdict(ok)
+        );
+    }
+    Ok(())
+}
+
+fn growth(bench: &Bench, plan: &Plan) -> Result<()> {
+    let n = plan.requests;
+    println!("\n== Growth: CPU ns per request (server + watcher), redis-benchmark -P 1 -n {n}, medians of {} rounds", plan.rounds.min(3));
+    let stored = [1_000u32, 10_000, 100_000];
+    let idle = [10usize, 1_000, 10_000];
+    let mut by_stored = vec![Vec::new(); stored.len()];
+    let mut by_idle = vec![Vec::new(); idle.len()];
+    let mut rss_at_100k = 0.0;
+    for _ in 0..plan.rounds.min(3) {
+        for (i, &records) in stored.iter().enumerate() {
+            let observer = bench
+                .observe(Setup::Watcher, &["--max-records", "200000"])?
+                .context("watcher observer")?;
+            procs::load(records / 2, 16, 3)?;
+            std::thread::sleep(Duration::from_millis(300));
+            rss_at_100k = procs::rss_mib(observer.pid());
+            let cost = bench.measure(Some(&observer), || procs::load(n, 1, 3).map(|()| n * 2))?;
+            by_stored[i].push(cost.service + cost.observer);
+            observer.stop()?;
+        }
+        for (i, &count) in idle.iter().enumerate() {
+            let observer = bench
+                .observe(Setup::Watcher, &[])?
+                .context("watcher observer")?;
+            let conns = procs::idle_connections(count)?;
+            let cost = bench.measure(Some(&observer), || procs::load(n, 1, 3).map(|()| n * 2))?;
+            by_idle[i].push(cost.service + cost.observer);
+            drop(conns);
+            observer.stop()?;
+        }
+    }
+    let report = |what: &str, sizes: &[String], costs: Vec<Vec<f64>>| {
+        let medians: Vec<f64> = costs.into_iter().map(median).collect();
+        let worst = medians
+            .iter()
+            .map(|m| m / medians[0] - 1.0)
+            .fold(0.0, f64::max);
+        for (size, m) in sizes.iter().zip(&medians) {
+            println!(
+                "   {what} {size:>7}: {m:>8.0} ns ({:+.0}%)",
+                (m / medians[0] - 1.0) * 100.0
+            );
+        }
+        println!(
+            "   growth with {what}: {:+.0}% (target <= +20%): {}",
+            worst * 100.0,
+            verdict(worst <= 0.2)
+        );
+    };
+    report(
+        "stored records  ",
+        &stored.map(|s| s.to_string()),
+        by_stored,
+    );
+    report("idle connections", &idle.map(|s| s.to_string()), by_idle);
+    println!("\n== Memory: watcher RSS with 100 000 records stored: {rss_at_100k:.0} MiB (target <= 150): {}", verdict(rss_at_100k <= 150.0));
+    Ok(())
+}
+
+fn soak(bench: &Bench, plan: &Plan) -> Result<()> {
+    println!(
+        "\n== Soak: watcher with default settings under continuous redis-benchmark -P 16 for {}s, RSS in MiB",
+        plan.soak.as_secs()
+    );
+    let observer = bench
+        .observe(Setup::Watcher, &[])?
+        .context("watcher observer")?;
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    while started.elapsed() < plan.soak {
+        procs::load(plan.requests, 16, 3)?;
+        if started.elapsed() >= next_sample {
+            samples.push(procs::rss_mib(observer.pid()));
+            next_sample += plan.soak / 10;
+        }
+    }
+    samples.push(procs::rss_mib(observer.pid()));
+    let summary = procs::parse_summary(&observer.stop()?).unwrap_or_default();
+    let settled = samples.get(1..).unwrap_or(&samples);
+    let (low, high) = settled
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(l, h), s| (l.min(*s), h.max(*s)));
+    let line: Vec<String> = samples.iter().map(|s| format!("{s:.0}")).collect();
+    println!("   samples: {}", line.join(" "));
+    println!(
+        "   after the first sample: {low:.0}..{high:.0} MiB ({} records, {} lost); flat (within 10%): {}",
+        summary.records,
+        summary.lost,
+        verdict(high <= low * 1.1)
+    );
+    Ok(())
+}
+
+fn micro(quick: bool) -> Result<()> {
+    println!("\n== In-process: cargo bench -p watcher-user --bench pipeline --bench ui");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(crate::root()).args([
+        "bench",
+        "-p",
+        "watcher-user",
+        "--bench",
+        "pipeline",
+        "--bench",
+        "ui",
+        "--",
+    ]);
+    if quick {
+        cmd.args(["--warm-up-time", "1", "--measurement-time", "3"]);
+    }
+    crate::check(&mut cmd).context("running the criterion benchmarks")
+}

@@ -1,0 +1,196 @@
+//! The processes a benchmark runs and how their cost is read: CPU time from
+//! `/proc/<pid>/task/*/schedstat` (hardware counters are unavailable here), memory from `VmRSS`.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    sync::mpsc::{channel, Receiver},
+    thread,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use nix::{
+    sys::signal::{kill, Signal},
+    unistd::Pid,
+};
+
+use crate::check;
+
+/// Port of the benchmark's redis-server.
+pub const PORT: u16 = 16390;
+
+/// CPU time (ns) of every thread of `pid`, 0 once it is gone.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Resident memory of `pid` in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A process killed when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the redis-server under test, allowing 20 000 clients.
+pub fn redis_server() -> Result<Guard> {
+    let server = Guard(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &PORT.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--maxclients", "20000"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting redis-server")?,
+    );
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
+            return Ok(server);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    bail!("redis-server did not start listening on {PORT}")
+}
+
+/// Runs redis-benchmark with 50 clients, SET and GET, `requests` each, `pipeline` deep.
+pub fn load(requests: u32, pipeline: u32, value_bytes: u32) -> Result<()> {
+    check(
+        Command::new("redis-benchmark")
+            .args(["-p", &PORT.to_string(), "-c", "50", "-t", "set,get", "-q"])
+            .args(["-n", &requests.to_string(), "-P", &pipeline.to_string()])
+            .args(["-d", &value_bytes.to_string()])
+            .stdout(Stdio::null()),
+    )
+}
+
+/// A process watching the server (watcher, or `redis-cli MONITOR`), with its stderr lines.
+pub struct Observer {
+    child: Guard,
+    lines: Receiver<String>,
+}
+
+impl Observer {
+    /// Starts `cmd` and waits until it prints a line containing `ready` on stderr (or, with `None`, a
+    /// fixed half second).
+    pub fn start(cmd: &mut Command, ready: Option<&str>) -> Result<Self> {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        let (tx, lines) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let observer = Self {
+            child: Guard(child),
+            lines,
+        };
+        let Some(ready) = ready else {
+            thread::sleep(Duration::from_millis(500));
+            return Ok(observer);
+        };
+        loop {
+            match observer.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(ready) => return Ok(observer),
+                Ok(_) => {}
+                Err(_) => bail!("{cmd:?} did not get ready"),
+            }
+        }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Stops it with SIGINT (an orderly stop for watcher) and returns its last stderr line.
+    pub fn stop(mut self) -> Result<String> {
+        let pid = Pid::from_raw(i32::try_from(self.pid())?);
+        let _ = kill(pid, Signal::SIGINT);
+        for _ in 0..600 {
+            if self.child.0.try_wait()?.is_some() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        Ok(self.lines.try_iter().last().unwrap_or_default())
+    }
+}
+
+/// What watcher's one-line summary says.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    /// Records captured.
+    pub records: u64,
+    /// Events or records lost anywhere.
+    pub lost: u64,
+}
+
+/// Parses `watcher: N records (M exported), L lost, ...`.
+pub fn parse_summary(line: &str) -> Option<Summary> {
+    let rest = line.strip_prefix("watcher: ")?;
+    let records = rest.split_whitespace().next()?.parse().ok()?;
+    let lost = rest
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" lost"))?
+        .parse()
+        .ok()?;
+    Some(Summary { records, lost })
+}
+
+/// Holds `count` idle client connections to the server, each having sent one PING (so the kernel side
+/// has classified it and a shard holds its state).
+pub fn idle_connections(count: usize) -> Result<Vec<TcpStream>> {
+    use std::io::{Read, Write};
+    let mut conns = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut c =
+            TcpStream::connect(("127.0.0.1", PORT)).context("opening an idle connection")?;
+        c.write_all(b"PING\r\n")?;
+        let mut pong = [0u8; 7];
+        c.read_exact(&mut pong)?;
+        conns.push(c);
+    }
+    Ok(conns)
+}
+
+/// Raises this process's open-file limit so thousands of connections can be held.
+pub fn raise_fd_limit() -> Result<()> {
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_NOFILE, 65_536, 65_536).context("raising RLIMIT_NOFILE")
+}
