@@ -76,10 +76,10 @@ pub struct EventHeader {
     pub tid: u32,
     /// File descriptor of the socket in `tgid`.
     pub fd: i32,
-    /// `bpf_ktime_get_ns` at syscall entry (data) or at the event (open/close).
-    pub ts_enter_ns: u64,
-    /// `bpf_ktime_get_ns` at syscall exit.
-    pub ts_exit_ns: u64,
+    /// `bpf_ktime_get_ns` when the bytes moved: at the exit of a read (data has arrived), at the entry
+    /// of a write (data leaves); for open and close events, when they happened. One clock read per
+    /// syscall, not two: reading the clock is a measurable part of the cost in a VM.
+    pub ts_ns: u64,
     /// Bytes the syscall actually transferred (its return value).
     pub call_bytes: u64,
     /// Position of the syscall's first byte in this direction's stream, counted since the connection
@@ -145,7 +145,7 @@ pub struct KernelLoss {
     pub truncated_calls: u64,
     /// Bytes beyond `--capture-bytes` that were not copied.
     pub truncated_bytes: u64,
-    /// Syscalls on traced sockets dropped because the in-flight table was full.
+    /// Syscalls dropped because another thread took their in-flight slot before they returned.
     pub pending_full: u64,
 }
 

@@ -47,13 +47,12 @@ fn arg(ctx: &TracePointContext, n: usize) -> Option<u64> {
 
 fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
-    let (tgid, tid) = ((id >> 32) as u32, id as u32);
     let cfg = task::config()?;
-    if !task::task_traced(cfg, tgid) {
+    if !task::task_traced(cfg, (id >> 32) as u32) {
         return None;
     }
+    // Whether the fd is a traced socket is decided at exit: one socket lookup per call, not two.
     let fd = arg(ctx, 0)? as i32;
-    socket::traced_socket(cfg, tgid, tid, fd)?;
     let (buf, len, vectored) = match shape {
         Shape::Plain => (arg(ctx, 1)?, arg(ctx, 2)?, 0),
         Shape::Vector => (arg(ctx, 1)?, arg(ctx, 2)?, 1),
@@ -66,37 +65,62 @@ fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
             (iov, iovlen, 1)
         }
     };
-    let call = InFlight {
+    let slot = IN_FLIGHT.get_ptr_mut(in_flight_slot(id))?;
+    // SAFETY: a pointer into the array, valid for this run. Slots are shared only by threads whose
+    // ids collide; the owner field tells their calls apart.
+    let slot = unsafe { &mut *slot };
+    if slot.owner != 0 && slot.owner != id {
+        loss::count(|l| l.pending_full += 1);
+    }
+    *slot = InFlight {
+        owner: id,
         fd,
         direction: dir,
         vectored,
         pad: [0; 2],
         buf,
         len,
-        // SAFETY: no preconditions.
-        ts_enter_ns: unsafe { bpf_ktime_get_ns() },
+        ts_enter_ns: if dir == direction::EGRESS {
+            // SAFETY: no preconditions.
+            unsafe { bpf_ktime_get_ns() }
+        } else {
+            0
+        },
     };
-    if IN_FLIGHT.insert(id, call, 0).is_err() {
-        loss::count(|l| l.pending_full += 1);
-    }
     Some(())
+}
+
+/// The [`IN_FLIGHT`] slot of a thread.
+#[inline(always)]
+fn in_flight_slot(pid_tgid: u64) -> u32 {
+    (pid_tgid as u32) & (maps::IN_FLIGHT_SLOTS - 1)
 }
 
 fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
-    // SAFETY: the value is copied out before the entry is removed.
-    let call = *unsafe { IN_FLIGHT.get(id) }?;
-    let _ = IN_FLIGHT.remove(id);
+    let slot = IN_FLIGHT.get_ptr_mut(in_flight_slot(id))?;
+    // SAFETY: as at entry; the call is copied out and the slot freed before anything else.
+    let call = unsafe {
+        if (*slot).owner != id {
+            return None;
+        }
+        (*slot).owner = 0;
+        *slot
+    };
     let ret = arg(ctx, 0)? as i64;
     if ret <= 0 {
         return None;
     }
-    // SAFETY: no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
     let cfg = task::config()?;
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    let sock = maps::SOCKETS.get_ptr_mut(socket::socket_key(tgid, call.fd))?;
-    payload::emit(cfg, &call, sock, ret as u64, tgid, tid, now);
+    let sock = socket::traced_socket(cfg, tgid, tid, call.fd)?;
+    let moved_ns = if call.direction == direction::INGRESS {
+        // SAFETY: no preconditions.
+        unsafe { bpf_ktime_get_ns() }
+    } else {
+        call.ts_enter_ns
+    };
+    payload::emit(cfg, &call, sock, ret as u64, tgid, tid, moved_ns);
     Some(())
 }
 

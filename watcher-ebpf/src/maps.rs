@@ -35,7 +35,9 @@ pub const STATE_IGNORED: u8 = 2;
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct InFlight {
-    /// Socket fd of the call.
+    /// pid_tgid of the thread whose call this is; 0 when the slot is free.
+    pub owner: u64,
+    /// Fd of the call.
     pub fd: i32,
     /// One of `watcher_common::direction`.
     pub direction: u8,
@@ -46,7 +48,7 @@ pub struct InFlight {
     pub buf: u64,
     /// Buffer length, or iovec count.
     pub len: u64,
-    /// Entry timestamp.
+    /// Entry timestamp of writes (0 for reads, which are stamped at exit).
     pub ts_enter_ns: u64,
 }
 
@@ -67,9 +69,15 @@ pub static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 #[map]
 pub static SOCKETS: LruHashMap<u64, SocketState> = LruHashMap::with_max_entries(131_072, 0);
 
-/// I/O syscalls on traced sockets between entry and exit, keyed by pid_tgid (one per thread).
+/// Slots of [`IN_FLIGHT`]; a power of two.
+pub const IN_FLIGHT_SLOTS: u32 = 65_536;
+
+/// I/O syscalls of traced processes between entry and exit, one slot per thread id modulo the slot
+/// count. An array, not a hash map, because this is touched twice per hooked syscall: an array slot
+/// costs no hashing, locking or allocation. Each slot names its owner, so two threads sharing a slot at
+/// the same instant cost one lost (and counted) call, never a mixed-up one.
 #[map]
-pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(16_384, 0);
+pub static IN_FLIGHT: Array<InFlight> = Array::with_max_entries(IN_FLIGHT_SLOTS, 0);
 
 /// Connect calls between entry and exit: pid_tgid -> fd.
 #[map]

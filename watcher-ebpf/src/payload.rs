@@ -48,7 +48,7 @@ pub fn emit(
     ret: u64,
     tgid: u32,
     tid: u32,
-    ts_exit_ns: u64,
+    moved_ns: u64,
 ) {
     // SAFETY: `sock` points into the SOCKETS map and is valid for this run. The update is not atomic
     // (the BPF target offers no 64-bit fetch-add to Rust); two threads writing one socket at the same
@@ -86,8 +86,7 @@ pub fn emit(
         tgid,
         tid,
         fd: call.fd,
-        ts_enter_ns: call.ts_enter_ns,
-        ts_exit_ns,
+        ts_ns: moved_ns,
         call_bytes: ret,
         stream_pos,
         chunk_offset: 0,

@@ -149,8 +149,7 @@ fn announce(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8, addrs: S
             tgid,
             tid,
             fd,
-            ts_enter_ns: now,
-            ts_exit_ns: now,
+            ts_ns: now,
             comm: aya_ebpf::helpers::bpf_get_current_comm().unwrap_or_default(),
             ..EventHeader::default()
         },
@@ -196,8 +195,7 @@ pub fn forget(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) {
         tgid,
         tid,
         fd,
-        ts_enter_ns: now,
-        ts_exit_ns: now,
+        ts_ns: now,
         ..EventHeader::default()
     });
     slot.submit(crate::ring::submit_flags(cfg));

@@ -55,7 +55,7 @@ pub fn matches_text(record: &Record, query: &str) -> bool {
     if found_in(&endpoint.comm) || found_in(&endpoint.pid.to_string()) {
         return true;
     }
-    if found_in(&endpoint.local.to_string()) || found_in(&endpoint.remote.to_string()) {
+    if found_in(endpoint.local_text()) || found_in(endpoint.remote_text()) {
         return true;
     }
     let Exchange::Redis(redis) = &record.exchange;

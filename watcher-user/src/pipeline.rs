@@ -98,11 +98,12 @@ impl Pipeline {
             listeners,
             counters: Arc::clone(&counters),
         };
-        let (shard_txs, shards) = spawn_shards(cfg.shards.max(1), &ctx, &record_tx)?;
+        let (spare_tx, spare_rx) = bounded(SHARD_QUEUE);
+        let (shard_txs, shards) = spawn_shards(cfg.shards.max(1), &ctx, &record_tx, &spare_tx)?;
         drop(record_tx);
         let writer = spawn_writer(Arc::clone(&store), record_rx, subscribers)?;
 
-        let router = Router::new(shard_txs, Arc::clone(&counters));
+        let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters));
         let (stop, stop_rx) = watch::channel(false);
         let reader_counters = Arc::clone(&counters);
         let capture = thread::Builder::new()
@@ -149,6 +150,7 @@ fn spawn_shards(
     count: usize,
     ctx: &ShardContext,
     record_tx: &Sender<Vec<Record>>,
+    spare_tx: &Sender<EventBatch>,
 ) -> Result<Shards> {
     let mut txs = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -156,10 +158,11 @@ fn spawn_shards(
         let (tx, rx): (Sender<EventBatch>, Receiver<EventBatch>) = bounded(SHARD_QUEUE);
         let shard = Shard::new(ctx.clone());
         let out = record_tx.clone();
+        let spare = spare_tx.clone();
         handles.push(
             thread::Builder::new()
                 .name(format!("watcher-shard-{i}"))
-                .spawn(move || shard.run(&rx, &out))
+                .spawn(move || shard.run(&rx, &out, &spare))
                 .context("starting a shard thread")?,
         );
         txs.push(tx);

@@ -26,22 +26,48 @@ impl Side {
     }
 }
 
-/// Who and where: the process and the connection a record was seen on.
+/// Who and where: the process and the connection a record was seen on. Built once per connection and
+/// shared by its records, so the addresses are rendered as text once, not per record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// Process id (tgid).
     pub pid: u32,
-    /// Thread command name of the process at the time (shared by all records of a connection).
-    pub comm: Arc<str>,
+    /// Thread command name of the process when the connection was first seen.
+    pub comm: Box<str>,
     /// The traced process's address.
     pub local: SocketAddr,
     /// The peer's address.
     pub remote: SocketAddr,
     /// Which end the process is.
     pub side: Side,
+    local_text: Box<str>,
+    remote_text: Box<str>,
 }
 
 impl Endpoint {
+    /// An endpoint, with its addresses rendered.
+    pub fn new(pid: u32, comm: &str, local: SocketAddr, remote: SocketAddr, side: Side) -> Self {
+        Self {
+            pid,
+            comm: comm.into(),
+            local,
+            remote,
+            side,
+            local_text: local.to_string().into(),
+            remote_text: remote.to_string().into(),
+        }
+    }
+
+    /// `local` as text.
+    pub fn local_text(&self) -> &str {
+        &self.local_text
+    }
+
+    /// `remote` as text.
+    pub fn remote_text(&self) -> &str {
+        &self.remote_text
+    }
+
     /// `(client, server)` addresses, whichever side the process is.
     pub fn client_server(&self) -> (SocketAddr, SocketAddr) {
         match self.side {
@@ -63,8 +89,8 @@ pub enum Exchange {
 pub struct Record {
     /// Position in the capture, from 1, assigned by the store.
     pub id: u64,
-    /// Where it was seen.
-    pub endpoint: Endpoint,
+    /// Where it was seen (shared with the other records of the connection).
+    pub endpoint: Arc<Endpoint>,
     /// Wall-clock time of the request's first byte (or of the push), ns since the Unix epoch.
     pub start_unix_ns: u64,
     /// Wall-clock time of the response's last byte; `None` if no response came.

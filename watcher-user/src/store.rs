@@ -78,11 +78,11 @@ impl Snapshot {
             .chain(self.tail.iter())
     }
 
-    /// Records with id greater than `id`, oldest first.
+    /// Records with id greater than `id`, oldest first. Starts by index, so following a large store
+    /// costs only the records not yet seen.
     pub fn after(&self, id: u64) -> impl Iterator<Item = &Arc<Record>> {
-        let skip = id.saturating_sub(self.first_id() - 1);
-        self.iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        let start = usize::try_from(id.saturating_sub(self.first_id() - 1)).unwrap_or(usize::MAX);
+        (start..self.len()).filter_map(|index| self.get(index))
     }
 }
 

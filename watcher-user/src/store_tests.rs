@@ -20,13 +20,13 @@ use crate::{
 fn record(n: u64) -> Record {
     Record {
         id: 0,
-        endpoint: Endpoint {
-            pid: 1,
-            comm: Arc::from("redis-cli"),
-            local: SocketAddr::from(([127, 0, 0, 1], 50_000)),
-            remote: SocketAddr::from(([127, 0, 0, 1], 6379)),
-            side: Side::Client,
-        },
+        endpoint: Arc::new(Endpoint::new(
+            1,
+            "redis-cli",
+            SocketAddr::from(([127, 0, 0, 1], 50_000)),
+            SocketAddr::from(([127, 0, 0, 1], 6379)),
+            Side::Client,
+        )),
         start_unix_ns: n,
         end_unix_ns: Some(n + 1),
         request_bytes: 10,

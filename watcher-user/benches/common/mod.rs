@@ -54,8 +54,7 @@ pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
                 tgid: 4242,
                 tid: 4242,
                 fd: 10 + conn as i32,
-                ts_enter_ns: ts,
-                ts_exit_ns: ts + 1_000,
+                ts_ns: ts,
                 call_bytes: bytes.len() as u64,
                 stream_pos: *stream,
                 chunk_offset: 0,
@@ -85,6 +84,7 @@ impl Pipeline {
     pub fn new(max_records: usize) -> Self {
         let counters = Arc::new(Counters::default());
         let (tx, batches) = bounded(1 << 16);
+        let (_, spare) = bounded(1);
         let ctx = ShardContext {
             keep_bytes: 16 * 1024,
             filter: RecordFilter::default(),
@@ -93,7 +93,7 @@ impl Pipeline {
             counters: Arc::clone(&counters),
         };
         Self {
-            router: Router::new(vec![tx], counters),
+            router: Router::new(vec![tx], spare, counters),
             batches,
             shard: Shard::new(ctx),
             store: Store::new(max_records),

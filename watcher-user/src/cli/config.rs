@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn filters_become_kernel_and_record_filters() {
-        let Config::Watch(w) = parse(&[
+        let Ok(Config::Watch(w)) = parse(&[
             "--port",
             "6379",
             "--side",
@@ -236,8 +236,9 @@ mod tests {
             "get",
             "--min-latency",
             "5ms",
-        ])
-        .unwrap();
+        ]) else {
+            panic!("a watch configuration");
+        };
         assert_eq!(w.pipeline.kernel.port_count, 1);
         assert_eq!(w.pipeline.kernel.ports[0], 6379);
         assert_eq!(w.pipeline.kernel.side_filter, side::SERVER);

@@ -59,6 +59,12 @@ pub struct EventBatch {
 }
 
 impl EventBatch {
+    /// Empties the batch, keeping its buffers for reuse.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.payload.clear();
+    }
+
     /// Payload of `event`.
     pub fn payload_of(&self, event: &ConnEvent) -> &[u8] {
         let end = event.payload_start + event.header.chunk_len as usize;

@@ -2,10 +2,13 @@
 //!
 //! Runs on the capture thread. Never blocks: a full shard queue drops the batch and counts its events,
 //! so a slow shard can never stall the ring reader (and through it, the kernel side).
+//!
+//! Batches go round in a loop: shards hand emptied ones back through `spare`, so their buffers keep
+//! their capacity and the hot path neither grows vectors nor faults in fresh pages.
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use watcher_common::SocketAddrs;
 
@@ -22,16 +25,22 @@ const BATCH_BYTES: usize = 1 << 20;
 pub struct Router {
     shards: Vec<Sender<EventBatch>>,
     filling: Vec<EventBatch>,
+    spare: Receiver<EventBatch>,
     counters: Arc<Counters>,
 }
 
 impl Router {
-    /// A router over the shards' queues.
-    pub fn new(shards: Vec<Sender<EventBatch>>, counters: Arc<Counters>) -> Self {
+    /// A router over the shards' queues, reusing the emptied batches that arrive on `spare`.
+    pub fn new(
+        shards: Vec<Sender<EventBatch>>,
+        spare: Receiver<EventBatch>,
+        counters: Arc<Counters>,
+    ) -> Self {
         let filling = shards.iter().map(|_| EventBatch::default()).collect();
         Self {
             shards,
             filling,
+            spare,
             counters,
         }
     }
@@ -70,7 +79,8 @@ impl Router {
     }
 
     fn send(&mut self, shard: usize) {
-        let batch = std::mem::take(&mut self.filling[shard]);
+        let fresh = self.spare.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.filling[shard], fresh);
         match self.shards[shard].try_send(batch) {
             Ok(()) => {}
             Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {

@@ -39,7 +39,7 @@ pub struct ShardContext {
 }
 
 struct Connection {
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     session: RedisSession,
     next_pos: [u64; 2],
     reported: SessionStats,
@@ -64,10 +64,18 @@ impl Shard {
         }
     }
 
-    /// Runs until the input closes, sending one record batch per event batch.
-    pub fn run(mut self, input: &Receiver<EventBatch>, output: &Sender<Vec<Record>>) {
-        for batch in input {
+    /// Runs until the input closes, sending one record batch per event batch and handing each emptied
+    /// event batch back on `spare`.
+    pub fn run(
+        mut self,
+        input: &Receiver<EventBatch>,
+        output: &Sender<Vec<Record>>,
+        spare: &Sender<EventBatch>,
+    ) {
+        for mut batch in input {
             self.process(&batch);
+            batch.clear();
+            let _ = spare.try_send(batch);
             let records = self.take_records();
             if records.is_empty() {
                 continue;
@@ -159,7 +167,7 @@ fn emit(
         Counters::add(&counters.records_decoded, 1);
         let record = Record {
             id: 0,
-            endpoint: conn.endpoint.clone(),
+            endpoint: Arc::clone(&conn.endpoint),
             start_unix_ns: ctx.clock.to_unix_ns(exchange.start_ns),
             end_unix_ns: exchange.end_ns.map(|t| ctx.clock.to_unix_ns(t)),
             request_bytes: exchange.request_bytes,
@@ -177,7 +185,7 @@ fn emit(
 
 fn new_connection(ctx: &ShardContext, endpoint: Endpoint, in_sync: bool) -> Connection {
     Connection {
-        endpoint,
+        endpoint: Arc::new(endpoint),
         session: RedisSession::new(ctx.keep_bytes, in_sync),
         next_pos: [0; 2],
         reported: SessionStats::default(),
@@ -192,12 +200,7 @@ fn feed(conn: &mut Connection, header: &EventHeader, payload: &[u8], out: &mut V
         (Side::Client, false) | (Side::Server, true) => Flow::Request,
         _ => Flow::Response,
     };
-    // When the bytes moved: data arrives at the end of a read and leaves at the start of a write.
-    let ts = if ingress {
-        header.ts_exit_ns
-    } else {
-        header.ts_enter_ns
-    };
+    let ts = header.ts_ns;
     let pos = header.stream_pos + u64::from(header.chunk_offset);
     let next = conn.next_pos[dir];
     let mut data = payload;
@@ -239,13 +242,13 @@ fn endpoint_of(header: &EventHeader, addrs: &SocketAddrs, listeners: &HashSet<u1
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(header.comm.len());
-    Endpoint {
-        pid: header.tgid,
-        comm: String::from_utf8_lossy(&header.comm[..comm_len]).into(),
-        local: socket_addr(addrs.family, &addrs.local_addr, addrs.local_port),
-        remote: socket_addr(addrs.family, &addrs.remote_addr, addrs.remote_port),
+    Endpoint::new(
+        header.tgid,
+        &String::from_utf8_lossy(&header.comm[..comm_len]),
+        socket_addr(addrs.family, &addrs.local_addr, addrs.local_port),
+        socket_addr(addrs.family, &addrs.remote_addr, addrs.remote_port),
         side,
-    }
+    )
 }
 
 fn socket_addr(family: u16, addr: &[u8; 16], port: u16) -> SocketAddr {

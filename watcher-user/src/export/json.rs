@@ -2,9 +2,13 @@
 //!
 //! Binary-safe values ("blobs") are a JSON string when complete and valid UTF-8, and otherwise an object
 //! `{"text"|"base64": ..., "len": true_length, "truncated": bool}`, so no byte is ever lost or guessed.
+//!
+//! Written straight into a byte buffer instead of through serde: export touches every field of every
+//! record and is the busiest stage of a capture. Keys are constants written in one piece (serde_json
+//! escapes each key on every record) and strings are escaped in runs. The tests read the output back with
+//! serde_json, so the encoder is held to a real JSON parser.
 
 use base64::Engine as _;
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::{
     protocol::redis::{Blob, ExchangeKind, Frame, RedisExchange},
@@ -15,169 +19,213 @@ use crate::{
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Writes `record` as one JSON line (with the trailing newline) into `out`.
-pub fn write_record(record: &Record, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    serde_json::to_writer(&mut *out, &JsonRecord(record))?;
-    out.push(b'\n');
-    Ok(())
+pub fn write_record(record: &Record, out: &mut Vec<u8>) {
+    let r = record;
+    let e = &r.endpoint;
+    out.extend_from_slice(b"{\"schema\":");
+    write_u64(out, u64::from(SCHEMA_VERSION));
+    out.extend_from_slice(b",\"id\":");
+    write_u64(out, r.id);
+    out.extend_from_slice(b",\"protocol\":");
+    write_str(out, r.protocol());
+    out.extend_from_slice(b",\"side\":");
+    write_str(out, e.side.as_str());
+    out.extend_from_slice(b",\"pid\":");
+    write_u64(out, u64::from(e.pid));
+    out.extend_from_slice(b",\"comm\":");
+    write_str(out, &e.comm);
+    out.extend_from_slice(b",\"local\":");
+    write_str(out, e.local_text());
+    out.extend_from_slice(b",\"remote\":");
+    write_str(out, e.remote_text());
+    out.extend_from_slice(b",\"start_unix_ns\":");
+    write_u64(out, r.start_unix_ns);
+    out.extend_from_slice(b",\"end_unix_ns\":");
+    write_opt_u64(out, r.end_unix_ns);
+    out.extend_from_slice(b",\"latency_ns\":");
+    write_opt_u64(out, r.latency_ns());
+    out.extend_from_slice(b",\"request_bytes\":");
+    write_u64(out, r.request_bytes);
+    out.extend_from_slice(b",\"response_bytes\":");
+    write_u64(out, r.response_bytes);
+    out.extend_from_slice(b",\"truncated\":");
+    write_bool(out, r.truncated);
+    out.extend_from_slice(b",\"error\":");
+    write_bool(out, r.is_error());
+    match &r.exchange {
+        Exchange::Redis(x) => {
+            out.extend_from_slice(b",\"redis\":");
+            write_redis(out, x);
+        }
+    }
+    out.extend_from_slice(b"}\n");
 }
 
-struct JsonRecord<'a>(&'a Record);
-
-impl Serialize for JsonRecord<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("schema", &SCHEMA_VERSION)?;
-        m.serialize_entry("id", &r.id)?;
-        m.serialize_entry("protocol", r.protocol())?;
-        m.serialize_entry("side", r.endpoint.side.as_str())?;
-        m.serialize_entry("pid", &r.endpoint.pid)?;
-        m.serialize_entry("comm", &*r.endpoint.comm)?;
-        m.serialize_entry("local", &r.endpoint.local.to_string())?;
-        m.serialize_entry("remote", &r.endpoint.remote.to_string())?;
-        m.serialize_entry("start_unix_ns", &r.start_unix_ns)?;
-        m.serialize_entry("end_unix_ns", &r.end_unix_ns)?;
-        m.serialize_entry("latency_ns", &r.latency_ns())?;
-        m.serialize_entry("request_bytes", &r.request_bytes)?;
-        m.serialize_entry("response_bytes", &r.response_bytes)?;
-        m.serialize_entry("truncated", &r.truncated)?;
-        m.serialize_entry("error", &r.is_error())?;
-        match &r.exchange {
-            Exchange::Redis(x) => m.serialize_entry("redis", &JsonRedis(x))?,
+fn write_redis(out: &mut Vec<u8>, x: &RedisExchange) {
+    let kind = match x.kind {
+        ExchangeKind::Command => "command",
+        ExchangeKind::Push => "push",
+    };
+    out.extend_from_slice(b"{\"kind\":");
+    write_str(out, kind);
+    out.extend_from_slice(b",\"command\":");
+    if x.kind == ExchangeKind::Command {
+        write_str(out, &x.command);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"args\":[");
+    for (i, arg) in x.args.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        m.end()
+        write_blob(out, arg);
+    }
+    out.extend_from_slice(b"],\"reply\":");
+    match &x.reply {
+        Some(frame) => write_frame(out, frame),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+fn write_blob(out: &mut Vec<u8>, b: &Blob) {
+    let text = std::str::from_utf8(&b.data).ok();
+    if let (Some(text), false) = (text, b.is_truncated()) {
+        return write_str(out, text);
+    }
+    match text {
+        Some(text) => {
+            out.extend_from_slice(b"{\"text\":");
+            write_str(out, text);
+        }
+        None => {
+            out.extend_from_slice(b"{\"base64\":\"");
+            // Base64 needs no escaping.
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&b.data);
+            out.extend_from_slice(encoded.as_bytes());
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"len\":");
+    write_u64(out, b.len);
+    out.extend_from_slice(b",\"truncated\":");
+    write_bool(out, b.is_truncated());
+    out.push(b'}');
+}
+
+fn frame_type(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Simple(_) => "simple",
+        Frame::Error(_) => "error",
+        Frame::Integer(_) => "integer",
+        Frame::Bulk(_) => "bulk",
+        Frame::Null => "null",
+        Frame::Array(_) => "array",
+        Frame::Map(_) => "map",
+        Frame::Set(_) => "set",
+        Frame::Push(_) => "push",
+        Frame::Double(_) => "double",
+        Frame::Boolean(_) => "boolean",
+        Frame::BigNumber(_) => "bignumber",
+        Frame::Verbatim { .. } => "verbatim",
     }
 }
 
-struct JsonRedis<'a>(&'a RedisExchange);
+fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
+    out.extend_from_slice(b"{\"type\":");
+    write_str(out, frame_type(frame));
+    if let Frame::Verbatim { format, .. } = frame {
+        out.extend_from_slice(b",\"format\":");
+        write_str(out, format);
+    }
+    out.extend_from_slice(b",\"value\":");
+    match frame {
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
+            write_blob(out, b);
+        }
+        Frame::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Frame::Null => out.extend_from_slice(b"null"),
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_frame(out, item);
+            }
+            out.push(b']');
+        }
+        Frame::Map(pairs) => {
+            out.push(b'[');
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                write_frame(out, k);
+                out.push(b',');
+                write_frame(out, v);
+                out.push(b']');
+            }
+            out.push(b']');
+        }
+        Frame::Double(d) => match d.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes())
+            }
+            _ => write_str(out, d),
+        },
+        Frame::Boolean(b) => write_bool(out, *b),
+        Frame::BigNumber(n) => write_str(out, n),
+    }
+    out.push(b'}');
+}
 
-impl Serialize for JsonRedis<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let x = self.0;
-        let mut m = s.serialize_map(None)?;
-        let kind = match x.kind {
-            ExchangeKind::Command => "command",
-            ExchangeKind::Push => "push",
+fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn write_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => write_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+/// Writes `s` as a JSON string: quotes, backslashes and control characters escaped, everything else
+/// copied in runs.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
         };
-        m.serialize_entry("kind", kind)?;
-        m.serialize_entry(
-            "command",
-            &(x.kind == ExchangeKind::Command).then_some(x.command.as_str()),
-        )?;
-        m.serialize_entry("args", &Blobs(&x.args))?;
-        m.serialize_entry("reply", &x.reply.as_ref().map(JsonFrame))?;
-        m.end()
-    }
-}
-
-struct Blobs<'a>(&'a [Blob]);
-
-impl Serialize for Blobs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for b in self.0 {
-            seq.serialize_element(&JsonBlob(b))?;
+        out.extend_from_slice(&bytes[run_start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
         }
-        seq.end()
+        run_start = i + 1;
     }
-}
-
-struct JsonBlob<'a>(&'a Blob);
-
-impl Serialize for JsonBlob<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let b = self.0;
-        let text = std::str::from_utf8(&b.data).ok();
-        if let (Some(text), false) = (text, b.is_truncated()) {
-            return s.serialize_str(text);
-        }
-        let mut m = s.serialize_map(Some(3))?;
-        match text {
-            Some(text) => m.serialize_entry("text", text)?,
-            None => m.serialize_entry(
-                "base64",
-                &base64::engine::general_purpose::STANDARD.encode(&b.data),
-            )?,
-        }
-        m.serialize_entry("len", &b.len)?;
-        m.serialize_entry("truncated", &b.is_truncated())?;
-        m.end()
-    }
-}
-
-struct JsonFrame<'a>(&'a Frame);
-
-impl JsonFrame<'_> {
-    fn type_name(&self) -> &'static str {
-        match self.0 {
-            Frame::Simple(_) => "simple",
-            Frame::Error(_) => "error",
-            Frame::Integer(_) => "integer",
-            Frame::Bulk(_) => "bulk",
-            Frame::Null => "null",
-            Frame::Array(_) => "array",
-            Frame::Map(_) => "map",
-            Frame::Set(_) => "set",
-            Frame::Push(_) => "push",
-            Frame::Double(_) => "double",
-            Frame::Boolean(_) => "boolean",
-            Frame::BigNumber(_) => "bignumber",
-            Frame::Verbatim { .. } => "verbatim",
-        }
-    }
-}
-
-impl Serialize for JsonFrame<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", self.type_name())?;
-        match self.0 {
-            Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => {
-                m.serialize_entry("value", &JsonBlob(b))?;
-            }
-            Frame::Integer(i) => m.serialize_entry("value", i)?,
-            Frame::Null => m.serialize_entry("value", &())?,
-            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-                m.serialize_entry("value", &Frames(items))?;
-            }
-            Frame::Map(pairs) => m.serialize_entry("value", &Pairs(pairs))?,
-            Frame::Double(d) => match d.parse::<f64>() {
-                Ok(v) if v.is_finite() => m.serialize_entry("value", &v)?,
-                _ => m.serialize_entry("value", d)?,
-            },
-            Frame::Boolean(b) => m.serialize_entry("value", b)?,
-            Frame::BigNumber(n) => m.serialize_entry("value", n)?,
-            Frame::Verbatim { format, text } => {
-                m.serialize_entry("format", format)?;
-                m.serialize_entry("value", &JsonBlob(text))?;
-            }
-        }
-        m.end()
-    }
-}
-
-struct Frames<'a>(&'a [Frame]);
-
-impl Serialize for Frames<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for f in self.0 {
-            seq.serialize_element(&JsonFrame(f))?;
-        }
-        seq.end()
-    }
-}
-
-struct Pairs<'a>(&'a [(Frame, Frame)]);
-
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            seq.serialize_element(&(JsonFrame(k), JsonFrame(v)))?;
-        }
-        seq.end()
-    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -190,13 +238,13 @@ mod tests {
     fn record(args: Vec<Blob>, reply: Frame) -> Record {
         Record {
             id: 7,
-            endpoint: Endpoint {
-                pid: 42,
-                comm: Arc::from("redis-cli"),
-                local: "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
-                remote: "127.0.0.1:6379".parse().unwrap(),
-                side: Side::Client,
-            },
+            endpoint: Arc::new(Endpoint::new(
+                42,
+                "redis-cli",
+                "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:6379".parse().unwrap(),
+                Side::Client,
+            )),
             start_unix_ns: 1_000,
             end_unix_ns: Some(1_500),
             request_bytes: 30,
@@ -213,7 +261,7 @@ mod tests {
 
     fn json(r: &Record) -> serde_json::Value {
         let mut out = Vec::new();
-        write_record(r, &mut out).unwrap();
+        write_record(r, &mut out);
         assert_eq!(out.last(), Some(&b'\n'));
         serde_json::from_slice(&out).unwrap()
     }
@@ -259,5 +307,41 @@ mod tests {
             serde_json::json!({"type": "integer", "value": 3})
         );
         assert_eq!(v["redis"]["reply"]["value"][1]["type"], "null");
+    }
+
+    #[test]
+    fn strings_are_escaped_and_every_frame_type_encodes() {
+        let nasty = "quote\" backslash\\ nl\n tab\t bell\u{7} é ✓";
+        let reply = Frame::Map(vec![
+            (Frame::Bulk(Blob::full(nasty)), Frame::Double("1.5".into())),
+            (
+                Frame::Simple(Blob::full("inf")),
+                Frame::Double("inf".into()),
+            ),
+            (
+                Frame::Boolean(true),
+                Frame::BigNumber("123456789012345678901234567890".into()),
+            ),
+            (
+                Frame::Set(vec![Frame::Integer(-7)]),
+                Frame::Verbatim {
+                    format: "txt".into(),
+                    text: Blob::full("hi"),
+                },
+            ),
+        ]);
+        let v = json(&record(vec![Blob::full(nasty)], reply));
+        assert_eq!(v["redis"]["args"][0], nasty);
+        let pairs = &v["redis"]["reply"]["value"];
+        assert_eq!(pairs[0][0]["value"], nasty);
+        assert_eq!(pairs[0][1]["value"], 1.5);
+        assert_eq!(pairs[1][1]["value"], "inf");
+        assert_eq!(pairs[2][0]["value"], true);
+        assert_eq!(pairs[2][1]["value"], "123456789012345678901234567890");
+        assert_eq!(pairs[3][0]["value"][0]["value"], -7);
+        assert_eq!(
+            pairs[3][1],
+            serde_json::json!({"type": "verbatim", "format": "txt", "value": "hi"})
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn run(
                 break;
             }
             line.clear();
-            json::write_record(record, &mut line).map_err(std::io::Error::from)?;
+            json::write_record(record, &mut line);
             out.write_all(&line)?;
             last_id = record.id;
             summary.written += 1;

@@ -16,13 +16,13 @@ use crate::{
 fn record(command: &str, key: &str, reply: Frame) -> Record {
     Record {
         id: 0,
-        endpoint: Endpoint {
-            pid: 10,
-            comm: Arc::from("redis-server"),
-            local: "127.0.0.1:6379".parse::<SocketAddr>().unwrap(),
-            remote: "127.0.0.1:50000".parse().unwrap(),
-            side: Side::Server,
-        },
+        endpoint: Arc::new(Endpoint::new(
+            10,
+            "redis-server",
+            "127.0.0.1:6379".parse::<SocketAddr>().unwrap(),
+            "127.0.0.1:50000".parse().unwrap(),
+            Side::Server,
+        )),
         start_unix_ns: 3_600_000_000_000,
         end_unix_ns: Some(3_600_000_250_000),
         request_bytes: 20,
