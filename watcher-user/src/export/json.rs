@@ -202,6 +202,15 @@ fn write_bool(out: &mut Vec<u8>, v: bool) {
 fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escaping; a non-short-circuiting fold compiles to a vectorised scan.
+    let clean = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if clean {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {
