@@ -25,7 +25,7 @@ const EXAMPLES: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch live traffic of a protocol.
-    Watch(WatchArgs),
+    Watch(Box<WatchArgs>),
     /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
     #[command(hide = true)]
     BenchProbes,

@@ -89,7 +89,7 @@ impl Config {
     /// Validates parsed arguments.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
         match cli.command {
-            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(args)?))),
+            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(*args)?))),
             Command::BenchProbes => Ok(Config::BenchProbes),
         }
     }

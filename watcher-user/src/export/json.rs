@@ -4,9 +4,9 @@
 //! `{"text"|"base64": ..., "len": true_length, "truncated": bool}`, so no byte is ever lost or guessed.
 //!
 //! Written straight into a byte buffer instead of through serde: export touches every field of every
-//! record and is the busiest stage of a capture. Keys are constants written in one piece (serde_json
+//! record and is the busiest stage of a capture. Keys are constants written in one piece (`serde_json`
 //! escapes each key on every record) and strings are escaped in runs. The tests read the output back with
-//! serde_json, so the encoder is held to a real JSON parser.
+//! `serde_json`, so the encoder is held to a real JSON parser.
 
 use base64::Engine as _;
 
@@ -94,18 +94,15 @@ fn write_blob(out: &mut Vec<u8>, b: &Blob) {
     if let (Some(text), false) = (text, b.is_truncated()) {
         return write_str(out, text);
     }
-    match text {
-        Some(text) => {
-            out.extend_from_slice(b"{\"text\":");
-            write_str(out, text);
-        }
-        None => {
-            out.extend_from_slice(b"{\"base64\":\"");
-            // Base64 needs no escaping.
-            let encoded = base64::engine::general_purpose::STANDARD.encode(&b.data);
-            out.extend_from_slice(encoded.as_bytes());
-            out.push(b'"');
-        }
+    if let Some(text) = text {
+        out.extend_from_slice(b"{\"text\":");
+        write_str(out, text);
+    } else {
+        out.extend_from_slice(b"{\"base64\":\"");
+        // Base64 needs no escaping.
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&b.data);
+        out.extend_from_slice(encoded.as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b",\"len\":");
     write_u64(out, b.len);
@@ -172,7 +169,7 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
         }
         Frame::Double(d) => match d.parse::<f64>() {
             Ok(v) if v.is_finite() => {
-                out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes())
+                out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
             }
             _ => write_str(out, d),
         },
@@ -203,6 +200,10 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     // Most strings need no escaping; a non-short-circuiting fold compiles to a vectorised scan.
+    #[allow(
+        clippy::needless_bitwise_bool,
+        reason = "branch-free on purpose, see above"
+    )]
     let clean = bytes
         .iter()
         .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));

@@ -123,7 +123,7 @@ impl Observer {
             return Ok(observer);
         };
         loop {
-            match observer.lines.recv_timeout(Duration::from_secs(60)) {
+            match observer.lines.recv_timeout(Duration::from_mins(1)) {
                 Ok(line) if line.contains(ready) => return Ok(observer),
                 Ok(_) => {}
                 Err(_) => bail!("{cmd:?} did not get ready"),
