@@ -81,6 +81,7 @@ impl Pipeline {
         }
         let mut kernel = cfg.kernel;
         kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
+        release_freed_heap();
         kernel.self_tgid = std::process::id();
         // Measure the clock and read listeners before attaching, so the first events are interpreted right.
         let clock = WallClock::measure();
@@ -140,6 +141,18 @@ impl Pipeline {
             Ok(result) => result.context("reading the ring buffer"),
             Err(_) => anyhow::bail!("the capture thread panicked"),
         }
+    }
+}
+
+/// Hands memory freed so far back to the kernel. Parsing the kernel's BTF takes tens of MiB that are
+/// free again once the offsets are known, but glibc keeps freed heap pages mapped; without this they
+/// would count against watcher's resident memory for the whole run.
+#[allow(unsafe_code)]
+fn release_freed_heap() {
+    // SAFETY: malloc_trim only returns free pages of the allocator's own heaps; it has no preconditions
+    // and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -129,7 +129,8 @@ fn test() -> Result<()> {
     let watcher = build()?;
     check(
         Command::new("cargo")
-            .args(["test", "--workspace"])
+            // All targets: the criterion benchmarks run once each as tests, so they cannot rot.
+            .args(["test", "--workspace", "--all-targets"])
             .current_dir(root())
             .env("WATCHER_EBPF_OBJECT", ebpf_object()),
     )?;

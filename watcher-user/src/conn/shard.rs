@@ -51,6 +51,7 @@ pub struct Shard {
     conns: HashMap<ConnKey, Connection>,
     paired: Vec<Paired>,
     records: Vec<Record>,
+    tally: Tally,
 }
 
 impl Shard {
@@ -61,6 +62,7 @@ impl Shard {
             conns: HashMap::new(),
             paired: Vec::new(),
             records: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -104,6 +106,7 @@ impl Shard {
                 _ => {}
             }
         }
+        self.tally.publish(&self.ctx.counters);
     }
 
     fn open(&mut self, key: ConnKey, event: &ConnEvent) {
@@ -119,7 +122,13 @@ impl Shard {
     fn close(&mut self, key: ConnKey) {
         if let Some(mut conn) = self.conns.remove(&key) {
             conn.session.on_close(&mut self.paired);
-            emit(&self.ctx, &mut conn, &mut self.paired, &mut self.records);
+            emit(
+                &self.ctx,
+                &mut conn,
+                &mut self.paired,
+                &mut self.records,
+                &mut self.tally,
+            );
         }
     }
 
@@ -129,6 +138,7 @@ impl Shard {
             conns,
             paired,
             records,
+            tally,
         } = self;
         // One hash lookup per event: this is the hot path.
         let conn = conns.entry(key).or_insert_with(|| {
@@ -137,34 +147,51 @@ impl Shard {
             new_connection(ctx, endpoint, false)
         });
         feed(conn, header, payload, paired);
-        emit(ctx, conn, paired, records);
+        emit(ctx, conn, paired, records, tally);
     }
 }
 
-/// Turns the connection's paired exchanges into filtered records and reports its counters.
+/// Counts a shard accumulates while it works through a batch, published to the shared [`Counters`]
+/// once per batch: an atomic add per record would bounce the counters' cache line between shards.
+#[derive(Default)]
+struct Tally {
+    lost_sync: u64,
+    dropped_requests: u64,
+    orphan_replies: u64,
+    records_decoded: u64,
+    records_filtered: u64,
+}
+
+impl Tally {
+    fn publish(&mut self, counters: &Counters) {
+        let tally = std::mem::take(self);
+        for (counter, n) in [
+            (&counters.lost_sync, tally.lost_sync),
+            (&counters.dropped_requests, tally.dropped_requests),
+            (&counters.orphan_replies, tally.orphan_replies),
+            (&counters.records_decoded, tally.records_decoded),
+            (&counters.records_filtered, tally.records_filtered),
+        ] {
+            Counters::add(counter, n);
+        }
+    }
+}
+
+/// Turns the connection's paired exchanges into filtered records and tallies its counters.
 fn emit(
     ctx: &ShardContext,
     conn: &mut Connection,
     paired: &mut Vec<Paired>,
     records: &mut Vec<Record>,
+    tally: &mut Tally,
 ) {
-    let counters = &ctx.counters;
     let stats = conn.session.stats();
-    Counters::add(
-        &counters.lost_sync,
-        stats.lost_sync - conn.reported.lost_sync,
-    );
-    Counters::add(
-        &counters.dropped_requests,
-        stats.dropped_requests - conn.reported.dropped_requests,
-    );
-    Counters::add(
-        &counters.orphan_replies,
-        stats.orphan_replies - conn.reported.orphan_replies,
-    );
+    tally.lost_sync += stats.lost_sync - conn.reported.lost_sync;
+    tally.dropped_requests += stats.dropped_requests - conn.reported.dropped_requests;
+    tally.orphan_replies += stats.orphan_replies - conn.reported.orphan_replies;
     conn.reported = stats;
     for exchange in paired.drain(..) {
-        Counters::add(&counters.records_decoded, 1);
+        tally.records_decoded += 1;
         let record = Record {
             id: 0,
             endpoint: Arc::clone(&conn.endpoint),
@@ -178,7 +205,7 @@ fn emit(
         if ctx.filter.matches(&record) {
             records.push(record);
         } else {
-            Counters::add(&counters.records_filtered, 1);
+            tally.records_filtered += 1;
         }
     }
 }

@@ -200,12 +200,21 @@ fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
         );
     }
     let watcher = added(3);
-    let vs_empty = watcher / added(2).max(1.0);
+    // Below about 2% of the baseline, what the empty programs add is lost in run-to-run noise.
+    if added(2) > totals[0] * 0.02 {
+        let vs_empty = watcher / added(2);
+        println!(
+            "   watcher adds {vs_empty:.2}x what empty programs add (target <= 1.5x): {}",
+            verdict(vs_empty <= 1.5)
+        );
+    } else {
+        println!(
+            "   empty programs add {:+.0} ns, within noise: watcher adds {watcher:+.0} ns against ~0 (target <= 1.5x): {}",
+            added(2),
+            verdict(watcher <= totals[0] * 0.02)
+        );
+    }
     let vs_monitor = watcher / added(1).max(1.0);
-    println!(
-        "   watcher adds {vs_empty:.2}x what empty programs add (target <= 1.5x): {}",
-        verdict(vs_empty <= 1.5)
-    );
     println!(
         "   watcher adds {:.0}% of what MONITOR adds (target <= 30%): {}",
         vs_monitor * 100.0,

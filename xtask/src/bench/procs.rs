@@ -189,8 +189,13 @@ pub fn idle_connections(count: usize) -> Result<Vec<TcpStream>> {
     Ok(conns)
 }
 
-/// Raises this process's open-file limit so thousands of connections can be held.
+/// Raises this process's open-file limit to its hard limit so thousands of connections can be held.
 pub fn raise_fd_limit() -> Result<()> {
-    use nix::sys::resource::{setrlimit, Resource};
-    setrlimit(Resource::RLIMIT_NOFILE, 65_536, 65_536).context("raising RLIMIT_NOFILE")
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("reading RLIMIT_NOFILE")?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("raising RLIMIT_NOFILE")?;
+    if hard < 10_500 {
+        bail!("the open-file limit is {hard}; the growth section needs about 10 500 (ulimit -Hn)");
+    }
+    Ok(())
 }
