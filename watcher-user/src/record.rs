@@ -34,12 +34,11 @@ pub struct Endpoint {
     pub pid: u32,
     /// Thread command name of the process when the connection was first seen.
     pub comm: Box<str>,
-    /// The traced process's address.
-    pub local: SocketAddr,
-    /// The peer's address.
-    pub remote: SocketAddr,
     /// Which end the process is.
     pub side: Side,
+    // Private, so the rendered text can never disagree with the address it was rendered from.
+    local: SocketAddr,
+    remote: SocketAddr,
     local_text: Box<str>,
     remote_text: Box<str>,
 }
@@ -58,12 +57,22 @@ impl Endpoint {
         }
     }
 
-    /// `local` as text.
+    /// The traced process's address.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The traced process's address as text.
     pub fn local_text(&self) -> &str {
         &self.local_text
     }
 
-    /// `remote` as text.
+    /// The peer's address as text.
     pub fn remote_text(&self) -> &str {
         &self.remote_text
     }

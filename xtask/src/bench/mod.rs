@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use procs::{Observer, Summary};
+use procs::Observer;
 
 /// Who watches the server during a run.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,17 +119,16 @@ impl Bench<'_> {
         })
     }
 
-    /// One redis-benchmark run under `setup`; also returns watcher's summary.
-    fn run(&self, setup: Setup, pipeline: u32, requests: u32) -> Result<(Cost, Option<Summary>)> {
+    /// One redis-benchmark run under `setup`.
+    fn run(&self, setup: Setup, pipeline: u32, requests: u32) -> Result<Cost> {
         let observer = self.observe(setup, &[])?;
         let cost = self.measure(observer.as_ref(), || {
             procs::load(requests, pipeline, 3).map(|()| requests * 2)
         })?;
-        let summary = match observer {
-            Some(o) => procs::parse_summary(&o.stop()?),
-            None => None,
-        };
-        Ok((cost, summary))
+        if let Some(observer) = observer {
+            observer.stop()?;
+        }
+        Ok(cost)
     }
 }
 
@@ -181,7 +180,7 @@ fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
     let mut runs: Vec<Vec<Cost>> = vec![Vec::new(); Setup::ALL.len()];
     for _ in 0..plan.rounds {
         for (i, setup) in Setup::ALL.iter().enumerate() {
-            runs[i].push(bench.run(*setup, pipeline, n)?.0);
+            runs[i].push(bench.run(*setup, pipeline, n)?);
         }
     }
     let totals: Vec<f64> = runs
