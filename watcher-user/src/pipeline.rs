@@ -28,6 +28,7 @@ use crate::{
         EventBatch,
     },
     filter::RecordFilter,
+    protocol::detect::{Decoding, Protocols},
     record::Record,
     stats::Counters,
     store::Store,
@@ -53,6 +54,8 @@ pub struct PipelineConfig {
     pub max_records: usize,
     /// User-space record filters.
     pub filter: RecordFilter,
+    /// Protocols decoded.
+    pub protocols: Protocols,
 }
 
 /// A running pipeline.
@@ -93,7 +96,10 @@ impl Pipeline {
         let store = Arc::new(Store::new(cfg.max_records));
         let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
         let ctx = ShardContext {
-            keep_bytes: kernel.capture_bytes as usize,
+            decoding: Decoding {
+                protocols: cfg.protocols,
+                keep_bytes: kernel.capture_bytes as usize,
+            },
             filter: cfg.filter.clone(),
             clock,
             listeners,

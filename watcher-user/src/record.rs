@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use crate::protocol::redis::RedisExchange;
+use crate::protocol::{http::HttpExchange, redis::RedisExchange};
 
 /// Which end of the connection the traced process was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +91,8 @@ impl Endpoint {
 pub enum Exchange {
     /// A Redis command and its reply, or a push.
     Redis(RedisExchange),
+    /// An HTTP request and its response.
+    Http(HttpExchange),
 }
 
 /// One finished exchange.
@@ -125,13 +127,15 @@ impl Record {
     pub fn protocol(&self) -> &'static str {
         match self.exchange {
             Exchange::Redis(_) => "redis",
+            Exchange::Http(_) => "http",
         }
     }
 
-    /// Whether the response reports an error.
+    /// Whether the response reports an error: a Redis error reply, an HTTP 4xx or 5xx.
     pub fn is_error(&self) -> bool {
         match &self.exchange {
             Exchange::Redis(x) => x.is_error(),
+            Exchange::Http(x) => x.is_error(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Counters {
     pub dropped_requests: AtomicU64,
     /// Replies that matched no request.
     pub orphan_replies: AtomicU64,
+    /// Connections whose traffic no enabled protocol recognised.
+    pub unrecognised_connections: AtomicU64,
     /// Records produced by the decoders (before filters).
     pub records_decoded: AtomicU64,
     /// Records removed by user-space filters.
@@ -58,6 +60,8 @@ pub struct Totals {
     pub dropped_requests: u64,
     /// User: replies without a request.
     pub orphan_replies: u64,
+    /// User: connections carrying traffic of no enabled protocol (not shown, not loss).
+    pub unrecognised_connections: u64,
     /// Records decoded.
     pub records_decoded: u64,
     /// Records removed by filters.
@@ -119,6 +123,7 @@ impl Counters {
             lost_sync: self.lost_sync.load(Relaxed),
             dropped_requests: self.dropped_requests.load(Relaxed),
             orphan_replies: self.orphan_replies.load(Relaxed),
+            unrecognised_connections: self.unrecognised_connections.load(Relaxed),
             records_decoded: self.records_decoded.load(Relaxed),
             records_filtered: self.records_filtered.load(Relaxed),
             export_missed: self.export_missed.load(Relaxed),

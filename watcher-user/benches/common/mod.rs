@@ -13,6 +13,7 @@ use watcher::{
         EventBatch,
     },
     filter::RecordFilter,
+    protocol::detect::{Decoding, Protocols},
     stats::Counters,
     store::Store,
 };
@@ -86,7 +87,10 @@ impl Pipeline {
         let (tx, batches) = bounded(1 << 16);
         let (_, spare) = bounded(1);
         let ctx = ShardContext {
-            keep_bytes: 16 * 1024,
+            decoding: Decoding {
+                protocols: Protocols::ALL,
+                keep_bytes: 16 * 1024,
+            },
             filter: RecordFilter::default(),
             clock: WallClock::identity(),
             listeners: Arc::new(HashSet::new()),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// See the Redis traffic of every process on this host, live, through eBPF.
+/// See the Redis and HTTP traffic of every process on this host, live, through eBPF.
 #[derive(Debug, Parser)]
 #[command(name = "watcher", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -15,7 +15,9 @@ pub struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
-  watcher watch redis                              live table of every Redis command on the host
+  watcher watch                                    live table of every Redis and HTTP exchange on the host
+  watcher watch redis                              Redis only
+  watcher watch http --status 5xx --path-prefix /api
   watcher watch redis --port 6379 --side server    only what the server on 6379 answers
   watcher watch redis --command GET --command SET --min-latency 5ms
   watcher watch redis --headless --duration 30s --json-output capture.ndjson
@@ -24,7 +26,7 @@ const EXAMPLES: &str = "Examples:
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Watch live traffic of a protocol.
+    /// Watch live traffic (Redis and HTTP, or one protocol).
     Watch(Box<WatchArgs>),
     /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
     #[command(hide = true)]
@@ -34,9 +36,9 @@ pub enum Command {
 /// `watcher watch ...`
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Protocol to decode.
+    /// Protocol to decode; both when omitted.
     #[arg(value_enum)]
-    pub protocol: ProtocolArg,
+    pub protocol: Option<ProtocolArg>,
 
     /// Trace only this process id (repeatable).
     #[arg(long = "pid", value_name = "PID")]
@@ -57,11 +59,27 @@ pub struct WatchArgs {
     /// Show only commands with a key starting with this prefix.
     #[arg(long, value_name = "PREFIX")]
     pub key_prefix: Option<String>,
+    /// Show only HTTP requests with this method (repeatable, case-insensitive).
+    #[arg(long = "method", value_name = "METHOD")]
+    pub methods: Vec<String>,
+    /// Show only HTTP requests to this host (the Host header, with or without its port).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Show only HTTP requests whose path starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub path_prefix: Option<String>,
+    /// Show only HTTP requests whose path matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub path_regex: Option<String>,
+    /// Show only HTTP responses with this status: 404, 5xx or 200-299 (repeatable).
+    #[arg(long = "status", value_name = "STATUS")]
+    pub statuses: Vec<String>,
+
     /// Show only exchanges at least this slow, e.g. 500us, 5ms, 1s.
     #[arg(long, value_name = "DURATION")]
     pub min_latency: Option<String>,
 
-    /// Bytes copied from each syscall (larger payloads are marked truncated).
+    /// Bytes copied from each syscall, and kept of each value or body (larger ones are marked truncated).
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
     pub capture_bytes: u32,
     /// Records kept in memory (oldest are dropped first).
@@ -90,6 +108,8 @@ pub struct WatchArgs {
 pub enum ProtocolArg {
     /// Redis and other RESP servers (Valkey, `KeyDB`, Kvrocks).
     Redis,
+    /// HTTP/1.0 and HTTP/1.1.
+    Http,
 }
 
 /// `--side`

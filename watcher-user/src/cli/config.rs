@@ -10,8 +10,13 @@ use std::{
 
 use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
 
-use super::args::{Cli, Command, SideArg, WatchArgs};
-use crate::{filter::RecordFilter, pipeline::PipelineConfig, record::Side};
+use super::args::{Cli, Command, ProtocolArg, SideArg, WatchArgs};
+use crate::{
+    filter::{parse_status, HttpFilter, RecordFilter, RedisFilter},
+    pipeline::PipelineConfig,
+    protocol::detect::Protocols,
+    record::Side,
+};
 
 /// A rejected argument.
 #[derive(Debug, thiserror::Error)]
@@ -174,15 +179,22 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
         .as_deref()
         .map(|t| parse_duration("--duration", t))
         .transpose()?;
-    let filter = RecordFilter {
+    let redis = RedisFilter {
         commands: args
             .commands
             .iter()
             .map(|c| c.to_ascii_uppercase())
             .collect(),
-        key_prefix: args.key_prefix.map(String::into_bytes),
+        key_prefix: args.key_prefix.clone().map(String::into_bytes),
+    };
+    let http = http_filter(&args)?;
+    let protocols = protocols(args.protocol, &redis, &http)?;
+    let filter = RecordFilter {
+        protocols,
         min_latency_ns,
         side: side_filter,
+        redis,
+        http,
     };
     let output = match &args.json_output {
         None => Output::None,
@@ -205,12 +217,78 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
             shards: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
             max_records: args.max_records,
             filter,
+            protocols,
         },
         headless,
         output,
         duration,
         count: args.count,
     })
+}
+
+fn http_filter(args: &WatchArgs) -> Result<HttpFilter, ConfigError> {
+    let path_regex = args
+        .path_regex
+        .as_deref()
+        .map(|re| {
+            regex::Regex::new(re)
+                .map_err(|e| invalid("--path-regex", format!("{re:?} is not a regex: {e}")))
+        })
+        .transpose()?;
+    let statuses = args
+        .statuses
+        .iter()
+        .map(|s| {
+            parse_status(s).ok_or_else(|| {
+                invalid(
+                    "--status",
+                    format!("{s:?} is not a status; try 404, 5xx or 200-299"),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(HttpFilter {
+        methods: args
+            .methods
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect(),
+        host: args.host.clone(),
+        path_prefix: args.path_prefix.clone(),
+        path_regex,
+        statuses,
+    })
+}
+
+/// The protocols decoded: the one named, or those whose filters were given, or all.
+fn protocols(
+    chosen: Option<ProtocolArg>,
+    redis: &RedisFilter,
+    http: &HttpFilter,
+) -> Result<Protocols, ConfigError> {
+    match chosen {
+        Some(ProtocolArg::Redis) if http.is_set() => Err(invalid(
+            "--method/--host/--path-prefix/--path-regex/--status",
+            "HTTP filters do not apply to `watch redis`; use `watch http` or `watch`",
+        )),
+        Some(ProtocolArg::Http) if redis.is_set() => Err(invalid(
+            "--command/--key-prefix",
+            "Redis filters do not apply to `watch http`; use `watch redis` or `watch`",
+        )),
+        Some(ProtocolArg::Redis) => Ok(Protocols {
+            redis: true,
+            http: false,
+        }),
+        Some(ProtocolArg::Http) => Ok(Protocols {
+            redis: false,
+            http: true,
+        }),
+        None if redis.is_set() || http.is_set() => Ok(Protocols {
+            redis: redis.is_set(),
+            http: http.is_set(),
+        }),
+        None => Ok(Protocols::ALL),
+    }
 }
 
 #[cfg(test)]
@@ -242,7 +320,7 @@ mod tests {
         assert_eq!(w.pipeline.kernel.port_count, 1);
         assert_eq!(w.pipeline.kernel.ports[0], 6379);
         assert_eq!(w.pipeline.kernel.side_filter, side::SERVER);
-        assert_eq!(w.pipeline.filter.commands, vec!["GET".to_string()]);
+        assert_eq!(w.pipeline.filter.redis.commands, vec!["GET".to_string()]);
         assert_eq!(w.pipeline.filter.min_latency_ns, Some(5_000_000));
     }
 

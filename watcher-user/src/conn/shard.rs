@@ -18,7 +18,10 @@ use super::{ConnEvent, ConnKey, EventBatch};
 use crate::{
     clock::WallClock,
     filter::RecordFilter,
-    protocol::redis::{Flow, Paired, RedisSession, SessionStats},
+    protocol::{
+        detect::{Decoding, Finished, Session},
+        Flow, Paired, SessionStats,
+    },
     record::{Endpoint, Exchange, Record, Side},
     stats::Counters,
 };
@@ -26,8 +29,8 @@ use crate::{
 /// What every shard shares (read-only) and where it sends records.
 #[derive(Clone)]
 pub struct ShardContext {
-    /// Bytes of each value kept in records.
-    pub keep_bytes: usize,
+    /// Protocols to decode and bytes of each value kept.
+    pub decoding: Decoding,
     /// Filters applied before records leave the shard.
     pub filter: RecordFilter,
     /// Kernel-to-wall-clock conversion.
@@ -40,7 +43,7 @@ pub struct ShardContext {
 
 struct Connection {
     endpoint: Arc<Endpoint>,
-    session: RedisSession,
+    session: Session,
     next_pos: [u64; 2],
     reported: SessionStats,
 }
@@ -49,7 +52,7 @@ struct Connection {
 pub struct Shard {
     ctx: ShardContext,
     conns: HashMap<ConnKey, Connection>,
-    paired: Vec<Paired>,
+    finished: Finished,
     records: Vec<Record>,
     tally: Tally,
 }
@@ -60,7 +63,7 @@ impl Shard {
         Self {
             ctx,
             conns: HashMap::new(),
-            paired: Vec::new(),
+            finished: Finished::default(),
             records: Vec::new(),
             tally: Tally::default(),
         }
@@ -115,17 +118,16 @@ impl Shard {
         self.close(key);
         let endpoint = endpoint_of(&event.header, &event.addrs, &self.ctx.listeners);
         let in_sync = event.header.flags & flags::MID_STREAM == 0;
-        self.conns
-            .insert(key, new_connection(&self.ctx, endpoint, in_sync));
+        self.conns.insert(key, new_connection(endpoint, in_sync));
     }
 
     fn close(&mut self, key: ConnKey) {
         if let Some(mut conn) = self.conns.remove(&key) {
-            conn.session.on_close(&mut self.paired);
+            conn.session.on_close(&mut self.finished);
             emit(
                 &self.ctx,
                 &mut conn,
-                &mut self.paired,
+                &mut self.finished,
                 &mut self.records,
                 &mut self.tally,
             );
@@ -136,7 +138,7 @@ impl Shard {
         let Self {
             ctx,
             conns,
-            paired,
+            finished,
             records,
             tally,
         } = self;
@@ -144,10 +146,12 @@ impl Shard {
         let conn = conns.entry(key).or_insert_with(|| {
             // The open event was lost: trace what we can, from the next message start.
             let endpoint = endpoint_of(header, &SocketAddrs::default(), &ctx.listeners);
-            new_connection(ctx, endpoint, false)
+            new_connection(endpoint, false)
         });
-        feed(conn, header, payload, paired);
-        emit(ctx, conn, paired, records, tally);
+        if feed(&ctx.decoding, conn, header, payload, finished) {
+            tally.unrecognised_connections += 1;
+        }
+        emit(ctx, conn, finished, records, tally);
     }
 }
 
@@ -158,6 +162,7 @@ struct Tally {
     lost_sync: u64,
     dropped_requests: u64,
     orphan_replies: u64,
+    unrecognised_connections: u64,
     records_decoded: u64,
     records_filtered: u64,
 }
@@ -169,6 +174,10 @@ impl Tally {
             (&counters.lost_sync, tally.lost_sync),
             (&counters.dropped_requests, tally.dropped_requests),
             (&counters.orphan_replies, tally.orphan_replies),
+            (
+                &counters.unrecognised_connections,
+                tally.unrecognised_connections,
+            ),
             (&counters.records_decoded, tally.records_decoded),
             (&counters.records_filtered, tally.records_filtered),
         ] {
@@ -177,11 +186,11 @@ impl Tally {
     }
 }
 
-/// Turns the connection's paired exchanges into filtered records and tallies its counters.
+/// Turns the connection's finished exchanges into filtered records and tallies its counters.
 fn emit(
     ctx: &ShardContext,
     conn: &mut Connection,
-    paired: &mut Vec<Paired>,
+    finished: &mut Finished,
     records: &mut Vec<Record>,
     tally: &mut Tally,
 ) {
@@ -190,18 +199,16 @@ fn emit(
     tally.dropped_requests += stats.dropped_requests - conn.reported.dropped_requests;
     tally.orphan_replies += stats.orphan_replies - conn.reported.orphan_replies;
     conn.reported = stats;
-    for exchange in paired.drain(..) {
+    let redis = finished
+        .redis
+        .drain(..)
+        .map(|p| record(ctx, conn, p, Exchange::Redis));
+    let http = finished
+        .http
+        .drain(..)
+        .map(|p| record(ctx, conn, p, Exchange::Http));
+    for record in redis.chain(http) {
         tally.records_decoded += 1;
-        let record = Record {
-            id: 0,
-            endpoint: Arc::clone(&conn.endpoint),
-            start_unix_ns: ctx.clock.to_unix_ns(exchange.start_ns),
-            end_unix_ns: exchange.end_ns.map(|t| ctx.clock.to_unix_ns(t)),
-            request_bytes: exchange.request_bytes,
-            response_bytes: exchange.response_bytes,
-            truncated: exchange.truncated,
-            exchange: Exchange::Redis(exchange.exchange),
-        };
         if ctx.filter.matches(&record) {
             records.push(record);
         } else {
@@ -210,17 +217,42 @@ fn emit(
     }
 }
 
-fn new_connection(ctx: &ShardContext, endpoint: Endpoint, in_sync: bool) -> Connection {
+fn record<X>(
+    ctx: &ShardContext,
+    conn: &Connection,
+    paired: Paired<X>,
+    wrap: fn(X) -> Exchange,
+) -> Record {
+    Record {
+        id: 0,
+        endpoint: Arc::clone(&conn.endpoint),
+        start_unix_ns: ctx.clock.to_unix_ns(paired.start_ns),
+        end_unix_ns: paired.end_ns.map(|t| ctx.clock.to_unix_ns(t)),
+        request_bytes: paired.request_bytes,
+        response_bytes: paired.response_bytes,
+        truncated: paired.truncated,
+        exchange: wrap(paired.exchange),
+    }
+}
+
+fn new_connection(endpoint: Endpoint, in_sync: bool) -> Connection {
     Connection {
         endpoint: Arc::new(endpoint),
-        session: RedisSession::new(ctx.keep_bytes, in_sync),
+        session: Session::new(in_sync),
         next_pos: [0; 2],
         reported: SessionStats::default(),
     }
 }
 
-/// Feeds one data chunk to a connection, turning holes in the stream position into gaps.
-fn feed(conn: &mut Connection, header: &EventHeader, payload: &[u8], out: &mut Vec<Paired>) {
+/// Feeds one data chunk to a connection, turning holes in the stream position into gaps. Returns true
+/// the one time the connection is given up as unrecognised.
+fn feed(
+    decoding: &Decoding,
+    conn: &mut Connection,
+    header: &EventHeader,
+    payload: &[u8],
+    out: &mut Finished,
+) -> bool {
     let dir = usize::from(header.direction & 1);
     let ingress = header.direction == direction::INGRESS;
     let flow = match (conn.endpoint.side, ingress) {
@@ -242,8 +274,11 @@ fn feed(conn: &mut Connection, header: &EventHeader, payload: &[u8], out: &mut V
         data = &data[skip..];
         call_start = false;
     }
+    let mut unrecognised = false;
     if !data.is_empty() {
-        conn.session.on_data(flow, data, ts, call_start, out);
+        unrecognised = conn
+            .session
+            .on_data(decoding, flow, data, ts, call_start, out);
     }
     let chunk_end = pos + payload.len() as u64;
     conn.next_pos[dir] = conn.next_pos[dir].max(chunk_end);
@@ -255,6 +290,7 @@ fn feed(conn: &mut Connection, header: &EventHeader, payload: &[u8], out: &mut V
             conn.next_pos[dir] = call_end;
         }
     }
+    unrecognised
 }
 
 fn endpoint_of(header: &EventHeader, addrs: &SocketAddrs, listeners: &HashSet<u16>) -> Endpoint {

@@ -11,7 +11,11 @@
 use base64::Engine as _;
 
 use crate::{
-    protocol::redis::{Blob, ExchangeKind, Frame, RedisExchange},
+    protocol::{
+        http::{version_text, Header, HttpExchange},
+        redis::{ExchangeKind, Frame, RedisExchange},
+        Blob,
+    },
     record::{Exchange, Record},
 };
 
@@ -57,6 +61,10 @@ pub fn write_record(record: &Record, out: &mut Vec<u8>) {
             out.extend_from_slice(b",\"redis\":");
             write_redis(out, x);
         }
+        Exchange::Http(x) => {
+            out.extend_from_slice(b",\"http\":");
+            write_http(out, x);
+        }
     }
     out.extend_from_slice(b"}\n");
 }
@@ -87,6 +95,79 @@ fn write_redis(out: &mut Vec<u8>, x: &RedisExchange) {
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
+}
+
+fn write_http(out: &mut Vec<u8>, x: &HttpExchange) {
+    let req = &x.request;
+    let rsp = x.response.as_ref();
+    out.extend_from_slice(b"{\"method\":");
+    write_str(out, &req.method);
+    out.extend_from_slice(b",\"target\":");
+    write_str(out, &req.target);
+    out.extend_from_slice(b",\"path\":");
+    write_str(out, x.path());
+    out.extend_from_slice(b",\"query\":");
+    write_opt_str(out, x.query());
+    out.extend_from_slice(b",\"host\":");
+    write_opt_str(out, x.host());
+    out.extend_from_slice(b",\"version\":");
+    write_str(out, version_text(req.version));
+    out.extend_from_slice(b",\"status\":");
+    write_opt_u64(out, rsp.map(|r| u64::from(r.status)));
+    out.extend_from_slice(b",\"reason\":");
+    write_opt_str(out, rsp.map(|r| r.reason.as_str()));
+    out.extend_from_slice(b",\"request\":");
+    write_message(out, req.version, &req.headers, &req.body, &req.trailers);
+    out.extend_from_slice(b",\"response\":");
+    match rsp {
+        Some(r) => write_message(out, r.version, &r.headers, &r.body, &r.trailers),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+fn write_message(
+    out: &mut Vec<u8>,
+    version: u8,
+    headers: &[Header],
+    body: &Blob,
+    trailers: &[Header],
+) {
+    out.extend_from_slice(b"{\"version\":");
+    write_str(out, version_text(version));
+    out.extend_from_slice(b",\"headers\":");
+    write_headers(out, headers);
+    out.extend_from_slice(b",\"body\":");
+    write_blob(out, body);
+    out.extend_from_slice(b",\"body_bytes\":");
+    write_u64(out, body.len);
+    out.extend_from_slice(b",\"body_truncated\":");
+    write_bool(out, body.is_truncated());
+    out.extend_from_slice(b",\"trailers\":");
+    write_headers(out, trailers);
+    out.push(b'}');
+}
+
+fn write_headers(out: &mut Vec<u8>, headers: &[Header]) {
+    out.push(b'[');
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        write_str(out, &h.name);
+        out.push(b',');
+        write_blob(out, &h.value);
+        out.push(b']');
+    }
+    out.push(b']');
+}
+
+fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(v) => write_str(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 fn write_blob(out: &mut Vec<u8>, b: &Blob) {

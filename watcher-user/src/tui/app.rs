@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::{
     filter::matches_text,
+    protocol::detect::Protocols,
     record::{Exchange, Record},
     stats::Totals,
     store::Snapshot,
@@ -122,6 +123,8 @@ pub struct App {
     pub page_rows: usize,
     /// Whether the user asked to quit.
     pub quit: bool,
+    /// Protocols being watched (names the columns).
+    pub protocols: Protocols,
 }
 
 impl Default for App {
@@ -139,6 +142,7 @@ impl Default for App {
             mode: Mode::Table,
             page_rows: 20,
             quit: false,
+            protocols: Protocols::ALL,
         }
     }
 }
@@ -282,12 +286,11 @@ impl App {
     }
 }
 
-/// Command name of a record, for sorting and display.
+/// Redis command name or HTTP method of a record, for sorting and display.
 pub fn command_of(record: &Record) -> &str {
-    let Exchange::Redis(x) = &record.exchange;
-    if x.command.is_empty() {
-        "(push)"
-    } else {
-        &x.command
+    match &record.exchange {
+        Exchange::Redis(x) if x.command.is_empty() => "(push)",
+        Exchange::Redis(x) => &x.command,
+        Exchange::Http(x) => &x.request.method,
     }
 }

@@ -5,6 +5,7 @@
 //! snapshot itself. The terminal is restored on every exit path, including panics.
 
 pub mod app;
+pub mod detail;
 pub mod keys;
 pub mod view;
 
@@ -25,7 +26,7 @@ use crossterm::{
 use ratatui::{backend::CrosstermBackend, Terminal};
 
 use self::app::{Action, App};
-use crate::{cli::WatchConfig, export, pipeline::Pipeline, signals};
+use crate::{cli::WatchConfig, export, pipeline::Pipeline, protocol::detect::Protocols, signals};
 
 /// Restores the terminal when dropped.
 struct TerminalGuard;
@@ -86,7 +87,7 @@ pub fn run(mut cfg: WatchConfig) -> Result<()> {
         thread::spawn(move || export::run(&store, &counters, out, &export_wake, None))
     });
 
-    let result = event_loop(&pipeline, &ui_wake, &terminate);
+    let result = event_loop(&pipeline, cfg.pipeline.protocols, &ui_wake, &terminate);
     let stopped = pipeline.stop();
     if let Some(handle) = exporter {
         match handle.join() {
@@ -100,6 +101,7 @@ pub fn run(mut cfg: WatchConfig) -> Result<()> {
 
 fn event_loop(
     pipeline: &Pipeline,
+    protocols: Protocols,
     wake: &Receiver<()>,
     terminate: &Receiver<signals::Terminate>,
 ) -> Result<()> {
@@ -107,6 +109,7 @@ fn event_loop(
     let input = spawn_input();
     let ticks = tick(Duration::from_millis(500));
     let mut app = App::default();
+    app.protocols = protocols;
     while !app.quit {
         terminal
             .draw(|f| view::draw(f, &mut app))

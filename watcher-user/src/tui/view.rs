@@ -6,14 +6,22 @@ use std::fmt::Write as _;
 use ratatui::{
     layout::{Constraint, Layout, Rect},
     style::{Color, Modifier, Style},
-    text::{Line, Span},
+    text::Line,
     widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap},
     Frame as UiFrame,
 };
 
-use super::app::{command_of, App, Mode};
+use super::{
+    app::{command_of, App, Mode},
+    detail::draw_detail,
+};
 use crate::{
-    protocol::redis::{frame_summary, printable, Blob, Frame},
+    protocol::{
+        detect::Protocols,
+        http::HttpExchange,
+        redis::{printable, RedisExchange},
+        Blob,
+    },
     record::{Exchange, Record, Side},
 };
 
@@ -74,16 +82,14 @@ fn blob_text(blob: Option<&&Blob>, max: usize) -> String {
 }
 
 fn row(record: &Record) -> Row<'static> {
-    let Exchange::Redis(x) = &record.exchange;
     let (client, server) = record.endpoint.client_server();
     let side = match record.endpoint.side {
         Side::Client => "C",
         Side::Server => "S",
     };
-    let reply_style = if record.is_error() {
-        Style::default().fg(Color::Red)
-    } else {
-        Style::default()
+    let (what, outcome) = match &record.exchange {
+        Exchange::Redis(x) => redis_cells(x, record.is_error()),
+        Exchange::Http(x) => http_cells(x),
     };
     Row::new(vec![
         Cell::from(clock(record.start_unix_ns)),
@@ -91,8 +97,8 @@ fn row(record: &Record) -> Row<'static> {
         Cell::from(format!("{}/{}", record.endpoint.pid, record.endpoint.comm)),
         Cell::from(format!("{client} → {server}")),
         Cell::from(command_of(record).to_owned()),
-        Cell::from(blob_text(x.keys().first(), 40)),
-        Cell::from(x.reply_summary(60)).style(reply_style),
+        what,
+        outcome,
         Cell::from(latency(record.latency_ns())),
         Cell::from(format!(
             "{}/{}{}",
@@ -101,6 +107,60 @@ fn row(record: &Record) -> Row<'static> {
             if record.truncated { "+" } else { "" }
         )),
     ])
+}
+
+/// Key and reply cells of a Redis record.
+fn redis_cells(x: &RedisExchange, error: bool) -> (Cell<'static>, Cell<'static>) {
+    let reply_style = if error {
+        Style::default().fg(Color::Red)
+    } else {
+        Style::default()
+    };
+    (
+        Cell::from(blob_text(x.keys().first(), 40)),
+        Cell::from(x.reply_summary(60)).style(reply_style),
+    )
+}
+
+/// Host + target and status cells of an HTTP record, the status colored by class.
+fn http_cells(x: &HttpExchange) -> (Cell<'static>, Cell<'static>) {
+    let mut target = String::new();
+    if let Some(host) = x.host() {
+        target.push_str(host);
+    }
+    printable(x.request.target.as_bytes(), 200, &mut target);
+    let status = match &x.response {
+        None => Cell::from("(no response)"),
+        Some(r) => {
+            let color = match r.status {
+                500.. => Color::Red,
+                400..=499 => Color::Yellow,
+                300..=399 => Color::Cyan,
+                200..=299 => Color::Green,
+                _ => Color::Blue,
+            };
+            Cell::from(format!("{} {}", r.status, r.reason)).style(Style::default().fg(color))
+        }
+    };
+    (Cell::from(target), status)
+}
+
+/// Column names for the protocols shown.
+fn headers(protocols: Protocols) -> [&'static str; 3] {
+    match (protocols.redis, protocols.http) {
+        (true, false) => ["command", "key", "reply"],
+        (false, true) => ["method", "host + target", "status"],
+        _ => ["cmd/method", "key / host + target", "reply / status"],
+    }
+}
+
+/// Name of what is watched, for the title.
+fn watched(protocols: Protocols) -> &'static str {
+    match (protocols.redis, protocols.http) {
+        (true, false) => "redis",
+        (false, true) => "http",
+        _ => "redis + http",
+    }
 }
 
 fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
@@ -116,14 +176,15 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
         .filter_map(|id| app.snapshot.by_id(*id))
         .map(|r| row(r))
         .collect();
+    let [what, key, outcome] = headers(app.protocols);
     let header = Row::new([
         "time (UTC)",
         "",
         "pid/comm",
         "client → server",
-        "command",
-        "key",
-        "reply",
+        what,
+        key,
+        outcome,
         "latency",
         "bytes",
     ])
@@ -134,12 +195,16 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
         Constraint::Length(18),
         Constraint::Length(34),
         Constraint::Length(10),
-        Constraint::Length(16),
+        Constraint::Length(24),
         Constraint::Min(12),
         Constraint::Length(9),
         Constraint::Length(12),
     ];
-    let title = format!(" watcher · redis · {} records ", app.visible.len());
+    let title = format!(
+        " watcher · {} · {} records ",
+        watched(app.protocols),
+        app.visible.len()
+    );
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::default().borders(Borders::ALL).title(title))
@@ -149,112 +214,6 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
         state.select(Some(app.selected - first));
     }
     f.render_stateful_widget(table, area, &mut state);
-}
-
-fn frame_lines(frame: &Frame, indent: usize, out: &mut Vec<Line<'static>>) {
-    let pad = "  ".repeat(indent);
-    let mut push = |text: String| out.push(Line::from(format!("{pad}{text}")));
-    match frame {
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            let kind = match frame {
-                Frame::Set(_) => "set",
-                Frame::Push(_) => "push",
-                _ => "array",
-            };
-            push(format!("({kind} of {})", items.len()));
-            for item in items {
-                frame_lines(item, indent + 1, out);
-            }
-        }
-        Frame::Map(pairs) => {
-            push(format!("(map of {})", pairs.len()));
-            for (k, v) in pairs {
-                frame_lines(k, indent + 1, out);
-                frame_lines(v, indent + 2, out);
-            }
-        }
-        Frame::Bulk(b) => push(value_text(b)),
-        other => push(frame_summary(other, 4096)),
-    }
-}
-
-/// A value as text when printable, otherwise as a hex dump; with its true length when truncated.
-fn value_text(b: &Blob) -> String {
-    let mut s = String::new();
-    let printable_text = std::str::from_utf8(&b.data)
-        .is_ok_and(|t| !t.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
-    if printable_text {
-        let _ = write!(s, "{:?}", String::from_utf8_lossy(&b.data));
-    } else {
-        s.push_str("hex ");
-        for byte in b.data.iter().take(4096) {
-            let _ = write!(s, "{byte:02x}");
-        }
-    }
-    if b.is_truncated() {
-        let _ = write!(s, " … ({} of {} bytes captured)", b.data.len(), b.len);
-    }
-    s
-}
-
-fn draw_detail(f: &mut UiFrame, app: &App, area: Rect) {
-    let Some(record) = app.selected_record() else {
-        return;
-    };
-    let Exchange::Redis(x) = &record.exchange;
-    let (client, server) = record.endpoint.client_server();
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(
-                command_of(record).to_owned(),
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(format!("   id {}", record.id)),
-        ]),
-        Line::from(format!(
-            "{} side · pid {} ({}) · {client} → {server}",
-            record.endpoint.side.as_str(),
-            record.endpoint.pid,
-            record.endpoint.comm
-        )),
-        Line::from(format!(
-            "latency {} · request {} bytes · response {} bytes{}",
-            latency(record.latency_ns()),
-            record.request_bytes,
-            record.response_bytes,
-            if record.truncated {
-                " · truncated"
-            } else {
-                ""
-            }
-        )),
-        Line::from(""),
-        Line::from(Span::styled(
-            "Arguments",
-            Style::default().add_modifier(Modifier::BOLD),
-        )),
-    ];
-    for (i, arg) in x.args.iter().enumerate() {
-        lines.push(Line::from(format!("  {}: {}", i + 1, value_text(arg))));
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        "Reply",
-        Style::default().add_modifier(Modifier::BOLD),
-    )));
-    match &x.reply {
-        Some(frame) => frame_lines(frame, 1, &mut lines),
-        None => lines.push(Line::from("  (no reply before the connection closed)")),
-    }
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" detail · Esc back ");
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        area,
-    );
 }
 
 fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {

@@ -9,7 +9,9 @@ pub mod session;
 use std::fmt::Write as _;
 
 pub use resp::{Blob, Frame};
-pub use session::{Flow, Paired, RedisSession, SessionStats};
+pub use session::{Paired, RedisSession};
+
+pub use crate::protocol::{Flow, SessionStats};
 
 /// Whether an exchange answers a command or is pushed by the server unasked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,35 +15,14 @@ use std::mem;
 
 use memchr::memchr;
 
+pub use crate::protocol::Blob;
+
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;
 /// Largest aggregate length believed; larger means garbage.
 const MAX_ELEMENTS: i64 = 16 * 1024 * 1024;
 /// Nesting deeper than this means garbage.
 const MAX_DEPTH: usize = 64;
-
-/// A binary-safe value with its true length; `data` may hold only a prefix of it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Blob {
-    /// The bytes kept (a prefix of the value when `data.len() < len`).
-    pub data: Vec<u8>,
-    /// The value's length on the wire.
-    pub len: u64,
-}
-
-impl Blob {
-    /// A complete blob.
-    pub fn full(data: impl Into<Vec<u8>>) -> Self {
-        let data = data.into();
-        let len = data.len() as u64;
-        Self { data, len }
-    }
-
-    /// Whether only a prefix of the value is kept.
-    pub fn is_truncated(&self) -> bool {
-        (self.data.len() as u64) < self.len
-    }
-}
 
 /// One decoded RESP value.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,34 +11,10 @@ use std::collections::VecDeque;
 
 use super::resp::{Blob, Decoded, Frame, Output, RespDecoder, Role};
 use super::{ExchangeKind, RedisExchange};
+use crate::protocol::{Flow, SessionStats};
 
-/// A finished exchange with its timing, before it becomes a `Record`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Paired {
-    /// What was said.
-    pub exchange: RedisExchange,
-    /// Monotonic ns of the request's first byte (or the push's).
-    pub start_ns: u64,
-    /// Monotonic ns of the reply's last byte.
-    pub end_ns: Option<u64>,
-    /// Request bytes on the wire.
-    pub request_bytes: u64,
-    /// Reply bytes on the wire.
-    pub response_bytes: u64,
-    /// Whether any value was cut short.
-    pub truncated: bool,
-}
-
-/// Counters a session contributes to the global statistics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Times a direction lost sync (gap outside a value, or malformed bytes).
-    pub lost_sync: u64,
-    /// Requests dropped because sync was lost before their reply.
-    pub dropped_requests: u64,
-    /// Replies ignored because no request could be tied to them.
-    pub orphan_replies: u64,
-}
+/// A finished Redis exchange with its timing.
+pub type Paired = crate::protocol::Paired<RedisExchange>;
 
 /// How many reply frames a request takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,15 +36,6 @@ struct Pending {
     want: Want,
     replies: Vec<Frame>,
     reply_bytes: u64,
-}
-
-/// Which way bytes flow, in protocol terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Client to server.
-    Request,
-    /// Server to client.
-    Response,
 }
 
 /// Request/reply state of one connection.

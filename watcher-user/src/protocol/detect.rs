@@ -1,0 +1,253 @@
+//! Protocol detection per connection, and the session that decodes a connection once it is known.
+//!
+//! A connection starts undecided. At the start of each syscall's bytes the detector asks every enabled
+//! protocol whether the bytes open one of its messages; the first that says yes gets the connection for
+//! good. Bytes before that are not decoded, so a watcher started in the middle of a stream picks up at the
+//! next message start. A connection that carries data no protocol recognises is counted, never shown.
+//!
+//! Pure: no I/O.
+
+use super::{
+    http::{self, message::Role, HttpSession},
+    redis::{self, RedisSession},
+    Flow, SessionStats,
+};
+
+/// Call starts without a recognised message after which a connection is counted as unrecognised.
+const UNRECOGNISED_AFTER: u32 = 8;
+
+/// Which protocols a capture decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Protocols {
+    /// RESP (Redis, Valkey, ...).
+    pub redis: bool,
+    /// HTTP/1.x.
+    pub http: bool,
+}
+
+/// How connections are decoded: shared, read-only, by every session of a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoding {
+    /// Protocols to recognise.
+    pub protocols: Protocols,
+    /// Bytes of each value or body kept in records.
+    pub keep_bytes: usize,
+}
+
+impl Protocols {
+    /// Every protocol watcher knows.
+    pub const ALL: Self = Self {
+        redis: true,
+        http: true,
+    };
+}
+
+/// Exchanges finished by sessions, one buffer per protocol.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Redis exchanges.
+    pub redis: Vec<redis::Paired>,
+    /// HTTP exchanges.
+    pub http: Vec<http::Paired>,
+}
+
+/// The decoding state of one connection.
+#[derive(Debug)]
+pub enum Session {
+    /// No protocol recognised yet.
+    Undecided {
+        /// Whether no byte of the connection has been missed so far.
+        from_start: bool,
+        /// Call starts seen without a match.
+        misses: u32,
+    },
+    /// Redis.
+    Redis(RedisSession),
+    /// HTTP/1.x.
+    Http(HttpSession),
+}
+
+impl Session {
+    /// A connection whose first bytes will be seen when `from_start`.
+    pub fn new(from_start: bool) -> Self {
+        Session::Undecided {
+            from_start,
+            misses: 0,
+        }
+    }
+
+    /// Feeds bytes of one direction (see [`RedisSession::on_data`]). Returns true the one time an
+    /// undecided connection is given up as unrecognised.
+    pub fn on_data(
+        &mut self,
+        decoding: &Decoding,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Finished,
+    ) -> bool {
+        if let Session::Undecided { from_start, misses } = self {
+            if !call_start {
+                *from_start = false;
+                return false;
+            }
+            match detect(decoding.protocols, flow, data) {
+                Some(session) => *self = session.start(decoding.keep_bytes, *from_start),
+                None => {
+                    *from_start = false;
+                    *misses += 1;
+                    return *misses == UNRECOGNISED_AFTER;
+                }
+            }
+        }
+        match self {
+            Session::Undecided { .. } => {}
+            Session::Redis(s) => s.on_data(flow, data, ts_ns, call_start, &mut out.redis),
+            Session::Http(s) => s.on_data(flow, data, ts_ns, call_start, &mut out.http),
+        }
+        false
+    }
+
+    /// Accounts for `len` bytes that were not captured.
+    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
+        match self {
+            Session::Undecided { from_start, .. } => *from_start = false,
+            Session::Redis(s) => s.on_gap(flow, len, &mut out.redis),
+            Session::Http(s) => s.on_gap(flow, len, &mut out.http),
+        }
+    }
+
+    /// The connection closed.
+    pub fn on_close(&mut self, out: &mut Finished) {
+        match self {
+            Session::Undecided { .. } => {}
+            Session::Redis(s) => s.on_close(&mut out.redis),
+            Session::Http(s) => s.on_close(&mut out.http),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        match self {
+            Session::Undecided { .. } => SessionStats::default(),
+            Session::Redis(s) => s.stats(),
+            Session::Http(s) => s.stats(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Detected {
+    Redis,
+    Http,
+}
+
+impl Detected {
+    fn start(self, keep_bytes: usize, from_start: bool) -> Session {
+        match self {
+            Detected::Redis => Session::Redis(RedisSession::new(keep_bytes, from_start)),
+            Detected::Http => Session::Http(HttpSession::new(keep_bytes, from_start)),
+        }
+    }
+}
+
+/// Which enabled protocol, if any, `data` (the start of a syscall's bytes) opens a message of.
+fn detect(protocols: Protocols, flow: Flow, data: &[u8]) -> Option<Detected> {
+    let role = match flow {
+        Flow::Request => Role::Request,
+        Flow::Response => Role::Response,
+    };
+    if protocols.http && http::message::starts_message(role, data) {
+        return Some(Detected::Http);
+    }
+    if protocols.redis && flow == Flow::Request && starts_redis_command(data) {
+        return Some(Detected::Redis);
+    }
+    None
+}
+
+/// A RESP command array (`*3\r\n$3\r\nSET...`), or an inline command line (`PING\r\n`) when it is the
+/// whole of the bytes.
+fn starts_redis_command(data: &[u8]) -> bool {
+    if let [b'*', digit, ..] = data {
+        return digit.is_ascii_digit();
+    }
+    let Some(line) = data.strip_suffix(b"\n") else {
+        return false;
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let word = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    word > 0
+        && (word == line.len() || line[word] == b' ')
+        && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_protocol_is_recognised_by_its_first_message_only_when_enabled() {
+        let http_only = Protocols {
+            redis: false,
+            http: true,
+        };
+        let get = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, get),
+            Some(Detected::Http)
+        );
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, set),
+            Some(Detected::Redis)
+        );
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, b"PING\r\n"),
+            Some(Detected::Redis)
+        );
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Response, b"HTTP/1.1 200 OK\r\n"),
+            Some(Detected::Http)
+        );
+        assert_eq!(detect(http_only, Flow::Request, set), None);
+        // An inline Redis command is not an HTTP request line, and TLS or SSH is neither.
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, b"SET k v\r\n"),
+            Some(Detected::Redis)
+        );
+        assert_eq!(detect(http_only, Flow::Request, b"SET k v\r\n"), None);
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, b"\x16\x03\x01\x02\x00\x01"),
+            None
+        );
+        assert_eq!(
+            detect(Protocols::ALL, Flow::Request, b"SSH-2.0-OpenSSH_9.2\r\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unrecognised_connection_is_reported_once() {
+        let mut session = Session::new(true);
+        let mut out = Finished::default();
+        let reports = (0..3 * UNRECOGNISED_AFTER)
+            .filter(|i| {
+                session.on_data(
+                    &Decoding {
+                        protocols: Protocols::ALL,
+                        keep_bytes: 64,
+                    },
+                    Flow::Request,
+                    b"\x16\x03\x01garbage",
+                    u64::from(*i),
+                    true,
+                    &mut out,
+                )
+            })
+            .count();
+        assert_eq!(reports, 1);
+        assert!(out.redis.is_empty() && out.http.is_empty());
+    }
+}

@@ -1,0 +1,177 @@
+//! HTTP/1.x: message framing for one direction (`message`), request/response pairing (`session`), and the
+//! decoded exchange with the helpers filters and views need (path, query, host, status class).
+//!
+//! Heads are parsed by `httparse`; body framing (Content-Length, chunked, close-delimited, bodiless
+//! responses) is ours, because it has to survive capture gaps and a start in the middle of a stream.
+//!
+//! Pure: no I/O.
+
+pub mod message;
+pub mod session;
+
+pub use session::{HttpSession, Paired};
+
+use crate::protocol::Blob;
+
+/// One header line, name in its original case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The field name as sent.
+    pub name: String,
+    /// The field value as sent (not necessarily UTF-8).
+    pub value: Blob,
+}
+
+/// A request as it was sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The request target as sent: `/path?query`, `http://host/path`, `host:port` or `*`.
+    pub target: String,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+    /// The body, de-chunked, with its true length.
+    pub body: Blob,
+    /// Trailer fields of a chunked body.
+    pub trailers: Vec<Header>,
+}
+
+/// A response as it was sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Minor version.
+    pub version: u8,
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// Header fields in order.
+    pub headers: Vec<Header>,
+    /// The body, de-chunked, with its true length.
+    pub body: Blob,
+    /// Trailer fields of a chunked body.
+    pub trailers: Vec<Header>,
+}
+
+/// A decoded HTTP exchange: a request and its final response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpExchange {
+    /// The request.
+    pub request: HttpRequest,
+    /// The final (non-1xx, or 101) response; `None` if none came before the connection closed.
+    pub response: Option<HttpResponse>,
+}
+
+impl HttpExchange {
+    /// The path of the target, without query; for absolute-form targets, without scheme and authority.
+    pub fn path(&self) -> &str {
+        let target = origin_form(&self.request.target);
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The query string after `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        origin_form(&self.request.target)
+            .split_once('?')
+            .map(|(_, q)| q)
+    }
+
+    /// The `Host` header, or the authority of an absolute-form target.
+    pub fn host(&self) -> Option<&str> {
+        header(&self.request.headers, "host")
+            .and_then(|v| std::str::from_utf8(&v.data).ok())
+            .or_else(|| authority(&self.request.target))
+    }
+
+    /// The final status, if a response came.
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+
+    /// Whether the response is a client or server error (4xx or 5xx).
+    pub fn is_error(&self) -> bool {
+        self.status().is_some_and(|s| s >= 400)
+    }
+}
+
+/// The first header named `name` (case-insensitive).
+pub fn header<'h>(headers: &'h [Header], name: &str) -> Option<&'h Blob> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| &h.value)
+}
+
+/// `HTTP/1.x` for a minor version.
+pub fn version_text(minor: u8) -> &'static str {
+    if minor == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
+fn scheme_rest(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    scheme
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        .then_some(rest)
+}
+
+fn authority(target: &str) -> Option<&str> {
+    let rest = scheme_rest(target)?;
+    Some(rest.split(['/', '?']).next().unwrap_or(rest))
+}
+
+fn origin_form(target: &str) -> &str {
+    match scheme_rest(target) {
+        Some(rest) => rest.find(['/', '?']).map_or("/", |i| &rest[i..]),
+        None => target,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(target: &str, host: Option<&str>) -> HttpExchange {
+        HttpExchange {
+            request: HttpRequest {
+                method: "GET".into(),
+                target: target.into(),
+                version: 1,
+                headers: host
+                    .map(|h| Header {
+                        name: "Host".into(),
+                        value: Blob::full(h),
+                    })
+                    .into_iter()
+                    .collect(),
+                ..HttpRequest::default()
+            },
+            response: None,
+        }
+    }
+
+    #[test]
+    fn path_query_and_host_come_from_origin_and_absolute_forms() {
+        let x = exchange("/a/b?x=1&y=2", Some("example.com"));
+        assert_eq!(
+            (x.path(), x.query(), x.host()),
+            ("/a/b", Some("x=1&y=2"), Some("example.com"))
+        );
+        let x = exchange("http://proxy.test:8080/p?q", None);
+        assert_eq!(
+            (x.path(), x.query(), x.host()),
+            ("/p", Some("q"), Some("proxy.test:8080"))
+        );
+        let x = exchange("http://bare.test", None);
+        assert_eq!((x.path(), x.query()), ("/", None));
+        let x = exchange("*", None);
+        assert_eq!((x.path(), x.query(), x.host()), ("*", None, None));
+    }
+}

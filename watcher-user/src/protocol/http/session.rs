@@ -1,0 +1,346 @@
+//! Pairing HTTP/1.x requests with their responses on one connection.
+//!
+//! Responses come back in request order (pipelined requests included), so pending requests form a queue.
+//! The session decides each body's framing from the head and, for responses, from the request it answers
+//! (`HEAD`, 1xx, 204 and 304 have no body). Interim responses (`100 Continue`) do not end an exchange;
+//! `101 Switching Protocols` and a successful `CONNECT` end it and the rest of the connection is not
+//! decoded. After a loss of sync, responses are only trusted again once they follow a request decoded
+//! after the loss.
+//!
+//! Pure: no I/O; owned by the one shard thread that owns the connection.
+
+use std::collections::VecDeque;
+
+use super::{
+    header,
+    message::{Body, Event, Framing, Head, MessageDecoder, Role, StartLine},
+    HttpExchange, HttpRequest, HttpResponse,
+};
+use crate::protocol::{Flow, SessionStats};
+
+/// A finished HTTP exchange with its timing.
+pub type Paired = crate::protocol::Paired<HttpExchange>;
+
+#[derive(Debug)]
+struct Pending {
+    request: HttpRequest,
+    start_ns: u64,
+    request_bytes: u64,
+    response_bytes: u64,
+    truncated: bool,
+}
+
+/// The head of the response being received, until its body ends.
+#[derive(Debug)]
+struct Answer {
+    response: HttpResponse,
+    /// 1xx other than 101: more responses follow for the same request.
+    interim: bool,
+    /// Whether the connection stops speaking HTTP after it.
+    switches: bool,
+    /// No request was waiting for it.
+    orphan: bool,
+}
+
+/// Request/response state of one connection.
+#[derive(Debug)]
+pub struct HttpSession {
+    requests: MessageDecoder,
+    responses: MessageDecoder,
+    pending: VecDeque<Pending>,
+    /// The newest pending request is still receiving its body.
+    receiving_body: bool,
+    answer: Option<Answer>,
+    switched: bool,
+    stats: SessionStats,
+    events: Vec<Event>,
+}
+
+impl HttpSession {
+    /// A session keeping at most `keep_bytes` of each body; `in_sync` is false for connections met in
+    /// the middle of their life.
+    pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
+        Self {
+            requests: MessageDecoder::new(Role::Request, keep_bytes, in_sync),
+            responses: MessageDecoder::new(Role::Response, keep_bytes, in_sync),
+            pending: VecDeque::new(),
+            receiving_body: false,
+            answer: None,
+            switched: false,
+            stats: SessionStats::default(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
+    /// place sync can be regained); `ts_ns` is when the bytes moved.
+    pub fn on_data(
+        &mut self,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Vec<Paired>,
+    ) {
+        let mut rest = data;
+        match flow {
+            Flow::Request => {
+                if call_start {
+                    self.requests.resync(data);
+                }
+                while let Some(event) = self.requests.step(&mut rest, ts_ns) {
+                    self.on_request_event(event);
+                }
+            }
+            Flow::Response => {
+                let may_resync = self.pending.front().is_some_and(|p| p.start_ns <= ts_ns);
+                if call_start && may_resync {
+                    self.responses.resync(data);
+                }
+                while let Some(event) = self.responses.step(&mut rest, ts_ns) {
+                    self.on_response_event(event, out);
+                }
+            }
+        }
+    }
+
+    /// Accounts for `len` bytes of one direction that were not captured.
+    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+        let mut events = std::mem::take(&mut self.events);
+        match flow {
+            Flow::Request => {
+                self.requests.gap(len, &mut events);
+                for event in events.drain(..) {
+                    self.on_request_event(event);
+                }
+            }
+            Flow::Response => {
+                self.responses.gap(len, &mut events);
+                for event in events.drain(..) {
+                    self.on_response_event(event, out);
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    /// The connection closed: a close-delimited response ends, requests still waiting are reported
+    /// without a response.
+    pub fn on_close(&mut self, out: &mut Vec<Paired>) {
+        if let Some(event) = self.requests.close() {
+            self.on_request_event(event);
+        }
+        if let Some(event) = self.responses.close() {
+            self.on_response_event(event, out);
+        }
+        for p in self.pending.drain(..) {
+            out.push(paired(p, None));
+        }
+    }
+
+    fn on_request_event(&mut self, event: Event) {
+        match event {
+            Event::Head(head) => self.on_request_head(head),
+            Event::Body(body) => self.on_request_body(body),
+            Event::LostSync => self.lose_sync(),
+        }
+    }
+
+    fn on_request_head(&mut self, head: Head) {
+        let StartLine::Request { method, target } = head.start else {
+            return;
+        };
+        let Some(framing) = request_framing(&head.headers) else {
+            self.requests.force_out_of_sync();
+            return self.lose_sync();
+        };
+        self.pending.push_back(Pending {
+            request: HttpRequest {
+                method,
+                target,
+                version: head.version,
+                headers: head.headers,
+                ..HttpRequest::default()
+            },
+            start_ns: head.start_ns,
+            request_bytes: head.wire_bytes,
+            response_bytes: 0,
+            truncated: false,
+        });
+        self.receiving_body = true;
+        if let Some(event) = self.requests.start_body(framing) {
+            self.on_request_event(event);
+        }
+    }
+
+    fn on_request_body(&mut self, body: Body) {
+        if !std::mem::take(&mut self.receiving_body) {
+            return;
+        }
+        let Some(p) = self.pending.back_mut() else {
+            return;
+        };
+        p.truncated |= !body.complete || body.body.is_truncated();
+        p.request_bytes += body.wire_bytes;
+        p.request.body = body.body;
+        p.request.trailers = body.trailers;
+    }
+
+    fn on_response_event(&mut self, event: Event, out: &mut Vec<Paired>) {
+        match event {
+            Event::Head(head) => self.on_response_head(head, out),
+            Event::Body(body) => self.on_response_body(body, out),
+            Event::LostSync => self.lose_sync(),
+        }
+    }
+
+    fn on_response_head(&mut self, head: Head, out: &mut Vec<Paired>) {
+        let StartLine::Response { status, reason } = head.start else {
+            return;
+        };
+        let answered = self.pending.front_mut();
+        let orphan = answered.is_none();
+        if orphan {
+            self.stats.orphan_replies += 1;
+        }
+        let method = answered.as_ref().map_or("", |p| p.request.method.as_str());
+        let switches = status == 101 || (method == "CONNECT" && (200..300).contains(&status));
+        let interim = (100..200).contains(&status) && status != 101;
+        let framing = if switches {
+            Framing::Empty
+        } else {
+            response_framing(method, status, &head.headers)
+        };
+        if let Some(p) = answered {
+            p.response_bytes += head.wire_bytes;
+        }
+        self.answer = Some(Answer {
+            response: HttpResponse {
+                version: head.version,
+                status,
+                reason,
+                headers: head.headers,
+                ..HttpResponse::default()
+            },
+            interim,
+            switches,
+            orphan,
+        });
+        if let Some(event) = self.responses.start_body(framing) {
+            self.on_response_event(event, out);
+        }
+    }
+
+    fn on_response_body(&mut self, body: Body, out: &mut Vec<Paired>) {
+        let Some(mut answer) = self.answer.take() else {
+            return;
+        };
+        if answer.orphan {
+            return;
+        }
+        if answer.interim {
+            if let Some(p) = self.pending.front_mut() {
+                p.response_bytes += body.wire_bytes;
+            }
+            return;
+        }
+        let Some(mut p) = self.pending.pop_front() else {
+            return;
+        };
+        p.response_bytes += body.wire_bytes;
+        p.truncated |= !body.complete || body.body.is_truncated();
+        answer.response.body = body.body;
+        answer.response.trailers = body.trailers;
+        let end_ns = body.end_ns;
+        out.push(paired(p, Some((answer.response, end_ns))));
+        if answer.switches {
+            self.switched = true;
+            self.requests.switch();
+            self.responses.switch();
+        }
+    }
+
+    fn lose_sync(&mut self) {
+        self.stats.lost_sync += 1;
+        self.stats.dropped_requests += self.pending.len() as u64;
+        self.pending.clear();
+        self.receiving_body = false;
+        self.answer = None;
+        self.responses.force_out_of_sync();
+    }
+
+    /// Whether a 101 or CONNECT handed the connection to another protocol.
+    pub fn switched(&self) -> bool {
+        self.switched
+    }
+}
+
+/// How a request's body is framed; `None` when the head makes it impossible to tell.
+fn request_framing(headers: &[super::Header]) -> Option<Framing> {
+    match declared_framing(headers)? {
+        // A request without a length has no body (RFC 9112 §6.3); one with an unknown coding cannot be
+        // followed.
+        Framing::UntilClose if header(headers, "transfer-encoding").is_some() => None,
+        Framing::UntilClose => Some(Framing::Empty),
+        framing => Some(framing),
+    }
+}
+
+fn response_framing(method: &str, status: u16, headers: &[super::Header]) -> Framing {
+    if method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Framing::Empty;
+    }
+    // Contradictory lengths on a response: read until close, the only reading that cannot overrun.
+    declared_framing(headers).unwrap_or(Framing::UntilClose)
+}
+
+/// Framing from Transfer-Encoding and Content-Length; `UntilClose` when neither says; `None` when
+/// Content-Length values are malformed or disagree.
+fn declared_framing(headers: &[super::Header]) -> Option<Framing> {
+    if let Some(coding) = header(headers, "transfer-encoding") {
+        let last = coding.data.rsplit(|b| *b == b',').next().unwrap_or(&[]);
+        return Some(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
+    }
+    let mut length = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        for part in h.value.data.split(|b| *b == b',') {
+            let n: u64 = std::str::from_utf8(part.trim_ascii()).ok()?.parse().ok()?;
+            if length.is_some_and(|l| l != n) {
+                return None;
+            }
+            length = Some(n);
+        }
+    }
+    Some(length.map_or(Framing::UntilClose, Framing::Length))
+}
+
+fn paired(p: Pending, response: Option<(HttpResponse, u64)>) -> Paired {
+    let end_ns = response.as_ref().map(|(_, end)| *end);
+    Paired {
+        exchange: HttpExchange {
+            request: p.request,
+            response: response.map(|(r, _)| r),
+        },
+        start_ns: p.start_ns,
+        end_ns,
+        request_bytes: p.request_bytes,
+        response_bytes: p.response_bytes,
+        truncated: p.truncated,
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
