@@ -36,6 +36,9 @@ enum Shape {
     Vector,
     /// `(fd, msghdr, flags)`: recvmsg, sendmsg.
     Message,
+    /// `(out_fd, in_fd, ...)`: sendfile. The bytes never pass through user memory, so only their
+    /// count is reported (user space sees them as a gap, e.g. inside an HTTP body of known length).
+    NoBuffer,
 }
 
 #[inline(always)]
@@ -56,6 +59,7 @@ fn try_enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
     let (buf, len, vectored) = match shape {
         Shape::Plain => (arg(ctx, 1)?, arg(ctx, 2)?, 0),
         Shape::Vector => (arg(ctx, 1)?, arg(ctx, 2)?, 1),
+        Shape::NoBuffer => (0, 0, 0),
         Shape::Message => {
             let msg = arg(ctx, 1)?;
             // SAFETY: user memory reads are checked by the helper. x86_64 `struct user_msghdr` has
@@ -234,6 +238,13 @@ io_syscall!(
     sys_exit_sendmsg,
     direction::EGRESS,
     Shape::Message
+);
+
+io_syscall!(
+    sys_enter_sendfile64,
+    sys_exit_sendfile64,
+    direction::EGRESS,
+    Shape::NoBuffer
 );
 
 /// accept(2) returned a connection: the process is its server side.

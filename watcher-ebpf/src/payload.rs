@@ -59,7 +59,10 @@ pub fn emit(
         *pos = old + ret;
         old
     };
-    let cap = if ret < u64::from(cfg.capture_bytes) {
+    // A call without a user buffer (sendfile) has nothing to copy.
+    let cap = if call.buf == 0 && call.vectored == 0 {
+        0
+    } else if ret < u64::from(cfg.capture_bytes) {
         ret
     } else {
         u64::from(cfg.capture_bytes)
@@ -116,8 +119,9 @@ pub fn emit(
         send_chunk(cfg, event, base, n as usize, offset as u32, last);
         offset += n;
     }
-    if offset < cap {
-        // Ran out of iovecs: close the call with an empty chunk so user space knows the rest is missing.
+    if offset < cap || cap == 0 {
+        // Ran out of iovecs, or had nothing to copy: close the call with an empty chunk so user space
+        // knows the rest is missing.
         event.header.flags = flags::LAST_CHUNK;
         event.header.chunk_offset = offset as u32;
         event.header.chunk_len = 0;

@@ -31,6 +31,8 @@ const SYSCALL_PROGRAMS: &[&str] = &[
     "sys_exit_writev",
     "sys_enter_sendmsg",
     "sys_exit_sendmsg",
+    "sys_enter_sendfile64",
+    "sys_exit_sendfile64",
     "sys_exit_accept",
     "sys_exit_accept4",
     "sys_enter_connect",

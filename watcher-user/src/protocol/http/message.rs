@@ -233,34 +233,58 @@ impl MessageDecoder {
     pub fn gap(&mut self, len: u64, out: &mut Vec<Event>) {
         match self.state {
             State::OutOfSync | State::Switched => {}
-            State::Length(left) | State::Chunked(Chunk::Data(left)) => {
+            State::UntilClose => self.skip_body(len),
+            State::Length(left) => {
                 let inside = len.min(left);
                 self.skip_body(inside);
-                let left = left - inside;
-                let chunked = matches!(self.state, State::Chunked(_));
-                if left > 0 {
-                    self.state = if chunked {
-                        State::Chunked(Chunk::Data(left))
-                    } else {
-                        State::Length(left)
-                    };
-                } else if !chunked {
-                    out.push(self.finish(true));
-                } else {
-                    self.state = State::Chunked(Chunk::DataEnd);
+                if inside < left {
+                    self.state = State::Length(left - inside);
+                    return;
                 }
+                out.push(self.finish(true));
                 if len > inside {
                     out.push(self.lose_sync());
                 }
             }
-            State::UntilClose => self.skip_body(len),
+            State::Chunked(Chunk::Data(left)) => {
+                let inside = len.min(left);
+                self.skip_body(inside);
+                if inside < left {
+                    self.state = State::Chunked(Chunk::Data(left - inside));
+                    return;
+                }
+                self.state = State::Chunked(Chunk::DataEnd);
+                if len > inside {
+                    self.gap_at_chunk_end(len - inside, out);
+                }
+            }
+            State::Chunked(Chunk::DataEnd) => self.gap_at_chunk_end(len, out),
             State::Idle
             | State::Head { .. }
             | State::AwaitFraming
-            | State::Chunked(Chunk::Size | Chunk::DataEnd | Chunk::Trailers) => {
+            | State::Chunked(Chunk::Size | Chunk::Trailers) => {
                 out.push(self.lose_sync());
             }
         }
+    }
+
+    /// A gap right after a chunk's data: a capture cut at the end of a syscall often hides just the
+    /// CRLF that must follow, so one or two missing bytes there are taken to be it.
+    fn gap_at_chunk_end(&mut self, len: u64, out: &mut Vec<Event>) {
+        let line_so_far = self.buf.len() as u64;
+        match line_so_far + len {
+            // Only the CR is missing: the LF that follows reads as an empty line.
+            1 => {}
+            2 => {
+                self.buf.clear();
+                self.state = State::Chunked(Chunk::Size);
+            }
+            _ => {
+                out.push(self.lose_sync());
+                return;
+            }
+        }
+        self.body.wire_bytes += len;
     }
 
     /// The connection closed: a body running until close ends here, any other body is cut short.

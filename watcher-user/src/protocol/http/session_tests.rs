@@ -338,3 +338,34 @@ fn conflicting_content_lengths_are_refused_not_guessed() {
     assert!(out.is_empty());
     assert_eq!(session.stats().lost_sync, 1);
 }
+
+#[test]
+fn a_capture_cut_inside_chunks_keeps_the_chunked_body_in_sync() {
+    // curl uploads one chunk per syscall ("fff4\r\n" + data + "\r\n"); the capture keeps the first bytes
+    // of each, so the gap ends on the CRLF after the data, or one byte before it.
+    for hidden_crlf in [1u64, 2] {
+        let mut session = HttpSession::new(KEEP_ALL, true);
+        let mut out = Vec::new();
+        let head = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        session.on_data(Flow::Request, head, 1, true, &mut out);
+        session.on_data(Flow::Request, b"a\r\n0123", 2, true, &mut out);
+        session.on_gap(Flow::Request, 6 + hidden_crlf, &mut out);
+        if hidden_crlf == 1 {
+            session.on_data(Flow::Request, b"\n", 2, false, &mut out);
+        }
+        session.on_data(Flow::Request, b"3\r\nabc\r\n0\r\n\r\n", 3, true, &mut out);
+        session.on_data(
+            Flow::Response,
+            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            4,
+            true,
+            &mut out,
+        );
+        assert_eq!(session.stats(), SessionStats::default(), "{hidden_crlf}");
+        assert_eq!(out.len(), 1);
+        let body = &out[0].exchange.request.body;
+        assert_eq!((body.data.as_slice(), body.len), (&b"0123"[..], 13));
+        assert!(out[0].truncated);
+        assert_eq!(out[0].request_bytes, (head.len() + 7 + 6 + 2 + 8 + 5) as u64);
+    }
+}
