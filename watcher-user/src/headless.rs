@@ -38,7 +38,7 @@ impl std::fmt::Display for Summary {
         let t = &self.totals;
         write!(
             f,
-            "watcher: {} records ({} exported), {} lost, {} truncated (kernel: {} ring-full, {} copy-failed; user: {} queue-full, {} sync losses)",
+            "watcher: {} records ({} exported), {} lost, {} truncated (kernel: {} ring-full, {} copy-failed; user: {} queue-full, {} sync losses, {} unrecognised connections)",
             self.records,
             self.exported,
             t.lost(),
@@ -47,6 +47,7 @@ impl std::fmt::Display for Summary {
             t.copy_failed,
             t.queue_full_events + t.queue_full_records,
             t.lost_sync,
+            t.unrecognised_connections,
         )
     }
 }

@@ -55,7 +55,7 @@ fn main() -> Result<()> {
         Task::Run { args } => run(&args),
         Task::Test => test(),
         Task::Bench { quick } => {
-            setup::apt_install(&["redis-server", "redis-tools"])?;
+            setup::apt_install(&["redis-server", "redis-tools", "nginx-light", "wrk"])?;
             let watcher = build()?;
             bench::run(&watcher, quick)
         }
@@ -125,7 +125,14 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    setup::apt_install(&["redis-server", "redis-tools", "tmux"])?;
+    setup::apt_install(&[
+        "redis-server",
+        "redis-tools",
+        "tmux",
+        "nginx-light",
+        "wrk",
+        "curl",
+    ])?;
     let watcher = build()?;
     check(
         Command::new("cargo")

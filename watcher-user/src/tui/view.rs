@@ -227,6 +227,9 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
         app.sort.label(),
         if app.follow { "following" } else { "paused" },
     );
+    if t.unrecognised_connections > 0 {
+        let _ = write!(text, " · unrecognised conns {}", t.unrecognised_connections);
+    }
     if app.editing_filter || !app.filter.is_empty() {
         let _ = write!(
             text,

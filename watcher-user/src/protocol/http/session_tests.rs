@@ -366,6 +366,9 @@ fn a_capture_cut_inside_chunks_keeps_the_chunked_body_in_sync() {
         let body = &out[0].exchange.request.body;
         assert_eq!((body.data.as_slice(), body.len), (&b"0123"[..], 13));
         assert!(out[0].truncated);
-        assert_eq!(out[0].request_bytes, (head.len() + 7 + 6 + 2 + 8 + 5) as u64);
+        assert_eq!(
+            out[0].request_bytes,
+            (head.len() + 7 + 6 + 2 + 8 + 5) as u64
+        );
     }
 }

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real watcher binary with its real eBPF programs, real servers (redis-server,
+//! nginx) on loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, raw sockets),
+//! asserting on the NDJSON records watcher exports.
+//!
+//! They need root and the built binary, so they are `#[ignore]`d for plain `cargo test` and run by
+//! `cargo xtask test` (which passes `--ignored` and `WATCHER_BIN`). Each test panics with a message
+//! saying what was expected.
+
+mod http;
+mod redis;
+mod support;
+mod tui;

@@ -1,0 +1,238 @@
+//! Redis end to end: commands, pipelining, big values, connections older than the watcher,
+//! transactions and pub/sub, against a real redis-server and real clients.
+
+use std::{
+    io::Write,
+    net::TcpStream,
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::support::{on_port, with_command, Redis, Watcher};
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn commands_arguments_replies_and_errors_are_recorded_on_both_sides() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start("basic", &["redis"], &["--port", &port]);
+    assert_eq!(redis.cli(&["SET", "greeting", "hello world"]).trim(), "OK");
+    assert_eq!(redis.cli(&["GET", "greeting"]).trim(), "hello world");
+    redis.cli(&["RPUSH", "list", "a", "b", "c"]);
+    redis.cli(&["LRANGE", "list", "0", "-1"]);
+    let wrongtype = redis.cli(&["INCR", "list"]);
+    assert!(
+        wrongtype.contains("WRONGTYPE"),
+        "redis-cli printed {wrongtype}"
+    );
+    let (records, summary) = watcher.stop();
+
+    for side in ["server", "client"] {
+        let seen = on_port(&records, side, redis.port);
+        let set = with_command(&seen, "SET");
+        assert_eq!(set.len(), 1, "{side}: one SET in {seen:#?}");
+        assert_eq!(
+            set[0]["redis"]["args"],
+            serde_json::json!(["greeting", "hello world"])
+        );
+        assert_eq!(
+            set[0]["redis"]["reply"],
+            serde_json::json!({"type": "simple", "value": "OK"})
+        );
+        let get = with_command(&seen, "GET");
+        assert_eq!(
+            get[0]["redis"]["reply"],
+            serde_json::json!({"type": "bulk", "value": "hello world"})
+        );
+        let lrange = with_command(&seen, "LRANGE");
+        let items: Vec<&Value> = lrange[0]["redis"]["reply"]["value"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|i| &i["value"])
+            .collect();
+        assert_eq!(items, ["a", "b", "c"]);
+        let incr = with_command(&seen, "INCR");
+        assert_eq!(incr[0]["redis"]["reply"]["type"], "error");
+        assert_eq!(incr[0]["error"], true);
+        assert!(incr[0]["redis"]["reply"]["value"]
+            .as_str()
+            .expect("text")
+            .starts_with("WRONGTYPE"));
+        for r in &seen {
+            assert_eq!(r["schema"], 1);
+            assert!(
+                r["latency_ns"].as_u64().is_some_and(|l| l > 0),
+                "latency of {r}"
+            );
+            assert!(r["end_unix_ns"].as_u64() >= r["start_unix_ns"].as_u64());
+        }
+    }
+    let server_side = on_port(&records, "server", redis.port);
+    assert!(
+        server_side.iter().all(|r| r["comm"] == "redis-server"),
+        "server records come from redis-server"
+    );
+    assert!(summary.contains(" 0 lost"), "no loss expected: {summary}");
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn pipelined_benchmark_pairs_every_request_in_order() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start(
+        "pipeline",
+        &["redis"],
+        &["--port", &port, "--side", "server"],
+    );
+    let status = Command::new("redis-benchmark")
+        .args([
+            "-p", &port, "-c", "4", "-n", "4000", "-P", "16", "-t", "set,get", "-q",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-benchmark runs");
+    assert!(status.success());
+    let (records, summary) = watcher.stop();
+    let seen = on_port(&records, "server", redis.port);
+    let sets = with_command(&seen, "SET");
+    let gets = with_command(&seen, "GET");
+    assert_eq!(sets.len(), 4000, "every SET recorded ({summary})");
+    assert_eq!(gets.len(), 4000, "every GET recorded ({summary})");
+    assert!(
+        sets.iter().all(|r| r["redis"]["reply"]["value"] == "OK"),
+        "each SET paired with its +OK"
+    );
+    assert!(
+        gets.iter().all(|r| r["redis"]["reply"]["type"] == "bulk"),
+        "each GET paired with a bulk reply"
+    );
+    assert!(
+        records.iter().all(|r| r["side"] == "server"),
+        "--side server keeps only server records"
+    );
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_one_mebibyte_value_is_counted_in_full_and_marked_truncated() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start(
+        "truncate",
+        &["redis"],
+        &["--port", &port, "--side", "server"],
+    );
+    let value = vec![b'x'; 1 << 20];
+    assert_eq!(redis.cli_stdin(&["-x", "SET", "big"], &value).trim(), "OK");
+    redis.cli(&["STRLEN", "big"]);
+    redis.cli(&["GET", "big"]);
+    let (records, _) = watcher.stop();
+    let seen = on_port(&records, "server", redis.port);
+    let set = with_command(&seen, "SET");
+    assert_eq!(set.len(), 1, "one SET in {seen:?}");
+    // redis-cli -x appends the stdin as the last argument; the value is larger than one syscall's capture.
+    let arg = &set[0]["redis"]["args"][1];
+    assert_eq!(arg["len"], 1 << 20, "true length kept: {arg}");
+    assert_eq!(set[0]["truncated"], true);
+    assert!(set[0]["request_bytes"].as_u64().expect("bytes") > 1 << 20);
+    assert_eq!(
+        set[0]["redis"]["reply"]["value"], "OK",
+        "the reply after the big value still pairs"
+    );
+    assert_eq!(
+        with_command(&seen, "STRLEN")[0]["redis"]["reply"]["value"],
+        1 << 20
+    );
+    let get = with_command(&seen, "GET");
+    assert_eq!(get[0]["redis"]["reply"]["value"]["len"], 1 << 20);
+    assert_eq!(get[0]["truncated"], true);
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn connections_open_before_the_watcher_started_are_traced() {
+    let redis = Redis::start();
+    let mut early = TcpStream::connect(("127.0.0.1", redis.port)).expect("connect");
+    early.write_all(b"*1\r\n$4\r\nPING\r\n").expect("write");
+    let mut reply = [0u8; 7];
+    std::io::Read::read_exact(&mut early, &mut reply).expect("PONG");
+    let port = redis.port.to_string();
+    let watcher = Watcher::start("preexisting", &["redis"], &["--port", &port]);
+    early
+        .write_all(b"*3\r\n$3\r\nSET\r\n$5\r\nearly\r\n$3\r\nyes\r\n")
+        .expect("write");
+    let mut ok = [0u8; 5];
+    std::io::Read::read_exact(&mut early, &mut ok).expect("+OK");
+    let (records, _) = watcher.stop();
+    for side in ["server", "client"] {
+        let seen = on_port(&records, side, redis.port);
+        let set = with_command(&seen, "SET");
+        assert_eq!(
+            set.len(),
+            1,
+            "{side}: the SET on the early connection is recorded: {records:?}"
+        );
+        assert_eq!(set[0]["redis"]["args"], serde_json::json!(["early", "yes"]));
+        assert_eq!(set[0]["redis"]["reply"]["value"], "OK");
+    }
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn transactions_and_pubsub_pair_correctly() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start(
+        "txpubsub",
+        &["redis"],
+        &["--port", &port, "--side", "server"],
+    );
+    redis.cli_stdin(&[], b"MULTI\nSET counter 1\nINCR counter\nEXEC\n");
+    let mut subscriber = Command::new("redis-cli")
+        .args(["-p", &port, "SUBSCRIBE", "news"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("subscriber");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(redis.cli(&["PUBLISH", "news", "extra"]).trim(), "1");
+    thread::sleep(Duration::from_millis(300));
+    let _ = subscriber.kill();
+    let _ = subscriber.wait();
+    let (records, _) = watcher.stop();
+    let seen = on_port(&records, "server", redis.port);
+    assert_eq!(
+        with_command(&seen, "MULTI")[0]["redis"]["reply"]["value"],
+        "OK"
+    );
+    let queued = with_command(&seen, "INCR");
+    assert_eq!(queued[0]["redis"]["reply"]["value"], "QUEUED");
+    let exec = with_command(&seen, "EXEC");
+    assert_eq!(exec[0]["redis"]["reply"]["type"], "array");
+    assert_eq!(
+        exec[0]["redis"]["reply"]["value"][1],
+        serde_json::json!({"type": "integer", "value": 2})
+    );
+    let subscribe = with_command(&seen, "SUBSCRIBE");
+    assert_eq!(subscribe.len(), 1, "{seen:?}");
+    let pushes: Vec<&Value> = seen
+        .iter()
+        .filter(|r| r["redis"]["kind"] == "push")
+        .collect();
+    assert_eq!(
+        pushes.len(),
+        1,
+        "the published message is its own record: {seen:?}"
+    );
+    let message: Vec<&Value> = pushes[0]["redis"]["reply"]["value"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| &v["value"])
+        .collect();
+    assert_eq!(message, ["message", "news", "extra"]);
+}

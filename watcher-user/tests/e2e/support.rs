@@ -1,0 +1,183 @@
+//! What every end-to-end test needs: free ports, a redis-server, and a headless watcher exporting to a
+//! file that is read back as JSON.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A redis-server on a free loopback port, killed on drop.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (cargo xtask test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, child }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn cli_stdin(&self, args: &[&str], input: &[u8]) -> String {
+        let mut child = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        String::from_utf8_lossy(&child.wait_with_output().expect("redis-cli ends").stdout)
+            .into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless watcher exporting to a temporary file.
+pub struct Watcher {
+    child: Child,
+    output: PathBuf,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Watcher {
+    /// Starts `watcher watch PROTOCOL --headless ...ARGS`; an empty `protocol` watches every protocol.
+    pub fn start(name: &str, protocol: &[&str], args: &[&str]) -> Self {
+        let bin = std::env::var("WATCHER_BIN")
+            .expect("WATCHER_BIN names the watcher binary (set by cargo xtask test)");
+        let output =
+            std::env::temp_dir().join(format!("watcher-e2e-{name}-{}.ndjson", std::process::id()));
+        let mut child = Command::new(bin)
+            .arg("watch")
+            .args(protocol)
+            .args(["--headless", "--json-output"])
+            .arg(&output)
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("watcher starts");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("watcher should print 'capturing' within 30 s");
+            if line.contains("capturing") {
+                break;
+            }
+            assert!(!line.contains("error"), "watcher failed to start: {line}");
+        }
+        Self {
+            child,
+            output,
+            stderr: rx,
+        }
+    }
+
+    /// Stops with SIGINT (as Ctrl-C would) and returns the exported records and the summary line.
+    pub fn stop(mut self) -> (Vec<Value>, String) {
+        thread::sleep(Duration::from_millis(500));
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("watcher exits");
+        assert!(exit.success(), "watcher exited with {exit}");
+        let summary: Vec<String> = self.stderr.try_iter().collect();
+        let text = std::fs::read_to_string(&self.output).expect("export file exists");
+        let records = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}"))
+            })
+            .collect();
+        let _ = std::fs::remove_file(&self.output);
+        (records, summary.join("\n"))
+    }
+}
+
+pub fn on_port(records: &[Value], side: &str, port: u16) -> Vec<Value> {
+    let server = format!("127.0.0.1:{port}");
+    records
+        .iter()
+        .filter(|r| {
+            r["side"] == side && (r["local"] == server.as_str() || r["remote"] == server.as_str())
+        })
+        .cloned()
+        .collect()
+}
+
+pub fn with_command<'a>(records: &'a [Value], command: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["redis"]["command"] == command)
+        .collect()
+}
