@@ -40,11 +40,14 @@ enum Task {
     },
     /// Install test prerequisites, then run unit and end-to-end tests.
     Test,
-    /// Measure watcher's CPU overhead on a local redis-server.
+    /// Measure watcher's overhead on a local redis-server and nginx, its capacity and memory.
     Bench {
         /// Fewer, shorter runs.
         #[arg(long)]
         quick: bool,
+        /// Run only this section.
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
 }
 
@@ -54,10 +57,10 @@ fn main() -> Result<()> {
         Task::Build => build().map(|_| ()),
         Task::Run { args } => run(&args),
         Task::Test => test(),
-        Task::Bench { quick } => {
+        Task::Bench { quick, only } => {
             setup::apt_install(&["redis-server", "redis-tools", "nginx-light", "wrk"])?;
             let watcher = build()?;
-            bench::run(&watcher, quick)
+            bench::run(&watcher, quick, only)
         }
     }
 }

@@ -6,8 +6,10 @@
 //! - capacity: records and loss counters at the highest rate redis-benchmark reaches;
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
 //! - memory: RSS with 100 000 records stored, and over a soak run;
+//! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
 //! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
 
+mod http;
 mod procs;
 
 use std::{
@@ -137,8 +139,26 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Runs every section and prints the report.
-pub fn run(watcher: &Path, quick: bool) -> Result<()> {
+/// A part of the benchmark that can be run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Redis overhead, -P 1 and -P 16.
+    Overhead,
+    /// HTTP overhead (nginx, wrk).
+    Http,
+    /// Redis capacity at full speed.
+    Capacity,
+    /// Growth with stored records and idle connections.
+    Growth,
+    /// RSS and soak.
+    Memory,
+    /// Criterion micro-benchmarks.
+    Micro,
+}
+
+/// Runs every section, or only `only`, and prints the report.
+pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
+    let wanted = |s: Section| only.is_none_or(|o| o == s);
     procs::raise_fd_limit()?;
     let plan = if quick {
         Plan {
@@ -160,14 +180,28 @@ pub fn run(watcher: &Path, quick: bool) -> Result<()> {
         watcher,
         server_pid: server.0.id(),
     };
-    for pipeline in [1, 16] {
-        overhead(&bench, &plan, pipeline)?;
+    if wanted(Section::Overhead) {
+        for pipeline in [1, 16] {
+            overhead(&bench, &plan, pipeline)?;
+        }
     }
-    capacity(&bench, &plan)?;
-    growth(&bench, &plan)?;
-    soak(&bench, &plan)?;
+    if wanted(Section::Http) {
+        http::overhead(watcher, &plan)?;
+    }
+    if wanted(Section::Capacity) {
+        capacity(&bench, &plan)?;
+    }
+    if wanted(Section::Growth) {
+        growth(&bench, &plan)?;
+    }
+    if wanted(Section::Memory) {
+        soak(&bench, &plan)?;
+    }
     drop(server);
-    micro(plan.quick)
+    if wanted(Section::Micro) {
+        micro(plan.quick)?;
+    }
+    Ok(())
 }
 
 fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {

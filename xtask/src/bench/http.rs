@@ -1,0 +1,208 @@
+//! The HTTP case of `cargo xtask bench`: CPU per request of nginx (one worker, static file) under wrk,
+//! alternating baseline / empty programs / watcher (`watch http --pid <worker>`), medians; plus the
+//! records and loss watcher reported, so a cheap run that lost requests cannot pass for a good one.
+
+use std::{
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use nix::{
+    sys::signal::{kill, Signal},
+    unistd::Pid,
+};
+
+use super::{
+    median,
+    procs::{self, Guard, Observer},
+    Plan,
+};
+
+/// Port of the benchmark's nginx.
+const PORT: u16 = 16391;
+
+/// nginx with one worker serving a small page; stopped (with its worker) on drop.
+struct Nginx {
+    master: Guard,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("watcher-bench-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("www"))?;
+        std::fs::write(dir.join("www/index.html"), "<p>watcher bench</p>\n".repeat(30))?;
+        let d = dir.display();
+        let config = format!(
+            "worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  server {{ listen 127.0.0.1:{PORT}; root {d}/www; }}
+}}
+"
+        );
+        std::fs::write(dir.join("nginx.conf"), config)?;
+        let master = Guard(
+            Command::new("nginx")
+                .arg("-c")
+                .arg(dir.join("nginx.conf"))
+                .arg("-p")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting nginx")?,
+        );
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
+                return Ok(Self { master, dir });
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        bail!("nginx did not start listening on {PORT}")
+    }
+
+    /// The worker's pid (the process that serves requests).
+    fn worker(&self) -> Result<u32> {
+        let pid = self.master.0.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("nginx has no worker")
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its worker; the guard then reaps it.
+        if let Ok(pid) = i32::try_from(self.master.0.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let _ = self.master.0.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs wrk for `secs` and returns the requests it completed.
+fn wrk(secs: u64) -> Result<u64> {
+    let out = Command::new("wrk")
+        .args(["-t", "1", "-c", "50", "-d", &format!("{secs}s")])
+        .arg(format!("http://127.0.0.1:{PORT}/index.html"))
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
+        .with_context(|| format!("no request count in wrk's output: {text}"))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Baseline,
+    EmptyPrograms,
+    Watcher,
+}
+
+impl Setup {
+    const ALL: [Setup; 3] = [Setup::Baseline, Setup::EmptyPrograms, Setup::Watcher];
+
+    fn label(self) -> &'static str {
+        match self {
+            Setup::Baseline => "baseline",
+            Setup::EmptyPrograms => "empty programs",
+            Setup::Watcher => "watcher",
+        }
+    }
+
+    fn observer(self, watcher: &Path, worker: u32) -> Result<Option<Observer>> {
+        Ok(match self {
+            Setup::Baseline => None,
+            Setup::EmptyPrograms => Some(Observer::start(
+                Command::new(watcher).arg("bench-probes"),
+                Some("attached"),
+            )?),
+            Setup::Watcher => Some(Observer::start(
+                Command::new(watcher)
+                    .args(["watch", "http", "--headless", "--pid", &worker.to_string()])
+                    .args(["--json-output", "/dev/null"]),
+                Some("capturing"),
+            )?),
+        })
+    }
+}
+
+/// One measured run: CPU ns per request of nginx's worker and of the observer, and watcher's summary.
+fn run(watcher: &Path, worker: u32, setup: Setup, secs: u64) -> Result<(f64, f64, String)> {
+    let observer = setup.observer(watcher, worker)?;
+    let observer_pid = observer.as_ref().map(Observer::pid);
+    let cpu = || {
+        (
+            procs::cpu_ns(worker),
+            observer_pid.map_or(0, procs::cpu_ns),
+        )
+    };
+    let before = cpu();
+    let requests = wrk(secs)?.max(1) as f64;
+    thread::sleep(Duration::from_millis(300));
+    let after = cpu();
+    let summary = match observer {
+        Some(o) => o.stop()?,
+        None => String::new(),
+    };
+    Ok((
+        (after.0 - before.0) as f64 / requests,
+        (after.1 - before.1) as f64 / requests,
+        summary,
+    ))
+}
+
+/// The HTTP overhead section.
+pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
+    let secs = if plan.quick { 3 } else { 5 };
+    println!(
+        "\n== HTTP overhead: wrk -t 1 -c 50 -d {secs}s against nginx (1 worker, 630-byte static page); {} alternating rounds, medians",
+        plan.rounds
+    );
+    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline");
+    let nginx = Nginx::start()?;
+    let worker = nginx.worker()?;
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); Setup::ALL.len()];
+    let mut last_summary = String::new();
+    for _ in 0..plan.rounds {
+        for (i, setup) in Setup::ALL.iter().enumerate() {
+            let (service, observer, summary) = run(watcher, worker, *setup, secs)?;
+            runs[i].push((service, observer));
+            if *setup == Setup::Watcher {
+                last_summary = summary;
+            }
+        }
+    }
+    let total = |i: usize| median(runs[i].iter().map(|(s, o)| s + o).collect());
+    for (i, setup) in Setup::ALL.iter().enumerate() {
+        println!(
+            "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}",
+            setup.label(),
+            median(runs[i].iter().map(|c| c.0).collect()),
+            median(runs[i].iter().map(|c| c.1).collect()),
+            total(i),
+            total(i) - total(0),
+        );
+    }
+    println!("   last watcher run: {last_summary}");
+    Ok(())
+}
