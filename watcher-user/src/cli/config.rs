@@ -339,4 +339,36 @@ mod tests {
             assert!(err.starts_with(flag), "{err}");
         }
     }
+
+    fn watch_config(args: &[&str]) -> Result<WatchConfig, ConfigError> {
+        let mut full = vec!["watcher", "watch"];
+        full.extend_from_slice(args);
+        full.push("--headless");
+        match Config::from_cli(Cli::try_parse_from(full).expect("clap accepts"))? {
+            Config::Watch(w) => Ok(*w),
+            Config::BenchProbes => panic!("a watch configuration"),
+        }
+    }
+
+    #[test]
+    fn protocols_follow_the_subcommand_or_the_filters_given() {
+        let protocols = |args: &[&str]| watch_config(args).map(|w| w.pipeline.protocols);
+        assert_eq!(protocols(&[]).unwrap(), Protocols::ALL);
+        assert!(!protocols(&["redis"]).unwrap().http);
+        assert!(!protocols(&["http"]).unwrap().redis);
+        let only_http = protocols(&["--status", "5xx"]).unwrap();
+        assert!(only_http.http && !only_http.redis);
+        for (args, flag) in [
+            (&["redis", "--method", "GET"][..], "--method"),
+            (&["http", "--command", "GET"][..], "--command"),
+            (&["http", "--status", "6"][..], "--status"),
+            (&["http", "--path-regex", "(unclosed"][..], "--path-regex"),
+        ] {
+            let err = watch_config(args).err().expect("rejected").to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+        let w = watch_config(&["http", "--method", "post", "--status", "200-299"]).unwrap();
+        assert_eq!(w.pipeline.filter.http.methods, ["POST"]);
+        assert_eq!(w.pipeline.filter.http.statuses, [(200, 299)]);
+    }
 }

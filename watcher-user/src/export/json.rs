@@ -435,4 +435,79 @@ mod tests {
             serde_json::json!({"type": "verbatim", "format": "txt", "value": "hi"})
         );
     }
+
+    fn http_record(response_body: Blob) -> Record {
+        use crate::protocol::http::{HttpRequest, HttpResponse};
+        let header = |name: &str, value: &[u8]| Header {
+            name: name.into(),
+            value: Blob::full(value),
+        };
+        let mut r = record(Vec::new(), Frame::Null);
+        r.exchange = Exchange::Http(HttpExchange {
+            request: HttpRequest {
+                method: "POST".into(),
+                target: "/api/items?limit=2".into(),
+                version: 1,
+                headers: vec![header("Host", b"shop.test"), header("X-Raw", b"\xff\x00")],
+                body: Blob::full("{\"a\":1}"),
+                trailers: Vec::new(),
+            },
+            response: Some(HttpResponse {
+                version: 1,
+                status: 503,
+                reason: "Service Unavailable".into(),
+                headers: vec![header("Content-Type", b"application/octet-stream")],
+                body: response_body,
+                trailers: vec![header("X-Checksum", b"abc")],
+            }),
+        });
+        r
+    }
+
+    #[test]
+    fn http_records_carry_request_response_headers_and_lossless_bodies() {
+        let body = Blob {
+            data: vec![0x00, 0xff],
+            len: 5000,
+        };
+        let v = json(&http_record(body));
+        assert_eq!(v["protocol"], "http");
+        assert_eq!(v["error"], true);
+        let h = &v["http"];
+        assert_eq!(
+            (
+                &h["method"],
+                &h["target"],
+                &h["path"],
+                &h["query"],
+                &h["host"]
+            ),
+            (
+                &"POST".into(),
+                &"/api/items?limit=2".into(),
+                &"/api/items".into(),
+                &"limit=2".into(),
+                &"shop.test".into()
+            )
+        );
+        assert_eq!(
+            (&h["version"], &h["status"]),
+            (&"HTTP/1.1".into(), &503.into())
+        );
+        assert_eq!(h["reason"], "Service Unavailable");
+        assert_eq!(
+            h["request"]["headers"][0],
+            serde_json::json!(["Host", "shop.test"])
+        );
+        assert_eq!(h["request"]["headers"][1][1]["base64"], "/wA=");
+        assert_eq!(h["request"]["body"], "{\"a\":1}");
+        assert_eq!(h["request"]["body_bytes"], 7);
+        let rsp = &h["response"];
+        assert_eq!(rsp["body"]["base64"], "AP8=");
+        assert_eq!(
+            (&rsp["body_bytes"], &rsp["body_truncated"]),
+            (&5000.into(), &true.into())
+        );
+        assert_eq!(rsp["trailers"][0], serde_json::json!(["X-Checksum", "abc"]));
+    }
 }

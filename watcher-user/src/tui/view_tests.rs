@@ -124,3 +124,53 @@ fn binary_values_are_shown_as_hex_in_the_detail_view() {
     let text = screen(&mut app, 100, 14);
     assert!(text.contains("hex 0001ff"), "{text}");
 }
+
+fn http_record(status: u16, body: &str) -> Record {
+    use crate::protocol::http::{Header, HttpExchange, HttpRequest, HttpResponse};
+    let mut r = record("GET", "k", Frame::Null);
+    r.exchange = Exchange::Http(HttpExchange {
+        request: HttpRequest {
+            method: "GET".into(),
+            target: "/api/users?id=7".into(),
+            version: 1,
+            headers: vec![Header {
+                name: "Host".into(),
+                value: Blob::full("shop.test"),
+            }],
+            ..HttpRequest::default()
+        },
+        response: Some(HttpResponse {
+            version: 1,
+            status,
+            reason: "OK".into(),
+            headers: vec![Header {
+                name: "Content-Type".into(),
+                value: Blob::full("application/json"),
+            }],
+            body: Blob::full(body),
+            trailers: Vec::new(),
+        }),
+    });
+    r
+}
+
+#[test]
+fn http_rows_show_method_target_and_status_and_the_detail_pretty_prints_json() {
+    let mut app = app_with(vec![http_record(200, "{\"name\":\"alice\",\"tags\":[1]}")]);
+    let text = screen(&mut app, 160, 12);
+    assert!(
+        text.contains("GET")
+            && text.contains("shop.test/api/users?id=7")
+            && text.contains("200 OK"),
+        "{text}"
+    );
+    app.update(Action::OpenDetail);
+    let detail = screen(&mut app, 100, 30);
+    assert!(detail.contains("GET /api/users?id=7 HTTP/1.1"), "{detail}");
+    assert!(
+        detail.contains("Host: shop.test") && detail.contains("HTTP/1.1 200 OK"),
+        "{detail}"
+    );
+    // Pretty-printed: one member per line.
+    assert!(detail.contains("\"name\": \"alice\","), "{detail}");
+}

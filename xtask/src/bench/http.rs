@@ -35,7 +35,10 @@ impl Nginx {
     fn start() -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("watcher-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("www"))?;
-        std::fs::write(dir.join("www/index.html"), "<p>watcher bench</p>\n".repeat(30))?;
+        std::fs::write(
+            dir.join("www/index.html"),
+            "<p>watcher bench</p>\n".repeat(30),
+        )?;
         let d = dir.display();
         let config = format!(
             "worker_processes 1;
@@ -150,12 +153,7 @@ impl Setup {
 fn run(watcher: &Path, worker: u32, setup: Setup, secs: u64) -> Result<(f64, f64, String)> {
     let observer = setup.observer(watcher, worker)?;
     let observer_pid = observer.as_ref().map(Observer::pid);
-    let cpu = || {
-        (
-            procs::cpu_ns(worker),
-            observer_pid.map_or(0, procs::cpu_ns),
-        )
-    };
+    let cpu = || (procs::cpu_ns(worker), observer_pid.map_or(0, procs::cpu_ns));
     let before = cpu();
     let requests = wrk(secs)?.max(1) as f64;
     thread::sleep(Duration::from_millis(300));
