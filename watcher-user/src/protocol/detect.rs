@@ -92,14 +92,12 @@ impl Session {
                 *from_start = false;
                 return false;
             }
-            match detect(decoding.protocols, flow, data) {
-                Some(session) => *self = session.start(decoding.keep_bytes, *from_start),
-                None => {
-                    *from_start = false;
-                    *misses += 1;
-                    return *misses == UNRECOGNISED_AFTER;
-                }
-            }
+            let Some(detected) = detect(decoding.protocols, flow, data) else {
+                *from_start = false;
+                *misses += 1;
+                return *misses == UNRECOGNISED_AFTER;
+            };
+            *self = detected.start(decoding.keep_bytes, *from_start);
         }
         match self {
             Session::Undecided { .. } => {}

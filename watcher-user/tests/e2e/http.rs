@@ -161,6 +161,30 @@ fn nginx_and_curl_exchanges_are_framed_and_paired_on_every_hop() {
     let nginx = Nginx::start("curl");
     let (front, back) = (nginx.front.to_string(), nginx.back.to_string());
     let watcher = Watcher::start("http", &["http"], &["--port", &front, "--port", &back]);
+    run_curl_cases(&nginx);
+    let (records, summary) = watcher.stop();
+
+    // No garbage: every record is HTTP, on our ports, with a response.
+    assert!(
+        records.iter().all(|r| r["protocol"] == "http"),
+        "{records:#?}"
+    );
+    let unanswered: Vec<_> = records
+        .iter()
+        .filter(|r| r["http"]["status"].is_null())
+        .collect();
+    assert!(
+        unanswered.is_empty(),
+        "every request answered: {unanswered:#?}"
+    );
+    assert!(summary.contains(" 0 lost"), "{summary}");
+    check_curl_side(&records);
+    check_nginx_side(&records, &back);
+}
+
+/// Keep-alive over four URLs (one a 404), HEAD, a chunked upload, an `Expect: 100-continue` upload and a
+/// 5 MB download, in that order.
+fn run_curl_cases(nginx: &Nginx) {
     // Keep-alive: three URLs on one connection, then one 404.
     curl(&[
         "-o",
@@ -197,24 +221,10 @@ fn nginx_and_curl_exchanges_are_framed_and_paired_on_every_hop() {
     );
     curl(&["-o", "/dev/null", &nginx.url("/big.bin")]);
     let _ = std::fs::remove_file(&upload);
-    let (records, summary) = watcher.stop();
+}
 
-    // No garbage: every record is HTTP, on our ports, with a response.
-    assert!(
-        records.iter().all(|r| r["protocol"] == "http"),
-        "{records:#?}"
-    );
-    let unanswered: Vec<_> = records
-        .iter()
-        .filter(|r| r["http"]["status"].is_null())
-        .collect();
-    assert!(
-        unanswered.is_empty(),
-        "every request answered: {unanswered:#?}"
-    );
-    assert!(summary.contains(" 0 lost"), "{summary}");
-
-    let by_curl = http(&records, "curl", "client");
+fn check_curl_side(records: &[Value]) {
+    let by_curl = http(records, "curl", "client");
     let targets: Vec<&str> = by_curl.iter().map(|r| target_of(r)).collect();
     assert_eq!(
         targets,
@@ -266,8 +276,11 @@ fn nginx_and_curl_exchanges_are_framed_and_paired_on_every_hop() {
     assert_eq!(big["http"]["response"]["body_bytes"], BIG_FILE_BYTES);
     assert_eq!(big["http"]["response"]["body_truncated"], true);
     assert_eq!(big["truncated"], true);
+}
+
+fn check_nginx_side(records: &[Value], back: &str) {
     // nginx sends it with sendfile: still framed, counted in full, marked truncated.
-    let served = http(&records, "nginx", "server");
+    let served = http(records, "nginx", "server");
     let big_served = one(&with_target(&served, "/big.bin"), "/big.bin served");
     assert_eq!(big_served["http"]["response"]["body_bytes"], BIG_FILE_BYTES);
     assert!(big_served["response_bytes"].as_u64() > Some(BIG_FILE_BYTES));
@@ -277,7 +290,7 @@ fn nginx_and_curl_exchanges_are_framed_and_paired_on_every_hop() {
         &with_target(&served, "/api/users?id=7"),
         "inbound proxy request",
     );
-    let proxied = http(&records, "nginx", "client");
+    let proxied = http(records, "nginx", "client");
     let outbound = one(
         &with_target(&proxied, "/users?id=7"),
         "outbound proxy request",
