@@ -12,7 +12,7 @@ use base64::Engine as _;
 
 use crate::{
     protocol::{
-        http::{version_text, Header, HttpExchange},
+        http::{version_text, Headers, HttpExchange},
         redis::{ExchangeKind, Frame, RedisExchange},
         Blob,
     },
@@ -129,9 +129,9 @@ fn write_http(out: &mut Vec<u8>, x: &HttpExchange) {
 fn write_message(
     out: &mut Vec<u8>,
     version: u8,
-    headers: &[Header],
+    headers: &Headers,
     body: &Blob,
-    trailers: &[Header],
+    trailers: &Headers,
 ) {
     out.extend_from_slice(b"{\"version\":");
     write_str(out, version_text(version));
@@ -148,16 +148,16 @@ fn write_message(
     out.push(b'}');
 }
 
-fn write_headers(out: &mut Vec<u8>, headers: &[Header]) {
+fn write_headers(out: &mut Vec<u8>, headers: &Headers) {
     out.push(b'[');
-    for (i, h) in headers.iter().enumerate() {
+    for (i, (name, value)) in headers.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.push(b'[');
-        write_str(out, &h.name);
+        write_str(out, name);
         out.push(b',');
-        write_blob(out, &h.value);
+        write_value(out, value, value.len() as u64);
         out.push(b']');
     }
     out.push(b']');
@@ -171,8 +171,14 @@ fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 }
 
 fn write_blob(out: &mut Vec<u8>, b: &Blob) {
-    let text = std::str::from_utf8(&b.data).ok();
-    if let (Some(text), false) = (text, b.is_truncated()) {
+    write_value(out, &b.data, b.len);
+}
+
+/// A value of true length `len` of which `data` was kept (see the module doc).
+fn write_value(out: &mut Vec<u8>, data: &[u8], len: u64) {
+    let truncated = (data.len() as u64) < len;
+    let text = std::str::from_utf8(data).ok();
+    if let (Some(text), false) = (text, truncated) {
         return write_str(out, text);
     }
     if let Some(text) = text {
@@ -181,14 +187,14 @@ fn write_blob(out: &mut Vec<u8>, b: &Blob) {
     } else {
         out.extend_from_slice(b"{\"base64\":\"");
         // Base64 needs no escaping.
-        let encoded = base64::engine::general_purpose::STANDARD.encode(&b.data);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(data);
         out.extend_from_slice(encoded.as_bytes());
         out.push(b'"');
     }
     out.extend_from_slice(b",\"len\":");
-    write_u64(out, b.len);
+    write_u64(out, len);
     out.extend_from_slice(b",\"truncated\":");
-    write_bool(out, b.is_truncated());
+    write_bool(out, truncated);
     out.push(b'}');
 }
 
@@ -438,27 +444,27 @@ mod tests {
 
     fn http_record(response_body: Blob) -> Record {
         use crate::protocol::http::{HttpRequest, HttpResponse};
-        let header = |name: &str, value: &[u8]| Header {
-            name: name.into(),
-            value: Blob::full(value),
-        };
         let mut r = record(Vec::new(), Frame::Null);
         r.exchange = Exchange::Http(HttpExchange {
             request: HttpRequest {
                 method: "POST".into(),
                 target: "/api/items?limit=2".into(),
                 version: 1,
-                headers: vec![header("Host", b"shop.test"), header("X-Raw", b"\xff\x00")],
+                headers: [("Host", &b"shop.test"[..]), ("X-Raw", b"\xff\x00")]
+                    .into_iter()
+                    .collect(),
                 body: Blob::full("{\"a\":1}"),
-                trailers: Vec::new(),
+                trailers: Headers::default(),
             },
             response: Some(HttpResponse {
                 version: 1,
                 status: 503,
                 reason: "Service Unavailable".into(),
-                headers: vec![header("Content-Type", b"application/octet-stream")],
+                headers: [("Content-Type", &b"application/octet-stream"[..])]
+                    .into_iter()
+                    .collect(),
                 body: response_body,
-                trailers: vec![header("X-Checksum", b"abc")],
+                trailers: [("X-Checksum", &b"abc"[..])].into_iter().collect(),
             }),
         });
         r

@@ -18,8 +18,8 @@ use super::{
 };
 use crate::{
     protocol::{
-        http::{header, version_text, Header, HttpExchange},
-        redis::{frame_summary, Frame, RedisExchange},
+        http::{version_text, Headers, HttpExchange},
+        redis::{frame_summary, printable, Frame, RedisExchange},
         Blob,
     },
     record::{Exchange, Record},
@@ -177,20 +177,20 @@ fn http_lines(x: &HttpExchange, lines: &mut Vec<Line<'static>>) {
 }
 
 fn message_lines(
-    headers: &[Header],
+    headers: &Headers,
     body: &Blob,
-    trailers: &[Header],
+    trailers: &Headers,
     lines: &mut Vec<Line<'static>>,
 ) {
-    let header_line = |h: &Header| {
-        let mut value = String::new();
-        crate::protocol::redis::printable(&h.value.data, 4096, &mut value);
-        Line::from(format!("  {}: {value}", h.name))
+    let header_line = |(name, value): (&str, &[u8])| {
+        let mut text = format!("  {name}: ");
+        printable(value, 4096, &mut text);
+        Line::from(text)
     };
     lines.extend(headers.iter().map(header_line));
     if body.len > 0 {
         lines.push(Line::from(""));
-        body_lines(body, header(headers, "content-type"), lines);
+        body_lines(body, headers.get("content-type"), lines);
     }
     if !trailers.is_empty() {
         lines.push(Line::from("  trailers:"));
@@ -199,9 +199,9 @@ fn message_lines(
 }
 
 /// A body as pretty JSON when it is complete JSON, as text when printable, otherwise as a hex dump.
-fn body_lines(body: &Blob, content_type: Option<&Blob>, lines: &mut Vec<Line<'static>>) {
+fn body_lines(body: &Blob, content_type: Option<&[u8]>, lines: &mut Vec<Line<'static>>) {
     let shown = &body.data[..body.data.len().min(MAX_SHOWN)];
-    let says_json = content_type.is_some_and(|t| memchr::memmem::find(&t.data, b"json").is_some());
+    let says_json = content_type.is_some_and(|t| memchr::memmem::find(t, b"json").is_some());
     let json = (says_json && !body.is_truncated())
         .then(|| serde_json::from_slice::<serde_json::Value>(&body.data).ok())
         .flatten()

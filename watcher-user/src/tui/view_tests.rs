@@ -126,29 +126,25 @@ fn binary_values_are_shown_as_hex_in_the_detail_view() {
 }
 
 fn http_record(status: u16, body: &str) -> Record {
-    use crate::protocol::http::{Header, HttpExchange, HttpRequest, HttpResponse};
+    use crate::protocol::http::{HttpExchange, HttpRequest, HttpResponse};
     let mut r = record("GET", "k", Frame::Null);
     r.exchange = Exchange::Http(HttpExchange {
         request: HttpRequest {
             method: "GET".into(),
             target: "/api/users?id=7".into(),
             version: 1,
-            headers: vec![Header {
-                name: "Host".into(),
-                value: Blob::full("shop.test"),
-            }],
+            headers: [("Host", &b"shop.test"[..])].into_iter().collect(),
             ..HttpRequest::default()
         },
         response: Some(HttpResponse {
             version: 1,
             status,
             reason: "OK".into(),
-            headers: vec![Header {
-                name: "Content-Type".into(),
-                value: Blob::full("application/json"),
-            }],
+            headers: [("Content-Type", &b"application/json"[..])]
+                .into_iter()
+                .collect(),
             body: Blob::full(body),
-            trailers: Vec::new(),
+            ..HttpResponse::default()
         }),
     });
     r

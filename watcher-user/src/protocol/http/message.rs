@@ -11,7 +11,7 @@
 
 use memchr::memchr;
 
-use super::Header;
+use super::Headers;
 use crate::protocol::Blob;
 
 /// Longest head (start line and header fields) accepted; longer means garbage.
@@ -72,7 +72,7 @@ pub struct Head {
     /// Minor version.
     pub version: u8,
     /// Header fields in order.
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     /// Timestamp of the slice that held the first byte.
     pub start_ns: u64,
     /// Bytes of the head on the wire.
@@ -85,7 +85,7 @@ pub struct Body {
     /// The body (de-chunked) with its true length so far.
     pub body: Blob,
     /// Trailer fields.
-    pub trailers: Vec<Header>,
+    pub trailers: Headers,
     /// Body bytes on the wire (chunk framing included).
     pub wire_bytes: u64,
     /// Timestamp of the slice that held the last byte.
@@ -401,7 +401,7 @@ impl MessageDecoder {
             Chunk::DataEnd if line.is_empty() => self.state = State::Chunked(Chunk::Size),
             Chunk::Trailers if line.is_empty() => return Some(self.finish(true)),
             Chunk::Trailers => match trailer_field(line) {
-                Some(field) => self.body.trailers.push(field),
+                Some((name, value)) => self.body.trailers.push(name, value),
                 None => return Some(self.lose_sync()),
             },
             Chunk::DataEnd | Chunk::Data(_) => return Some(self.lose_sync()),
@@ -466,7 +466,7 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Vec<Header>)> {
+fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     match role {
         Role::Request => {
@@ -494,14 +494,8 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Vec<Header>)> {
     }
 }
 
-fn headers_of(fields: &[httparse::Header<'_>]) -> Vec<Header> {
-    fields
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: Blob::full(h.value),
-        })
-        .collect()
+fn headers_of(fields: &[httparse::Header<'_>]) -> Headers {
+    fields.iter().map(|h| (h.name, h.value)).collect()
 }
 
 /// `1a;ext=x` → 26.
@@ -516,17 +510,13 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(digits, 16).ok()
 }
 
-fn trailer_field(line: &[u8]) -> Option<Header> {
+fn trailer_field(line: &[u8]) -> Option<(&str, &[u8])> {
     let colon = line.iter().position(|b| *b == b':')?;
     let name = std::str::from_utf8(&line[..colon]).ok()?;
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return None;
     }
-    let value = line[colon + 1..].trim_ascii();
-    Some(Header {
-        name: name.to_owned(),
-        value: Blob::full(value),
-    })
+    Some((name, line[colon + 1..].trim_ascii()))
 }
 
 fn is_token_byte(b: u8) -> bool {

@@ -12,9 +12,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    header,
     message::{Body, Event, Framing, Head, MessageDecoder, Role, StartLine},
-    HttpExchange, HttpRequest, HttpResponse,
+    Headers, HttpExchange, HttpRequest, HttpResponse,
 };
 use crate::protocol::{Flow, SessionStats};
 
@@ -281,17 +280,17 @@ impl HttpSession {
 }
 
 /// How a request's body is framed; `None` when the head makes it impossible to tell.
-fn request_framing(headers: &[super::Header]) -> Option<Framing> {
+fn request_framing(headers: &Headers) -> Option<Framing> {
     match declared_framing(headers)? {
         // A request without a length has no body (RFC 9112 §6.3); one with an unknown coding cannot be
         // followed.
-        Framing::UntilClose if header(headers, "transfer-encoding").is_some() => None,
+        Framing::UntilClose if headers.get("transfer-encoding").is_some() => None,
         Framing::UntilClose => Some(Framing::Empty),
         framing => Some(framing),
     }
 }
 
-fn response_framing(method: &str, status: u16, headers: &[super::Header]) -> Framing {
+fn response_framing(method: &str, status: u16, headers: &Headers) -> Framing {
     if method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304 {
         return Framing::Empty;
     }
@@ -301,9 +300,9 @@ fn response_framing(method: &str, status: u16, headers: &[super::Header]) -> Fra
 
 /// Framing from Transfer-Encoding and Content-Length; `UntilClose` when neither says; `None` when
 /// Content-Length values are malformed or disagree.
-fn declared_framing(headers: &[super::Header]) -> Option<Framing> {
-    if let Some(coding) = header(headers, "transfer-encoding") {
-        let last = coding.data.rsplit(|b| *b == b',').next().unwrap_or(&[]);
+fn declared_framing(headers: &Headers) -> Option<Framing> {
+    if let Some(coding) = headers.get("transfer-encoding") {
+        let last = coding.rsplit(|b| *b == b',').next().unwrap_or(&[]);
         return Some(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             Framing::Chunked
         } else {
@@ -311,11 +310,11 @@ fn declared_framing(headers: &[super::Header]) -> Option<Framing> {
         });
     }
     let mut length = None;
-    for h in headers
+    for (_, value) in headers
         .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
     {
-        for part in h.value.data.split(|b| *b == b',') {
+        for part in value.split(|b| *b == b',') {
             let n: u64 = std::str::from_utf8(part.trim_ascii()).ok()?.parse().ok()?;
             if length.is_some_and(|l| l != n) {
                 return None;

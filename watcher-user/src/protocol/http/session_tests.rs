@@ -77,7 +77,8 @@ fn content_length_bodies_in_both_directions() {
     assert_eq!(body(&x.request.body), b"{\"a\":[1,2]}");
     let r = x.response.as_ref().expect("answered");
     assert_eq!((r.status, r.reason.as_str()), (201, "Created"));
-    assert_eq!(r.headers[1].name, "X-Case");
+    let names: Vec<&str> = r.headers.iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["Content-Length", "X-Case"]);
     assert_eq!(body(&r.body), b"ok");
     assert_eq!((p.start_ns, p.end_ns), (1, Some(2)));
     assert_eq!(p.request_bytes, request.len() as u64);
@@ -96,11 +97,8 @@ fn chunked_bodies_with_extensions_and_trailers() {
     assert_eq!(x.request.body.len, 11);
     let r = x.response.as_ref().expect("answered");
     assert_eq!(body(&r.body), b"abc");
-    assert_eq!(r.trailers.len(), 1);
-    assert_eq!(
-        (r.trailers[0].name.as_str(), body(&r.trailers[0].value)),
-        ("X-Sum", &b"42"[..])
-    );
+    let trailers: Vec<_> = r.trailers.iter().collect();
+    assert_eq!(trailers, [("X-Sum", &b"42"[..])]);
     assert_eq!(out[0].response_bytes, response.len() as u64);
 }
 
