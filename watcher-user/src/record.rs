@@ -91,8 +91,9 @@ impl Endpoint {
 pub enum Exchange {
     /// A Redis command and its reply, or a push.
     Redis(RedisExchange),
-    /// An HTTP request and its response.
-    Http(HttpExchange),
+    /// An HTTP request and its response (boxed: it is several times the size of a Redis exchange, and
+    /// every stored record would pay for the larger variant).
+    Http(Box<HttpExchange>),
 }
 
 /// One finished exchange.

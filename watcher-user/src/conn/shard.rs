@@ -206,7 +206,7 @@ fn emit(
     let http = finished
         .http
         .drain(..)
-        .map(|p| record(ctx, conn, p, Exchange::Http));
+        .map(|p| record(ctx, conn, p, |x| Exchange::Http(Box::new(x))));
     for record in redis.chain(http) {
         tally.records_decoded += 1;
         if ctx.filter.matches(&record) {

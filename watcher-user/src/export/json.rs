@@ -445,7 +445,7 @@ mod tests {
     fn http_record(response_body: Blob) -> Record {
         use crate::protocol::http::{HttpRequest, HttpResponse};
         let mut r = record(Vec::new(), Frame::Null);
-        r.exchange = Exchange::Http(HttpExchange {
+        r.exchange = Exchange::Http(Box::new(HttpExchange {
             request: HttpRequest {
                 method: "POST".into(),
                 target: "/api/items?limit=2".into(),
@@ -466,7 +466,7 @@ mod tests {
                 body: response_body,
                 trailers: [("X-Checksum", &b"abc"[..])].into_iter().collect(),
             }),
-        });
+        }));
         r
     }
 

@@ -53,6 +53,10 @@ pub struct Finished {
 
 /// The decoding state of one connection.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per connection, touched on every event: a box would add a pointer chase to the hot path"
+)]
 pub enum Session {
     /// No protocol recognised yet.
     Undecided {

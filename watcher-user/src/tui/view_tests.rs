@@ -128,7 +128,7 @@ fn binary_values_are_shown_as_hex_in_the_detail_view() {
 fn http_record(status: u16, body: &str) -> Record {
     use crate::protocol::http::{HttpExchange, HttpRequest, HttpResponse};
     let mut r = record("GET", "k", Frame::Null);
-    r.exchange = Exchange::Http(HttpExchange {
+    r.exchange = Exchange::Http(Box::new(HttpExchange {
         request: HttpRequest {
             method: "GET".into(),
             target: "/api/users?id=7".into(),
@@ -146,7 +146,7 @@ fn http_record(status: u16, body: &str) -> Record {
             body: Blob::full(body),
             ..HttpResponse::default()
         }),
-    });
+    }));
     r
 }
 
