@@ -17,6 +17,11 @@ use super::{
 };
 use crate::protocol::{Flow, SessionStats};
 
+/// Requests waiting for responses on one connection beyond which the responses are taken to be missing
+/// (e.g. that direction is not being captured): deeper HTTP pipelining does not happen in practice, and
+/// the queue must not grow without bound.
+const MAX_PENDING: usize = 1024;
+
 /// A finished HTTP exchange with its timing.
 pub type Paired = crate::protocol::Paired<HttpExchange>;
 
@@ -158,6 +163,9 @@ impl HttpSession {
             self.requests.force_out_of_sync();
             return self.lose_sync();
         };
+        if self.pending.len() >= MAX_PENDING {
+            self.lose_sync();
+        }
         self.pending.push_back(Pending {
             request: HttpRequest {
                 method,
