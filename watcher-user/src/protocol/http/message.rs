@@ -19,7 +19,7 @@ pub const MAX_HEAD: usize = 64 * 1024;
 /// Longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 8 * 1024;
 /// Most header fields parsed in one head.
-const MAX_HEADERS: usize = 128;
+const MAX_HEADERS: usize = 256;
 /// Head bytes examined per step, so a body arriving with its head is not copied into the head buffer.
 const HEAD_PIECE: usize = 4096;
 
@@ -401,8 +401,10 @@ impl MessageDecoder {
             Chunk::DataEnd if line.is_empty() => self.state = State::Chunked(Chunk::Size),
             Chunk::Trailers if line.is_empty() => return Some(self.finish(true)),
             Chunk::Trailers => match trailer_field(line) {
-                Some((name, value)) => self.body.trailers.push(name, value),
-                None => return Some(self.lose_sync()),
+                Some((name, value)) if self.body.trailers.byte_len() < MAX_HEAD => {
+                    self.body.trailers.push(name, value);
+                }
+                _ => return Some(self.lose_sync()),
             },
             Chunk::DataEnd | Chunk::Data(_) => return Some(self.lose_sync()),
         }
@@ -504,10 +506,18 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = std::str::from_utf8(&line[..end])
         .ok()?
         .trim_matches([' ', '\t']);
-    if digits.is_empty() || digits.len() > 15 {
+    if digits.is_empty() {
         return None;
     }
-    u64::from_str_radix(digits, 16).ok()
+    // Leading zeros are allowed in any number; the rest must fit in 60 bits.
+    let significant = digits.trim_start_matches('0');
+    if significant.is_empty() {
+        return Some(0);
+    }
+    if significant.len() > 15 {
+        return None;
+    }
+    u64::from_str_radix(significant, 16).ok()
 }
 
 fn trailer_field(line: &[u8]) -> Option<(&str, &[u8])> {

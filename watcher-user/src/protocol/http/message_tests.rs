@@ -15,6 +15,7 @@ fn chunk_sizes_are_hex_with_optional_extensions() {
     assert_eq!(chunk_size(b"1a"), Some(26));
     assert_eq!(chunk_size(b"1A;name=\"v\""), Some(26));
     assert_eq!(chunk_size(b"0"), Some(0));
+    assert_eq!(chunk_size(b"0000000000000000001a"), Some(26));
     for bad in [&b""[..], b"xyz", b";ext", b"ffffffffffffffffff"] {
         assert_eq!(chunk_size(bad), None);
     }

@@ -52,6 +52,11 @@ impl Headers {
             .map(|(_, v)| v)
     }
 
+    /// Bytes of names and values together.
+    pub fn byte_len(&self) -> usize {
+        self.raw.len()
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.fields.len()

@@ -259,6 +259,10 @@ impl HttpSession {
         let Some(mut p) = self.pending.pop_front() else {
             return;
         };
+        if self.pending.is_empty() && std::mem::take(&mut self.receiving_body) {
+            // Answered before its body was all sent (e.g. 413): the rest of the body is not recorded.
+            p.truncated = true;
+        }
         p.response_bytes += body.wire_bytes;
         p.truncated |= !body.complete || body.body.is_truncated();
         answer.response.body = body.body;
@@ -309,7 +313,12 @@ fn response_framing(method: &str, status: u16, headers: &Headers) -> Framing {
 /// Framing from Transfer-Encoding and Content-Length; `UntilClose` when neither says; `None` when
 /// Content-Length values are malformed or disagree.
 fn declared_framing(headers: &Headers) -> Option<Framing> {
-    if let Some(coding) = headers.get("transfer-encoding") {
+    // The coding applied last is the last element of the last field (a list may span several lines).
+    let last_coding = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding"))
+        .last();
+    if let Some((_, coding)) = last_coding {
         let last = coding.rsplit(|b| *b == b',').next().unwrap_or(&[]);
         return Some(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             Framing::Chunked

@@ -382,3 +382,32 @@ fn requests_never_answered_are_bounded_and_counted() {
     assert_eq!(session.stats().dropped_requests, MAX_PENDING as u64);
     assert_eq!(session.stats().lost_sync, 1);
 }
+
+#[test]
+fn transfer_coding_lists_may_span_several_fields() {
+    let out = same_at_every_split(&[
+        req(b"GET /z HTTP/1.1\r\n\r\n"),
+        rsp(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n"),
+        req(b"GET /next HTTP/1.1\r\n\r\n"),
+        rsp(b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    let statuses: Vec<_> = out.iter().map(status).collect();
+    assert_eq!(statuses, [Some(200), Some(204)]);
+}
+
+#[test]
+fn a_response_before_the_request_body_ends_marks_the_request_truncated() {
+    let (out, session) = replay(
+        KEEP_ALL,
+        &[
+            req(b"POST /u HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
+            rsp(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"),
+            req(b"defghij"),
+        ],
+        None,
+    );
+    assert_eq!(session.stats(), SessionStats::default());
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), Some(413));
+    assert!(out[0].truncated);
+}
