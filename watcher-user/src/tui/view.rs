@@ -125,7 +125,8 @@ fn redis_cells(x: &RedisExchange, error: bool) -> (Cell<'static>, Cell<'static>)
 /// Host + target and status cells of an HTTP record, the status colored by class.
 fn http_cells(x: &HttpExchange) -> (Cell<'static>, Cell<'static>) {
     let mut target = String::new();
-    if let Some(host) = x.host() {
+    // An absolute-form target already names its host.
+    if let (Some(host), true) = (x.host(), x.request.target.starts_with('/')) {
         target.push_str(host);
     }
     printable(x.request.target.as_bytes(), 200, &mut target);

@@ -330,18 +330,28 @@ impl MessageDecoder {
 
     fn head(&mut self, data: &mut &[u8], start_ns: u64) -> Option<Event> {
         let piece = &data[..data.len().min(HEAD_PIECE)];
-        let scan_from = self.buf.len().saturating_sub(3);
         let before = self.buf.len();
-        self.buf.extend_from_slice(piece);
-        let Some(end) = head_end(&self.buf, scan_from) else {
+        // The end may straddle the previous piece: look at its last three bytes with the new ones.
+        let scan_from = before.saturating_sub(3);
+        let end = if before == 0 {
+            // The usual case, a head within one piece: copy the head only, not the body behind it.
+            head_end(piece, 0)
+        } else {
+            self.buf.extend_from_slice(piece);
+            let end = head_end(&self.buf, scan_from);
+            self.buf.truncate(before);
+            end
+        };
+        let Some(end) = end else {
+            self.buf.extend_from_slice(piece);
             *data = &data[piece.len()..];
             if self.buf.len() > MAX_HEAD {
                 return Some(self.lose_sync());
             }
             return None;
         };
+        self.buf.extend_from_slice(&piece[..end - before]);
         *data = &data[end - before..];
-        self.buf.truncate(end);
         let event = match parse_head(self.role, &self.buf) {
             Some((start, version, headers)) => {
                 self.state = State::AwaitFraming;
@@ -379,14 +389,19 @@ impl MessageDecoder {
                 });
                 None
             }
-            Chunk::Size | Chunk::DataEnd | Chunk::Trailers => {
-                let line = match self.line(data) {
-                    Ok(Some(line)) => line,
-                    Ok(None) => return None,
-                    Err(()) => return Some(self.lose_sync()),
-                };
-                self.chunk_line(chunk, &line)
-            }
+            Chunk::Size | Chunk::DataEnd | Chunk::Trailers => match self.line(data) {
+                Ok(Some(len)) => {
+                    // Borrowed out of `self` while `chunk_line` runs, then put back: no allocation
+                    // per chunk.
+                    let mut line = std::mem::take(&mut self.buf);
+                    let event = self.chunk_line(chunk, &line[..len]);
+                    line.clear();
+                    self.buf = line;
+                    event
+                }
+                Ok(None) => None,
+                Err(()) => Some(self.lose_sync()),
+            },
         }
     }
 
@@ -411,8 +426,8 @@ impl MessageDecoder {
         None
     }
 
-    /// Assembles a framing line in `buf`; returns it (without CRLF) once complete.
-    fn line(&mut self, data: &mut &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    /// Assembles a framing line in `buf`; once complete, returns its length without the line ending.
+    fn line(&mut self, data: &mut &[u8]) -> Result<Option<usize>, ()> {
         let (piece, done) = match memchr(b'\n', data) {
             Some(i) => (&data[..=i], true),
             None => (*data, false),
@@ -426,12 +441,8 @@ impl MessageDecoder {
         if !done {
             return Ok(None);
         }
-        let mut line = std::mem::take(&mut self.buf);
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        Ok(Some(line))
+        let line = &self.buf[..self.buf.len() - 1];
+        Ok(Some(line.strip_suffix(b"\r").unwrap_or(line).len()))
     }
 
     /// Takes up to `max` body bytes from `data`; returns how many.

@@ -57,11 +57,6 @@ impl Headers {
         self.raw.len()
     }
 
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()

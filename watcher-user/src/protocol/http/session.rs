@@ -55,7 +55,6 @@ pub struct HttpSession {
     /// The newest pending request is still receiving its body.
     receiving_body: bool,
     answer: Option<Answer>,
-    switched: bool,
     stats: SessionStats,
     events: Vec<Event>,
 }
@@ -70,7 +69,6 @@ impl HttpSession {
             pending: VecDeque::new(),
             receiving_body: false,
             answer: None,
-            switched: false,
             stats: SessionStats::default(),
             events: Vec::new(),
         }
@@ -270,7 +268,6 @@ impl HttpSession {
         let end_ns = body.end_ns;
         out.push(paired(p, Some((answer.response, end_ns))));
         if answer.switches {
-            self.switched = true;
             self.requests.switch();
             self.responses.switch();
         }
@@ -283,11 +280,6 @@ impl HttpSession {
         self.receiving_body = false;
         self.answer = None;
         self.responses.force_out_of_sync();
-    }
-
-    /// Whether a 101 or CONNECT handed the connection to another protocol.
-    pub fn switched(&self) -> bool {
-        self.switched
     }
 }
 
