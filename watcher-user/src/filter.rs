@@ -5,17 +5,15 @@
 use regex::Regex;
 
 use crate::protocol::{
-    detect::Protocols,
     http::HttpExchange,
     redis::{ExchangeKind, RedisExchange},
 };
 use crate::record::{Exchange, Record, Side};
 
-/// Filters chosen on the command line, applied before records are stored.
-#[derive(Clone, Debug)]
+/// Filters chosen on the command line, applied before records are stored. Which protocols are kept is
+/// not a filter: protocols that are not wanted are not decoded at all (`PipelineConfig::protocols`).
+#[derive(Clone, Debug, Default)]
 pub struct RecordFilter {
-    /// Protocols whose records are kept.
-    pub protocols: Protocols,
     /// Keep only exchanges at least this slow (ns). Pushes have no latency and are dropped by it.
     pub min_latency_ns: Option<u64>,
     /// Keep only this side.
@@ -24,18 +22,6 @@ pub struct RecordFilter {
     pub redis: RedisFilter,
     /// HTTP-specific filters.
     pub http: HttpFilter,
-}
-
-impl Default for RecordFilter {
-    fn default() -> Self {
-        Self {
-            protocols: Protocols::ALL,
-            min_latency_ns: None,
-            side: None,
-            redis: RedisFilter::default(),
-            http: HttpFilter::default(),
-        }
-    }
 }
 
 /// `--command`, `--key-prefix`.
@@ -149,8 +135,8 @@ impl RecordFilter {
             }
         }
         match &record.exchange {
-            Exchange::Redis(redis) => self.protocols.redis && self.redis.matches(redis),
-            Exchange::Http(http) => self.protocols.http && self.http.matches(http),
+            Exchange::Redis(redis) => self.redis.matches(redis),
+            Exchange::Http(http) => self.http.matches(http),
         }
     }
 }

@@ -190,7 +190,6 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
     let http = http_filter(&args)?;
     let protocols = protocols(args.protocol, &redis, &http)?;
     let filter = RecordFilter {
-        protocols,
         min_latency_ns,
         side: side_filter,
         redis,
