@@ -147,6 +147,9 @@ pub struct KernelLoss {
     pub truncated_bytes: u64,
     /// Syscalls dropped because another thread took their in-flight slot before they returned.
     pub pending_full: u64,
+    /// Processes that should have been followed (children of a recorded command) but did not fit in
+    /// the pid table, so their traffic is missed.
+    pub pid_table_full: u64,
 }
 
 /// Byte offsets of the kernel struct fields the programs read, found in the running kernel's BTF.
@@ -215,6 +218,26 @@ pub struct KernelConfig {
     pub comm: [u8; COMM_LEN],
     /// Producers wake the ring reader only once this many bytes are waiting (it polls otherwise).
     pub wake_bytes: u32,
+    /// Non-zero: processes forked by the watcher's main thread, and their descendants, are added to
+    /// the `PID_FILTER` map as [`pid_mark::DESCENDANT`] (and removed when they exit).
+    pub follow_children: u8,
+    /// Non-zero: a task outside the pid filter is still traced on connections matching `ports`, and
+    /// tasks inside it are traced on every port (the filters widen each other instead of narrowing).
+    pub widen_by_port: u8,
+    /// Zero: every program returns at once. User space arms the programs only once all of them are
+    /// attached, and disarms them before detaching, because attaching and detaching take seconds on
+    /// some machines and a half-attached set (reads seen, writes not) would show broken exchanges.
+    pub armed: u8,
+    /// Explicit padding.
+    pub pad: u8,
+}
+
+/// Values of the `PID_FILTER` map: why a tgid is traced.
+pub mod pid_mark {
+    /// Named with `--pid`.
+    pub const GIVEN: u8 = 1;
+    /// A descendant of the command being recorded (followed across fork, removed at exit).
+    pub const DESCENDANT: u8 = 2;
 }
 
 #[cfg(feature = "user")]

@@ -2,14 +2,16 @@
 //! a ring buffer for user space.
 //!
 //! Entry points are thin (`fn x(ctx) -> u32` calling `try_x`); filtering is in `task` and `socket`,
-//! copying in `payload`, counting of loss in `loss`. Nothing here parses protocols: that is user space's
-//! job, and the kernel side must stay small enough for the verifier and cheap for the traced process.
+//! copying in `payload`, following a recorded command's process tree in `process`, counting of loss in
+//! `loss`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
+//! enough for the verifier and cheap for the traced process.
 #![no_std]
 #![no_main]
 
 mod loss;
 mod maps;
 mod payload;
+mod process;
 mod ring;
 mod socket;
 mod task;
@@ -279,6 +281,20 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sys_enter_close(ctx: TracePointContext) -> u32 {
     let _ = try_enter_close(&ctx);
+    0
+}
+
+/// A task forked: its child may join a recorded command's process tree.
+#[tracepoint]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    let _ = process::try_fork(&ctx);
+    0
+}
+
+/// A task exited: it leaves the followed process tree.
+#[tracepoint]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let _ = process::try_exit(&ctx);
     0
 }
 

@@ -60,9 +60,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub static CONFIG: Array<KernelConfig> = Array::with_max_entries(1, 0);
 
-/// Tgids to trace when `KernelConfig::pid_filter_on` is set.
+/// Tgids to trace when `KernelConfig::pid_filter_on` is set, valued by `watcher_common::pid_mark`.
+/// Sized for a recorded command's whole process tree (a parallel build or test run forks thousands);
+/// followed thread ids land here too, see `process`.
 #[map]
-pub static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(16_384, 0);
 
 /// Classification of `(tgid << 32) | fd`. LRU because entries of processes that exit are never
 /// closed explicitly; eviction re-classifies an fd on its next use, which is only a cost.

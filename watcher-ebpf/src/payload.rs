@@ -130,7 +130,14 @@ pub fn emit(
 }
 
 #[inline(always)]
-fn send_chunk(cfg: &KernelConfig, event: &mut DataEvent, src: u64, n: usize, offset: u32, last: bool) {
+fn send_chunk(
+    cfg: &KernelConfig,
+    event: &mut DataEvent,
+    src: u64,
+    n: usize,
+    offset: u32,
+    last: bool,
+) {
     event.header.chunk_offset = offset;
     event.header.flags = if last { flags::LAST_CHUNK } else { 0 };
     let Some(dst) = event.data.get_mut(..n) else {
@@ -158,7 +165,10 @@ fn output(cfg: &KernelConfig, event: &DataEvent, n: usize) {
     // SAFETY: `size` is at most the size of the event, so the slice stays inside the per-CPU slot.
     let bytes =
         unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
-    if EVENTS.output::<[u8]>(bytes, crate::ring::submit_flags(cfg)).is_err() {
+    if EVENTS
+        .output::<[u8]>(bytes, crate::ring::submit_flags(cfg))
+        .is_err()
+    {
         loss::count(|l| {
             l.ring_full_events += 1;
             l.ring_full_bytes += n as u64;

@@ -84,11 +84,15 @@ fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32) -> Option<SocketAddrs> {
 }
 
 #[inline(always)]
-fn passes_connection_filters(cfg: &KernelConfig, side: u8, addrs: &SocketAddrs) -> bool {
+fn passes_connection_filters(cfg: &KernelConfig, tgid: u32, side: u8, addrs: &SocketAddrs) -> bool {
     if cfg.side_filter != 0 && side != side::UNKNOWN && side != cfg.side_filter {
         return false;
     }
     if cfg.port_count == 0 {
+        return true;
+    }
+    // Widening: processes in the pid filter are traced on every port, the others only on these ports.
+    if cfg.widen_by_port != 0 && crate::task::pid_mark(tgid).is_some() {
         return true;
     }
     let mut i = 0;
@@ -112,7 +116,7 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
     let addrs = tcp_socket_addrs(cfg, fd);
     let state = match &addrs {
         None => STATE_NOT_TCP,
-        Some(a) if passes_connection_filters(cfg, side, a) => STATE_TRACED,
+        Some(a) if passes_connection_filters(cfg, tgid, side, a) => STATE_TRACED,
         Some(_) => STATE_IGNORED,
     };
     let entry = SocketState {

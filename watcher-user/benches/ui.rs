@@ -7,7 +7,7 @@ mod common;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ratatui::{backend::TestBackend, Terminal};
 use watcher::{
-    stats::Totals,
+    counters::Totals,
     tui::{
         app::{Action, App},
         view,

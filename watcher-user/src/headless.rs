@@ -1,27 +1,33 @@
-//! Headless mode: capture and export until a signal, `--duration` or `--count`, then print a one-line
-//! summary to stderr. Used by scripts and CI, and whenever stdout is not a terminal.
+//! Headless mode: capture without the UI, exporting and checking `--fail-on` conditions, until a signal,
+//! `--duration`, `--count` or (for `record`) the end of a command; then a one-line summary for stderr.
+//!
+//! [`Capture`] is the part every headless mode shares: the pipeline plus one follower thread that feeds
+//! the exporter and the checker. It never prints; callers decide what to say.
 
 use std::{
     io::ErrorKind,
     sync::Arc,
-    thread,
+    thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver};
 
 use crate::{
     cli::WatchConfig,
-    export::{self, ExportError},
-    pipeline::Pipeline,
+    counters::Totals,
+    export::NdjsonSink,
+    findings::{Checker, Findings},
+    follow::{self, Followed, Sink},
+    pipeline::{Pipeline, StartNotes},
+    record::Record,
     signals,
-    stats::Totals,
     store::Snapshot,
 };
 
 /// What a finished run saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// Records stored.
     pub records: u64,
@@ -31,6 +37,8 @@ pub struct Summary {
     pub truncated: u64,
     /// Counters at the end.
     pub totals: Totals,
+    /// `--fail-on` conditions that were met.
+    pub findings: Findings,
 }
 
 impl std::fmt::Display for Summary {
@@ -52,63 +60,134 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Runs a headless capture.
+/// The consumers of a headless run, fed by one follower thread.
+struct HeadlessSink {
+    export: Option<NdjsonSink>,
+    checker: Checker,
+}
+
+impl Sink for HeadlessSink {
+    fn record(&mut self, record: &Record) -> std::io::Result<()> {
+        self.checker.check(record);
+        match &mut self.export {
+            Some(export) => export.record(record),
+            None => Ok(()),
+        }
+    }
+
+    fn burst_done(&mut self) -> std::io::Result<()> {
+        match &mut self.export {
+            Some(export) => export.burst_done(),
+            None => Ok(()),
+        }
+    }
+}
+
+type Follower = JoinHandle<(HeadlessSink, Followed, std::io::Result<()>)>;
+
+/// A headless capture in progress.
+pub struct Capture {
+    pipeline: Pipeline,
+    follower: Option<Follower>,
+}
+
+impl Capture {
+    /// Starts the pipeline and, when anything consumes records, the follower.
+    pub fn start(cfg: &mut WatchConfig) -> Result<(Self, StartNotes)> {
+        let export = cfg.take_writer().map(NdjsonSink::new);
+        let checker = Checker::new(&cfg.fail_on);
+        let consumes = export.is_some() || !checker.is_empty();
+        let (wake_tx, wake_rx) = bounded(1);
+        let subscribers = if consumes { vec![wake_tx] } else { Vec::new() };
+        let (pipeline, notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
+        let follower = if consumes {
+            Some(spawn_follower(
+                &pipeline,
+                wake_rx,
+                cfg.count,
+                HeadlessSink { export, checker },
+            )?)
+        } else {
+            None
+        };
+        Ok((Self { pipeline, follower }, notes))
+    }
+
+    /// Records stored so far.
+    pub fn records(&self) -> u64 {
+        self.pipeline.store.snapshot().total
+    }
+
+    /// Whether the follower stopped early (the export's reader went away, or writing failed).
+    pub fn follower_stopped(&self) -> bool {
+        self.follower.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// Stops capturing, lets the follower see every record, and sums up.
+    pub fn finish(self) -> Result<Summary> {
+        let store = Arc::clone(&self.pipeline.store);
+        let counters = Arc::clone(&self.pipeline.counters);
+        self.pipeline.stop()?;
+        let (exported, checker) = match self.follower {
+            None => (0, Checker::default()),
+            Some(handle) => {
+                let Ok((sink, _, result)) = handle.join() else {
+                    anyhow::bail!("the exporter panicked");
+                };
+                match result {
+                    Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+                        return Err(e).context("writing JSON records");
+                    }
+                    _ => {}
+                }
+                (sink.export.map_or(0, |e| e.written), sink.checker)
+            }
+        };
+        let snapshot = store.snapshot();
+        let totals = counters.totals();
+        Ok(Summary {
+            records: snapshot.total,
+            exported,
+            truncated: count_truncated(&snapshot),
+            findings: checker.finish(&totals),
+            totals,
+        })
+    }
+}
+
+fn spawn_follower(
+    pipeline: &Pipeline,
+    wake: Receiver<()>,
+    limit: Option<u64>,
+    sink: HeadlessSink,
+) -> Result<Follower> {
+    let store = Arc::clone(&pipeline.store);
+    let counters = Arc::clone(&pipeline.counters);
+    thread::Builder::new()
+        .name("watcher-follow".into())
+        .spawn(move || follow::run(&store, &counters, &wake, limit, sink))
+        .context("starting the exporter")
+}
+
+/// Runs a headless `watch` until a signal, `--duration` or `--count`.
 pub fn run(mut cfg: WatchConfig) -> Result<Summary> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let writer = cfg.take_writer();
-    let (wake_tx, wake_rx) = bounded(1);
-    let subscribers = if writer.is_some() {
-        vec![wake_tx]
-    } else {
-        Vec::new()
-    };
-    let (pipeline, notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
+    let (capture, notes) = Capture::start(&mut cfg)?;
     for note in notes {
         eprintln!("watcher: {note}");
     }
     eprintln!("watcher: capturing (Ctrl-C to stop)");
-    let exporter = writer.map(|out| {
-        let store = Arc::clone(&pipeline.store);
-        let counters = Arc::clone(&pipeline.counters);
-        let limit = cfg.count;
-        thread::Builder::new()
-            .name("watcher-export".into())
-            .spawn(move || export::run(&store, &counters, out, &wake_rx, limit))
-    });
     let started = Instant::now();
     loop {
-        if terminate.recv_timeout(Duration::from_millis(50)).is_ok() {
-            break;
-        }
-        if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
-            break;
-        }
-        if cfg
-            .count
-            .is_some_and(|n| pipeline.store.snapshot().total >= n)
+        if terminate.recv_timeout(Duration::from_millis(50)).is_ok()
+            || cfg.duration.is_some_and(|d| started.elapsed() >= d)
+            || cfg.count.is_some_and(|n| capture.records() >= n)
+            || capture.follower_stopped()
         {
             break;
         }
     }
-    let store = Arc::clone(&pipeline.store);
-    let counters = Arc::clone(&pipeline.counters);
-    pipeline.stop()?;
-    let exported = match exporter {
-        None => 0,
-        Some(handle) => match handle.context("starting the exporter")?.join() {
-            Ok(Ok(summary)) => summary.written,
-            Ok(Err(ExportError::Write(e))) if e.kind() == ErrorKind::BrokenPipe => 0,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => anyhow::bail!("the exporter panicked"),
-        },
-    };
-    let snapshot = store.snapshot();
-    Ok(Summary {
-        records: snapshot.total,
-        exported,
-        truncated: count_truncated(&snapshot),
-        totals: counters.totals(),
-    })
+    capture.finish()
 }
 
 fn count_truncated(snapshot: &Snapshot) -> u64 {

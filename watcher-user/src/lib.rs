@@ -3,7 +3,7 @@
 //! The crate is split by pipeline stage; each module's doc says what it owns and what it must not do:
 //! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
 //! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
-//! `filter`, `store` (bounded records and snapshots), `export` (NDJSON), `tui`, `headless`, `pipeline`
+//! `filter`, `counters` (loss and progress counters), `store` (bounded records and snapshots), `export` (NDJSON), `tui`, `headless`, `pipeline`
 //! (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
 #![deny(unsafe_code)]
 
@@ -12,13 +12,16 @@ pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod conn;
+pub mod counters;
 pub mod export;
 pub mod filter;
+pub mod findings;
+pub mod follow;
 pub mod headless;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;
+pub mod recorder;
 pub mod signals;
-pub mod stats;
 pub mod store;
 pub mod tui;

@@ -27,10 +27,10 @@ use crate::{
         shard::{Shard, ShardContext},
         EventBatch,
     },
+    counters::Counters,
     filter::RecordFilter,
     protocol::detect::{Decoding, Protocols},
     record::Record,
-    stats::Counters,
     store::Store,
 };
 

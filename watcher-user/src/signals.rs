@@ -4,9 +4,14 @@
 use crossbeam_channel::{bounded, Receiver};
 use tokio::signal::unix::{signal, SignalKind};
 
-/// A termination request.
+/// A termination request, by the signal that asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Terminate;
+pub enum Terminate {
+    /// SIGINT: Ctrl-C, which the terminal also delivers to every process of the foreground group.
+    Interrupt,
+    /// SIGTERM: sent to watcher alone.
+    Terminate,
+}
 
 /// Starts a listener thread; the receiver yields one message per signal.
 pub fn listen() -> std::io::Result<Receiver<Terminate>> {
@@ -26,11 +31,11 @@ pub fn listen() -> std::io::Result<Receiver<Terminate>> {
         .spawn(move || {
             runtime.block_on(async move {
                 loop {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                    }
-                    if tx.send(Terminate).is_err() {
+                    let signal = tokio::select! {
+                        _ = int.recv() => Terminate::Interrupt,
+                        _ = term.recv() => Terminate::Terminate,
+                    };
+                    if tx.send(signal).is_err() {
                         break;
                     }
                 }

@@ -12,9 +12,9 @@ use watcher::{
         shard::{Shard, ShardContext},
         EventBatch,
     },
+    counters::Counters,
     filter::RecordFilter,
     protocol::detect::{Decoding, Protocols},
-    stats::Counters,
     store::Store,
 };
 use watcher_common::{direction, kind, side, EventHeader};

@@ -7,7 +7,7 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use watcher_common::{KernelConfig, KernelLoss};
+use watcher_common::{pid_mark, KernelConfig, KernelLoss};
 
 /// The compiled kernel side, embedded at build time (empty when `cargo xtask build-ebpf` has not run).
 static EBPF_OBJECT: &[u8] =
@@ -39,6 +39,10 @@ const SYSCALL_PROGRAMS: &[&str] = &[
     "sys_exit_connect",
     "sys_enter_close",
 ];
+
+/// Tracepoints of `sched:*` that follow a recorded command's process tree. They are attached only when
+/// `KernelConfig::follow_children` is set, so a plain `watch` pays nothing at every fork.
+const PROCESS_PROGRAMS: &[&str] = &["sched_process_fork", "sched_process_exit"];
 
 /// Why loading failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +92,12 @@ pub struct LoadedPrograms {
     pub ring: RingBuf<MapData>,
     /// Per-CPU loss counters.
     pub loss: PerCpuArray<MapData, KernelLoss>,
+    /// The configuration the programs run with.
+    pub config: KernelConfig,
 }
 
-/// Loads the object with `config`, fills the pid filter and attaches all programs.
+/// Loads the object with `config`, fills the pid filter, attaches all programs (the `sched` ones only
+/// when children are followed) and then arms them, so capture starts at one instant.
 pub fn load(
     config: &KernelConfig,
     pids: &[u32],
@@ -102,16 +109,7 @@ pub fn load(
         wake_bytes: ring_bytes / 4,
         ..*config
     };
-    {
-        let map = ebpf
-            .map_mut("CONFIG")
-            .ok_or_else(|| map_error("CONFIG", MissingMap))?;
-        let mut array: Array<_, KernelConfig> =
-            Array::try_from(map).map_err(|e| map_error("CONFIG", e))?;
-        array
-            .set(0, config, 0)
-            .map_err(|e| map_error("CONFIG", e))?;
-    }
+    write_config(&mut ebpf, &KernelConfig { armed: 0, ..config })?;
     {
         let map = ebpf
             .map_mut("PID_FILTER")
@@ -120,17 +118,29 @@ pub fn load(
             BpfHashMap::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
         for pid in pids {
             filter
-                .insert(pid, 1, 0)
+                .insert(pid, pid_mark::GIVEN, 0)
                 .map_err(|e| map_error("PID_FILTER", e))?;
         }
     }
-    for name in SYSCALL_PROGRAMS {
+    let process_programs = if config.follow_children == 0 {
+        &[][..]
+    } else {
+        PROCESS_PROGRAMS
+    };
+    // Process followers first: a command is started only after `load` returns, but its parent must be
+    // followed before any of its traffic can be.
+    let programs = process_programs
+        .iter()
+        .map(|name| ("sched", name))
+        .chain(SYSCALL_PROGRAMS.iter().map(|name| ("syscalls", name)));
+    for (category, name) in programs {
         let program = tracepoint(&mut ebpf, name)?;
         program.load().map_err(|e| program_error(name, e))?;
         program
-            .attach("syscalls", name)
+            .attach(category, name)
             .map_err(|e| program_error(name, e))?;
     }
+    write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
     let ring = RingBuf::try_from(
         ebpf.take_map("EVENTS")
             .ok_or_else(|| map_error("EVENTS", MissingMap))?,
@@ -141,7 +151,21 @@ pub fn load(
             .ok_or_else(|| map_error("LOSS", MissingMap))?,
     )
     .map_err(|e| map_error("LOSS", e))?;
-    Ok(LoadedPrograms { ebpf, ring, loss })
+    Ok(LoadedPrograms {
+        ebpf,
+        ring,
+        loss,
+        config,
+    })
+}
+
+fn write_config(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), LoadError> {
+    let map = ebpf
+        .map_mut("CONFIG")
+        .ok_or_else(|| map_error("CONFIG", MissingMap))?;
+    let mut array: Array<_, KernelConfig> =
+        Array::try_from(map).map_err(|e| map_error("CONFIG", e))?;
+    array.set(0, config, 0).map_err(|e| map_error("CONFIG", e))
 }
 
 /// Attaches a program that does nothing to every tracepoint [`load`] uses: the cost of the hooks alone,
@@ -177,6 +201,18 @@ fn tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut TracePoint, 
 }
 
 impl LoadedPrograms {
+    /// Makes every program return at once, so detaching (which takes a while) cannot cut exchanges
+    /// in odd places: events stop at one instant, as they started.
+    pub fn disarm(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), LoadError> {
+        write_config(
+            ebpf,
+            &KernelConfig {
+                armed: 0,
+                ..*config
+            },
+        )
+    }
+
     /// Loss counters of `loss` summed over CPUs.
     pub fn sum_loss(loss: &PerCpuArray<MapData, KernelLoss>) -> KernelLoss {
         let mut total = KernelLoss::default();
@@ -188,6 +224,7 @@ impl LoadedPrograms {
                 total.truncated_calls += v.truncated_calls;
                 total.truncated_bytes += v.truncated_bytes;
                 total.pending_full += v.pending_full;
+                total.pid_table_full += v.pid_table_full;
             }
         }
         total

@@ -5,8 +5,8 @@
 //! The kernel side submits records without waking us (see `watcher-ebpf/src/ring.rs`), so the traced
 //! process never pays for a wake-up per syscall; a timer bounds how stale the display can be.
 //!
-//! On stop it detaches the programs first, then drains what is left, so every event the kernel produced
-//! before the stop is delivered.
+//! On stop it disarms and detaches the programs first, then drains what is left, so every event the
+//! kernel produced before the stop is delivered.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +14,7 @@ use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::watch, time::MissedTickBehavior};
 
 use super::loader::LoadedPrograms;
-use crate::{conn::router::Router, stats::Counters};
+use crate::{conn::router::Router, counters::Counters};
 
 /// How often the ring is drained when the kernel has not asked for it.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -34,7 +34,12 @@ pub async fn run(
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let LoadedPrograms { ebpf, ring, loss } = programs;
+    let LoadedPrograms {
+        mut ebpf,
+        ring,
+        loss,
+        config,
+    } = programs;
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd holds it; the fd is
     // not closed or replaced behind tokio's back (the I/O-safety condition of `register`).
     #[allow(unsafe_code)]
@@ -58,6 +63,8 @@ pub async fn run(
             }
         }
     }
+    // If disarming fails, detaching still stops the programs, only less cleanly.
+    let _ = LoadedPrograms::disarm(&mut ebpf, &config);
     drop(ebpf);
     drain(ring.get_mut(), &mut router);
     counters.set_kernel(&LoadedPrograms::sum_loss(&loss));

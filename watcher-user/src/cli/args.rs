@@ -21,39 +21,86 @@ const EXAMPLES: &str = "Examples:
   watcher watch redis --port 6379 --side server    only what the server on 6379 answers
   watcher watch redis --command GET --command SET --min-latency 5ms
   watcher watch redis --headless --duration 30s --json-output capture.ndjson
-  watcher watch redis --json-output - | jq .redis.command";
+  watcher watch redis --json-output - | jq .redis.command
+  watcher record --fail-on redis-error -- ./run-tests.sh
+  watcher show capture.ndjson
+  watcher stat capture.ndjson --group-by endpoint";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch live traffic (Redis and HTTP, or one protocol).
     Watch(Box<WatchArgs>),
+    /// Run a command and record the traffic of it and every process it starts; exit with its status.
+    #[command(after_help = RECORD_HELP)]
+    Record(Box<RecordArgs>),
+    /// Open an NDJSON capture in the terminal UI (no root needed).
+    Show(Box<ShowArgs>),
+    /// Aggregate records by command, endpoint, status, connection, remote or process.
+    #[command(after_help = STAT_HELP)]
+    Stat(Box<StatArgs>),
     /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
     #[command(hide = true)]
     BenchProbes,
 }
 
-/// `watcher watch ...`
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    /// Protocol to decode; both when omitted.
-    #[arg(value_enum)]
-    pub protocol: Option<ProtocolArg>,
+const RECORD_HELP: &str = "Exit status:
+  0        CMD succeeded and no --fail-on condition was met
+  N        CMD failed with status N: passed through (even when a --fail-on condition was met too)
+  128+N    CMD was killed by signal N
+  123      CMD succeeded but a --fail-on condition was met (the offending records are listed on stderr)
+  124      the capture failed while CMD ran (its records may be incomplete)
+  125      watcher could not start (bad arguments, no privileges, no kernel support); CMD did not run
+  126/127  CMD could not be executed / was not found
 
-    /// Trace only this process id (repeatable).
+Examples:
+  watcher record -- ./integration-tests.sh
+  watcher record redis --fail-on redis-error --json-output run.ndjson -- redis-benchmark -n 1000 -q
+  watcher record --port 6379 -- ./client     also the server side of port 6379 (any process)
+  watcher record http --fail-on http-5xx --fail-on 'latency>200ms' -- curl -s http://localhost:8080/";
+
+const STAT_HELP: &str =
+    "Percentiles are nearest-rank over answered requests: pN = the ceil(N/100 * n)-th fastest.
+
+Examples:
+  watcher stat capture.ndjson                          by command
+  watcher stat capture.ndjson --group-by endpoint --sort p99
+  watcher stat redis --duration 30s --group-by process live, then print
+  watcher stat capture.ndjson --json | jq '.groups[0]'";
+
+/// Which processes and connections the kernel side traces (shared by `watch`, `record` and `stat`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Tracing")]
+pub struct TraceArgs {
+    /// Trace only this process id (repeatable). With `record`: also trace it.
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
     /// Trace only threads with this command name (as in /proc/PID/comm, at most 15 bytes).
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,
-    /// Trace only connections with this local or remote port (repeatable, up to 8).
+    /// Trace only connections with this local or remote port (repeatable, up to 8). With `record`:
+    /// also trace any process on this port.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Bytes copied from each syscall, and kept of each value or body (larger ones are marked truncated).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub capture_bytes: u32,
+    /// Records kept in memory (oldest are dropped first).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_records: usize,
+    /// Kernel ring buffer size in MiB (a power of two).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub ring_mib: u32,
+}
+
+/// Which records are kept (shared by every subcommand).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterArgs {
     /// Which end of a connection to show.
     #[arg(long, value_enum, default_value_t = SideArg::Both)]
     pub side: SideArg,
-
-    /// Show only this Redis command (repeatable, case-insensitive).
+    /// Show only Redis command NAME (repeatable, case-insensitive).
     #[arg(long = "command", value_name = "NAME")]
     pub commands: Vec<String>,
     /// Show only commands with a key starting with this prefix.
@@ -74,21 +121,21 @@ pub struct WatchArgs {
     /// Show only HTTP responses with this status: 404, 5xx or 200-299 (repeatable).
     #[arg(long = "status", value_name = "STATUS")]
     pub statuses: Vec<String>,
-
     /// Show only exchanges at least this slow, e.g. 500us, 5ms, 1s.
     #[arg(long, value_name = "DURATION")]
     pub min_latency: Option<String>,
+}
 
-    /// Bytes copied from each syscall, and kept of each value or body (larger ones are marked truncated).
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
-    pub capture_bytes: u32,
-    /// Records kept in memory (oldest are dropped first).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub max_records: usize,
-    /// Kernel ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = 32)]
-    pub ring_mib: u32,
-
+/// `watcher watch ...`
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Protocol to decode; both when omitted.
+    #[arg(value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Write records as NDJSON to FILE, or to stdout with `-` (implies --headless).
     #[arg(long, value_name = "FILE|-")]
     pub json_output: Option<PathBuf>,
@@ -99,6 +146,72 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<String>,
     /// Stop after this many records.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable):
+    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
+    #[arg(long = "fail-on", value_name = "CONDITION")]
+    pub fail_on: Vec<String>,
+}
+
+/// `watcher record ... -- CMD [ARGS...]`
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Protocol to decode; both when omitted.
+    #[arg(value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Write records as NDJSON to FILE, or to stdout with `-` [default: watcher-YYYYMMDD-HHMMSS.ndjson].
+    #[arg(long, value_name = "FILE|-")]
+    pub json_output: Option<PathBuf>,
+    /// Exit with status 123 and list the offending records if CONDITION is met (repeatable):
+    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
+    #[arg(long = "fail-on", value_name = "CONDITION")]
+    pub fail_on: Vec<String>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `watcher show FILE`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// An NDJSON capture written by `watch --json-output` or `record`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// `watcher stat [redis|http|FILE]`
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// `redis` or `http` to capture live (both when omitted), or an NDJSON file to read.
+    #[arg(value_name = "redis|http|FILE")]
+    pub source: Option<PathBuf>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// What to group records by.
+    #[arg(long, value_name = "KEY", default_value = "command")]
+    pub group_by: String,
+    /// Order of the groups: count, errors, p50, p90, p99, max, bytes or key.
+    #[arg(long, value_name = "COLUMN", default_value = "count")]
+    pub sort: String,
+    /// Print at most this many groups.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Live: stop after this long, e.g. 30s (otherwise at Ctrl-C).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Live: stop after this many records.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
 }

@@ -2,17 +2,21 @@
 //! caught here, before anything is loaded, with a message naming the flag.
 
 use std::{
+    ffi::OsString,
     fs::File,
     io::{IsTerminal, Write},
-    path::PathBuf,
-    time::Duration,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
 };
 
 use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
 
-use super::args::{Cli, Command, ProtocolArg, SideArg, WatchArgs};
+use super::args::{
+    Cli, Command, FilterArgs, ProtocolArg, RecordArgs, ShowArgs, SideArg, TraceArgs, WatchArgs,
+};
 use crate::{
     filter::{parse_status, HttpFilter, RecordFilter, RedisFilter},
+    findings::Condition,
     pipeline::PipelineConfig,
     protocol::detect::Protocols,
     record::Side,
@@ -57,7 +61,7 @@ pub enum Output {
     File(PathBuf, File),
 }
 
-/// A validated `watch` invocation.
+/// A validated `watch` invocation (also the capture part of `record`).
 pub struct WatchConfig {
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
@@ -69,6 +73,8 @@ pub struct WatchConfig {
     pub duration: Option<Duration>,
     /// Stop after this many records.
     pub count: Option<u64>,
+    /// `--fail-on` conditions (headless runs only).
+    pub fail_on: Vec<Condition>,
 }
 
 impl WatchConfig {
@@ -80,12 +86,41 @@ impl WatchConfig {
             Output::File(_, file) => Some(Box::new(std::io::BufWriter::new(file))),
         }
     }
+
+    /// Where the export goes, for messages.
+    pub fn output_name(&self) -> Option<String> {
+        match &self.output {
+            Output::None => None,
+            Output::Stdout => Some("stdout".into()),
+            Output::File(path, _) => Some(path.display().to_string()),
+        }
+    }
+}
+
+/// A validated `record` invocation.
+pub struct RecordConfig {
+    /// The capture: kernel filters follow the command's processes.
+    pub watch: WatchConfig,
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// A validated `show` invocation.
+pub struct ShowConfig {
+    /// The capture to open.
+    pub file: PathBuf,
+    /// Records shown.
+    pub filter: RecordFilter,
 }
 
 /// What to run.
 pub enum Config {
     /// `watcher watch`.
     Watch(Box<WatchConfig>),
+    /// `watcher record -- CMD`.
+    Record(Box<RecordConfig>),
+    /// `watcher show FILE`.
+    Show(Box<ShowConfig>),
     /// `watcher bench-probes` (hidden).
     BenchProbes,
 }
@@ -94,7 +129,10 @@ impl Config {
     /// Validates parsed arguments.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
         match cli.command {
-            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(*args)?))),
+            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(&args)?))),
+            Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
+            Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
+            Command::Stat(_) => Err(invalid("stat", "not available yet")),
             Command::BenchProbes => Ok(Config::BenchProbes),
         }
     }
@@ -110,11 +148,104 @@ pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, Config
     })
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "one linear list of flag checks reads best in one place"
-)]
-fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
+fn watch(args: &WatchArgs) -> Result<WatchConfig, ConfigError> {
+    if args.count == Some(0) {
+        return Err(invalid("--count", "must be at least 1"));
+    }
+    let pipeline = pipeline(args.protocol, &args.trace, &args.filters, false)?;
+    let output = match &args.json_output {
+        None => Output::None,
+        Some(p) => output(p)?,
+    };
+    let headless =
+        args.headless || matches!(output, Output::Stdout) || !std::io::stdout().is_terminal();
+    let fail_on = fail_on(&args.fail_on)?;
+    if !fail_on.is_empty() && !headless {
+        return Err(invalid(
+            "--fail-on",
+            "judges headless runs only; add --headless (or --json-output)",
+        ));
+    }
+    Ok(WatchConfig {
+        pipeline,
+        headless,
+        output,
+        duration: args
+            .duration
+            .as_deref()
+            .map(|t| parse_duration("--duration", t))
+            .transpose()?,
+        count: args.count,
+        fail_on,
+    })
+}
+
+fn record(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
+    if args.trace.comm.is_some() {
+        return Err(invalid(
+            "--comm",
+            "record traces the command's own processes; add others with --pid or --port",
+        ));
+    }
+    let pipeline = pipeline(args.protocol, &args.trace, &args.filters, true)?;
+    let fail_on = fail_on(&args.fail_on)?;
+    let output = match &args.json_output {
+        Some(p) => output(p)?,
+        None => default_output(SystemTime::now())?,
+    };
+    Ok(RecordConfig {
+        watch: WatchConfig {
+            pipeline,
+            headless: true,
+            output,
+            duration: None,
+            count: None,
+            fail_on,
+        },
+        command: args.command,
+    })
+}
+
+fn show(args: ShowArgs) -> Result<ShowConfig, ConfigError> {
+    let (filter, _) = filters(None, &args.filters)?;
+    Ok(ShowConfig {
+        file: args.file,
+        filter,
+    })
+}
+
+/// Kernel and record filters. `record` makes the pid filter follow the command's process tree, with
+/// `--pid` and `--port` adding to it instead of narrowing it.
+fn pipeline(
+    protocol: Option<ProtocolArg>,
+    trace: &TraceArgs,
+    filter_args: &FilterArgs,
+    record: bool,
+) -> Result<PipelineConfig, ConfigError> {
+    let mut kernel = kernel_config(trace)?;
+    kernel.side_filter = match filter_args.side {
+        SideArg::Client => side::CLIENT,
+        SideArg::Server => side::SERVER,
+        SideArg::Both => 0,
+    };
+    if record {
+        kernel.pid_filter_on = 1;
+        kernel.follow_children = 1;
+        kernel.widen_by_port = u8::from(kernel.port_count > 0);
+    }
+    let (filter, protocols) = filters(protocol, filter_args)?;
+    Ok(PipelineConfig {
+        kernel,
+        pids: trace.pids.clone(),
+        ring_bytes: trace.ring_mib * 1024 * 1024,
+        shards: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
+        max_records: trace.max_records,
+        filter,
+        protocols,
+    })
+}
+
+fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
     if args.capture_bytes == 0 || args.capture_bytes > MAX_CAPTURE_BYTES {
         return Err(invalid(
             "--capture-bytes",
@@ -132,9 +263,6 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
     }
     if !args.ring_mib.is_power_of_two() || args.ring_mib > 1024 {
         return Err(invalid("--ring-mib", "must be a power of two up to 1024"));
-    }
-    if args.count == Some(0) {
-        return Err(invalid("--count", "must be at least 1"));
     }
     let mut kernel = KernelConfig {
         capture_bytes: args.capture_bytes,
@@ -158,27 +286,20 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
         *slot = *port;
     }
     kernel.port_count = args.ports.len() as u8;
-    let side_filter = match args.side {
-        SideArg::Client => Some(Side::Client),
-        SideArg::Server => Some(Side::Server),
-        SideArg::Both => None,
-    };
-    kernel.side_filter = match side_filter {
-        Some(Side::Client) => side::CLIENT,
-        Some(Side::Server) => side::SERVER,
-        None => 0,
-    };
+    Ok(kernel)
+}
+
+/// The record filter, and the protocols worth decoding for it.
+fn filters(
+    protocol: Option<ProtocolArg>,
+    args: &FilterArgs,
+) -> Result<(RecordFilter, Protocols), ConfigError> {
     let min_latency_ns = args
         .min_latency
         .as_deref()
         .map(|t| parse_duration("--min-latency", t))
         .transpose()?
         .map(|d| d.as_nanos() as u64);
-    let duration = args
-        .duration
-        .as_deref()
-        .map(|t| parse_duration("--duration", t))
-        .transpose()?;
     let redis = RedisFilter {
         commands: args
             .commands
@@ -187,45 +308,55 @@ fn watch(args: WatchArgs) -> Result<WatchConfig, ConfigError> {
             .collect(),
         key_prefix: args.key_prefix.clone().map(String::into_bytes),
     };
-    let http = http_filter(&args)?;
-    let protocols = protocols(args.protocol, &redis, &http)?;
-    let filter = RecordFilter {
-        min_latency_ns,
-        side: side_filter,
-        redis,
-        http,
+    let http = http_filter(args)?;
+    let protocols = protocols(protocol, &redis, &http)?;
+    let side = match args.side {
+        SideArg::Client => Some(Side::Client),
+        SideArg::Server => Some(Side::Server),
+        SideArg::Both => None,
     };
-    let output = match &args.json_output {
-        None => Output::None,
-        Some(p) if p.as_os_str() == "-" => Output::Stdout,
-        Some(p) => Output::File(
-            p.clone(),
-            File::create(p).map_err(|source| ConfigError::Output {
-                path: p.clone(),
-                source,
-            })?,
-        ),
-    };
-    let headless =
-        args.headless || matches!(output, Output::Stdout) || !std::io::stdout().is_terminal();
-    Ok(WatchConfig {
-        pipeline: PipelineConfig {
-            kernel,
-            pids: args.pids,
-            ring_bytes: args.ring_mib * 1024 * 1024,
-            shards: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
-            max_records: args.max_records,
-            filter,
-            protocols,
+    Ok((
+        RecordFilter {
+            min_latency_ns,
+            side,
+            redis,
+            http,
         },
-        headless,
-        output,
-        duration,
-        count: args.count,
-    })
+        protocols,
+    ))
 }
 
-fn http_filter(args: &WatchArgs) -> Result<HttpFilter, ConfigError> {
+fn fail_on(texts: &[String]) -> Result<Vec<Condition>, ConfigError> {
+    texts
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| Condition::parse(t).map_err(|e| invalid("--fail-on", e.to_string())))
+        .collect()
+}
+
+fn output(path: &Path) -> Result<Output, ConfigError> {
+    if path.as_os_str() == "-" {
+        return Ok(Output::Stdout);
+    }
+    let file = File::create(path).map_err(|source| ConfigError::Output {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Output::File(path.to_owned(), file))
+}
+
+/// `watcher-YYYYMMDD-HHMMSS.ndjson` (UTC) in the current directory, never overwriting an earlier one.
+fn default_output(now: SystemTime) -> Result<Output, ConfigError> {
+    match crate::export::create_timestamped("watcher", now) {
+        Ok((path, file)) => Ok(Output::File(path, file)),
+        Err(source) => Err(ConfigError::Output {
+            path: "watcher-<time>.ndjson".into(),
+            source,
+        }),
+    }
+}
+
+fn http_filter(args: &FilterArgs) -> Result<HttpFilter, ConfigError> {
     let path_regex = args
         .path_regex
         .as_deref()
@@ -345,7 +476,7 @@ mod tests {
         full.push("--headless");
         match Config::from_cli(Cli::try_parse_from(full).expect("clap accepts"))? {
             Config::Watch(w) => Ok(*w),
-            Config::BenchProbes => panic!("a watch configuration"),
+            _ => panic!("a watch configuration"),
         }
     }
 

@@ -14,7 +14,7 @@ use watcher_common::SocketAddrs;
 
 use super::{ConnEvent, ConnKey, EventBatch};
 use crate::capture::event::RawEvent;
-use crate::stats::Counters;
+use crate::counters::Counters;
 
 /// Events per batch before it is sent without waiting for the ring to be drained.
 const BATCH_EVENTS: usize = 1024;

@@ -17,13 +17,13 @@ use watcher_common::{direction, flags, kind, side, EventHeader, SocketAddrs};
 use super::{ConnEvent, ConnKey, EventBatch};
 use crate::{
     clock::WallClock,
+    counters::Counters,
     filter::RecordFilter,
     protocol::{
         detect::{Decoding, Finished, Session},
         Flow, Paired, SessionStats,
     },
     record::{Endpoint, Exchange, Record, Side},
-    stats::Counters,
 };
 
 /// What every shard shares (read-only) and where it sends records.

@@ -1,66 +1,88 @@
-//! Export stage: writes records as NDJSON to a file or stdout, reading them from store snapshots.
-//!
-//! The exporter never touches the store lock; it follows snapshots by record id, so it sees every record
-//! once, in order, and counts those evicted before it could write them.
+//! Export stage: NDJSON records to a file or stdout. `json` encodes one record; [`NdjsonSink`] writes
+//! the records a `follow` loop hands it, and [`write_all`] writes a finished list (the TUI's `e` key).
 
 pub mod json;
 
-use std::{io::Write, time::Duration};
+use std::{
+    fs::{File, OpenOptions},
+    io::Write,
+    path::PathBuf,
+    time::SystemTime,
+};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crate::{follow::Sink, record::Record};
 
-use crate::{stats::Counters, store::Store};
-
-/// How an export ended.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ExportSummary {
+/// Writes each record as one JSON line.
+pub struct NdjsonSink {
+    out: Box<dyn Write + Send>,
+    line: Vec<u8>,
     /// Records written.
     pub written: u64,
 }
 
-/// Why an export stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// Writing failed (disk full, closed pipe, ...).
-    #[error("writing JSON records failed: {0}")]
-    Write(#[from] std::io::Error),
+impl NdjsonSink {
+    /// A sink writing to `out` (buffer it: lines are written one by one).
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out,
+            line: Vec::with_capacity(4096),
+            written: 0,
+        }
+    }
 }
 
-/// Follows the store until `wake` disconnects, writing each record once. Stops after `limit` records
-/// when given.
-pub fn run(
-    store: &Store,
-    counters: &Counters,
-    mut out: Box<dyn Write + Send>,
-    wake: &Receiver<()>,
-    limit: Option<u64>,
-) -> Result<ExportSummary, ExportError> {
-    let mut last_id = 0;
-    let mut summary = ExportSummary::default();
-    let mut line = Vec::with_capacity(4096);
+impl Sink for NdjsonSink {
+    fn record(&mut self, record: &Record) -> std::io::Result<()> {
+        self.line.clear();
+        json::write_record(record, &mut self.line);
+        self.out.write_all(&self.line)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn burst_done(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `records` to `out` and flushes; returns how many were written.
+pub fn write_all<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    out: Box<dyn Write + Send>,
+) -> std::io::Result<u64> {
+    let mut sink = NdjsonSink::new(out);
+    for record in records {
+        sink.record(record)?;
+    }
+    sink.burst_done()?;
+    Ok(sink.written)
+}
+
+/// Creates `PREFIX-YYYYMMDD-HHMMSS.ndjson` (UTC, `now`) in the current directory, adding `-1`, `-2`, ...
+/// rather than overwriting an earlier file of the same second.
+pub fn create_timestamped(prefix: &str, now: SystemTime) -> std::io::Result<(PathBuf, File)> {
+    let stamp: String = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .chars()
+        .filter_map(|c| match c {
+            'T' => Some('-'),
+            c if c.is_ascii_digit() => Some(c),
+            _ => None,
+        })
+        .collect();
+    let mut attempt = 0;
     loop {
-        let finished = match wake.recv_timeout(Duration::from_millis(100)) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
+        let name = if attempt == 0 {
+            format!("{prefix}-{stamp}.ndjson")
+        } else {
+            format!("{prefix}-{stamp}-{attempt}.ndjson")
         };
-        let snapshot = store.snapshot();
-        if snapshot.first_id() > last_id + 1 && snapshot.total > last_id {
-            Counters::add(&counters.export_missed, snapshot.first_id() - last_id - 1);
-            last_id = snapshot.first_id() - 1;
-        }
-        for record in snapshot.after(last_id) {
-            if limit.is_some_and(|l| record.id > l) {
-                break;
+        match OpenOptions::new().write(true).create_new(true).open(&name) {
+            Ok(file) => return Ok((PathBuf::from(name), file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
             }
-            line.clear();
-            json::write_record(record, &mut line);
-            out.write_all(&line)?;
-            last_id = record.id;
-            summary.written += 1;
-        }
-        out.flush()?;
-        if finished || limit.is_some_and(|l| last_id >= l) {
-            return Ok(summary);
+            Err(e) => return Err(e),
         }
     }
 }

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::{
+    counters::Totals,
     filter::matches_text,
     protocol::detect::Protocols,
     record::{Exchange, Record},
-    stats::Totals,
     store::Snapshot,
 };
 
@@ -96,6 +96,17 @@ pub enum Action {
     Data(Arc<Snapshot>, Totals),
     /// Counters refreshed.
     Totals(Totals),
+    /// Write the records shown (after the filter, in display order) to a file.
+    ExportView,
+    /// The export finished: the path and records written, or what went wrong.
+    Exported(Result<(String, u64), String>),
+}
+
+/// Work the event loop does for `update`, which does no I/O itself.
+#[derive(Clone)]
+pub enum Effect {
+    /// Write these records as NDJSON to a new file.
+    WriteRecords(Vec<Arc<Record>>),
 }
 
 /// The UI state.
@@ -125,6 +136,10 @@ pub struct App {
     pub quit: bool,
     /// Protocols being watched (names the columns).
     pub protocols: Protocols,
+    /// What is shown: `None` live, or the name of the capture file.
+    pub source: Option<String>,
+    /// A message for the status bar (an export's result, problems reading a capture).
+    pub notice: Option<String>,
 }
 
 impl Default for App {
@@ -143,6 +158,8 @@ impl Default for App {
             page_rows: 20,
             quit: false,
             protocols: Protocols::ALL,
+            source: None,
+            notice: None,
         }
     }
 }
@@ -155,8 +172,8 @@ impl App {
             .and_then(|id| self.snapshot.by_id(*id))
     }
 
-    /// Applies one action.
-    pub fn update(&mut self, action: Action) {
+    /// Applies one action; returns the I/O it asks the event loop to do, if any.
+    pub fn update(&mut self, action: Action) -> Option<Effect> {
         match action {
             Action::Up => self.select(self.selected.saturating_sub(1), false),
             Action::Down => self.select(self.selected + 1, false),
@@ -210,7 +227,21 @@ impl App {
                 self.absorb(snapshot);
             }
             Action::Totals(totals) => self.totals = totals,
+            Action::ExportView => {
+                let records: Vec<Arc<Record>> = self
+                    .visible
+                    .iter()
+                    .filter_map(|id| self.snapshot.by_id(*id).cloned())
+                    .collect();
+                self.notice = Some(format!("exporting {} records…", records.len()));
+                return Some(Effect::WriteRecords(records));
+            }
+            Action::Exported(Ok((path, count))) => {
+                self.notice = Some(format!("exported {count} records to {path}"));
+            }
+            Action::Exported(Err(e)) => self.notice = Some(format!("export failed: {e}")),
         }
+        None
     }
 
     fn select(&mut self, row: usize, follow: bool) {

@@ -32,6 +32,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('s') => Action::CycleSort,
         KeyCode::Char(' ') => Action::ToggleFollow,
         KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Char('e') => Action::ExportView,
         _ => return None,
     })
 }

@@ -13,11 +13,11 @@ use std::{
     io::{self, Stdout},
     sync::Arc,
     thread,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use anyhow::{Context, Result};
-use crossbeam_channel::{bounded, select, tick, Receiver};
+use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 use crossterm::{
     event::{self, Event, KeyEventKind},
     execute,
@@ -25,8 +25,15 @@ use crossterm::{
 };
 use ratatui::{backend::CrosstermBackend, Terminal};
 
-use self::app::{Action, App};
-use crate::{cli::WatchConfig, export, pipeline::Pipeline, protocol::detect::Protocols, signals};
+use self::app::{Action, App, Effect};
+use crate::{
+    cli::WatchConfig,
+    export::{self, NdjsonSink},
+    follow,
+    pipeline::Pipeline,
+    record::Record,
+    signals,
+};
 
 /// Restores the terminal when dropped.
 struct TerminalGuard;
@@ -84,32 +91,50 @@ pub fn run(mut cfg: WatchConfig) -> Result<()> {
     let exporter = writer.map(|out| {
         let store = Arc::clone(&pipeline.store);
         let counters = Arc::clone(&pipeline.counters);
-        thread::spawn(move || export::run(&store, &counters, out, &export_wake, None))
+        thread::spawn(move || {
+            let (_, _, result) =
+                follow::run(&store, &counters, &export_wake, None, NdjsonSink::new(out));
+            result
+        })
     });
 
-    let result = event_loop(&pipeline, cfg.pipeline.protocols, &ui_wake, &terminate);
+    let mut app = App::default();
+    app.protocols = cfg.pipeline.protocols;
+    let live = Live {
+        pipeline: &pipeline,
+        wake: &ui_wake,
+    };
+    let result = event_loop(app, Some(&live), &terminate);
     let stopped = pipeline.stop();
     if let Some(handle) = exporter {
         match handle.join() {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e).context("writing JSON records"),
             Err(_) => anyhow::bail!("the exporter panicked"),
         }
     }
     result.and(stopped)
 }
 
+/// Where new records come from while the UI runs.
+struct Live<'a> {
+    pipeline: &'a Pipeline,
+    wake: &'a Receiver<()>,
+}
+
 fn event_loop(
-    pipeline: &Pipeline,
-    protocols: Protocols,
-    wake: &Receiver<()>,
+    mut app: App,
+    live: Option<&Live>,
     terminate: &Receiver<signals::Terminate>,
 ) -> Result<()> {
     let (_guard, mut terminal) = enter_terminal()?;
     let input = spawn_input();
     let ticks = tick(Duration::from_millis(500));
-    let mut app = App::default();
-    app.protocols = protocols;
+    let (done_tx, done) = bounded(4);
+    // A file being shown gets no new records: its wake channel simply never fires.
+    let never = crossbeam_channel::never();
+    let wake = live.map_or(&never, |l| l.wake);
+    let totals = || live.map(|l| l.pipeline.counters.totals());
     while !app.quit {
         terminal
             .draw(|f| view::draw(f, &mut app))
@@ -120,13 +145,40 @@ fn event_loop(
                 Ok(_) => None,
                 Err(_) => Some(Action::Quit),
             },
-            recv(wake) -> _ => Some(Action::Data(pipeline.store.snapshot(), pipeline.counters.totals())),
-            recv(ticks) -> _ => Some(Action::Totals(pipeline.counters.totals())),
+            recv(wake) -> _ => live.map(|l| Action::Data(l.pipeline.store.snapshot(), l.pipeline.counters.totals())),
+            recv(ticks) -> _ => totals().map(Action::Totals),
+            recv(done) -> result => result.ok(),
             recv(terminate) -> _ => Some(Action::Quit),
         };
-        if let Some(action) = action {
-            app.update(action);
+        if let Some(effect) = action.and_then(|a| app.update(a)) {
+            perform(effect, &done_tx);
         }
     }
     Ok(())
+}
+
+/// Does an effect's I/O on a worker thread, which reports back with an action.
+fn perform(effect: Effect, done: &Sender<Action>) {
+    match effect {
+        Effect::WriteRecords(records) => {
+            let done = done.clone();
+            let _ = thread::Builder::new()
+                .name("watcher-export-view".into())
+                .spawn(move || {
+                    let _ = done.send(Action::Exported(write_view(&records)));
+                });
+        }
+    }
+}
+
+fn write_view(records: &[Arc<Record>]) -> Result<(String, u64), String> {
+    let (path, file) = export::create_timestamped("watcher-view", SystemTime::now())
+        .map_err(|e| format!("cannot create a file in the current directory: {e}"))?;
+    let path = std::env::current_dir().map_or(path.clone(), |dir| dir.join(&path));
+    let written = export::write_all(
+        records.iter().map(AsRef::as_ref),
+        Box::new(io::BufWriter::new(file)),
+    )
+    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok((path.display().to_string(), written))
 }

@@ -203,7 +203,7 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
     ];
     let title = format!(
         " watcher · {} · {} records ",
-        watched(app.protocols),
+        app.source.as_deref().unwrap_or(watched(app.protocols)),
         app.visible.len()
     );
     let table = Table::new(rows, widths)
@@ -239,6 +239,9 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
             if app.editing_filter { "▏" } else { "" }
         );
     }
+    if let Some(notice) = &app.notice {
+        let _ = write!(text, " · {notice}");
+    }
     text.push_str(" · ? help");
     let style = if t.lost() > 0 {
         Style::default().fg(Color::Black).bg(Color::Yellow)
@@ -257,6 +260,7 @@ const HELP: &[(&str, &str)] = &[
     ("/", "filter as you type (Enter keeps it)"),
     ("s", "cycle sort: time, latency, command, size"),
     ("space", "pause / resume following new records"),
+    ("e", "export the rows shown (filtered) to a file"),
     ("?", "this help"),
     ("q", "quit"),
 ];

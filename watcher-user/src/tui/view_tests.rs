@@ -6,9 +6,9 @@ use ratatui::{backend::TestBackend, Terminal};
 
 use super::draw;
 use crate::{
+    counters::Totals,
     protocol::redis::{Blob, ExchangeKind, Frame, RedisExchange},
     record::{Endpoint, Exchange, Record, Side},
-    stats::Totals,
     store::Store,
     tui::app::{Action, App},
 };

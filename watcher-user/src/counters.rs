@@ -10,7 +10,7 @@ use watcher_common::KernelLoss;
 /// Live counters.
 #[derive(Debug, Default)]
 pub struct Counters {
-    kernel: [AtomicU64; 6],
+    kernel: [AtomicU64; 7],
     /// Events dropped because a shard's queue was full.
     pub queue_full_events: AtomicU64,
     /// Records dropped because the store's queue was full.
@@ -48,6 +48,8 @@ pub struct Totals {
     pub truncated_bytes: u64,
     /// Kernel: syscalls dropped because the in-flight table was full.
     pub pending_full: u64,
+    /// Kernel: processes of a recorded command not followed because the pid table was full.
+    pub pid_table_full: u64,
     /// User: events dropped at a full shard queue.
     pub queue_full_events: u64,
     /// User: records dropped at a full store queue.
@@ -76,6 +78,7 @@ impl Totals {
         self.ring_full_events
             + self.copy_failed
             + self.pending_full
+            + self.pid_table_full
             + self.queue_full_events
             + self.queue_full_records
             + self.malformed_events
@@ -94,6 +97,7 @@ impl Counters {
             loss.truncated_calls,
             loss.truncated_bytes,
             loss.pending_full,
+            loss.pid_table_full,
         ];
         for (slot, v) in self.kernel.iter().zip(values) {
             slot.store(v, Relaxed);
@@ -117,6 +121,7 @@ impl Counters {
             truncated_calls: k(3),
             truncated_bytes: k(4),
             pending_full: k(5),
+            pid_table_full: k(6),
             queue_full_events: self.queue_full_events.load(Relaxed),
             queue_full_records: self.queue_full_records.load(Relaxed),
             malformed_events: self.malformed_events.load(Relaxed),

@@ -1,0 +1,400 @@
+//! `--fail-on`: conditions that turn what a capture saw into a failing exit status, and the short report
+//! of the records that met them.
+//!
+//! A [`Checker`] sees every record once (it runs beside the exporter, following the store), so a long
+//! run whose oldest records were evicted from memory is still judged on all of them. Pure: no I/O.
+
+use std::fmt::{self, Write as _};
+
+use crate::{
+    counters::Totals,
+    protocol::redis::ExchangeKind,
+    record::{Exchange, Record},
+};
+
+/// Offending records listed per condition; the rest are only counted.
+pub const EXAMPLES_PER_CONDITION: usize = 5;
+
+/// One `--fail-on` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// A Redis error reply.
+    RedisError,
+    /// An HTTP 5xx response.
+    Http5xx,
+    /// An HTTP 4xx response.
+    Http4xx,
+    /// An exchange slower than this many ns.
+    SlowerThan(u64),
+    /// Any event or record lost anywhere in the pipeline.
+    Lost,
+}
+
+/// Why a condition did not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not a condition ({reason}); use redis-error, http-5xx, http-4xx, latency>50ms or lost")]
+pub struct ConditionError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Condition {
+    /// Parses `redis-error`, `http-5xx`, `http-4xx`, `latency>DURATION` or `lost`.
+    pub fn parse(text: &str) -> Result<Self, ConditionError> {
+        let error = |reason: String| ConditionError {
+            text: text.to_owned(),
+            reason,
+        };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "redis-error" => Ok(Self::RedisError),
+            "http-5xx" => Ok(Self::Http5xx),
+            "http-4xx" => Ok(Self::Http4xx),
+            "lost" => Ok(Self::Lost),
+            other => {
+                let Some(limit) = other.strip_prefix("latency>") else {
+                    return Err(error("unknown".into()));
+                };
+                let limit = humantime::parse_duration(limit.trim())
+                    .map_err(|e| error(format!("bad duration: {e}")))?;
+                Ok(Self::SlowerThan(limit.as_nanos() as u64))
+            }
+        }
+    }
+
+    /// Whether `record` meets the condition (`Lost` is judged on counters, never on a record).
+    pub fn met_by(self, record: &Record) -> bool {
+        match (self, &record.exchange) {
+            (Self::RedisError, Exchange::Redis(x)) => {
+                x.kind == ExchangeKind::Command && x.is_error()
+            }
+            (Self::Http5xx, Exchange::Http(x)) => x.status().is_some_and(|s| s >= 500),
+            (Self::Http4xx, Exchange::Http(x)) => {
+                x.status().is_some_and(|s| (400..500).contains(&s))
+            }
+            (Self::SlowerThan(limit), _) => record.latency_ns().is_some_and(|l| l > limit),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RedisError => f.write_str("redis-error"),
+            Self::Http5xx => f.write_str("http-5xx"),
+            Self::Http4xx => f.write_str("http-4xx"),
+            Self::SlowerThan(ns) => write!(
+                f,
+                "latency>{}",
+                humantime::format_duration(std::time::Duration::from_nanos(*ns))
+            ),
+            Self::Lost => f.write_str("lost"),
+        }
+    }
+}
+
+/// What one condition found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The condition.
+    pub condition: Condition,
+    /// Records (or, for `lost`, events and records) that met it.
+    pub count: u64,
+    /// One line for each of the first [`EXAMPLES_PER_CONDITION`] offending records.
+    pub examples: Vec<String>,
+}
+
+/// Judges records against the `--fail-on` conditions as they stream past.
+#[derive(Clone, Debug, Default)]
+pub struct Checker {
+    findings: Vec<Finding>,
+}
+
+impl Checker {
+    /// A checker for `conditions` (duplicates are judged once).
+    pub fn new(conditions: &[Condition]) -> Self {
+        let mut findings: Vec<Finding> = Vec::new();
+        for &condition in conditions {
+            if findings.iter().all(|f| f.condition != condition) {
+                findings.push(Finding {
+                    condition,
+                    count: 0,
+                    examples: Vec::new(),
+                });
+            }
+        }
+        Self { findings }
+    }
+
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// Judges one record.
+    pub fn check(&mut self, record: &Record) {
+        for finding in &mut self.findings {
+            if finding.condition.met_by(record) {
+                finding.count += 1;
+                if finding.examples.len() < EXAMPLES_PER_CONDITION {
+                    finding.examples.push(describe(record));
+                }
+            }
+        }
+    }
+
+    /// The conditions met, judging `lost` on the final counters.
+    pub fn finish(mut self, totals: &Totals) -> Findings {
+        for finding in &mut self.findings {
+            if finding.condition == Condition::Lost {
+                finding.count = totals.lost();
+                if finding.count > 0 {
+                    finding.examples.push(lost_breakdown(totals));
+                }
+            }
+        }
+        self.findings.retain(|f| f.count > 0);
+        Findings(self.findings)
+    }
+}
+
+/// The conditions that were met; empty when the run passes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Findings(pub Vec<Finding>);
+
+impl Findings {
+    /// Whether no condition was met.
+    pub fn passed(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Findings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.0 {
+            let unit = if finding.condition == Condition::Lost {
+                "lost"
+            } else {
+                "records"
+            };
+            writeln!(
+                f,
+                "watcher: --fail-on {}: {} {unit}",
+                finding.condition, finding.count
+            )?;
+            for example in &finding.examples {
+                writeln!(f, "  {example}")?;
+            }
+            let listed = finding.examples.len() as u64;
+            if finding.condition != Condition::Lost && finding.count > listed {
+                writeln!(f, "  ... and {} more", finding.count - listed)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line naming a record: id, process, what was asked, what came back, how long it took.
+pub fn describe(record: &Record) -> String {
+    let mut line = format!(
+        "#{} {} {}/{} {} ",
+        record.id,
+        record.protocol(),
+        record.endpoint.pid,
+        record.endpoint.comm,
+        record.endpoint.side.as_str(),
+    );
+    match &record.exchange {
+        Exchange::Redis(x) => {
+            let mut args = String::new();
+            for arg in x.args.iter().take(3) {
+                args.push(' ');
+                crate::protocol::redis::printable(&arg.data, 40, &mut args);
+            }
+            let name = if x.kind == ExchangeKind::Push {
+                "(push)"
+            } else {
+                &x.command
+            };
+            let _ = write!(line, "{name}{args} -> {}", x.reply_summary(80));
+        }
+        Exchange::Http(x) => {
+            let _ = write!(line, "{} {} -> ", x.request.method, x.request.target);
+            match &x.response {
+                Some(r) => {
+                    let _ = write!(line, "{} {}", r.status, r.reason);
+                }
+                None => line.push_str("(no response)"),
+            }
+        }
+    }
+    let _ = write!(
+        line,
+        " ({})",
+        crate::tui::view::latency(record.latency_ns())
+    );
+    line
+}
+
+fn lost_breakdown(t: &Totals) -> String {
+    format!(
+        "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
+        t.ring_full_events,
+        t.copy_failed,
+        t.pending_full,
+        t.pid_table_full,
+        t.queue_full_events + t.queue_full_records,
+        t.malformed_events,
+        t.dropped_requests,
+        t.export_missed,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        protocol::{
+            http::{HttpExchange, HttpRequest, HttpResponse},
+            redis::{Frame, RedisExchange},
+            Blob,
+        },
+        record::{Endpoint, Side},
+    };
+
+    fn record(exchange: Exchange, latency_ns: Option<u64>) -> Record {
+        Record {
+            id: 7,
+            endpoint: Arc::new(Endpoint::new(
+                42,
+                "client",
+                "127.0.0.1:5000".parse().unwrap(),
+                "127.0.0.1:6379".parse().unwrap(),
+                Side::Client,
+            )),
+            start_unix_ns: 1_000,
+            end_unix_ns: latency_ns.map(|l| 1_000 + l),
+            request_bytes: 10,
+            response_bytes: 5,
+            truncated: false,
+            exchange,
+        }
+    }
+
+    fn redis(reply: Frame) -> Exchange {
+        Exchange::Redis(RedisExchange {
+            kind: ExchangeKind::Command,
+            command: "INCR".into(),
+            args: vec![Blob::full("k")],
+            reply: Some(reply),
+        })
+    }
+
+    fn http(status: u16) -> Exchange {
+        Exchange::Http(Box::new(HttpExchange {
+            request: HttpRequest {
+                method: "GET".into(),
+                target: "/x".into(),
+                version: 1,
+                ..HttpRequest::default()
+            },
+            response: Some(HttpResponse {
+                version: 1,
+                status,
+                reason: "Reason".into(),
+                ..HttpResponse::default()
+            }),
+        }))
+    }
+
+    #[test]
+    fn conditions_parse_and_print_back() {
+        for text in [
+            "redis-error",
+            "http-5xx",
+            "http-4xx",
+            "lost",
+            "latency>50ms",
+        ] {
+            assert_eq!(Condition::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            Condition::parse("LATENCY>1s").unwrap(),
+            Condition::SlowerThan(1_000_000_000)
+        );
+        for bad in ["error", "latency>", "latency>soon", "http-3xx"] {
+            let e = Condition::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("redis-error"), "{e}");
+        }
+    }
+
+    #[test]
+    fn each_condition_meets_only_its_records() {
+        let wrongtype = record(redis(Frame::Error(Blob::full("WRONGTYPE no"))), Some(10));
+        let ok = record(redis(Frame::Integer(1)), Some(10));
+        let slow = record(redis(Frame::Integer(1)), Some(60_000_000));
+        let e500 = record(http(503), Some(10));
+        let e404 = record(http(404), Some(10));
+        let e200 = record(http(200), None);
+        let met = |c: &str| {
+            let c = Condition::parse(c).unwrap();
+            [&wrongtype, &ok, &slow, &e500, &e404, &e200]
+                .iter()
+                .map(|r| c.met_by(r))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            met("redis-error"),
+            [true, false, false, false, false, false]
+        );
+        assert_eq!(met("http-5xx"), [false, false, false, true, false, false]);
+        assert_eq!(met("http-4xx"), [false, false, false, false, true, false]);
+        assert_eq!(
+            met("latency>50ms"),
+            [false, false, true, false, false, false]
+        );
+        assert_eq!(met("lost"), [false; 6]);
+    }
+
+    #[test]
+    fn findings_count_all_list_a_few_and_judge_loss_on_counters() {
+        let mut checker = Checker::new(&[
+            Condition::RedisError,
+            Condition::RedisError,
+            Condition::Http5xx,
+            Condition::Lost,
+        ]);
+        let error = record(redis(Frame::Error(Blob::full("WRONGTYPE no"))), Some(10));
+        for _ in 0..8 {
+            checker.check(&error);
+        }
+        checker.check(&record(http(200), Some(10)));
+        let findings = checker.clone().finish(&Totals::default());
+        assert_eq!(findings.0.len(), 1, "only redis-error met: {findings:?}");
+        assert_eq!(findings.0[0].count, 8);
+        assert_eq!(findings.0[0].examples.len(), EXAMPLES_PER_CONDITION);
+        let report = findings.to_string();
+        assert!(
+            report.contains("--fail-on redis-error: 8 records"),
+            "{report}"
+        );
+        assert!(
+            report.contains("#7 redis 42/client client INCR k -> (error) WRONGTYPE no"),
+            "{report}"
+        );
+        assert!(report.contains("... and 3 more"), "{report}");
+
+        let lossy = Totals {
+            ring_full_events: 2,
+            ..Totals::default()
+        };
+        let findings = checker.finish(&lossy);
+        assert_eq!(findings.0.len(), 2);
+        assert!(findings.to_string().contains("--fail-on lost: 2 lost"));
+        assert!(Checker::new(&[]).finish(&lossy).passed());
+    }
+}

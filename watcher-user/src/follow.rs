@@ -1,0 +1,85 @@
+//! Following the store: hands every record to a [`Sink`] once, in id order, as snapshots are published.
+//!
+//! The exporter, the `--fail-on` checker and live statistics are sinks; one follower thread serves them
+//! all, so each record is read from a snapshot once however many consumers there are. The follower never
+//! takes the store lock, and counts the records evicted before it could see them as lost.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::{
+    counters::Counters,
+    record::Record,
+    store::{Snapshot, Store},
+};
+
+/// A consumer of records.
+pub trait Sink: Send {
+    /// Takes one record. An error stops the follower.
+    fn record(&mut self, record: &Record) -> std::io::Result<()>;
+
+    /// Called after each burst of records (e.g. to flush a writer).
+    fn burst_done(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How far a follower got.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Followed {
+    /// Records handed to the sink.
+    pub records: u64,
+}
+
+/// Follows `store` until `wake` disconnects (the pipeline has stopped and published its last snapshot),
+/// or after `limit` records when given. Returns the sink with what it made of them.
+pub fn run<S: Sink>(
+    store: &Store,
+    counters: &Counters,
+    wake: &Receiver<()>,
+    limit: Option<u64>,
+    mut sink: S,
+) -> (S, Followed, std::io::Result<()>) {
+    let mut last_id = 0;
+    let mut followed = Followed::default();
+    loop {
+        let finished = match wake.recv_timeout(Duration::from_millis(100)) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let snapshot = store.snapshot();
+        skip_evicted(&snapshot, &mut last_id, counters);
+        let result = feed(&snapshot, &mut last_id, limit, &mut sink, &mut followed)
+            .and_then(|()| sink.burst_done());
+        if result.is_err() || finished || limit.is_some_and(|l| last_id >= l) {
+            return (sink, followed, result);
+        }
+    }
+}
+
+/// Records evicted before the follower saw them are lost to it: count them and move past.
+fn skip_evicted(snapshot: &Snapshot, last_id: &mut u64, counters: &Counters) {
+    if snapshot.first_id() > *last_id + 1 && snapshot.total > *last_id {
+        Counters::add(&counters.export_missed, snapshot.first_id() - *last_id - 1);
+        *last_id = snapshot.first_id() - 1;
+    }
+}
+
+fn feed<S: Sink>(
+    snapshot: &Snapshot,
+    last_id: &mut u64,
+    limit: Option<u64>,
+    sink: &mut S,
+    followed: &mut Followed,
+) -> std::io::Result<()> {
+    for record in snapshot.after(*last_id) {
+        if limit.is_some_and(|l| record.id > l) {
+            break;
+        }
+        sink.record(record)?;
+        *last_id = record.id;
+        followed.records += 1;
+    }
+    Ok(())
+}

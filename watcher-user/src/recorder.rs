@@ -1,0 +1,192 @@
+//! `watcher record -- CMD`: capture while a command runs, tracing the command and every process it
+//! starts, and end when it exits, with an exit status scripts can act on.
+//!
+//! The command is started from the main thread only after the kernel programs are attached; the kernel
+//! adds each child of that thread (and their descendants) to the pid filter inside fork, before the child
+//! runs, so not even the command's first connection escapes. This module never judges records itself:
+//! `headless::Capture` exports them and checks `--fail-on`.
+
+use std::{
+    ffi::OsString,
+    io::ErrorKind,
+    os::{fd::AsFd, unix::process::ExitStatusExt},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::Duration,
+};
+
+use nix::{sys::signal, unistd::Pid};
+
+use crate::{
+    cli::{config::Output, config::RecordConfig},
+    headless::{Capture, Summary},
+    signals::{self, Terminate},
+};
+
+/// Exit statuses of `record` that are watcher's own (everything else is the command's).
+pub mod exit_status {
+    /// The command succeeded but a `--fail-on` condition was met.
+    pub const FINDINGS: u8 = 123;
+    /// The capture failed while the command ran.
+    pub const CAPTURE_FAILED: u8 = 124;
+    /// watcher could not start; the command did not run.
+    pub const NOT_STARTED: u8 = 125;
+    /// The command exists but could not be executed.
+    pub const CANNOT_EXECUTE: u8 = 126;
+    /// The command was not found.
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// Why a recording did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The capture could not start (privileges, kernel support); the command was not run.
+    #[error("{0:#}")]
+    Start(anyhow::Error),
+    /// The command could not be started.
+    #[error("cannot run {command:?}: {source}")]
+    Spawn {
+        /// The program.
+        command: OsString,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture failed after the command started (the command ran to its end regardless).
+    #[error("the capture failed while the command ran: {error:#}")]
+    Capture {
+        /// The command's status.
+        status: ExitStatus,
+        /// What failed.
+        error: anyhow::Error,
+    },
+}
+
+impl RecordError {
+    /// The exit status watcher ends with.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Self::Start(_) => exit_status::NOT_STARTED,
+            Self::Spawn { source, .. } if source.kind() == ErrorKind::NotFound => {
+                exit_status::NOT_FOUND
+            }
+            Self::Spawn { .. } => exit_status::CANNOT_EXECUTE,
+            Self::Capture { .. } => exit_status::CAPTURE_FAILED,
+        }
+    }
+}
+
+/// A finished recording.
+#[derive(Debug)]
+pub struct Recorded {
+    /// How the command ended.
+    pub status: ExitStatus,
+    /// What the capture saw.
+    pub summary: Summary,
+}
+
+impl Recorded {
+    /// The command's own failure first (it is the more basic one), then the findings, then success.
+    pub fn exit_status(&self) -> u8 {
+        command_failure(self.status).unwrap_or(if self.summary.findings.passed() {
+            0
+        } else {
+            exit_status::FINDINGS
+        })
+    }
+}
+
+/// The status to pass on for a command that failed: its exit code, or 128 + the signal that killed it.
+fn command_failure(status: ExitStatus) -> Option<u8> {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => None,
+        (Some(code), _) => Some(code as u8),
+        (None, Some(signal)) => Some(128u8.saturating_add(signal as u8)),
+        (None, None) => Some(1),
+    }
+}
+
+/// Runs the recording. Messages for the user go to stderr.
+pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
+    let terminate = signals::listen().map_err(|e| RecordError::Start(e.into()))?;
+    let to_stdout = matches!(cfg.watch.output, Output::Stdout);
+    let output = cfg.watch.output_name().unwrap_or_default();
+    let (capture, notes) = Capture::start(&mut cfg.watch).map_err(RecordError::Start)?;
+    for note in notes {
+        eprintln!("watcher: {note}");
+    }
+    eprintln!(
+        "watcher: recording {} to {output}",
+        shell_words(&cfg.command)
+    );
+    let mut child = match spawn(&cfg.command, to_stdout) {
+        Ok(child) => child,
+        Err(source) => {
+            let _ = capture.finish();
+            return Err(RecordError::Spawn {
+                command: cfg.command[0].clone(),
+                source,
+            });
+        }
+    };
+    let status = wait(&mut child, &terminate);
+    match capture.finish() {
+        Ok(summary) => Ok(Recorded { status, summary }),
+        Err(error) => Err(RecordError::Capture { status, error }),
+    }
+}
+
+/// Starts the command. When records go to stdout, the command's stdout goes to stderr so the two never
+/// interleave.
+fn spawn(command: &[OsString], records_on_stdout: bool) -> std::io::Result<Child> {
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    if records_on_stdout {
+        cmd.stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?));
+    }
+    cmd.spawn()
+}
+
+/// Waits for the command, passing SIGTERM on to it. SIGINT is not passed on: Ctrl-C already reaches
+/// the command through the terminal, and a second one makes many tools abort their clean-up.
+fn wait(child: &mut Child, terminate: &crossbeam_channel::Receiver<Terminate>) -> ExitStatus {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) => {}
+            Err(_) => {
+                return child
+                    .wait()
+                    .unwrap_or_else(|_| ExitStatus::from_raw(1 << 8))
+            }
+        }
+        if let Ok(Terminate::Terminate) = terminate.recv_timeout(Duration::from_millis(20)) {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = signal::kill(pid, signal::Signal::SIGTERM);
+        }
+    }
+}
+
+/// The command line, for messages.
+fn shell_words(command: &[OsString]) -> String {
+    command
+        .iter()
+        .map(|w| w.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn the_command_failure_comes_first_then_findings() {
+        assert_eq!(command_failure(exited(0)), None);
+        assert_eq!(command_failure(exited(7)), Some(7));
+        assert_eq!(command_failure(ExitStatus::from_raw(9)), Some(137));
+    }
+}
