@@ -3,8 +3,9 @@
 //! The crate is split by pipeline stage; each module's doc says what it owns and what it must not do:
 //! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
 //! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
-//! `filter`, `store` (bounded records and snapshots), `export` (NDJSON), `tui`, `headless`, `pipeline`
-//! (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
+//! `filter`, `store` (bounded records and snapshots), `export` (NDJSON), `stat` (per-group counts, error
+//! rates, latency percentiles and histograms), `format` (text shared by human-facing outputs), `tui`,
+//! `headless`, `pipeline` (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
 #![deny(unsafe_code)]
 
 pub mod bench_probes;
@@ -14,11 +15,13 @@ pub mod clock;
 pub mod conn;
 pub mod export;
 pub mod filter;
+pub mod format;
 pub mod headless;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;
 pub mod signals;
+pub mod stat;
 pub mod stats;
 pub mod store;
 pub mod tui;

@@ -5,10 +5,7 @@
 use std::sync::Arc;
 
 use crate::{
-    filter::matches_text,
-    protocol::detect::Protocols,
-    record::{Exchange, Record},
-    stats::Totals,
+    filter::matches_text, protocol::detect::Protocols, record::Record, stats::Totals,
     store::Snapshot,
 };
 
@@ -288,9 +285,5 @@ impl App {
 
 /// Redis command name or HTTP method of a record, for sorting and display.
 pub fn command_of(record: &Record) -> &str {
-    match &record.exchange {
-        Exchange::Redis(x) if x.command.is_empty() => "(push)",
-        Exchange::Redis(x) => &x.command,
-        Exchange::Http(x) => &x.request.method,
-    }
+    record.command()
 }

@@ -12,11 +12,9 @@ use ratatui::{
     Frame as UiFrame,
 };
 
-use super::{
-    app::{command_of, App},
-    view::latency,
-};
+use super::app::{command_of, App};
 use crate::{
+    format::latency,
     protocol::{
         http::{version_text, Headers, HttpExchange},
         redis::{frame_summary, printable, Frame, RedisExchange},

@@ -16,6 +16,7 @@ use super::{
     detail::draw_detail,
 };
 use crate::{
+    format::latency,
     protocol::{
         detect::Protocols,
         http::HttpExchange,
@@ -61,16 +62,6 @@ fn clock(unix_ns: u64) -> String {
         (secs / 60) % 60,
         secs % 60
     )
-}
-
-/// Latency for humans: µs under a millisecond, ms under a second.
-pub fn latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".into(),
-        Some(ns) if ns < 1_000_000 => format!("{:.0}µs", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2}s", ns as f64 / 1e9),
-    }
 }
 
 fn blob_text(blob: Option<&&Blob>, max: usize) -> String {
