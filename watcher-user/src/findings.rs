@@ -213,12 +213,12 @@ pub fn describe(record: &Record) -> String {
                 args.push(' ');
                 crate::protocol::redis::printable(&arg.data, 40, &mut args);
             }
-            let name = if x.kind == ExchangeKind::Push {
-                "(push)"
-            } else {
-                &x.command
-            };
-            let _ = write!(line, "{name}{args} -> {}", x.reply_summary(80));
+            let _ = write!(
+                line,
+                "{}{args} -> {}",
+                record.command(),
+                x.reply_summary(80)
+            );
         }
         Exchange::Http(x) => {
             let _ = write!(line, "{} {} -> ", x.request.method, x.request.target);
@@ -230,11 +230,7 @@ pub fn describe(record: &Record) -> String {
             }
         }
     }
-    let _ = write!(
-        line,
-        " ({})",
-        crate::tui::view::latency(record.latency_ns())
-    );
+    let _ = write!(line, " ({})", crate::format::latency(record.latency_ns()));
     line
 }
 

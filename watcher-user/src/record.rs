@@ -5,7 +5,10 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use crate::protocol::{http::HttpExchange, redis::RedisExchange};
+use crate::protocol::{
+    http::HttpExchange,
+    redis::{ExchangeKind, RedisExchange},
+};
 
 /// Which end of the connection the traced process was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -129,6 +132,16 @@ impl Record {
         match self.exchange {
             Exchange::Redis(_) => "redis",
             Exchange::Http(_) => "http",
+        }
+    }
+
+    /// Redis command name (`(push)` for a push) or HTTP method: how views and statistics name what was
+    /// asked.
+    pub fn command(&self) -> &str {
+        match &self.exchange {
+            Exchange::Redis(x) if x.kind == ExchangeKind::Push || x.command.is_empty() => "(push)",
+            Exchange::Redis(x) => &x.command,
+            Exchange::Http(x) => &x.request.method,
         }
     }
 

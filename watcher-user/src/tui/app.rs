@@ -5,10 +5,7 @@
 use std::sync::Arc;
 
 use crate::{
-    counters::Totals,
-    filter::matches_text,
-    protocol::detect::Protocols,
-    record::{Exchange, Record},
+    counters::Totals, filter::matches_text, protocol::detect::Protocols, record::Record,
     store::Snapshot,
 };
 
@@ -303,25 +300,12 @@ impl App {
                 .visible
                 .sort_by_key(|id| std::cmp::Reverse(get(id).and_then(|r| r.latency_ns()))),
             SortColumn::Command => self.visible.sort_by(|a, b| {
-                let name = |id: &u64| {
-                    get(id)
-                        .map(|r| command_of(r).to_owned())
-                        .unwrap_or_default()
-                };
+                let name = |id: &u64| get(id).map(|r| r.command().to_owned()).unwrap_or_default();
                 name(a).cmp(&name(b)).then(a.cmp(b))
             }),
             SortColumn::Size => self.visible.sort_by_key(|id| {
                 std::cmp::Reverse(get(id).map(|r| r.request_bytes + r.response_bytes))
             }),
         }
-    }
-}
-
-/// Redis command name or HTTP method of a record, for sorting and display.
-pub fn command_of(record: &Record) -> &str {
-    match &record.exchange {
-        Exchange::Redis(x) if x.command.is_empty() => "(push)",
-        Exchange::Redis(x) => &x.command,
-        Exchange::Http(x) => &x.request.method,
     }
 }

@@ -12,11 +12,9 @@ use ratatui::{
     Frame as UiFrame,
 };
 
-use super::{
-    app::{command_of, App},
-    view::latency,
-};
+use super::app::App;
 use crate::{
+    format::latency,
     protocol::{
         http::{version_text, Headers, HttpExchange},
         redis::{frame_summary, printable, Frame, RedisExchange},
@@ -61,7 +59,7 @@ fn summary_lines(record: &Record) -> Vec<Line<'static>> {
     vec![
         Line::from(vec![
             Span::styled(
-                command_of(record).to_owned(),
+                record.command().to_owned(),
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!("   {} · id {}", record.protocol(), record.id)),

@@ -12,10 +12,11 @@ use ratatui::{
 };
 
 use super::{
-    app::{command_of, App, Mode},
+    app::{App, Mode},
     detail::draw_detail,
 };
 use crate::{
+    format::latency,
     protocol::{
         detect::Protocols,
         http::HttpExchange,
@@ -63,16 +64,6 @@ fn clock(unix_ns: u64) -> String {
     )
 }
 
-/// Latency for humans: µs under a millisecond, ms under a second.
-pub fn latency(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".into(),
-        Some(ns) if ns < 1_000_000 => format!("{:.0}µs", ns as f64 / 1e3),
-        Some(ns) if ns < 1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        Some(ns) => format!("{:.2}s", ns as f64 / 1e9),
-    }
-}
-
 fn blob_text(blob: Option<&&Blob>, max: usize) -> String {
     let mut s = String::new();
     if let Some(b) = blob {
@@ -96,7 +87,7 @@ fn row(record: &Record) -> Row<'static> {
         Cell::from(side),
         Cell::from(format!("{}/{}", record.endpoint.pid, record.endpoint.comm)),
         Cell::from(format!("{client} → {server}")),
-        Cell::from(command_of(record).to_owned()),
+        Cell::from(record.command().to_owned()),
         what,
         outcome,
         Cell::from(latency(record.latency_ns())),

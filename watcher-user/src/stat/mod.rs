@@ -1,0 +1,274 @@
+//! Statistics over records: group them by a key (command, endpoint, status, connection, remote peer or
+//! process) and report per group the count, error rate, latency percentiles, bytes and a latency
+//! histogram. `watcher stat` prints them (`table`, or one JSON document through [`Report`]) and a TUI tab
+//! shows them.
+//!
+//! What the numbers mean, so they can be recomputed independently from `watcher`'s NDJSON:
+//! - A group is one protocol plus one key text: a Redis `GET` and an HTTP `GET` are different groups.
+//! - `count` is every record of the group; `errors` those whose response reports an error (a Redis
+//!   error reply, an HTTP 4xx or 5xx); `error_rate` is `errors / count`.
+//! - A record is *answered* when it has a latency (`latency_ns` is not null: a response came, or it is
+//!   a push, whose latency is the time its bytes took to arrive); `unanswered` counts the others.
+//! - Latency percentiles use the **nearest-rank** definition over the answered records of the group:
+//!   with their latencies sorted ascending as `sorted[0..n]`, percentile `p` is
+//!   `sorted[ceil(p/100 * n) - 1]`. `max_ns` is `sorted[n - 1]`; `mean_ns` is the sum divided by `n`,
+//!   rounded down. All of them are `None` when no record of the group was answered.
+//! - The histogram counts answered records in fixed log-scale buckets ([`HISTOGRAM_BOUNDS_NS`]).
+//!
+//! Pure: no I/O, no clocks, no terminal; callers feed records in and print what comes out.
+
+mod aggregate;
+pub mod table;
+pub mod template;
+
+use std::{fmt, fmt::Write as _, str::FromStr};
+
+use serde::Serialize;
+
+pub use aggregate::{
+    histogram_bucket, sort_groups, Aggregator, GroupStats, HISTOGRAM_BOUNDS_NS, HISTOGRAM_BUCKETS,
+};
+pub use table::{render_table, Report};
+
+use crate::{
+    protocol::redis::{Frame, RedisExchange},
+    record::{Exchange, Record, Side},
+};
+
+/// Why a group-by or sort name was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not one of [`GroupBy::ALL`]'s names.
+    #[error("unknown group-by `{name}`; expected one of command, endpoint, status, connection, remote, process")]
+    GroupBy {
+        /// What was given.
+        name: String,
+    },
+    /// Not one of [`SortBy::ALL`]'s names.
+    #[error(
+        "unknown sort `{name}`; expected one of count, errors, p50, p90, p99, max, bytes, key"
+    )]
+    SortBy {
+        /// What was given.
+        name: String,
+    },
+}
+
+/// What records are grouped by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// Redis command name (`(push)` for pushes); HTTP method.
+    #[default]
+    Command,
+    /// HTTP method and path template (`GET /users/{id}`, see [`template`]); Redis command name.
+    Endpoint,
+    /// HTTP status code (`(no response)` when unanswered); Redis `ok`, the error code of an error reply
+    /// (`WRONGTYPE`, `ERR`, ...) or `(no reply)`.
+    Status,
+    /// `pid/comm local → remote`.
+    Connection,
+    /// The peer: `ip:port` of a server the process is a client of; only the `ip` of a client the process
+    /// serves, because client ports are ephemeral and would split one peer into many groups.
+    Remote,
+    /// `pid/comm`.
+    Process,
+}
+
+impl GroupBy {
+    /// Every group-by, in the order help text lists them.
+    pub const ALL: [GroupBy; 6] = [
+        GroupBy::Command,
+        GroupBy::Endpoint,
+        GroupBy::Status,
+        GroupBy::Connection,
+        GroupBy::Remote,
+        GroupBy::Process,
+    ];
+
+    /// Stable lower-case name, used on the command line, in JSON and as the key column's header.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Command => "command",
+            GroupBy::Endpoint => "endpoint",
+            GroupBy::Status => "status",
+            GroupBy::Connection => "connection",
+            GroupBy::Remote => "remote",
+            GroupBy::Process => "process",
+        }
+    }
+
+    /// Appends the record's group key to `out` (which is not cleared first). Writing into a caller's
+    /// buffer lets the aggregator look groups up without allocating a key per record.
+    pub fn write_key(self, record: &Record, out: &mut String) {
+        let endpoint = &record.endpoint;
+        // Writing to a `String` cannot fail; the results are ignored for that reason.
+        match self {
+            GroupBy::Command => out.push_str(record.command()),
+            GroupBy::Endpoint => match &record.exchange {
+                Exchange::Redis(_) => out.push_str(record.command()),
+                Exchange::Http(x) => {
+                    out.push_str(&x.request.method);
+                    out.push(' ');
+                    template::push_template(x.path(), out);
+                }
+            },
+            GroupBy::Status => match &record.exchange {
+                Exchange::Redis(x) => out.push_str(redis_status(x)),
+                Exchange::Http(x) => match x.status() {
+                    Some(code) => {
+                        let _ = write!(out, "{code}");
+                    }
+                    None => out.push_str("(no response)"),
+                },
+            },
+            GroupBy::Connection => {
+                let _ = write!(
+                    out,
+                    "{}/{} {} → {}",
+                    endpoint.pid,
+                    endpoint.comm,
+                    endpoint.local_text(),
+                    endpoint.remote_text()
+                );
+            }
+            GroupBy::Remote => match endpoint.side {
+                Side::Client => out.push_str(endpoint.remote_text()),
+                Side::Server => {
+                    let _ = write!(out, "{}", endpoint.remote().ip());
+                }
+            },
+            GroupBy::Process => {
+                let _ = write!(out, "{}/{}", endpoint.pid, endpoint.comm);
+            }
+        }
+    }
+
+    /// The record's group key as a new string.
+    pub fn key(self, record: &Record) -> String {
+        let mut key = String::new();
+        self.write_key(record, &mut key);
+        key
+    }
+}
+
+impl fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for GroupBy {
+    type Err = ParseError;
+
+    /// Parses a name from [`GroupBy::name`], ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GroupBy::ALL
+            .into_iter()
+            .find(|g| g.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseError::GroupBy { name: s.to_owned() })
+    }
+}
+
+/// Longest error code taken from an error reply; a longer first word is not a code.
+const MAX_ERROR_CODE: usize = 32;
+
+/// `ok`, the error code of an error reply, or `(no reply)`.
+///
+/// Redis error replies start with an upper-case code word (`ERR`, `WRONGTYPE`, `NOAUTH`, `MOVED`, ...).
+/// A reply whose first word does not look like one (empty, lower-case, too long, not UTF-8) is grouped
+/// as `(error)`, so free-form messages cannot each become a group of their own.
+fn redis_status(x: &RedisExchange) -> &str {
+    match &x.reply {
+        None => "(no reply)",
+        Some(Frame::Error(blob)) => {
+            let word = blob.data.split(|&b| b == b' ').next().unwrap_or_default();
+            let is_code = !word.is_empty()
+                && word.len() <= MAX_ERROR_CODE
+                && word.iter().all(|&b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            match std::str::from_utf8(word) {
+                Ok(code) if is_code => code,
+                _ => "(error)",
+            }
+        }
+        Some(_) => "ok",
+    }
+}
+
+/// How groups are ordered. Every order breaks ties by key, then protocol (both ascending), so output is
+/// deterministic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortBy {
+    /// Most records first.
+    #[default]
+    Count,
+    /// Highest error rate first.
+    Errors,
+    /// Slowest median first (groups without latencies last).
+    P50,
+    /// Slowest 90th percentile first.
+    P90,
+    /// Slowest 99th percentile first.
+    P99,
+    /// Slowest single record first.
+    Max,
+    /// Most request plus response bytes first.
+    Bytes,
+    /// Key, ascending.
+    Key,
+}
+
+impl SortBy {
+    /// Every sort order, in the order help text lists them.
+    pub const ALL: [SortBy; 8] = [
+        SortBy::Count,
+        SortBy::Errors,
+        SortBy::P50,
+        SortBy::P90,
+        SortBy::P99,
+        SortBy::Max,
+        SortBy::Bytes,
+        SortBy::Key,
+    ];
+
+    /// Stable lower-case name, used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SortBy::Count => "count",
+            SortBy::Errors => "errors",
+            SortBy::P50 => "p50",
+            SortBy::P90 => "p90",
+            SortBy::P99 => "p99",
+            SortBy::Max => "max",
+            SortBy::Bytes => "bytes",
+            SortBy::Key => "key",
+        }
+    }
+}
+
+impl fmt::Display for SortBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SortBy {
+    type Err = ParseError;
+
+    /// Parses a name from [`SortBy::name`], ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SortBy::ALL
+            .into_iter()
+            .find(|g| g.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseError::SortBy { name: s.to_owned() })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_records;
+
+#[cfg(test)]
+mod tests;
