@@ -5,9 +5,19 @@
 use std::sync::Arc;
 
 use crate::{
-    counters::Totals, filter::matches_text, protocol::detect::Protocols, record::Record,
+    counters::Totals,
+    filter::matches_text,
+    protocol::detect::Protocols,
+    record::Record,
+    stat::{sort_groups, Aggregator, GroupBy, GroupStats, SortBy},
     store::Snapshot,
 };
+
+/// The element after `current` in `all`, wrapping around.
+fn next_in<T: Copy + PartialEq>(all: &[T], current: T) -> T {
+    let at = all.iter().position(|x| *x == current).unwrap_or(0);
+    all[(at + 1) % all.len()]
+}
 
 /// Column the table is sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +62,8 @@ pub enum Mode {
     Detail,
     /// Key help.
     Help,
+    /// Per-group statistics of the rows the table shows.
+    Stats,
 }
 
 /// Everything the user can do, and everything that can happen.
@@ -93,6 +105,10 @@ pub enum Action {
     Data(Arc<Snapshot>, Totals),
     /// Counters refreshed.
     Totals(Totals),
+    /// Switch between the table and the statistics tab.
+    ToggleStats,
+    /// Statistics: group by the next key.
+    CycleGroupBy,
     /// Write the records shown (after the filter, in display order) to a file.
     ExportView,
     /// The export finished: the path and records written, or what went wrong.
@@ -137,6 +153,25 @@ pub struct App {
     pub source: Option<String>,
     /// A message for the status bar (an export's result, problems reading a capture).
     pub notice: Option<String>,
+    /// The statistics tab.
+    pub stats: StatsView,
+}
+
+/// State of the statistics tab: its settings and the groups last computed.
+#[derive(Default)]
+pub struct StatsView {
+    /// What records are grouped by.
+    pub group_by: GroupBy,
+    /// Order of the groups.
+    pub sort: SortBy,
+    /// Groups computed from the rows shown.
+    pub groups: Vec<GroupStats>,
+    /// Rows they were computed from.
+    pub records: usize,
+    /// Selected group.
+    pub selected: usize,
+    /// Whether records arrived since the groups were computed.
+    stale: bool,
 }
 
 impl Default for App {
@@ -157,6 +192,7 @@ impl Default for App {
             protocols: Protocols::ALL,
             source: None,
             notice: None,
+            stats: StatsView::default(),
         }
     }
 }
@@ -171,6 +207,9 @@ impl App {
 
     /// Applies one action; returns the I/O it asks the event loop to do, if any.
     pub fn update(&mut self, action: Action) -> Option<Effect> {
+        if self.mode == Mode::Stats && self.update_stats(&action) {
+            return None;
+        }
         match action {
             Action::Up => self.select(self.selected.saturating_sub(1), false),
             Action::Down => self.select(self.selected + 1, false),
@@ -222,8 +261,14 @@ impl App {
             Action::Data(snapshot, totals) => {
                 self.totals = totals;
                 self.absorb(snapshot);
+                self.stats.stale = true;
             }
             Action::Totals(totals) => self.totals = totals,
+            Action::ToggleStats => {
+                self.mode = Mode::Stats;
+                self.recompute_stats();
+            }
+            Action::CycleGroupBy => {}
             Action::ExportView => {
                 let records: Vec<Arc<Record>> = self
                     .visible
@@ -239,6 +284,57 @@ impl App {
             Action::Exported(Err(e)) => self.notice = Some(format!("export failed: {e}")),
         }
         None
+    }
+
+    /// Actions with a meaning of their own on the statistics tab; returns whether `action` was one.
+    fn update_stats(&mut self, action: &Action) -> bool {
+        let stats = &mut self.stats;
+        let last = stats.groups.len().saturating_sub(1);
+        match action {
+            Action::Up => stats.selected = stats.selected.saturating_sub(1),
+            Action::Down => stats.selected = (stats.selected + 1).min(last),
+            Action::PageUp => stats.selected = stats.selected.saturating_sub(self.page_rows),
+            Action::PageDown => stats.selected = (stats.selected + self.page_rows).min(last),
+            Action::Home => stats.selected = 0,
+            Action::End => stats.selected = last,
+            Action::ToggleStats | Action::Back => self.mode = Mode::Table,
+            Action::CycleSort => {
+                stats.sort = next_in(&SortBy::ALL, stats.sort);
+                sort_groups(&mut stats.groups, stats.sort);
+            }
+            Action::CycleGroupBy => {
+                stats.group_by = next_in(&GroupBy::ALL, stats.group_by);
+                self.recompute_stats();
+            }
+            // New rows are folded in at the next tick, not per snapshot: grouping is O(rows shown).
+            Action::Totals(totals) => {
+                self.totals = *totals;
+                if self.stats.stale {
+                    self.recompute_stats();
+                }
+            }
+            Action::OpenDetail => {}
+            _ => return false,
+        }
+        true
+    }
+
+    /// Groups the rows the table shows.
+    fn recompute_stats(&mut self) {
+        let mut aggregator = Aggregator::new(self.stats.group_by);
+        for record in self
+            .visible
+            .iter()
+            .filter_map(|id| self.snapshot.by_id(*id))
+        {
+            aggregator.add(record);
+        }
+        let mut groups = aggregator.finish();
+        sort_groups(&mut groups, self.stats.sort);
+        self.stats.records = self.visible.len();
+        self.stats.selected = self.stats.selected.min(groups.len().saturating_sub(1));
+        self.stats.groups = groups;
+        self.stats.stale = false;
     }
 
     fn select(&mut self, row: usize, follow: bool) {

@@ -33,6 +33,8 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char(' ') => Action::ToggleFollow,
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Char('e') => Action::ExportView,
+        KeyCode::Tab => Action::ToggleStats,
+        KeyCode::Char('b') => Action::CycleGroupBy,
         _ => return None,
     })
 }

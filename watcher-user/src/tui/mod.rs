@@ -7,6 +7,7 @@
 pub mod app;
 pub mod detail;
 pub mod keys;
+pub mod stats;
 pub mod view;
 
 use std::{

@@ -14,6 +14,7 @@ use ratatui::{
 use super::{
     app::{App, Mode},
     detail::draw_detail,
+    stats::draw_stats,
 };
 use crate::{
     format::latency,
@@ -46,6 +47,7 @@ pub fn draw(f: &mut UiFrame, app: &mut App) {
     match app.mode {
         Mode::Table | Mode::Help => draw_table(f, app, main),
         Mode::Detail => draw_detail(f, app, main),
+        Mode::Stats => draw_stats(f, app, main),
     }
     draw_status(f, app, status);
     if app.mode == Mode::Help {
@@ -252,6 +254,8 @@ const HELP: &[(&str, &str)] = &[
     ("s", "cycle sort: time, latency, command, size"),
     ("space", "pause / resume following new records"),
     ("e", "export the rows shown (filtered) to a file"),
+    ("Tab", "statistics of the rows shown / back"),
+    ("b, s", "statistics: group by, sort by (cycle)"),
     ("?", "this help"),
     ("q", "quit"),
 ];

@@ -170,3 +170,39 @@ fn http_rows_show_method_target_and_status_and_the_detail_pretty_prints_json() {
     // Pretty-printed: one member per line.
     assert!(detail.contains("\"name\": \"alice\","), "{detail}");
 }
+
+#[test]
+fn stats_tab_groups_the_rows_shown_and_follows_group_by_and_filter() {
+    let mut app = app_with(vec![
+        record("GET", "a", Frame::Bulk(Blob::full("1"))),
+        record("GET", "b", Frame::Bulk(Blob::full("2"))),
+        record("SET", "c", Frame::Error(Blob::full("ERR no"))),
+    ]);
+    app.update(Action::ToggleStats);
+    let text = screen(&mut app, 140, 12);
+    assert!(text.contains("stats · by command"), "{text}");
+    let get_row = text
+        .lines()
+        .find(|l| l.contains("│redis GET"))
+        .unwrap_or_else(|| panic!("a GET row: {text}"));
+    assert!(get_row.contains(" 2 ") && get_row.contains("0.0%"), "{get_row}");
+    let set_row = text.lines().find(|l| l.contains("redis SET")).expect("a SET row");
+    assert!(set_row.contains("100.0%"), "{set_row}");
+    // 250 µs latencies sit in one histogram bucket: one full bar.
+    assert!(get_row.contains('█'), "{get_row}");
+
+    app.update(Action::CycleGroupBy);
+    let text = screen(&mut app, 140, 12);
+    assert!(text.contains("stats · by endpoint"), "{text}");
+
+    // The tab groups only what the table shows: filter to SET, then come back.
+    app.update(Action::ToggleStats);
+    app.update(Action::StartFilter);
+    for c in "SET".chars() {
+        app.update(Action::FilterChar(c));
+    }
+    app.update(Action::FilterDone);
+    app.update(Action::ToggleStats);
+    let text = screen(&mut app, 140, 12);
+    assert!(text.contains("1 groups of 1 rows") && !text.contains("redis GET"), "{text}");
+}

@@ -1,0 +1,135 @@
+//! The statistics tab: one row per group of the rows the table shows, with a latency histogram per group
+//! drawn as a strip of bars, so slow or bimodal groups stand out at a glance. Draws only; the groups are
+//! computed in `app`.
+
+use ratatui::{
+    layout::{Constraint, Rect},
+    style::{Color, Modifier, Style},
+    widgets::{Block, Borders, Cell, Row, Table, TableState},
+    Frame as UiFrame,
+};
+
+use super::app::App;
+use crate::{
+    format::latency,
+    stat::{GroupStats, HISTOGRAM_BUCKETS},
+};
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The histogram of a group as one character per bucket: blank when empty, otherwise a bar scaled to
+/// the group's fullest bucket (so the shape, not the volume, is what the eye compares across rows).
+pub fn histogram_bars(histogram: &[u64; HISTOGRAM_BUCKETS]) -> String {
+    let peak = histogram.iter().copied().max().unwrap_or(0);
+    histogram
+        .iter()
+        .map(|&n| {
+            if n == 0 || peak == 0 {
+                ' '
+            } else {
+                let level = (n * (BARS.len() as u64 - 1)).div_ceil(peak) as usize;
+                BARS[level.min(BARS.len() - 1)]
+            }
+        })
+        .collect()
+}
+
+fn row(group: &GroupStats) -> Row<'static> {
+    let error_style = if group.errors > 0 {
+        Style::default().fg(Color::Red)
+    } else {
+        Style::default()
+    };
+    Row::new(vec![
+        Cell::from(group.protocol),
+        Cell::from(group.key.clone()),
+        Cell::from(group.count.to_string()),
+        Cell::from(format!("{:.1}%", group.error_rate * 100.0)).style(error_style),
+        Cell::from(latency(group.p50_ns)),
+        Cell::from(latency(group.p90_ns)),
+        Cell::from(latency(group.p99_ns)),
+        Cell::from(latency(group.max_ns)),
+        Cell::from(format!("{}/{}", group.request_bytes, group.response_bytes)),
+        Cell::from(histogram_bars(&group.histogram)).style(Style::default().fg(Color::Cyan)),
+    ])
+}
+
+/// Draws the tab.
+pub fn draw_stats(f: &mut UiFrame, app: &mut App, area: Rect) {
+    let stats = &app.stats;
+    let rows_on_screen = usize::from(area.height.saturating_sub(3));
+    app.page_rows = rows_on_screen.max(1);
+    let first = stats
+        .selected
+        .saturating_sub(rows_on_screen.saturating_sub(1));
+    let rows: Vec<Row> = stats.groups[first.min(stats.groups.len())..]
+        .iter()
+        .take(rows_on_screen)
+        .map(row)
+        .collect();
+    let header = Row::new([
+        "proto",
+        stats.group_by.name(),
+        "count",
+        "errors",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "bytes req/rsp",
+        "latency <1µs … ≥10s",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Min(20),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(15),
+        Constraint::Length(HISTOGRAM_BUCKETS as u16 + 4),
+    ];
+    let title = format!(
+        " stats · by {} (b) · sort {} (s) · {} groups of {} rows · Tab: table ",
+        stats.group_by.name(),
+        stats.sort.name(),
+        stats.groups.len(),
+        stats.records,
+    );
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(Block::default().borders(Borders::ALL).title(title))
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default();
+    if !stats.groups.is_empty() {
+        state.select(Some(stats.selected - first));
+    }
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_fullest_bucket_and_leave_empty_ones_blank() {
+        let mut histogram = [0; HISTOGRAM_BUCKETS];
+        histogram[2] = 100;
+        histogram[3] = 1;
+        histogram[5] = 50;
+        let bars = histogram_bars(&histogram);
+        assert_eq!(bars.chars().count(), HISTOGRAM_BUCKETS);
+        assert_eq!(bars.chars().nth(2), Some('█'));
+        assert_eq!(
+            bars.chars().nth(3),
+            Some('▂'),
+            "a non-empty bucket is never blank"
+        );
+        assert_eq!(bars.chars().nth(5), Some('▅'));
+        assert_eq!(bars.chars().nth(0), Some(' '));
+        assert_eq!(histogram_bars(&[0; HISTOGRAM_BUCKETS]).trim(), "");
+    }
+}
