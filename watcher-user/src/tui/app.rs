@@ -220,7 +220,7 @@ impl App {
             Action::Home => self.select(0, false),
             Action::End => self.select(usize::MAX, true),
             Action::OpenDetail if self.selected_record().is_some() => self.mode = Mode::Detail,
-            Action::OpenDetail => {}
+            Action::OpenDetail | Action::CycleGroupBy => {}
             Action::Back if self.editing_filter => self.editing_filter = false,
             Action::Back if self.mode == Mode::Table && !self.filter.is_empty() => {
                 self.filter.clear();
@@ -268,7 +268,7 @@ impl App {
                 self.mode = Mode::Stats;
                 self.recompute_stats();
             }
-            Action::CycleGroupBy => {}
+
             Action::ExportView => {
                 let records: Vec<Arc<Record>> = self
                     .visible

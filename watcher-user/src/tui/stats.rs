@@ -129,7 +129,7 @@ mod tests {
             "a non-empty bucket is never blank"
         );
         assert_eq!(bars.chars().nth(5), Some('▅'));
-        assert_eq!(bars.chars().nth(0), Some(' '));
+        assert_eq!(bars.chars().next(), Some(' '));
         assert_eq!(histogram_bars(&[0; HISTOGRAM_BUCKETS]).trim(), "");
     }
 }

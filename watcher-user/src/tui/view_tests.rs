@@ -185,8 +185,14 @@ fn stats_tab_groups_the_rows_shown_and_follows_group_by_and_filter() {
         .lines()
         .find(|l| l.contains("│redis GET"))
         .unwrap_or_else(|| panic!("a GET row: {text}"));
-    assert!(get_row.contains(" 2 ") && get_row.contains("0.0%"), "{get_row}");
-    let set_row = text.lines().find(|l| l.contains("redis SET")).expect("a SET row");
+    assert!(
+        get_row.contains(" 2 ") && get_row.contains("0.0%"),
+        "{get_row}"
+    );
+    let set_row = text
+        .lines()
+        .find(|l| l.contains("redis SET"))
+        .expect("a SET row");
     assert!(set_row.contains("100.0%"), "{set_row}");
     // 250 µs latencies sit in one histogram bucket: one full bar.
     assert!(get_row.contains('█'), "{get_row}");
@@ -204,5 +210,8 @@ fn stats_tab_groups_the_rows_shown_and_follows_group_by_and_filter() {
     app.update(Action::FilterDone);
     app.update(Action::ToggleStats);
     let text = screen(&mut app, 140, 12);
-    assert!(text.contains("1 groups of 1 rows") && !text.contains("redis GET"), "{text}");
+    assert!(
+        text.contains("1 groups of 1 rows") && !text.contains("redis GET"),
+        "{text}"
+    );
 }
