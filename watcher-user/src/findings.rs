@@ -174,10 +174,10 @@ impl Findings {
 impl fmt::Display for Findings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for finding in &self.0 {
-            let unit = if finding.condition == Condition::Lost {
-                "lost"
-            } else {
-                "records"
+            let unit = match (finding.condition, finding.count) {
+                (Condition::Lost, _) => "lost",
+                (_, 1) => "record",
+                _ => "records",
             };
             writeln!(
                 f,

@@ -23,6 +23,7 @@ use crate::{
     pipeline::{Pipeline, StartNotes},
     record::Record,
     signals,
+    stat::Aggregator,
     store::Snapshot,
 };
 
@@ -64,11 +65,15 @@ impl std::fmt::Display for Summary {
 struct HeadlessSink {
     export: Option<NdjsonSink>,
     checker: Checker,
+    stats: Option<Aggregator>,
 }
 
 impl Sink for HeadlessSink {
     fn record(&mut self, record: &Record) -> std::io::Result<()> {
         self.checker.check(record);
+        if let Some(stats) = &mut self.stats {
+            stats.add(record);
+        }
         match &mut self.export {
             Some(export) => export.record(record),
             None => Ok(()),
@@ -92,11 +97,14 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts the pipeline and, when anything consumes records, the follower.
-    pub fn start(cfg: &mut WatchConfig) -> Result<(Self, StartNotes)> {
+    /// Starts the pipeline and, when anything consumes records (export, checks, `stats`), the follower.
+    pub fn start(
+        cfg: &mut WatchConfig,
+        stats: Option<Aggregator>,
+    ) -> Result<(Self, StartNotes)> {
         let export = cfg.take_writer().map(NdjsonSink::new);
         let checker = Checker::new(&cfg.fail_on);
-        let consumes = export.is_some() || !checker.is_empty();
+        let consumes = export.is_some() || !checker.is_empty() || stats.is_some();
         let (wake_tx, wake_rx) = bounded(1);
         let subscribers = if consumes { vec![wake_tx] } else { Vec::new() };
         let (pipeline, notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
@@ -105,7 +113,11 @@ impl Capture {
                 &pipeline,
                 wake_rx,
                 cfg.count,
-                HeadlessSink { export, checker },
+                HeadlessSink {
+                    export,
+                    checker,
+                    stats,
+                },
             )?)
         } else {
             None
@@ -125,11 +137,16 @@ impl Capture {
 
     /// Stops capturing, lets the follower see every record, and sums up.
     pub fn finish(self) -> Result<Summary> {
+        self.finish_with_stats().map(|(summary, _)| summary)
+    }
+
+    /// [`Capture::finish`], also returning the statistics gathered, if asked for at start.
+    pub fn finish_with_stats(self) -> Result<(Summary, Option<Aggregator>)> {
         let store = Arc::clone(&self.pipeline.store);
         let counters = Arc::clone(&self.pipeline.counters);
         self.pipeline.stop()?;
-        let (exported, checker) = match self.follower {
-            None => (0, Checker::default()),
+        let (exported, checker, stats) = match self.follower {
+            None => (0, Checker::default(), None),
             Some(handle) => {
                 let Ok((sink, _, result)) = handle.join() else {
                     anyhow::bail!("the exporter panicked");
@@ -140,18 +157,19 @@ impl Capture {
                     }
                     _ => {}
                 }
-                (sink.export.map_or(0, |e| e.written), sink.checker)
+                (sink.export.map_or(0, |e| e.written), sink.checker, sink.stats)
             }
         };
         let snapshot = store.snapshot();
         let totals = counters.totals();
-        Ok(Summary {
+        let summary = Summary {
             records: snapshot.total,
             exported,
             truncated: count_truncated(&snapshot),
             findings: checker.finish(&totals),
             totals,
-        })
+        };
+        Ok((summary, stats))
     }
 }
 
@@ -170,9 +188,17 @@ fn spawn_follower(
 }
 
 /// Runs a headless `watch` until a signal, `--duration` or `--count`.
-pub fn run(mut cfg: WatchConfig) -> Result<Summary> {
+pub fn run(cfg: WatchConfig) -> Result<Summary> {
+    run_with_stats(cfg, None).map(|(summary, _)| summary)
+}
+
+/// [`run`], feeding every record to `stats` as well.
+pub fn run_with_stats(
+    mut cfg: WatchConfig,
+    stats: Option<Aggregator>,
+) -> Result<(Summary, Option<Aggregator>)> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let (capture, notes) = Capture::start(&mut cfg)?;
+    let (capture, notes) = Capture::start(&mut cfg, stats)?;
     for note in notes {
         eprintln!("watcher: {note}");
     }
@@ -187,7 +213,7 @@ pub fn run(mut cfg: WatchConfig) -> Result<Summary> {
             break;
         }
     }
-    capture.finish()
+    capture.finish_with_stats()
 }
 
 fn count_truncated(snapshot: &Snapshot) -> u64 {

@@ -6,7 +6,8 @@
 //! `filter`, `counters` (loss and progress counters), `store` (bounded records and snapshots), `follow`
 //! (hands every stored record once to exporters and checkers), `export` (NDJSON), `findings`
 //! (`--fail-on`), `stat` (per-group counts, error rates, latency percentiles and histograms), `format`
-//! (text shared by human-facing outputs), `tui`, `headless`, `recorder` (`record -- CMD`), `pipeline`
+//! (text shared by human-facing outputs), `tui`, `headless`, `recorder` (`record -- CMD`), `report`
+//! (`stat`), `import` (NDJSON back to records), `pipeline`
 //! (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
 #![deny(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod protocol;
 pub mod record;
 pub mod recorder;
+pub mod report;
 pub mod signals;
 pub mod stat;
 pub mod store;

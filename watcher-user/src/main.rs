@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         },
         Config::Watch(watch) => watcher::tui::run(*watch),
         Config::Record(record) => return record_status(recorder::run(*record)),
-        Config::Show(_) => Err(anyhow::anyhow!("show: not available yet")),
+        Config::Show(show) => watcher::tui::show(*show),
+        Config::Stat(stat) => watcher::report::run(*stat),
         Config::BenchProbes => watcher::bench_probes::run(),
     };
     match result {

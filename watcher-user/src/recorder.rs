@@ -110,7 +110,7 @@ pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
     let terminate = signals::listen().map_err(|e| RecordError::Start(e.into()))?;
     let to_stdout = matches!(cfg.watch.output, Output::Stdout);
     let output = cfg.watch.output_name().unwrap_or_default();
-    let (capture, notes) = Capture::start(&mut cfg.watch).map_err(RecordError::Start)?;
+    let (capture, notes) = Capture::start(&mut cfg.watch, None).map_err(RecordError::Start)?;
     for note in notes {
         eprintln!("watcher: {note}");
     }

@@ -12,7 +12,8 @@ use std::{
 use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
 
 use super::args::{
-    Cli, Command, FilterArgs, ProtocolArg, RecordArgs, ShowArgs, SideArg, TraceArgs, WatchArgs,
+    Cli, Command, FilterArgs, ProtocolArg, RecordArgs, ShowArgs, SideArg, StatArgs, TraceArgs,
+    WatchArgs,
 };
 use crate::{
     filter::{parse_status, HttpFilter, RecordFilter, RedisFilter},
@@ -20,6 +21,7 @@ use crate::{
     pipeline::PipelineConfig,
     protocol::detect::Protocols,
     record::Side,
+    stat::{GroupBy, SortBy},
 };
 
 /// A rejected argument.
@@ -113,6 +115,33 @@ pub struct ShowConfig {
     pub filter: RecordFilter,
 }
 
+/// Where `stat` takes its records from.
+pub enum StatSource {
+    /// A live capture.
+    Live(Box<WatchConfig>),
+    /// An NDJSON capture file, with the filters to apply to it.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Records counted.
+        filter: RecordFilter,
+    },
+}
+
+/// A validated `stat` invocation.
+pub struct StatConfig {
+    /// Records from.
+    pub source: StatSource,
+    /// Grouped by.
+    pub group_by: GroupBy,
+    /// Ordered by.
+    pub sort: SortBy,
+    /// At most this many groups printed.
+    pub top: Option<usize>,
+    /// One JSON document instead of a table.
+    pub json: bool,
+}
+
 /// What to run.
 pub enum Config {
     /// `watcher watch`.
@@ -121,6 +150,8 @@ pub enum Config {
     Record(Box<RecordConfig>),
     /// `watcher show FILE`.
     Show(Box<ShowConfig>),
+    /// `watcher stat [redis|http|FILE]`.
+    Stat(Box<StatConfig>),
     /// `watcher bench-probes` (hidden).
     BenchProbes,
 }
@@ -132,7 +163,7 @@ impl Config {
             Command::Watch(args) => Ok(Config::Watch(Box::new(watch(&args)?))),
             Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
             Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
-            Command::Stat(_) => Err(invalid("stat", "not available yet")),
+            Command::Stat(args) => Ok(Config::Stat(Box::new(stat(*args)?))),
             Command::BenchProbes => Ok(Config::BenchProbes),
         }
     }
@@ -211,6 +242,71 @@ fn show(args: ShowArgs) -> Result<ShowConfig, ConfigError> {
     Ok(ShowConfig {
         file: args.file,
         filter,
+    })
+}
+
+fn stat(args: StatArgs) -> Result<StatConfig, ConfigError> {
+    let group_by = args
+        .group_by
+        .parse::<GroupBy>()
+        .map_err(|e| invalid("--group-by", e.to_string()))?;
+    let sort = args
+        .sort
+        .parse::<SortBy>()
+        .map_err(|e| invalid("--sort", e.to_string()))?;
+    if args.top == Some(0) {
+        return Err(invalid("--top", "must be at least 1"));
+    }
+    let protocol = match args.source.as_deref().map(Path::to_str) {
+        None => Ok(None),
+        Some(Some("redis")) => Ok(Some(ProtocolArg::Redis)),
+        Some(Some("http")) => Ok(Some(ProtocolArg::Http)),
+        Some(_) => Err(args.source.clone().unwrap_or_default()),
+    };
+    let source = match protocol {
+        Ok(protocol) => StatSource::Live(Box::new(stat_live(protocol, &args)?)),
+        Err(path) => {
+            if args.duration.is_some() || args.count.is_some() {
+                return Err(invalid(
+                    "--duration/--count",
+                    "apply to live captures only, not to a file",
+                ));
+            }
+            let t = &args.trace;
+            if !t.pids.is_empty() || t.comm.is_some() || !t.ports.is_empty() {
+                return Err(invalid(
+                    "--pid/--comm/--port",
+                    "trace live processes only; to select records of a file use --side, --command, --method, ...",
+                ));
+            }
+            let (filter, _) = filters(None, &args.filters)?;
+            StatSource::File { path, filter }
+        }
+    };
+    Ok(StatConfig {
+        source,
+        group_by,
+        sort,
+        top: args.top,
+        json: args.json,
+    })
+}
+
+fn stat_live(protocol: Option<ProtocolArg>, args: &StatArgs) -> Result<WatchConfig, ConfigError> {
+    if args.count == Some(0) {
+        return Err(invalid("--count", "must be at least 1"));
+    }
+    Ok(WatchConfig {
+        pipeline: pipeline(protocol, &args.trace, &args.filters, false)?,
+        headless: true,
+        output: Output::None,
+        duration: args
+            .duration
+            .as_deref()
+            .map(|t| parse_duration("--duration", t))
+            .transpose()?,
+        count: args.count,
+        fail_on: Vec::new(),
     })
 }
 

@@ -356,11 +356,52 @@ mod tests {
         }
     }
 
+    /// Encodes `r`, checks the line against the published JSON Schema, and parses it back.
     fn json(r: &Record) -> serde_json::Value {
         let mut out = Vec::new();
         write_record(r, &mut out);
         assert_eq!(out.last(), Some(&b'\n'));
-        serde_json::from_slice(&out).unwrap()
+        let value = serde_json::from_slice(&out).unwrap();
+        assert_matches_schema(&value);
+        value
+    }
+
+    /// `docs/record.schema.json`, compiled once.
+    fn schema() -> &'static jsonschema::Validator {
+        static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            let text = include_str!("../../../docs/record.schema.json");
+            let schema: serde_json::Value = serde_json::from_str(text).expect("schema is JSON");
+            jsonschema::validator_for(&schema).expect("schema compiles")
+        })
+    }
+
+    fn assert_matches_schema(value: &serde_json::Value) {
+        let errors: Vec<String> = schema()
+            .iter_errors(value)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{value} breaks the schema: {errors:#?}");
+    }
+
+    #[test]
+    fn the_schema_rejects_what_the_format_does_not_allow() {
+        let good = json(&record(vec![Blob::full("k")], Frame::Integer(1)));
+        let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            !schema().is_valid(&v)
+        };
+        assert!(broken(&|v| v["schema"] = 2.into()));
+        assert!(broken(&|v| v["side"] = "both".into()));
+        assert!(broken(&|v| v["redis"]["reply"]["value"] = "1".into()));
+        assert!(broken(&|v| v["redis"]["args"][0] = serde_json::json!({"base64": "!!", "len": 1, "truncated": false})));
+        assert!(broken(&|v| v["local"] = "localhost".into()));
+        assert!(broken(&|v| {
+            v.as_object_mut().unwrap().remove("redis");
+        }));
+        assert!(broken(&|v| v["http"] = serde_json::json!({})));
+        assert!(broken(&|v| v["extra"] = 1.into()));
     }
 
     #[test]

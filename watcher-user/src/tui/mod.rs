@@ -28,12 +28,15 @@ use ratatui::{backend::CrosstermBackend, Terminal};
 
 use self::app::{Action, App, Effect};
 use crate::{
-    cli::WatchConfig,
+    cli::{config::ShowConfig, WatchConfig},
+    counters::Totals,
     export::{self, NdjsonSink},
     follow,
     pipeline::Pipeline,
-    record::Record,
-    signals,
+    protocol::detect::Protocols,
+    record::{Exchange, Record},
+    report, signals,
+    store::{self, Store},
 };
 
 /// Restores the terminal when dropped.
@@ -115,6 +118,48 @@ pub fn run(mut cfg: WatchConfig) -> Result<()> {
         }
     }
     result.and(stopped)
+}
+
+/// Opens a capture file in the UI: no kernel, no root. Bad lines are listed on stderr (visible again
+/// after quitting) and counted in the status bar.
+pub fn show(cfg: ShowConfig) -> Result<()> {
+    let terminate = signals::listen().context("installing signal handlers")?;
+    let imported = report::open_capture(&cfg.file)?;
+    let records: Vec<Record> = imported
+        .records
+        .into_iter()
+        .filter(|r| cfg.filter.matches(r))
+        .collect();
+    let mut protocols = Protocols {
+        redis: false,
+        http: false,
+    };
+    for r in &records {
+        protocols.redis |= matches!(r.exchange, Exchange::Redis(_));
+        protocols.http |= matches!(r.exchange, Exchange::Http(_));
+    }
+    // Room for every record: the store evicts by whole chunks once it is full.
+    let store = Store::new(records.len() + store::CHUNK);
+    for record in records {
+        store.insert(record);
+    }
+    store.publish();
+    let mut app = App::default();
+    app.protocols = if protocols.redis || protocols.http {
+        protocols
+    } else {
+        Protocols::ALL
+    };
+    app.source = Some(cfg.file.display().to_string());
+    if !imported.bad_lines.is_empty() {
+        app.notice = Some(format!(
+            "{} bad lines skipped (listed on stderr)",
+            imported.bad_lines.len()
+        ));
+    }
+    app.update(Action::Data(store.snapshot(), Totals::default()));
+    app.update(Action::Home);
+    event_loop(app, None, &terminate)
 }
 
 /// Where new records come from while the UI runs.

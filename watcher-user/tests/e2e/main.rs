@@ -7,6 +7,7 @@
 //! saying what was expected.
 
 mod http;
+mod record;
 mod redis;
 mod support;
 mod tui;

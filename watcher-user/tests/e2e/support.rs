@@ -181,3 +181,57 @@ pub fn with_command<'a>(records: &'a [Value], command: &str) -> Vec<&'a Value> {
         .filter(|r| r["redis"]["command"] == command)
         .collect()
 }
+
+/// The watcher binary under test.
+pub fn watcher_bin() -> String {
+    std::env::var("WATCHER_BIN")
+        .expect("WATCHER_BIN names the watcher binary (set by cargo xtask test)")
+}
+
+/// A temporary file path for this test process.
+pub fn temp_path(name: &str, extension: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "watcher-e2e-{name}-{}.{extension}",
+        std::process::id()
+    ))
+}
+
+/// Reads an NDJSON export, every line of which must be JSON.
+pub fn read_records(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("export file exists");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// What a finished `watcher record` run left behind.
+pub struct Recorded {
+    /// Its exit status (None when killed by a signal).
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub records: Vec<Value>,
+    /// The export (left in place; the test removes it).
+    pub path: PathBuf,
+}
+
+/// Runs `watcher record ARGS --json-output FILE -- CMD...` to completion.
+pub fn record(name: &str, args: &[&str], command: &[&str]) -> Recorded {
+    let output = temp_path(name, "ndjson");
+    let run = Command::new(watcher_bin())
+        .arg("record")
+        .args(args)
+        .arg("--json-output")
+        .arg(&output)
+        .arg("--")
+        .args(command)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("watcher record runs");
+    Recorded {
+        code: run.status.code(),
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+        records: read_records(&output),
+        path: output,
+    }
+}

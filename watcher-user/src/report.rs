@@ -1,0 +1,72 @@
+//! `watcher stat`: gathers records from a live capture or an NDJSON capture file into statistics groups
+//! and prints them, as a table for people or one JSON document for machines (stdout); notes go to stderr.
+//!
+//! Also home of [`open_capture`], the one way `show` and `stat` read a capture file, so both report bad
+//! lines the same way.
+
+use std::{fs::File, io::BufReader, path::Path};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    cli::config::{StatConfig, StatSource},
+    headless,
+    import::{self, Imported},
+    stat::{render_table, sort_groups, Aggregator, Report},
+};
+
+/// Bad lines listed one by one; the rest are only counted.
+const BAD_LINES_LISTED: usize = 10;
+
+/// Reads a capture file. Lines that are not records are skipped, and listed on stderr with their line
+/// numbers; only a file that cannot be read at all is an error.
+pub fn open_capture(path: &Path) -> Result<Imported> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let imported = import::read(BufReader::new(file))
+        .with_context(|| format!("reading {}", path.display()))?;
+    for bad in imported.bad_lines.iter().take(BAD_LINES_LISTED) {
+        eprintln!(
+            "watcher: {}:{}: skipped: {}",
+            path.display(),
+            bad.line,
+            bad.reason
+        );
+    }
+    if imported.bad_lines.len() > BAD_LINES_LISTED {
+        eprintln!(
+            "watcher: {}: ... and {} more bad lines skipped",
+            path.display(),
+            imported.bad_lines.len() - BAD_LINES_LISTED
+        );
+    }
+    Ok(imported)
+}
+
+/// Runs `stat`.
+pub fn run(cfg: StatConfig) -> Result<()> {
+    let mut aggregator = Aggregator::new(cfg.group_by);
+    match cfg.source {
+        StatSource::Live(watch) => {
+            let (summary, gathered) = headless::run_with_stats(*watch, Some(aggregator))?;
+            eprintln!("{summary}");
+            aggregator = gathered.unwrap_or_else(|| Aggregator::new(cfg.group_by));
+        }
+        StatSource::File { path, filter } => {
+            let imported = open_capture(&path)?;
+            for record in imported.records.iter().filter(|r| filter.matches(r)) {
+                aggregator.add(record);
+            }
+        }
+    }
+    let mut groups = aggregator.finish();
+    sort_groups(&mut groups, cfg.sort);
+    if cfg.json {
+        let shown = &groups[..cfg.top.unwrap_or(usize::MAX).min(groups.len())];
+        let text = serde_json::to_string(&Report::new(cfg.group_by, shown))
+            .context("encoding the statistics")?;
+        println!("{text}");
+    } else {
+        print!("{}", render_table(&groups, cfg.group_by, cfg.top));
+    }
+    Ok(())
+}
