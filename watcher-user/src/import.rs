@@ -71,7 +71,8 @@ pub enum ImportError {
     },
 }
 
-/// Why one line is not a record.
+/// Why one line is not a record. Inner errors are part of the message rather than `#[source]`s: a bad
+/// line is reported by its one-line reason alone.
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
     /// The line's bytes are not UTF-8, so they cannot be JSON.
@@ -735,8 +736,8 @@ fn header_field(value: Json<'_>) -> FieldResult<(Cow<'_, str>, Vec<u8>)> {
 }
 
 /// A JSON value parsed from one line. Strings borrow from the line unless they hold escapes, and objects
-/// are field lists in line order: `serde_json::Value` allocates every key and string, which made import
-/// about twice as slow.
+/// are field lists in line order. Parsing into `serde_json::Value`, which allocates every key and string
+/// and keeps objects in B-trees, took about 1.6 times as long.
 enum Json<'a> {
     Null,
     Bool(bool),
