@@ -98,10 +98,7 @@ pub struct Capture {
 
 impl Capture {
     /// Starts the pipeline and, when anything consumes records (export, checks, `stats`), the follower.
-    pub fn start(
-        cfg: &mut WatchConfig,
-        stats: Option<Aggregator>,
-    ) -> Result<(Self, StartNotes)> {
+    pub fn start(cfg: &mut WatchConfig, stats: Option<Aggregator>) -> Result<(Self, StartNotes)> {
         let export = cfg.take_writer().map(NdjsonSink::new);
         let checker = Checker::new(&cfg.fail_on);
         let consumes = export.is_some() || !checker.is_empty() || stats.is_some();
@@ -157,7 +154,11 @@ impl Capture {
                     }
                     _ => {}
                 }
-                (sink.export.map_or(0, |e| e.written), sink.checker, sink.stats)
+                (
+                    sink.export.map_or(0, |e| e.written),
+                    sink.checker,
+                    sink.stats,
+                )
             }
         };
         let snapshot = store.snapshot();

@@ -4,11 +4,11 @@
 //! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
 //! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
 //! `filter`, `counters` (loss and progress counters), `store` (bounded records and snapshots), `follow`
-//! (hands every stored record once to exporters and checkers), `export` (NDJSON), `findings`
-//! (`--fail-on`), `stat` (per-group counts, error rates, latency percentiles and histograms), `format`
-//! (text shared by human-facing outputs), `tui`, `headless`, `recorder` (`record -- CMD`), `report`
-//! (`stat`), `import` (NDJSON back to records), `pipeline`
-//! (wires threads together), `bench_probes` (the benchmark's empty-programs mode).
+//! (hands every stored record once to exporters and checkers), `export` (NDJSON), `import` (NDJSON back
+//! into records), `findings` (`--fail-on`), `stat` (per-group counts, error rates, latency percentiles
+//! and histograms), `format` (text shared by human-facing outputs), `tui`, `headless`, `recorder`
+//! (`record -- CMD`), `report` (`stat`), `pipeline` (wires threads together), `bench_probes` (the
+//! benchmark's empty-programs mode).
 #![deny(unsafe_code)]
 
 pub mod bench_probes;
@@ -23,6 +23,7 @@ pub mod findings;
 pub mod follow;
 pub mod format;
 pub mod headless;
+pub mod import;
 pub mod pipeline;
 pub mod protocol;
 pub mod record;

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         },
         Config::Watch(watch) => watcher::tui::run(*watch),
         Config::Record(record) => return record_status(recorder::run(*record)),
-        Config::Show(show) => watcher::tui::show(*show),
+        Config::Show(show) => watcher::tui::show(&show),
         Config::Stat(stat) => watcher::report::run(*stat),
         Config::BenchProbes => watcher::bench_probes::run(),
     };

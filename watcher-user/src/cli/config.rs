@@ -124,7 +124,7 @@ pub enum StatSource {
         /// The file.
         path: PathBuf,
         /// Records counted.
-        filter: RecordFilter,
+        filter: Box<RecordFilter>,
     },
 }
 
@@ -163,7 +163,7 @@ impl Config {
             Command::Watch(args) => Ok(Config::Watch(Box::new(watch(&args)?))),
             Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
             Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
-            Command::Stat(args) => Ok(Config::Stat(Box::new(stat(*args)?))),
+            Command::Stat(args) => Ok(Config::Stat(Box::new(stat(&args)?))),
             Command::BenchProbes => Ok(Config::BenchProbes),
         }
     }
@@ -245,7 +245,7 @@ fn show(args: ShowArgs) -> Result<ShowConfig, ConfigError> {
     })
 }
 
-fn stat(args: StatArgs) -> Result<StatConfig, ConfigError> {
+fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
     let group_by = args
         .group_by
         .parse::<GroupBy>()
@@ -264,7 +264,7 @@ fn stat(args: StatArgs) -> Result<StatConfig, ConfigError> {
         Some(_) => Err(args.source.clone().unwrap_or_default()),
     };
     let source = match protocol {
-        Ok(protocol) => StatSource::Live(Box::new(stat_live(protocol, &args)?)),
+        Ok(protocol) => StatSource::Live(Box::new(stat_live(protocol, args)?)),
         Err(path) => {
             if args.duration.is_some() || args.count.is_some() {
                 return Err(invalid(
@@ -280,7 +280,10 @@ fn stat(args: StatArgs) -> Result<StatConfig, ConfigError> {
                 ));
             }
             let (filter, _) = filters(None, &args.filters)?;
-            StatSource::File { path, filter }
+            StatSource::File {
+                path,
+                filter: Box::new(filter),
+            }
         }
     };
     Ok(StatConfig {

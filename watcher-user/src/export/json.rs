@@ -395,7 +395,10 @@ mod tests {
         assert!(broken(&|v| v["schema"] = 2.into()));
         assert!(broken(&|v| v["side"] = "both".into()));
         assert!(broken(&|v| v["redis"]["reply"]["value"] = "1".into()));
-        assert!(broken(&|v| v["redis"]["args"][0] = serde_json::json!({"base64": "!!", "len": 1, "truncated": false})));
+        assert!(broken(
+            &|v| v["redis"]["args"][0] =
+                serde_json::json!({"base64": "!!", "len": 1, "truncated": false})
+        ));
         assert!(broken(&|v| v["local"] = "localhost".into()));
         assert!(broken(&|v| {
             v.as_object_mut().unwrap().remove("redis");

@@ -122,7 +122,7 @@ pub fn run(mut cfg: WatchConfig) -> Result<()> {
 
 /// Opens a capture file in the UI: no kernel, no root. Bad lines are listed on stderr (visible again
 /// after quitting) and counted in the status bar.
-pub fn show(cfg: ShowConfig) -> Result<()> {
+pub fn show(cfg: &ShowConfig) -> Result<()> {
     let terminate = signals::listen().context("installing signal handlers")?;
     let imported = report::open_capture(&cfg.file)?;
     let records: Vec<Record> = imported

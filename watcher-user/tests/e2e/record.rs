@@ -48,10 +48,24 @@ fn record_captures_exactly_the_commands_process_tree_and_passes_its_exit_status(
         "benchmark",
         &["redis"],
         &[
-            "redis-benchmark", "-p", &port, "-n", "500", "-c", "5", "-t", "set,get", "-q",
+            "redis-benchmark",
+            "-p",
+            &port,
+            "-n",
+            "500",
+            "-c",
+            "5",
+            "-t",
+            "set,get",
+            "-q",
         ],
     );
-    assert_eq!(run.code, Some(0), "redis-benchmark's status; stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "redis-benchmark's status; stderr:\n{}",
+        run.stderr
+    );
     let records = &run.records;
     assert_eq!(with_command(records, "SET").len(), 500, "every SET once");
     assert_eq!(with_command(records, "GET").len(), 500, "every GET once");
@@ -70,8 +84,18 @@ fn record_captures_exactly_the_commands_process_tree_and_passes_its_exit_status(
     // A grandchild (redis-cli under sh) is followed too, and the shell's status comes back.
     let script = format!("redis-cli -p {port} SET via-shell 1 >/dev/null; exit 7");
     let run = record("shell", &["redis"], &["sh", "-c", &script]);
-    assert_eq!(run.code, Some(7), "the command's own status; stderr:\n{}", run.stderr);
-    assert_eq!(run.records.len(), 1, "only the shell's child: {:#?}", run.records);
+    assert_eq!(
+        run.code,
+        Some(7),
+        "the command's own status; stderr:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.records.len(),
+        1,
+        "only the shell's child: {:#?}",
+        run.records
+    );
     assert_eq!(run.records[0]["redis"]["args"][0], "via-shell");
     let _ = std::fs::remove_file(&run.path);
 
@@ -81,7 +105,11 @@ fn record_captures_exactly_the_commands_process_tree_and_passes_its_exit_status(
         &["redis", "--port", &port, "--command", "GET"],
         &["redis-cli", "-p", &port, "GET", "via-port"],
     );
-    let sides: Vec<&str> = run.records.iter().filter_map(|r| r["side"].as_str()).collect();
+    let sides: Vec<&str> = run
+        .records
+        .iter()
+        .filter_map(|r| r["side"].as_str())
+        .collect();
     assert!(
         sides.contains(&"client") && sides.contains(&"server"),
         "both ends of the GET: {:#?}",
@@ -127,16 +155,30 @@ fn fail_on_redis_error_fails_a_run_with_wrongtype_and_passes_a_clean_one() {
     );
     assert!(
         failing.stderr.contains("--fail-on redis-error: 1 record\n")
-            && failing.stderr.contains("LPUSH a-string x -> (error) WRONGTYPE"),
+            && failing
+                .stderr
+                .contains("LPUSH a-string x -> (error) WRONGTYPE"),
         "the report names the offending record:\n{}",
         failing.stderr
     );
-    assert!(!failing.stderr.contains("latency>10s"), "{}", failing.stderr);
+    assert!(
+        !failing.stderr.contains("latency>10s"),
+        "{}",
+        failing.stderr
+    );
 
     let script = format!("redis-cli -p {port} LPUSH a-string x >/dev/null; exit 5");
-    let both = record("both", &["--fail-on", "redis-error"], &["sh", "-c", &script]);
+    let both = record(
+        "both",
+        &["--fail-on", "redis-error"],
+        &["sh", "-c", &script],
+    );
     assert_eq!(both.code, Some(5), "the command's failure comes first");
-    assert!(both.stderr.contains("--fail-on redis-error"), "{}", both.stderr);
+    assert!(
+        both.stderr.contains("--fail-on redis-error"),
+        "{}",
+        both.stderr
+    );
 
     for run in [clean, failing, both] {
         let _ = std::fs::remove_file(&run.path);
@@ -158,7 +200,16 @@ fn stat_agrees_with_percentiles_computed_from_the_same_ndjson() {
         "stat",
         &["redis"],
         &[
-            "redis-benchmark", "-p", &port, "-n", "300", "-c", "3", "-t", "set,get,incr", "-q",
+            "redis-benchmark",
+            "-p",
+            &port,
+            "-n",
+            "300",
+            "-c",
+            "3",
+            "-t",
+            "set,get,incr",
+            "-q",
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -177,7 +228,11 @@ fn stat_agrees_with_percentiles_computed_from_the_same_ndjson() {
         .args(["--group-by", "command", "--json"])
         .output()
         .expect("watcher stat runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(report["group_by"], "command");
     let groups = report["groups"].as_array().expect("groups");
@@ -189,7 +244,12 @@ fn stat_agrees_with_percentiles_computed_from_the_same_ndjson() {
             .find(|g| g["key"] == command.as_str())
             .unwrap_or_else(|| panic!("a group for {command}: {report:#}"));
         assert_eq!(group["count"], values.len() as u64, "{command}");
-        for (field, p) in [("p50_ns", 50), ("p90_ns", 90), ("p99_ns", 99), ("max_ns", 100)] {
+        for (field, p) in [
+            ("p50_ns", 50),
+            ("p90_ns", 90),
+            ("p99_ns", 99),
+            ("max_ns", 100),
+        ] {
             assert_eq!(
                 group[field].as_u64(),
                 Some(nearest_rank(&values, p)),
