@@ -43,11 +43,24 @@ pub fn draw(f: &mut UiFrame, app: &mut App) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    // A notice (an export's path, bad lines of a capture) gets its own line so nothing cuts it short.
+    let notice_height = u16::from(app.notice.is_some());
+    let [main, notice, status] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(notice_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     match app.mode {
         Mode::Table | Mode::Help => draw_table(f, app, main),
         Mode::Detail => draw_detail(f, app, main),
         Mode::Stats => draw_stats(f, app, main),
+    }
+    if let Some(text) = &app.notice {
+        f.render_widget(
+            Paragraph::new(format!(" {text}")).style(Style::default().add_modifier(Modifier::BOLD)),
+            notice,
+        );
     }
     draw_status(f, app, status);
     if app.mode == Mode::Help {
@@ -231,9 +244,6 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
             app.filter,
             if app.editing_filter { "▏" } else { "" }
         );
-    }
-    if let Some(notice) = &app.notice {
-        let _ = write!(text, " · {notice}");
     }
     text.push_str(" · ? help");
     let style = if t.lost() > 0 {

@@ -152,13 +152,7 @@ impl Watcher {
         let exit = self.child.wait().expect("watcher exits");
         assert!(exit.success(), "watcher exited with {exit}");
         let summary: Vec<String> = self.stderr.try_iter().collect();
-        let text = std::fs::read_to_string(&self.output).expect("export file exists");
-        let records = text
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}"))
-            })
-            .collect();
+        let records = read_records(&self.output);
         let _ = std::fs::remove_file(&self.output);
         (records, summary.join("\n"))
     }
@@ -196,11 +190,23 @@ pub fn temp_path(name: &str, extension: &str) -> PathBuf {
     ))
 }
 
-/// Reads an NDJSON export, every line of which must be JSON.
+/// Reads an NDJSON export; every line must be JSON and valid against `docs/record.schema.json`.
 pub fn read_records(path: &std::path::Path) -> Vec<Value> {
+    let schema: Value = serde_json::from_str(include_str!("../../../docs/record.schema.json"))
+        .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let text = std::fs::read_to_string(path).expect("export file exists");
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+        .map(|l| {
+            let record: Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}"));
+            let errors: Vec<String> = validator
+                .iter_errors(&record)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{l} breaks the schema: {errors:#?}");
+            record
+        })
         .collect()
 }
 

@@ -88,3 +88,112 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
         "the alternate screen is left on exit:\n{after}"
     );
 }
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let script = format!(
+        "redis-cli -p {port} SET show-key show-value; redis-cli -p {port} GET show-key; redis-cli -p {port} GET other-key"
+    );
+    let run = crate::support::record("show", &["redis"], &["sh", "-c", &script]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.records.len(), 3, "{:#?}", run.records);
+    // A damaged line must be reported and skipped, not end the viewing.
+    let mut text = std::fs::read_to_string(&run.path).expect("capture");
+    text.push_str("{\"schema\":1,\"id\":\n");
+    std::fs::write(&run.path, text).expect("append a bad line");
+
+    let bin = std::env::var("WATCHER_BIN").expect("WATCHER_BIN names the watcher binary");
+    let session = format!("watcher-e2e-show-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&session);
+    std::fs::create_dir_all(&dir).expect("export directory");
+    let marker = dir.join("exit");
+    let command = format!(
+        "cd {dir} && {bin} show {file} 2>{dir}/stderr; echo $? > {marker}; sleep 60",
+        dir = dir.display(),
+        file = run.path.display(),
+        marker = marker.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "30",
+        &command,
+    ]);
+    let screen = wait_for_screen(&session, "show-value");
+    assert!(
+        screen.contains("show-key") && screen.contains("other-key"),
+        "every record listed:\n{screen}"
+    );
+    assert!(screen.contains("1 bad lines skipped"), "{screen}");
+
+    tmux(&["send-keys", "-t", &session, "Tab"]);
+    let stats = wait_for_screen(&session, "stats · by command");
+    let get_row = stats
+        .lines()
+        .find(|l| l.contains("redis GET"))
+        .unwrap_or_else(|| panic!("a GET group:\n{stats}"));
+    assert!(get_row.contains(" 2 "), "two GETs:\n{stats}");
+
+    // Back to the table, filter to the GETs, export what is shown.
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "Tab",
+        "/",
+        "G",
+        "E",
+        "T",
+        "Enter",
+        "e",
+    ]);
+    let notice = "exported 2 records to ";
+    let exported = wait_for_screen(&session, notice);
+    let path_start = exported.find(notice).expect("the notice") + notice.len();
+    let path: String = exported[path_start..]
+        .split_whitespace()
+        .next()
+        .expect("path")
+        .to_owned();
+    assert!(
+        path.starts_with(&*dir.display().to_string()),
+        "written where watcher runs: {path}"
+    );
+    let lines = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let commands: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v["redis"]["command"].as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    assert_eq!(commands, ["GET", "GET"], "the filtered view only");
+
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "watcher show did not exit after q"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    let code = std::fs::read_to_string(&marker).expect("exit code");
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    tmux(&["kill-session", "-t", &session]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&run.path);
+    assert_eq!(code.trim(), "0", "exit code; stderr:\n{stderr}");
+    assert!(
+        stderr.contains(":4: skipped"),
+        "the bad line by number:\n{stderr}"
+    );
+}
