@@ -110,7 +110,23 @@ pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
     let terminate = signals::listen().map_err(|e| RecordError::Start(e.into()))?;
     let to_stdout = matches!(cfg.watch.output, Output::Stdout);
     let output = cfg.watch.output_name().unwrap_or_default();
-    let (capture, notes) = Capture::start(&mut cfg.watch, None).map_err(RecordError::Start)?;
+    // The export file was created while validating arguments; a run that never started leaves none.
+    let created = match &cfg.watch.output {
+        Output::File(path, _) => Some(path.clone()),
+        _ => None,
+    };
+    let remove_created = || {
+        if let Some(path) = &created {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    let (capture, notes) = match Capture::start(&mut cfg.watch, None) {
+        Ok(started) => started,
+        Err(e) => {
+            remove_created();
+            return Err(RecordError::Start(e));
+        }
+    };
     for note in notes {
         eprintln!("watcher: {note}");
     }
@@ -122,6 +138,7 @@ pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
         Ok(child) => child,
         Err(source) => {
             let _ = capture.finish();
+            remove_created();
             return Err(RecordError::Spawn {
                 command: cfg.command[0].clone(),
                 source,
@@ -166,13 +183,21 @@ fn wait(child: &mut Child, terminate: &crossbeam_channel::Receiver<Terminate>) -
     }
 }
 
-/// The command line, for messages.
+/// The command line as a shell would need it typed, for messages.
 fn shell_words(command: &[OsString]) -> String {
-    command
-        .iter()
-        .map(|w| w.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let quote = |word: &OsString| {
+        let word = word.to_string_lossy();
+        let plain = !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+        if plain {
+            word.into_owned()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
+    };
+    command.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -181,6 +206,15 @@ mod tests {
 
     fn exited(code: i32) -> ExitStatus {
         ExitStatus::from_raw(code << 8)
+    }
+
+    #[test]
+    fn command_lines_are_quoted_like_a_shell_needs() {
+        let words: Vec<OsString> = ["sh", "-c", "echo 'hi'; exit 7", ""]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(shell_words(&words), r"sh -c 'echo '\''hi'\''; exit 7' ''");
     }
 
     #[test]

@@ -600,4 +600,119 @@ mod tests {
         assert_eq!(w.pipeline.filter.http.methods, ["POST"]);
         assert_eq!(w.pipeline.filter.http.statuses, [(200, 299)]);
     }
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["watcher"];
+        full.extend_from_slice(args);
+        Config::from_cli(Cli::try_parse_from(full).expect("clap accepts"))
+    }
+
+    #[test]
+    fn record_follows_the_command_and_widens_by_pid_and_port() {
+        let out = std::env::temp_dir().join(format!("watcher-cfg-{}.ndjson", std::process::id()));
+        let out = out.to_str().unwrap();
+        let Ok(Config::Record(r)) = config(&["record", "--json-output", out, "--", "make", "-j2"])
+        else {
+            panic!("a record configuration");
+        };
+        let k = r.watch.pipeline.kernel;
+        assert_eq!(
+            (k.pid_filter_on, k.follow_children, k.widen_by_port),
+            (1, 1, 0)
+        );
+        assert_eq!(r.command, ["make", "-j2"]);
+        assert!(r.watch.headless);
+        let Ok(Config::Record(r)) = config(&[
+            "record",
+            "redis",
+            "--port",
+            "6379",
+            "--fail-on",
+            "redis-error,latency>5ms",
+            "--json-output",
+            out,
+            "--",
+            "true",
+        ]) else {
+            panic!("a record configuration");
+        };
+        assert_eq!(r.watch.pipeline.kernel.widen_by_port, 1);
+        assert_eq!(
+            r.watch.fail_on,
+            [Condition::RedisError, Condition::SlowerThan(5_000_000)]
+        );
+        let _ = std::fs::remove_file(out);
+        let err = config(&["record", "--comm", "x", "--", "true"])
+            .err()
+            .expect("rejected");
+        assert!(err.to_string().starts_with("--comm"), "{err}");
+        let err = config(&["record", "--fail-on", "sometimes", "--", "true"])
+            .err()
+            .expect("rejected");
+        assert!(err.to_string().starts_with("--fail-on"), "{err}");
+        assert!(
+            Cli::try_parse_from(["watcher", "record"]).is_err(),
+            "CMD is required"
+        );
+    }
+
+    #[test]
+    fn fail_on_needs_a_headless_watch() {
+        let err = config(&["watch", "--fail-on", "lost"]);
+        // Under `cargo test` stdout may not be a terminal, which makes the run headless by itself.
+        if std::io::stdout().is_terminal() {
+            assert!(err
+                .err()
+                .expect("rejected")
+                .to_string()
+                .starts_with("--fail-on"));
+        }
+        let Ok(Config::Watch(w)) = config(&["watch", "--headless", "--fail-on", "http-5xx"]) else {
+            panic!("a watch configuration");
+        };
+        assert_eq!(w.fail_on, [Condition::Http5xx]);
+    }
+
+    #[test]
+    fn stat_reads_a_file_or_captures_live_by_protocol() {
+        let Ok(Config::Stat(s)) =
+            config(&["stat", "http", "--group-by", "endpoint", "--sort", "p99"])
+        else {
+            panic!("a stat configuration");
+        };
+        let StatSource::Live(w) = &s.source else {
+            panic!("live");
+        };
+        assert!(w.pipeline.protocols.http && !w.pipeline.protocols.redis);
+        assert_eq!((s.group_by, s.sort), (GroupBy::Endpoint, SortBy::P99));
+        let Ok(Config::Stat(s)) = config(&["stat", "capture.ndjson", "--command", "get"]) else {
+            panic!("a stat configuration");
+        };
+        let StatSource::File { path, filter } = &s.source else {
+            panic!("a file");
+        };
+        assert_eq!(path.to_str(), Some("capture.ndjson"));
+        assert_eq!(filter.redis.commands, ["GET"]);
+        for (args, flag) in [
+            (&["stat", "f.ndjson", "--pid", "1"][..], "--pid"),
+            (&["stat", "f.ndjson", "--duration", "1s"][..], "--duration"),
+            (&["stat", "--group-by", "colour"][..], "--group-by"),
+            (&["stat", "--sort", "size"][..], "--sort"),
+            (&["stat", "--top", "0"][..], "--top"),
+        ] {
+            let err = config(args).err().expect("rejected").to_string();
+            assert!(err.starts_with(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn show_takes_the_record_filters() {
+        let Ok(Config::Show(s)) =
+            config(&["show", "x.ndjson", "--status", "5xx", "--side", "server"])
+        else {
+            panic!("a show configuration");
+        };
+        assert_eq!(s.filter.http.statuses, [(500, 599)]);
+        assert_eq!(s.filter.side, Some(Side::Server));
+    }
 }

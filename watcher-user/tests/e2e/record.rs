@@ -124,7 +124,10 @@ fn record_captures_exactly_the_commands_process_tree_and_passes_its_exit_status(
 
     let missing = record("missing", &[], &["/nonexistent/command"]);
     assert_eq!(missing.code, Some(127), "{}", missing.stderr);
-    let _ = std::fs::remove_file(&missing.path);
+    assert!(
+        !missing.path.exists(),
+        "no export is left by a command that never ran"
+    );
 }
 
 #[test]

@@ -237,7 +237,12 @@ pub fn record(name: &str, args: &[&str], command: &[&str]) -> Recorded {
     Recorded {
         code: run.status.code(),
         stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
-        records: read_records(&output),
+        // A command that never ran leaves no file.
+        records: if output.exists() {
+            read_records(&output)
+        } else {
+            Vec::new()
+        },
         path: output,
     }
 }
