@@ -230,6 +230,8 @@ pub struct KernelConfig {
     pub armed: u8,
     /// Explicit padding.
     pub pad: u8,
+    /// Offset of `child_pid` in `sched_process_fork` records (it moved between kernel versions).
+    pub fork_child_pid: u32,
 }
 
 /// Values of the `PID_FILTER` map: why a tgid is traced.

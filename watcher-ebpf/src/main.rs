@@ -293,8 +293,8 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 
 /// A task exited: it leaves the followed process tree.
 #[tracepoint]
-pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    let _ = process::try_exit(&ctx);
+pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+    let _ = process::try_exit();
     0
 }
 

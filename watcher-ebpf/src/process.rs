@@ -10,11 +10,6 @@ use watcher_common::pid_mark;
 
 use crate::{loss, maps::PID_FILTER, task};
 
-/// `sched_process_fork`: offset of `child_pid` (see its format file in tracefs).
-const FORK_CHILD_PID: usize = 20;
-/// `sched_process_exit`: offset of `pid`.
-const EXIT_PID: usize = 24;
-
 /// A task forked: follow the child if its parent is followed, or is the thread that runs commands.
 pub fn try_fork(ctx: &TracePointContext) -> Option<()> {
     let cfg = task::config()?;
@@ -28,8 +23,9 @@ pub fn try_fork(ctx: &TracePointContext) -> Option<()> {
     if !spawner && task::pid_mark(tgid) != Some(pid_mark::DESCENDANT) {
         return None;
     }
-    // SAFETY: a fixed offset inside the tracepoint record; the read is bounds-checked.
-    let child: i32 = unsafe { ctx.read_at(FORK_CHILD_PID) }.ok()?;
+    // SAFETY: the offset comes from this kernel's format file for the event (user space reads it); the
+    // read is bounds-checked by the helper.
+    let child: i32 = unsafe { ctx.read_at(cfg.fork_child_pid as usize) }.ok()?;
     // The record does not say whether the child is a thread; a thread id in the map is harmless (no
     // process has it as tgid while the thread lives) and is removed when the thread exits.
     if PID_FILTER
@@ -41,16 +37,16 @@ pub fn try_fork(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-/// A task exited: forget it, so its id, once reused, is not traced.
-pub fn try_exit(ctx: &TracePointContext) -> Option<()> {
+/// A task exited: forget it, so its id, once reused, is not traced. The exiting task is the current
+/// one, so no field of the record is needed.
+pub fn try_exit() -> Option<()> {
     let cfg = task::config()?;
     if cfg.follow_children == 0 {
         return None;
     }
-    // SAFETY: as above.
-    let pid: i32 = unsafe { ctx.read_at(EXIT_PID) }.ok()?;
-    if task::pid_mark(pid as u32) == Some(pid_mark::DESCENDANT) {
-        let _ = PID_FILTER.remove(pid as u32);
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if task::pid_mark(tid) == Some(pid_mark::DESCENDANT) {
+        let _ = PID_FILTER.remove(tid);
     }
     Some(())
 }

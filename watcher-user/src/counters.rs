@@ -73,6 +73,21 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Where the `lost()` events went, stage by stage (the terms add up to `lost()`).
+    pub fn loss_breakdown(&self) -> String {
+        format!(
+            "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
+            self.ring_full_events,
+            self.copy_failed,
+            self.pending_full,
+            self.pid_table_full,
+            self.queue_full_events + self.queue_full_records,
+            self.malformed_events,
+            self.dropped_requests,
+            self.export_missed,
+        )
+    }
+
     /// Events or records lost anywhere (truncation is not loss: it is reported separately).
     pub fn lost(&self) -> u64 {
         self.ring_full_events

@@ -151,7 +151,7 @@ impl Checker {
             if finding.condition == Condition::Lost {
                 finding.count = totals.lost();
                 if finding.count > 0 {
-                    finding.examples.push(lost_breakdown(totals));
+                    finding.examples.push(totals.loss_breakdown());
                 }
             }
         }
@@ -232,20 +232,6 @@ pub fn describe(record: &Record) -> String {
     }
     let _ = write!(line, " ({})", crate::format::latency(record.latency_ns()));
     line
-}
-
-fn lost_breakdown(t: &Totals) -> String {
-    format!(
-        "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
-        t.ring_full_events,
-        t.copy_failed,
-        t.pending_full,
-        t.pid_table_full,
-        t.queue_full_events + t.queue_full_records,
-        t.malformed_events,
-        t.dropped_requests,
-        t.export_missed,
-    )
 }
 
 #[cfg(test)]

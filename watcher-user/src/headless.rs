@@ -6,7 +6,10 @@
 
 use std::{
     io::ErrorKind,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
@@ -47,25 +50,41 @@ impl std::fmt::Display for Summary {
         let t = &self.totals;
         write!(
             f,
-            "watcher: {} records ({} exported), {} lost, {} truncated (kernel: {} ring-full, {} copy-failed; user: {} queue-full, {} sync losses, {} unrecognised connections)",
+            "watcher: {} records ({} exported), {} lost, {} truncated ({}; {} sync losses, {} unrecognised connections)",
             self.records,
             self.exported,
             t.lost(),
             self.truncated,
-            t.ring_full_events,
-            t.copy_failed,
-            t.queue_full_events + t.queue_full_records,
+            t.loss_breakdown(),
             t.lost_sync,
             t.unrecognised_connections,
         )
     }
 }
 
-/// The consumers of a headless run, fed by one follower thread.
+/// The consumers of a headless run, fed by one follower thread. A failed export (closed pipe, full
+/// disk) ends the export only: checks and statistics still see every record.
 struct HeadlessSink {
     export: Option<NdjsonSink>,
+    exported: u64,
+    export_error: Option<std::io::Error>,
+    export_failed: Arc<AtomicBool>,
     checker: Checker,
     stats: Option<Aggregator>,
+}
+
+impl HeadlessSink {
+    fn export_with(&mut self, write: impl FnOnce(&mut NdjsonSink) -> std::io::Result<()>) {
+        let Some(export) = &mut self.export else {
+            return;
+        };
+        if let Err(e) = write(export) {
+            self.exported = export.written;
+            self.export = None;
+            self.export_error = Some(e);
+            self.export_failed.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Sink for HeadlessSink {
@@ -74,17 +93,13 @@ impl Sink for HeadlessSink {
         if let Some(stats) = &mut self.stats {
             stats.add(record);
         }
-        match &mut self.export {
-            Some(export) => export.record(record),
-            None => Ok(()),
-        }
+        self.export_with(|export| export.record(record));
+        Ok(())
     }
 
     fn burst_done(&mut self) -> std::io::Result<()> {
-        match &mut self.export {
-            Some(export) => export.burst_done(),
-            None => Ok(()),
-        }
+        self.export_with(NdjsonSink::burst_done);
+        Ok(())
     }
 }
 
@@ -94,6 +109,7 @@ type Follower = JoinHandle<(HeadlessSink, Followed, std::io::Result<()>)>;
 pub struct Capture {
     pipeline: Pipeline,
     follower: Option<Follower>,
+    export_failed: Arc<AtomicBool>,
 }
 
 impl Capture {
@@ -105,21 +121,28 @@ impl Capture {
         let (wake_tx, wake_rx) = bounded(1);
         let subscribers = if consumes { vec![wake_tx] } else { Vec::new() };
         let (pipeline, notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
+        let export_failed = Arc::new(AtomicBool::new(false));
         let follower = if consumes {
-            Some(spawn_follower(
-                &pipeline,
-                wake_rx,
-                cfg.count,
-                HeadlessSink {
-                    export,
-                    checker,
-                    stats,
-                },
-            )?)
+            let sink = HeadlessSink {
+                export,
+                exported: 0,
+                export_error: None,
+                export_failed: Arc::clone(&export_failed),
+                checker,
+                stats,
+            };
+            Some(spawn_follower(&pipeline, wake_rx, cfg.count, sink)?)
         } else {
             None
         };
-        Ok((Self { pipeline, follower }, notes))
+        Ok((
+            Self {
+                pipeline,
+                follower,
+                export_failed,
+            },
+            notes,
+        ))
     }
 
     /// Records stored so far.
@@ -127,9 +150,14 @@ impl Capture {
         self.pipeline.store.snapshot().total
     }
 
-    /// Whether the follower stopped early (the export's reader went away, or writing failed).
+    /// Whether the follower is done (it stops by itself after `--count` records).
     pub fn follower_stopped(&self) -> bool {
         self.follower.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// Whether writing the export failed (e.g. its reader went away); the capture goes on regardless.
+    pub fn export_failed(&self) -> bool {
+        self.export_failed.load(Ordering::Relaxed)
     }
 
     /// Stops capturing, lets the follower see every record, and sums up.
@@ -210,6 +238,7 @@ pub fn run_with_stats(
             || cfg.duration.is_some_and(|d| started.elapsed() >= d)
             || cfg.count.is_some_and(|n| capture.records() >= n)
             || capture.follower_stopped()
+            || capture.export_failed()
         {
             break;
         }

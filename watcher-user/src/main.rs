@@ -4,20 +4,28 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use watcher::{
-    cli::{args::Command, Cli, Config},
+    cli::{Cli, Config},
     recorder::{self, exit_status},
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let recording = matches!(cli.command, Command::Record(_));
+    let recording = std::env::args_os().nth(1).is_some_and(|a| a == "record");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout with status 0; mistakes in a `record` line must not look like
+        // a status of the command it would have run.
+        Err(e) if e.use_stderr() && recording => {
+            let _ = e.print();
+            return ExitCode::from(exit_status::NOT_STARTED);
+        }
+        Err(e) => e.exit(),
+    };
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("watcher: {e}");
-            // `record` keeps 1-122 for the command's own statuses.
             return ExitCode::from(if recording {
                 exit_status::NOT_STARTED
             } else {
@@ -62,6 +70,9 @@ fn record_status(result: Result<recorder::Recorded, recorder::RecordError>) -> E
         Ok(recorded) => {
             eprint!("{}", recorded.summary.findings);
             eprintln!("{}", recorded.summary);
+            // The command's statuses and watcher's own can collide (a command may exit 123 itself): say
+            // which one this is.
+            eprintln!("watcher: {}", recorded.status_origin());
             ExitCode::from(recorded.exit_status())
         }
         Err(e) => {

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use watcher_common::KernelConfig;
 
 use crate::{
-    capture::{loader, offsets, preflight, reader},
+    capture::{loader, offsets, preflight, reader, tracefs},
     clock::WallClock,
     conn::{
         listeners,
@@ -84,6 +84,14 @@ impl Pipeline {
         }
         let mut kernel = cfg.kernel;
         kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
+        if kernel.follow_children != 0 {
+            kernel.fork_child_pid = tracefs::field_offset(
+                std::path::Path::new(preflight::TRACEFS),
+                "sched",
+                "sched_process_fork",
+                "child_pid",
+            )?;
+        }
         release_freed_heap();
         kernel.self_tgid = std::process::id();
         // Measure the clock and read listeners before attaching, so the first events are interpreted right.

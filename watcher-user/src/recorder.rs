@@ -70,7 +70,10 @@ impl RecordError {
                 exit_status::NOT_FOUND
             }
             Self::Spawn { .. } => exit_status::CANNOT_EXECUTE,
-            Self::Capture { .. } => exit_status::CAPTURE_FAILED,
+            // The command's own failure comes first, as with findings.
+            Self::Capture { status, .. } => {
+                command_failure(*status).unwrap_or(exit_status::CAPTURE_FAILED)
+            }
         }
     }
 }
@@ -95,6 +98,23 @@ impl Recorded {
     }
 }
 
+impl Recorded {
+    /// Who the exit status comes from, for the last line of a recording.
+    pub fn status_origin(&self) -> String {
+        let code = self.exit_status();
+        match (command_failure(self.status), self.status.signal()) {
+            (Some(_), Some(signal)) => {
+                format!("the command was killed by signal {signal}; exit {code}")
+            }
+            (Some(_), None) => format!("the command failed; exit {code} is its own"),
+            (None, _) if code == exit_status::FINDINGS => {
+                format!("the command succeeded; exit {code}: a --fail-on condition was met")
+            }
+            (None, _) => "the command succeeded; exit 0".to_owned(),
+        }
+    }
+}
+
 /// The status to pass on for a command that failed: its exit code, or 128 + the signal that killed it.
 fn command_failure(status: ExitStatus) -> Option<u8> {
     match (status.code(), status.signal()) {
@@ -107,7 +127,6 @@ fn command_failure(status: ExitStatus) -> Option<u8> {
 
 /// Runs the recording. Messages for the user go to stderr.
 pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
-    let terminate = signals::listen().map_err(|e| RecordError::Start(e.into()))?;
     let to_stdout = matches!(cfg.watch.output, Output::Stdout);
     let output = cfg.watch.output_name().unwrap_or_default();
     // The export file was created while validating arguments; a run that never started leaves none.
@@ -118,6 +137,13 @@ pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
     let remove_created = || {
         if let Some(path) = &created {
             let _ = std::fs::remove_file(path);
+        }
+    };
+    let terminate = match signals::listen() {
+        Ok(terminate) => terminate,
+        Err(e) => {
+            remove_created();
+            return Err(RecordError::Start(e.into()));
         }
     };
     let (capture, notes) = match Capture::start(&mut cfg.watch, None) {
@@ -203,6 +229,10 @@ fn shell_words(command: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        counters::Totals,
+        findings::{Condition, Finding, Findings},
+    };
 
     fn exited(code: i32) -> ExitStatus {
         ExitStatus::from_raw(code << 8)
@@ -217,10 +247,54 @@ mod tests {
         assert_eq!(shell_words(&words), r"sh -c 'echo '\''hi'\''; exit 7' ''");
     }
 
+    fn recorded(status: ExitStatus, findings: bool) -> Recorded {
+        let findings = if findings {
+            Findings(vec![Finding {
+                condition: Condition::Lost,
+                count: 1,
+                examples: Vec::new(),
+            }])
+        } else {
+            Findings::default()
+        };
+        Recorded {
+            status,
+            summary: Summary {
+                records: 0,
+                exported: 0,
+                truncated: 0,
+                totals: Totals::default(),
+                findings,
+            },
+        }
+    }
+
     #[test]
     fn the_command_failure_comes_first_then_findings() {
         assert_eq!(command_failure(exited(0)), None);
         assert_eq!(command_failure(exited(7)), Some(7));
         assert_eq!(command_failure(ExitStatus::from_raw(9)), Some(137));
+        assert_eq!(recorded(exited(0), false).exit_status(), 0);
+        assert_eq!(
+            recorded(exited(0), true).exit_status(),
+            exit_status::FINDINGS
+        );
+        assert_eq!(recorded(exited(5), true).exit_status(), 5);
+        assert_eq!(recorded(ExitStatus::from_raw(15), false).exit_status(), 143);
+        assert!(recorded(exited(123), false)
+            .status_origin()
+            .contains("its own"));
+        assert!(recorded(exited(0), true)
+            .status_origin()
+            .contains("--fail-on"));
+        let capture_failed = |status| RecordError::Capture {
+            status,
+            error: anyhow::anyhow!("boom"),
+        };
+        assert_eq!(
+            capture_failed(exited(0)).exit_status(),
+            exit_status::CAPTURE_FAILED
+        );
+        assert_eq!(capture_failed(exited(3)).exit_status(), 3);
     }
 }

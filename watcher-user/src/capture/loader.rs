@@ -127,8 +127,6 @@ pub fn load(
     } else {
         PROCESS_PROGRAMS
     };
-    // Process followers first: a command is started only after `load` returns, but its parent must be
-    // followed before any of its traffic can be.
     let programs = process_programs
         .iter()
         .map(|name| ("sched", name))

@@ -52,11 +52,12 @@ const RECORD_HELP: &str = "Exit status:
   124      the capture failed while CMD ran (its records may be incomplete)
   125      watcher could not start (bad arguments, no privileges, no kernel support); CMD did not run
   126/127  CMD could not be executed / was not found
+A command may exit 123-127 itself: watcher's last line on stderr says whose status it is.
 
 Examples:
   watcher record -- ./integration-tests.sh
   watcher record redis --fail-on redis-error --json-output run.ndjson -- redis-benchmark -n 1000 -q
-  watcher record --port 6379 -- ./client     also the server side of port 6379 (any process)
+  watcher record --port 6379 -- ./client     also every process's traffic on port 6379 (e.g. the server)
   watcher record http --fail-on http-5xx --fail-on 'latency>200ms' -- curl -s http://localhost:8080/";
 
 const STAT_HELP: &str =
@@ -79,7 +80,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,
     /// Trace only connections with this local or remote port (repeatable, up to 8). With `record`:
-    /// also trace any process on this port.
+    /// also trace every process's connections on this port.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
     /// Bytes copied from each syscall, and kept of each value or body (larger ones are marked truncated).

@@ -160,7 +160,10 @@ impl Config {
     /// Validates parsed arguments.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
         match cli.command {
-            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(&args)?))),
+            Command::Watch(args) => Ok(Config::Watch(Box::new(watch(
+                &args,
+                std::io::stdout().is_terminal(),
+            )?))),
             Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
             Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
             Command::Stat(args) => Ok(Config::Stat(Box::new(stat(&args)?))),
@@ -179,7 +182,8 @@ pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, Config
     })
 }
 
-fn watch(args: &WatchArgs) -> Result<WatchConfig, ConfigError> {
+/// `on_terminal`: whether stdout is a terminal (the UI needs one).
+fn watch(args: &WatchArgs, on_terminal: bool) -> Result<WatchConfig, ConfigError> {
     if args.count == Some(0) {
         return Err(invalid("--count", "must be at least 1"));
     }
@@ -188,8 +192,7 @@ fn watch(args: &WatchArgs) -> Result<WatchConfig, ConfigError> {
         None => Output::None,
         Some(p) => output(p)?,
     };
-    let headless =
-        args.headless || matches!(output, Output::Stdout) || !std::io::stdout().is_terminal();
+    let headless = args.headless || matches!(output, Output::Stdout) || !on_terminal;
     let fail_on = fail_on(&args.fail_on)?;
     if !fail_on.is_empty() && !headless {
         return Err(invalid(

@@ -123,6 +123,10 @@ pub enum Effect {
 }
 
 /// The UI state.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent on/off facts of the UI (filter typing, following, quitting, exporting), not a state machine"
+)]
 pub struct App {
     /// Latest snapshot.
     pub snapshot: Arc<Snapshot>,
@@ -155,6 +159,8 @@ pub struct App {
     pub notice: Option<String>,
     /// The statistics tab.
     pub stats: StatsView,
+    /// Whether an `e` export is being written (one at a time; quitting waits for it).
+    pub exporting: bool,
 }
 
 /// State of the statistics tab: its settings and the groups last computed.
@@ -193,6 +199,7 @@ impl Default for App {
             source: None,
             notice: None,
             stats: StatsView::default(),
+            exporting: false,
         }
     }
 }
@@ -269,7 +276,11 @@ impl App {
                 self.recompute_stats();
             }
 
+            Action::ExportView if self.exporting => {
+                self.notice = Some("an export is still being written".into());
+            }
             Action::ExportView => {
+                self.exporting = true;
                 let records: Vec<Arc<Record>> = self
                     .visible
                     .iter()
@@ -278,10 +289,13 @@ impl App {
                 self.notice = Some(format!("exporting {} records…", records.len()));
                 return Some(Effect::WriteRecords(records));
             }
-            Action::Exported(Ok((path, count))) => {
-                self.notice = Some(format!("exported {count} records to {path}"));
+            Action::Exported(result) => {
+                self.exporting = false;
+                self.notice = Some(match result {
+                    Ok((path, count)) => format!("exported {count} records to {path}"),
+                    Err(e) => format!("export failed: {e}"),
+                });
             }
-            Action::Exported(Err(e)) => self.notice = Some(format!("export failed: {e}")),
         }
         None
     }

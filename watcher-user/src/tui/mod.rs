@@ -200,6 +200,10 @@ fn event_loop(
             perform(effect, &done_tx);
         }
     }
+    // Quitting must not leave an export half-written.
+    if app.exporting {
+        let _ = done.recv_timeout(Duration::from_mins(1));
+    }
     Ok(())
 }
 

@@ -102,11 +102,8 @@ pub struct Watcher {
 impl Watcher {
     /// Starts `watcher watch PROTOCOL --headless ...ARGS`; an empty `protocol` watches every protocol.
     pub fn start(name: &str, protocol: &[&str], args: &[&str]) -> Self {
-        let bin = std::env::var("WATCHER_BIN")
-            .expect("WATCHER_BIN names the watcher binary (set by cargo xtask test)");
-        let output =
-            std::env::temp_dir().join(format!("watcher-e2e-{name}-{}.ndjson", std::process::id()));
-        let mut child = Command::new(bin)
+        let output = temp_path(name, "ndjson");
+        let mut child = Command::new(watcher_bin())
             .arg("watch")
             .args(protocol)
             .args(["--headless", "--json-output"])

@@ -36,7 +36,7 @@ fn wait_for_screen(session: &str, what: &str) -> String {
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
     let redis = Redis::start();
-    let bin = std::env::var("WATCHER_BIN").expect("WATCHER_BIN names the watcher binary");
+    let bin = crate::support::watcher_bin();
     let session = format!("watcher-e2e-{}", std::process::id());
     let marker = std::env::temp_dir().join(format!("{session}.exit"));
     let command = format!(
@@ -105,7 +105,7 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
     text.push_str("{\"schema\":1,\"id\":\n");
     std::fs::write(&run.path, text).expect("append a bad line");
 
-    let bin = std::env::var("WATCHER_BIN").expect("WATCHER_BIN names the watcher binary");
+    let bin = crate::support::watcher_bin();
     let session = format!("watcher-e2e-show-{}", std::process::id());
     let dir = std::env::temp_dir().join(&session);
     std::fs::create_dir_all(&dir).expect("export directory");
