@@ -138,20 +138,20 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     /// Write records as NDJSON to FILE, or to stdout with `-` (implies --headless).
-    #[arg(long, value_name = "FILE|-")]
+    #[arg(long, value_name = "FILE|-", help_heading = "Output")]
     pub json_output: Option<PathBuf>,
     /// Run without the terminal UI (also chosen when stdout is not a terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub headless: bool,
     /// Stop after this long, e.g. 30s, 5m.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Output")]
     pub duration: Option<String>,
     /// Stop after this many records.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
     /// Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable):
     /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
-    #[arg(long = "fail-on", value_name = "CONDITION")]
+    #[arg(long = "fail-on", value_name = "CONDITION", help_heading = "Output")]
     pub fail_on: Vec<String>,
 }
 
@@ -166,14 +166,19 @@ pub struct RecordArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     /// Write records as NDJSON to FILE, or to stdout with `-` [default: watcher-YYYYMMDD-HHMMSS.ndjson].
-    #[arg(long, value_name = "FILE|-")]
+    #[arg(long, value_name = "FILE|-", help_heading = "Output")]
     pub json_output: Option<PathBuf>,
     /// Exit with status 123 and list the offending records if CONDITION is met (repeatable):
     /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
-    #[arg(long = "fail-on", value_name = "CONDITION")]
+    #[arg(long = "fail-on", value_name = "CONDITION", help_heading = "Output")]
     pub fail_on: Vec<String>,
     /// The command to run, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(
+        last = true,
+        required = true,
+        value_name = "CMD",
+        help_heading = "Command"
+    )]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -198,22 +203,32 @@ pub struct StatArgs {
     #[command(flatten)]
     pub filters: FilterArgs,
     /// What to group records by.
-    #[arg(long, value_name = "KEY", default_value = "command")]
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "command",
+        help_heading = "Statistics"
+    )]
     pub group_by: String,
     /// Order of the groups: count, errors, p50, p90, p99, max, bytes or key.
-    #[arg(long, value_name = "COLUMN", default_value = "count")]
+    #[arg(
+        long,
+        value_name = "COLUMN",
+        default_value = "count",
+        help_heading = "Statistics"
+    )]
     pub sort: String,
     /// Print at most this many groups.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Statistics")]
     pub top: Option<usize>,
     /// Print one JSON document instead of a table.
-    #[arg(long)]
+    #[arg(long, help_heading = "Statistics")]
     pub json: bool,
     /// Live: stop after this long, e.g. 30s (otherwise at Ctrl-C).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Statistics")]
     pub duration: Option<String>,
     /// Live: stop after this many records.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Statistics")]
     pub count: Option<u64>,
 }
 
