@@ -172,6 +172,11 @@ impl Config {
     }
 }
 
+/// `--duration`, when given.
+fn stop_after(text: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+    text.map(|t| parse_duration("--duration", t)).transpose()
+}
+
 /// Parses `5ms`, `1.5s`, `30s`, `2m`.
 pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
     humantime::parse_duration(text.trim()).map_err(|e| {
@@ -204,11 +209,7 @@ fn watch(args: &WatchArgs, on_terminal: bool) -> Result<WatchConfig, ConfigError
         pipeline,
         headless,
         output,
-        duration: args
-            .duration
-            .as_deref()
-            .map(|t| parse_duration("--duration", t))
-            .transpose()?,
+        duration: stop_after(args.duration.as_deref())?,
         count: args.count,
         fail_on,
     })
@@ -306,11 +307,7 @@ fn stat_live(protocol: Option<ProtocolArg>, args: &StatArgs) -> Result<WatchConf
         pipeline: pipeline(protocol, &args.trace, &args.filters, false)?,
         headless: true,
         output: Output::None,
-        duration: args
-            .duration
-            .as_deref()
-            .map(|t| parse_duration("--duration", t))
-            .transpose()?,
+        duration: stop_after(args.duration.as_deref())?,
         count: args.count,
         fail_on: Vec::new(),
     })

@@ -32,6 +32,29 @@ fn wait_for_screen(session: &str, what: &str) -> String {
     }
 }
 
+/// Runs `command` in a detached 160x30 tmux session.
+fn start_session(session: &str, command: &str) {
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        "160",
+        "-y",
+        "30",
+        command,
+    ]);
+}
+
+fn wait_for_file(path: &std::path::Path, failure: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{failure}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
@@ -44,17 +67,7 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
         redis.port,
         marker.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "30",
-        &command,
-    ]);
+    start_session(&session, &command);
     wait_for_screen(&session, "seen 0");
     redis.cli(&["SET", "tui-key", "tui-value"]);
     redis.cli(&["GET", "tui-key"]);
@@ -73,11 +86,7 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
     );
 
     tmux(&["send-keys", "-t", &session, "Enter", "q"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "watcher did not exit after q");
-        thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_file(&marker, "watcher did not exit after q");
     let code = std::fs::read_to_string(&marker).expect("exit code");
     let after = tmux(&["capture-pane", "-p", "-t", &session]);
     tmux(&["kill-session", "-t", &session]);
@@ -116,17 +125,7 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
         file = run.path.display(),
         marker = marker.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "30",
-        &command,
-    ]);
+    start_session(&session, &command);
     let screen = wait_for_screen(&session, "show-value");
     assert!(
         screen.contains("show-key") && screen.contains("other-key"),
@@ -178,14 +177,7 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
     assert_eq!(commands, ["GET", "GET"], "the filtered view only");
 
     tmux(&["send-keys", "-t", &session, "q"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !marker.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "watcher show did not exit after q"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_file(&marker, "watcher show did not exit after q");
     let code = std::fs::read_to_string(&marker).expect("exit code");
     let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
     tmux(&["kill-session", "-t", &session]);
