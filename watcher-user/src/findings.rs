@@ -236,61 +236,20 @@ pub fn describe(record: &Record) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::{
-        protocol::{
-            http::{HttpExchange, HttpRequest, HttpResponse},
-            redis::{Frame, RedisExchange},
-            Blob,
-        },
-        record::{Endpoint, Side},
+        protocol::redis::{Blob, Frame},
+        test_records::{error, http, redis, with_latency},
     };
 
-    fn record(exchange: Exchange, latency_ns: Option<u64>) -> Record {
-        Record {
-            id: 7,
-            endpoint: Arc::new(Endpoint::new(
-                42,
-                "client",
-                "127.0.0.1:5000".parse().unwrap(),
-                "127.0.0.1:6379".parse().unwrap(),
-                Side::Client,
-            )),
-            start_unix_ns: 1_000,
-            end_unix_ns: latency_ns.map(|l| 1_000 + l),
-            request_bytes: 10,
-            response_bytes: 5,
-            truncated: false,
-            exchange,
+    /// `INCR k` with `reply`, record id 7.
+    fn incr(reply: Frame) -> Record {
+        let mut record = redis("INCR", Some(reply));
+        record.id = 7;
+        if let Exchange::Redis(x) = &mut record.exchange {
+            x.args = vec![Blob::full("k")];
         }
-    }
-
-    fn redis(reply: Frame) -> Exchange {
-        Exchange::Redis(RedisExchange {
-            kind: ExchangeKind::Command,
-            command: "INCR".into(),
-            args: vec![Blob::full("k")],
-            reply: Some(reply),
-        })
-    }
-
-    fn http(status: u16) -> Exchange {
-        Exchange::Http(Box::new(HttpExchange {
-            request: HttpRequest {
-                method: "GET".into(),
-                target: "/x".into(),
-                version: 1,
-                ..HttpRequest::default()
-            },
-            response: Some(HttpResponse {
-                version: 1,
-                status,
-                reason: "Reason".into(),
-                ..HttpResponse::default()
-            }),
-        }))
+        record
     }
 
     #[test]
@@ -316,12 +275,12 @@ mod tests {
 
     #[test]
     fn each_condition_meets_only_its_records() {
-        let wrongtype = record(redis(Frame::Error(Blob::full("WRONGTYPE no"))), Some(10));
-        let ok = record(redis(Frame::Integer(1)), Some(10));
-        let slow = record(redis(Frame::Integer(1)), Some(60_000_000));
-        let e500 = record(http(503), Some(10));
-        let e404 = record(http(404), Some(10));
-        let e200 = record(http(200), None);
+        let wrongtype = incr(error("WRONGTYPE no"));
+        let ok = incr(Frame::Integer(1));
+        let slow = with_latency(incr(Frame::Integer(1)), Some(60_000_000));
+        let e500 = http("GET", "/x", Some(503));
+        let e404 = http("GET", "/x", Some(404));
+        let e200 = with_latency(http("GET", "/x", Some(200)), None);
         let met = |c: &str| {
             let c = Condition::parse(c).unwrap();
             [&wrongtype, &ok, &slow, &e500, &e404, &e200]
@@ -350,11 +309,11 @@ mod tests {
             Condition::Http5xx,
             Condition::Lost,
         ]);
-        let error = record(redis(Frame::Error(Blob::full("WRONGTYPE no"))), Some(10));
+        let wrongtype = incr(error("WRONGTYPE no"));
         for _ in 0..8 {
-            checker.check(&error);
+            checker.check(&wrongtype);
         }
-        checker.check(&record(http(200), Some(10)));
+        checker.check(&http("GET", "/x", Some(200)));
         let findings = checker.clone().finish(&Totals::default());
         assert_eq!(findings.0.len(), 1, "only redis-error met: {findings:?}");
         assert_eq!(findings.0[0].count, 8);
@@ -365,7 +324,7 @@ mod tests {
             "{report}"
         );
         assert!(
-            report.contains("#7 redis 42/client client INCR k -> (error) WRONGTYPE no"),
+            report.contains("#7 redis 42/redis-cli client INCR k -> (error) WRONGTYPE no"),
             "{report}"
         );
         assert!(report.contains("... and 3 more"), "{report}");

@@ -32,4 +32,6 @@ pub mod report;
 pub mod signals;
 pub mod stat;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_records;
 pub mod tui;

@@ -268,7 +268,7 @@ impl FromStr for SortBy {
 }
 
 #[cfg(test)]
-pub(crate) mod test_records;
+pub(crate) use crate::test_records;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! Hand-built records for the statistics tests: one Redis client, one Redis server, one HTTP client, with
-//! fixed sizes and a 1 µs latency unless a test sets its own.
+//! Hand-built records for unit tests (statistics, `--fail-on`): one Redis client, one Redis server, one
+//! HTTP client, with fixed sizes and a 1 µs latency unless a test sets its own.
 
 use std::{net::SocketAddr, sync::Arc};
 
