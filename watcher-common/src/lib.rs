@@ -89,7 +89,7 @@ pub struct EventHeader {
     pub chunk_offset: u32,
     /// Bytes of payload following this header.
     pub chunk_len: u32,
-    /// Thread command name.
+    /// Thread command name, in open events only (zeroes elsewhere).
     pub comm: [u8; COMM_LEN],
 }
 

@@ -5,7 +5,7 @@
 //! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf,
+    bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf,
 };
 use watcher_common::{flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_IOVECS};
 
@@ -94,7 +94,9 @@ pub fn emit(
         stream_pos,
         chunk_offset: 0,
         chunk_len: 0,
-        comm: bpf_get_current_comm().unwrap_or_default(),
+        // Left empty: user space names a connection from its open event, and this saves a helper
+        // call on every data event.
+        comm: [0; 16],
     };
 
     let mut offset: u64 = 0;

@@ -32,7 +32,7 @@ use crate::{
     protocol::{
         http::{Headers, HttpExchange, HttpRequest, HttpResponse},
         redis::{ExchangeKind, Frame, RedisExchange},
-        Blob,
+        Blob, BlobData,
     },
     record::{Endpoint, Exchange, Record, Side},
 };
@@ -547,7 +547,10 @@ fn blob_object(mut f: Fields<'_>) -> FieldResult<Blob> {
             "`truncated` is {truncated} but {kept} of {len} bytes are given"
         )));
     }
-    Ok(Blob { data, len })
+    Ok(Blob {
+        data: BlobData::from_vec(data),
+        len,
+    })
 }
 
 fn base64_bytes(value: Json<'_>) -> FieldResult<Vec<u8>> {
@@ -732,7 +735,7 @@ fn header_field(value: Json<'_>) -> FieldResult<(Cow<'_, str>, Vec<u8>)> {
         let problem = inconsistent("header values are always complete, not truncated".into());
         return Err(problem.under_index(1));
     }
-    Ok((name, value.data))
+    Ok((name, value.data.into_vec()))
 }
 
 /// A JSON value parsed from one line. Strings borrow from the line unless they hold escapes, and objects

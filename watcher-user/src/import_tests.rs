@@ -100,7 +100,7 @@ fn ok(headers: Headers, body: Blob) -> HttpResponse {
 /// A blob of which only `kept` is captured out of `len` bytes.
 fn prefix(kept: impl Into<Vec<u8>>, len: u64) -> Blob {
     Blob {
-        data: kept.into(),
+        data: BlobData::from_vec(kept.into()),
         len,
     }
 }
@@ -827,7 +827,10 @@ fn blob_strategy() -> impl Strategy<Value = Blob> {
     let missing = prop_oneof![Just(0_u64), 1_u64..100, Just(u64::MAX / 2)];
     (data, missing).prop_map(|(data, missing)| {
         let len = data.len() as u64 + missing;
-        Blob { data, len }
+        Blob {
+            data: data.into(),
+            len,
+        }
     })
 }
 

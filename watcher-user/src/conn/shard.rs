@@ -51,7 +51,9 @@ struct Connection {
 /// Connection state for the connections routed to one shard.
 pub struct Shard {
     ctx: ShardContext,
-    conns: HashMap<ConnKey, Connection>,
+    /// Looked up once per event. Keys are kernel-chosen (pid, fd), not remote input, so a fast
+    /// non-cryptographic hasher is safe here.
+    conns: HashMap<ConnKey, Connection, foldhash::fast::RandomState>,
     finished: Finished,
     records: Vec<Record>,
     tally: Tally,
@@ -62,7 +64,7 @@ impl Shard {
     pub fn new(ctx: ShardContext) -> Self {
         Self {
             ctx,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             finished: Finished::default(),
             records: Vec::new(),
             tally: Tally::default(),
@@ -305,13 +307,26 @@ fn endpoint_of(header: &EventHeader, addrs: &SocketAddrs, listeners: &HashSet<u1
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(header.comm.len());
+    let comm = if comm_len > 0 {
+        String::from_utf8_lossy(&header.comm[..comm_len]).into_owned()
+    } else {
+        // Data events carry no name (see `EventHeader::comm`); this connection's open event was lost.
+        process_name(header.tgid)
+    };
     Endpoint::new(
         header.tgid,
-        &String::from_utf8_lossy(&header.comm[..comm_len]),
+        &comm,
         socket_addr(addrs.family, &addrs.local_addr, addrs.local_port),
         socket_addr(addrs.family, &addrs.remote_addr, addrs.remote_port),
         side,
     )
+}
+
+/// The name of a process from procfs, or an empty name if it has gone.
+fn process_name(tgid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{tgid}/comm"))
+        .map(|name| name.trim_end().to_owned())
+        .unwrap_or_default()
 }
 
 fn socket_addr(family: u16, addr: &[u8; 16], port: u16) -> SocketAddr {

@@ -16,22 +16,61 @@ use crate::{
         redis::{ExchangeKind, Frame, RedisExchange},
         Blob,
     },
-    record::{Exchange, Record},
+    record::{Endpoint, Exchange, Record},
 };
+
+use std::{collections::HashMap, sync::Arc};
 
 /// Version written in every record's `schema` field.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Writes `record` as one JSON line (with the trailing newline) into `out`.
 pub fn write_record(record: &Record, out: &mut Vec<u8>) {
-    let r = record;
-    let e = &r.endpoint;
+    write_head(out, record);
+    write_endpoint(out, &record.endpoint);
+    write_tail(out, record);
+}
+
+/// Endpoints whose encoded text an encoder keeps; past this it starts afresh, so a long capture over
+/// many short connections cannot grow it without bound.
+const CACHED_ENDPOINTS: usize = 4096;
+
+/// Writes records one after another like [`write_record`], but encodes the endpoint part (process and
+/// addresses, the same for every record of a connection) once per connection rather than per record.
+#[derive(Default)]
+pub struct RecordEncoder {
+    /// By the endpoint's address; the `Arc` held keeps that address from being reused meanwhile.
+    endpoints: HashMap<usize, (Arc<Endpoint>, Vec<u8>), foldhash::fast::RandomState>,
+}
+
+impl RecordEncoder {
+    /// Writes `record` as one JSON line (with the trailing newline) into `out`.
+    pub fn write(&mut self, record: &Record, out: &mut Vec<u8>) {
+        write_head(out, record);
+        let key = Arc::as_ptr(&record.endpoint) as usize;
+        if !self.endpoints.contains_key(&key) && self.endpoints.len() >= CACHED_ENDPOINTS {
+            self.endpoints.clear();
+        }
+        let (_, text) = self.endpoints.entry(key).or_insert_with(|| {
+            let mut text = Vec::with_capacity(128);
+            write_endpoint(&mut text, &record.endpoint);
+            (Arc::clone(&record.endpoint), text)
+        });
+        out.extend_from_slice(text);
+        write_tail(out, record);
+    }
+}
+
+fn write_head(out: &mut Vec<u8>, r: &Record) {
     out.extend_from_slice(b"{\"schema\":");
     write_u64(out, u64::from(SCHEMA_VERSION));
     out.extend_from_slice(b",\"id\":");
     write_u64(out, r.id);
     out.extend_from_slice(b",\"protocol\":");
     write_str(out, r.protocol());
+}
+
+fn write_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
     out.extend_from_slice(b",\"side\":");
     write_str(out, e.side.as_str());
     out.extend_from_slice(b",\"pid\":");
@@ -42,6 +81,9 @@ pub fn write_record(record: &Record, out: &mut Vec<u8>) {
     write_str(out, e.local_text());
     out.extend_from_slice(b",\"remote\":");
     write_str(out, e.remote_text());
+}
+
+fn write_tail(out: &mut Vec<u8>, r: &Record) {
     out.extend_from_slice(b",\"start_unix_ns\":");
     write_u64(out, r.start_unix_ns);
     out.extend_from_slice(b",\"end_unix_ns\":");
@@ -408,6 +450,42 @@ mod tests {
     }
 
     #[test]
+    fn the_encoder_writes_exactly_what_write_record_writes() {
+        let endpoints: Vec<Arc<Endpoint>> = (0..CACHED_ENDPOINTS as u16 + 10)
+            .map(|i| {
+                Arc::new(Endpoint::new(
+                    u32::from(i),
+                    if i % 2 == 0 {
+                        "a \"quoted\" name"
+                    } else {
+                        "plain"
+                    },
+                    SocketAddr::from(([127, 0, 0, 1], i)),
+                    "[::1]:6379".parse().unwrap(),
+                    Side::Server,
+                ))
+            })
+            .collect();
+        let mut encoder = RecordEncoder::default();
+        let (mut cached, mut plain) = (Vec::new(), Vec::new());
+        // Each endpoint twice in a row, then all of them again: hits, misses and a cache that overflows.
+        for (i, endpoint) in endpoints
+            .iter()
+            .flat_map(|e| [e, e])
+            .chain(endpoints.iter())
+            .enumerate()
+        {
+            let mut r = record(vec![Blob::full(format!("key{i}"))], Frame::Integer(1));
+            r.id = i as u64;
+            r.endpoint = Arc::clone(endpoint);
+            encoder.write(&r, &mut cached);
+            write_record(&r, &mut plain);
+        }
+        assert!(encoder.endpoints.len() <= CACHED_ENDPOINTS);
+        assert_eq!(String::from_utf8(cached), String::from_utf8(plain));
+    }
+
+    #[test]
     fn text_values_are_strings_and_fields_are_present() {
         let v = json(&record(
             vec![Blob::full("k"), Blob::full("v")],
@@ -428,7 +506,7 @@ mod tests {
     #[test]
     fn binary_and_truncated_values_are_lossless_objects() {
         let truncated = Blob {
-            data: b"abc".to_vec(),
+            data: b"abc"[..].into(),
             len: 10,
         };
         let v = json(&record(
@@ -517,7 +595,7 @@ mod tests {
     #[test]
     fn http_records_carry_request_response_headers_and_lossless_bodies() {
         let body = Blob {
-            data: vec![0x00, 0xff],
+            data: [0x00, 0xff][..].into(),
             len: 5000,
         };
         let v = json(&http_record(body));

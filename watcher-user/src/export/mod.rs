@@ -12,35 +12,58 @@ use std::{
 
 use crate::{follow::Sink, record::Record};
 
+/// Bytes of encoded lines gathered before they are written out.
+const WRITE_CHUNK: usize = 64 * 1024;
+
 /// Writes each record as one JSON line.
+///
+/// Lines are encoded straight into one buffer and written in chunks of about [`WRITE_CHUNK`] (and at the
+/// end of every burst, so a reader of a pipe sees records without delay): a line is copied once, not
+/// once into a line buffer and again into the writer's.
 pub struct NdjsonSink {
     out: Box<dyn Write + Send>,
-    line: Vec<u8>,
+    encoder: json::RecordEncoder,
+    pending: Vec<u8>,
+    pending_records: u64,
     /// Records written.
     pub written: u64,
 }
 
 impl NdjsonSink {
-    /// A sink writing to `out` (buffer it: lines are written one by one).
+    /// A sink writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         Self {
             out,
-            line: Vec::with_capacity(4096),
+            encoder: json::RecordEncoder::default(),
+            pending: Vec::with_capacity(WRITE_CHUNK + 4096),
+            pending_records: 0,
             written: 0,
         }
+    }
+
+    fn write_pending(&mut self) -> std::io::Result<()> {
+        let result = self.out.write_all(&self.pending);
+        self.pending.clear();
+        if result.is_ok() {
+            self.written += self.pending_records;
+        }
+        self.pending_records = 0;
+        result
     }
 }
 
 impl Sink for NdjsonSink {
     fn record(&mut self, record: &Record) -> std::io::Result<()> {
-        self.line.clear();
-        json::write_record(record, &mut self.line);
-        self.out.write_all(&self.line)?;
-        self.written += 1;
+        self.encoder.write(record, &mut self.pending);
+        self.pending_records += 1;
+        if self.pending.len() >= WRITE_CHUNK {
+            self.write_pending()?;
+        }
         Ok(())
     }
 
     fn burst_done(&mut self) -> std::io::Result<()> {
+        self.write_pending()?;
         self.out.flush()
     }
 }
@@ -84,5 +107,93 @@ pub fn create_timestamped(prefix: &str, now: SystemTime) -> std::io::Result<(Pat
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{
+        protocol::redis::Blob,
+        record::Exchange,
+        test_records::{ok, redis},
+    };
+
+    /// A writer whose bytes the test can read afterwards, failing from `fail_after` bytes on.
+    #[derive(Clone)]
+    struct Shared {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        fail_after: usize,
+    }
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut bytes = self.bytes.lock().unwrap();
+            if bytes.len() + buf.len() > self.fail_after {
+                return Err(std::io::Error::other("disk full"));
+            }
+            bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn records(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| {
+                let mut r = redis("GET", Some(ok()));
+                r.id = i as u64 + 1;
+                if let Exchange::Redis(x) = &mut r.exchange {
+                    x.args.push(Blob::full(format!("key:{i}")));
+                }
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_are_written_as_lines_in_chunks_and_at_burst_ends() {
+        let out = Shared {
+            bytes: Arc::default(),
+            fail_after: usize::MAX,
+        };
+        let records = records(2000);
+        let mut sink = NdjsonSink::new(Box::new(out.clone()));
+        let mut expected = Vec::new();
+        for r in &records[..1000] {
+            sink.record(r).unwrap();
+            json::write_record(r, &mut expected);
+        }
+        // More than one chunk's worth has gone out before the burst ended; the rest waits for its end.
+        let before_end = out.bytes.lock().unwrap().len();
+        assert!(before_end >= WRITE_CHUNK && before_end < expected.len());
+        sink.burst_done().unwrap();
+        assert_eq!(*out.bytes.lock().unwrap(), expected);
+        assert_eq!(sink.written, 1000);
+        assert_eq!(
+            write_all(&records[1000..], Box::new(out.clone())).unwrap(),
+            1000
+        );
+        let text = String::from_utf8(out.bytes.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2000);
+    }
+
+    #[test]
+    fn records_that_could_not_be_written_are_not_counted() {
+        let out = Shared {
+            bytes: Arc::default(),
+            fail_after: 10,
+        };
+        let mut sink = NdjsonSink::new(Box::new(out));
+        for r in &records(3) {
+            sink.record(r).unwrap();
+        }
+        assert!(sink.burst_done().is_err());
+        assert_eq!(sink.written, 0);
     }
 }

@@ -172,7 +172,7 @@ fn keep_alive_and_pipelined_requests_pair_in_order() {
         .iter()
         .map(|p| {
             let r = p.exchange.response.as_ref().expect("answered");
-            (p.exchange.path().to_owned(), r.status, r.body.data.clone())
+            (p.exchange.path().to_owned(), r.status, r.body.data.to_vec())
         })
         .collect();
     assert_eq!(

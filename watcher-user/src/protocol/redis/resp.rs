@@ -15,7 +15,7 @@ use std::mem;
 
 use memchr::memchr;
 
-pub use crate::protocol::Blob;
+pub use crate::protocol::{Blob, BlobData};
 
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;
@@ -381,7 +381,9 @@ impl RespDecoder {
                 self.blob = Some(BlobInProgress {
                     kind,
                     blob: Blob {
-                        data: Vec::with_capacity(len.min(self.keep_bytes as u64).min(4096) as usize),
+                        data: BlobData::with_capacity(
+                            len.min(self.keep_bytes as u64).min(4096) as usize
+                        ),
                         len,
                     },
                     remaining: len,
@@ -472,7 +474,7 @@ fn verbatim(blob: Blob) -> Frame {
     let truncated_by = blob.len - blob.data.len() as u64;
     if blob.data.len() >= 4 && blob.data[3] == b':' {
         let format = String::from_utf8_lossy(&blob.data[..3]).into_owned();
-        let data = blob.data[4..].to_vec();
+        let data = BlobData::from_slice(&blob.data[4..]);
         let len = data.len() as u64 + truncated_by;
         return Frame::Verbatim {
             format,

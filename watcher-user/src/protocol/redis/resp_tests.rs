@@ -598,7 +598,7 @@ fn keep_bytes_keeps_a_prefix_and_the_true_length() {
     let got = frames_of(decode_every_split(Role::Response, 4, data));
     assert_eq!(got.len(), 2);
     let truncated = Blob {
-        data: b"0123".to_vec(),
+        data: b"0123"[..].into(),
         len: 10,
     };
     assert!(truncated.is_truncated());
@@ -614,7 +614,7 @@ fn keep_bytes_zero_keeps_only_the_length() {
     assert_eq!(
         got[0].frame,
         Frame::Bulk(Blob {
-            data: Vec::new(),
+            data: BlobData::new(),
             len: 3
         })
     );
@@ -635,7 +635,7 @@ fn truncation_inside_aggregates_is_reported_by_the_outer_frame() {
         b"*2\r\n:1\r\n%1\r\n+k\r\n!5\r\nERROR\r\n",
     ));
     let error = Frame::Error(Blob {
-        data: b"ER".to_vec(),
+        data: b"ER"[..].into(),
         len: 5,
     });
     assert_eq!(
@@ -657,7 +657,7 @@ fn truncated_verbatim_string_keeps_format_and_text_length() {
         Frame::Verbatim {
             format: "txt".to_owned(),
             text: Blob {
-                data: b"ab".to_vec(),
+                data: b"ab"[..].into(),
                 len: 6,
             },
         }
@@ -682,7 +682,7 @@ fn gap_inside_a_bulk_payload_is_absorbed_keeping_the_bytes_before_it() {
     assert_eq!(
         got[0].frame,
         Frame::Bulk(Blob {
-            data: b"0123".to_vec(),
+            data: b"0123"[..].into(),
             len: 10,
         })
     );
@@ -705,7 +705,7 @@ fn gap_covering_the_end_of_a_payload_and_its_crlf_emits_the_value_at_once() {
             .collect::<Vec<_>>(),
         [(
             Frame::Bulk(Blob {
-                data: b"ab".to_vec(),
+                data: b"ab"[..].into(),
                 len: 5
             }),
             11
@@ -739,7 +739,7 @@ fn gap_inside_a_nested_bulk_keeps_the_enclosing_aggregate() {
         got[0].frame,
         Frame::Array(vec![
             Frame::Bulk(Blob {
-                data: b"ab".to_vec(),
+                data: b"ab"[..].into(),
                 len: 4
             }),
             int(1)
@@ -759,7 +759,7 @@ fn gap_after_keep_bytes_truncation_keeps_the_prefix() {
     assert_eq!(
         frames_of(out)[0].frame,
         Frame::Bulk(Blob {
-            data: b"ab".to_vec(),
+            data: b"ab"[..].into(),
             len: 6
         })
     );

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::resp::{Blob, Decoded, Frame, Output, RespDecoder, Role};
+use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder, Role};
 use super::{ExchangeKind, RedisExchange};
 use crate::protocol::{Flow, SessionStats};
 
@@ -156,7 +156,7 @@ impl RedisSession {
             _ => None,
         });
         let Some(name) = words.next() else { return };
-        let command = String::from_utf8_lossy(&name.data).to_ascii_uppercase();
+        let command = command_name(name.data);
         let args: Vec<Blob> = words.collect();
         let want = replies_wanted(&command, args.len());
         self.pending.push_back(Pending {
@@ -222,6 +222,16 @@ impl RedisSession {
             Frame::Simple(_) => self.monitoring && self.pending.is_empty(),
             _ => false,
         }
+    }
+}
+
+/// The upper-cased command name, in the allocation the decoder already made for it when it had to make
+/// one (names longer than a blob keeps inline).
+fn command_name(mut name: BlobData) -> String {
+    name.make_ascii_uppercase();
+    match String::from_utf8(name.into_vec()) {
+        Ok(name) => name,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
