@@ -337,7 +337,7 @@ fn pipeline(
         kernel,
         pids: trace.pids.clone(),
         ring_bytes: trace.ring_mib * 1024 * 1024,
-        shards: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4)),
+        shards: shard_count(),
         max_records: trace.max_records,
         filter,
         protocols,
@@ -389,6 +389,13 @@ fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
 }
 
 /// The record filter, and the protocols worth decoding for it.
+/// Shard threads: one per two CPUs, from one to four. The watched service and its clients run on the
+/// same CPUs, and one shard keeps up with several hundred thousand records a second (`cargo xtask bench`,
+/// capacity), so on a small machine a second shard only adds switching and cache misses.
+fn shard_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4))
+}
+
 fn filters(
     protocol: Option<ProtocolArg>,
     args: &FilterArgs,

@@ -253,7 +253,27 @@ fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
         vs_monitor * 100.0,
         verdict(vs_monitor <= 0.3)
     );
+    service_only(&runs);
     Ok(())
+}
+
+/// The same comparisons on redis-server's CPU alone: what the watched service itself pays, leaving out
+/// the observer's own CPU (watcher's user space, redis-cli). Printed beside the totals above, which
+/// remain the targets' measure.
+fn service_only(runs: &[Vec<Cost>]) {
+    let service: Vec<f64> = runs
+        .iter()
+        .map(|r| median(r.iter().map(|c| c.service).collect()))
+        .collect();
+    let added = |i: usize| service[i] - service[0];
+    println!(
+        "   redis-server alone: MONITOR {:+.0}, empty programs {:+.0}, watcher {:+.0} ns; watcher = {:.2}x empty programs, {:.0}% of MONITOR",
+        added(1),
+        added(2),
+        added(3),
+        added(3) / added(2).max(1.0),
+        added(3) / added(1).max(1.0) * 100.0,
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {
