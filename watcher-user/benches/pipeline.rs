@@ -20,11 +20,12 @@ fn parse_pair_store(c: &mut Criterion) {
     });
     let snapshot = pipeline.store.snapshot();
     let mut line = Vec::with_capacity(1024);
+    let mut encoder = json::RecordEncoder::default();
     group.bench_function("ndjson encode records", |b| {
         b.iter(|| {
             for record in snapshot.iter().take(COMMANDS as usize) {
                 line.clear();
-                json::write_record(record, &mut line);
+                encoder.write(record, &mut line);
             }
         });
     });
