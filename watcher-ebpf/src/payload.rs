@@ -4,9 +4,7 @@
 //! Every chunk carries the call's true byte count and its stream position, so user space can tell exactly
 //! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
 
-use aya_ebpf::helpers::{
-    bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf,
-};
+use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf};
 use watcher_common::{flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_IOVECS};
 
 use crate::{
