@@ -5,7 +5,9 @@
 //! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
 
 use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf};
-use watcher_common::{flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, MAX_IOVECS};
+use watcher_common::{
+    flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, COMM_LEN, MAX_IOVECS,
+};
 
 use crate::{
     loss,
@@ -94,7 +96,7 @@ pub fn emit(
         chunk_len: 0,
         // Left empty: user space names a connection from its open event, and this saves a helper
         // call on every data event.
-        comm: [0; 16],
+        comm: [0; COMM_LEN],
     };
 
     let mut offset: u64 = 0;

@@ -48,7 +48,8 @@ impl RecordEncoder {
     pub fn write(&mut self, record: &Record, out: &mut Vec<u8>) {
         write_head(out, record);
         let key = Arc::as_ptr(&record.endpoint) as usize;
-        if !self.endpoints.contains_key(&key) && self.endpoints.len() >= CACHED_ENDPOINTS {
+        // Checked only when full, so the usual record costs one lookup.
+        if self.endpoints.len() >= CACHED_ENDPOINTS && !self.endpoints.contains_key(&key) {
             self.endpoints.clear();
         }
         let (_, text) = self.endpoints.entry(key).or_insert_with(|| {

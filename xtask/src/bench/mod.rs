@@ -217,17 +217,16 @@ fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
             runs[i].push(bench.run(*setup, pipeline, n)?);
         }
     }
-    let totals: Vec<f64> = runs
-        .iter()
-        .map(|r| median(r.iter().map(|c| c.service + c.observer).collect()))
-        .collect();
+    let service = medians(&runs, |c| c.service);
+    let observer = medians(&runs, |c| c.observer);
+    let totals = medians(&runs, |c| c.service + c.observer);
     let added = |i: usize| totals[i] - totals[0];
     for (i, setup) in Setup::ALL.iter().enumerate() {
         println!(
             "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}",
             setup.label(),
-            median(runs[i].iter().map(|c| c.service).collect()),
-            median(runs[i].iter().map(|c| c.observer).collect()),
+            service[i],
+            observer[i],
             totals[i],
             added(i),
         );
@@ -253,18 +252,21 @@ fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
         vs_monitor * 100.0,
         verdict(vs_monitor <= 0.3)
     );
-    service_only(&runs);
+    service_only(&service);
     Ok(())
+}
+
+/// Per configuration, the median of `part` of its runs' costs.
+fn medians(runs: &[Vec<Cost>], part: impl Fn(&Cost) -> f64) -> Vec<f64> {
+    runs.iter()
+        .map(|r| median(r.iter().map(&part).collect()))
+        .collect()
 }
 
 /// The same comparisons on redis-server's CPU alone: what the watched service itself pays, leaving out
 /// the observer's own CPU (watcher's user space, redis-cli). Printed beside the totals above, which
 /// remain the targets' measure.
-fn service_only(runs: &[Vec<Cost>]) {
-    let service: Vec<f64> = runs
-        .iter()
-        .map(|r| median(r.iter().map(|c| c.service).collect()))
-        .collect();
+fn service_only(service: &[f64]) {
     let added = |i: usize| service[i] - service[0];
     println!(
         "   redis-server alone: MONITOR {:+.0}, empty programs {:+.0}, watcher {:+.0} ns; watcher = {:.2}x empty programs, {:.0}% of MONITOR",
