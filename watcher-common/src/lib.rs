@@ -131,25 +131,42 @@ pub struct OpenEvent {
     pub addrs: SocketAddrs,
 }
 
-/// Ways the kernel side loses or shortens data, counted per CPU and summed by user space.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelLoss {
+/// Declares [`KernelLoss`] from one list of named counters, with the sum user space needs, so adding a
+/// counter is one line here (plus its increment in the programs) and no code depends on field order.
+macro_rules! kernel_loss {
+    ($( $(#[doc = $doc:literal])+ $name:ident, )+) => {
+        /// Ways the kernel side loses or shortens data, counted per CPU and summed by user space.
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct KernelLoss {
+            $( $(#[doc = $doc])+ pub $name: u64, )+
+        }
+
+        impl KernelLoss {
+            /// Adds `other`'s counts to these (summing the per-CPU copies).
+            pub fn add(&mut self, other: &KernelLoss) {
+                $( self.$name += other.$name; )+
+            }
+        }
+    };
+}
+
+kernel_loss! {
     /// Events that did not fit in the ring buffer.
-    pub ring_full_events: u64,
+    ring_full_events,
     /// Payload bytes in those events.
-    pub ring_full_bytes: u64,
+    ring_full_bytes,
     /// Chunks whose user memory could not be read.
-    pub copy_failed: u64,
+    copy_failed,
     /// Syscalls that moved more than `--capture-bytes`.
-    pub truncated_calls: u64,
+    truncated_calls,
     /// Bytes beyond `--capture-bytes` that were not copied.
-    pub truncated_bytes: u64,
+    truncated_bytes,
     /// Syscalls dropped because another thread took their in-flight slot before they returned.
-    pub pending_full: u64,
+    pending_full,
     /// Processes that should have been followed (children of a recorded command) but did not fit in
     /// the pid table, so their traffic is missed.
-    pub pid_table_full: u64,
+    pid_table_full,
 }
 
 /// Byte offsets of the kernel struct fields the programs read, found in the running kernel's BTF.

@@ -5,7 +5,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use watcher::export::json;
+use watcher::ndjson::write as json;
 
 const COMMANDS: u32 = 100_000;
 

@@ -33,7 +33,7 @@ fn frame(c: &mut Criterion) {
     c.bench_function("ui: draw frame, 100k records, filter GE", |b| {
         b.iter(|| {
             terminal
-                .draw(|f| view::draw(f, &mut app))
+                .draw(|f| view::draw(f, &app))
                 .map(|_| ())
                 .expect("draws");
         });

@@ -1,36 +1,27 @@
 //! watcher: see the Redis and HTTP exchanges of every process on this host, live, through eBPF.
 //!
-//! The crate is split by pipeline stage; each module's doc says what it owns and what it must not do:
-//! `cli` (arguments to `Config`), `capture` (kernel programs and the ring reader; the only code needing
-//! root), `conn` (per-connection reassembly and protocol sessions, sharded), `protocol` (pure decoders),
-//! `filter`, `counters` (loss and progress counters), `store` (bounded records and snapshots), `follow`
-//! (hands every stored record once to exporters and checkers), `export` (NDJSON), `import` (NDJSON back
-//! into records), `findings` (`--fail-on`), `stat` (per-group counts, error rates, latency percentiles
-//! and histograms), `format` (text shared by human-facing outputs), `tui`, `headless`, `recorder`
-//! (`record -- CMD`), `report` (`stat`), `pipeline` (wires threads together), `bench_probes` (the
-//! benchmark's empty-programs mode).
+//! One folder per stage, in the order data flows (see `docs/architecture.md`):
+//! `capture` (the kernel side: loading, the ring reader, event decoding; the only code needing root)
+//! → `conn` (routing events to shards, per-connection streams) → `protocol` (one folder per protocol
+//! behind one registry: detection, decoding and pairing, and what each record means) → `store`
+//! (bounded records published as snapshots, and the follower that hands each record on once) → the
+//! readers: `tui`, `ndjson` (the NDJSON format: writing, reading, files), `analysis` (`stat` groups and
+//! `--fail-on` findings). `record` is the record every stage after `conn` passes on, `counters` what is
+//! seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli` validates; `clock` and
+//! `format` are small shared helpers.
 #![deny(unsafe_code)]
 
-pub mod bench_probes;
+pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod conn;
 pub mod counters;
-pub mod export;
-pub mod filter;
-pub mod findings;
-pub mod follow;
 pub mod format;
-pub mod headless;
-pub mod import;
-pub mod pipeline;
+pub mod modes;
+pub mod ndjson;
 pub mod protocol;
 pub mod record;
-pub mod recorder;
-pub mod report;
-pub mod signals;
-pub mod stat;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod test_records;

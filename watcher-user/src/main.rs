@@ -1,5 +1,5 @@
 //! The `watcher` binary: parse and validate arguments, run the chosen mode, map errors to exit codes.
-//! Everything else lives in the library, stage by stage.
+//! Everything else lives in the library: the modes in `modes`, the stages they run in their folders.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use watcher::{
     cli::{Cli, Config},
-    recorder::{self, exit_status},
+    modes::{
+        self,
+        record::{self as recorder, exit_status},
+    },
+    ndjson::file::OpenError,
 };
 
 fn main() -> ExitCode {
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match config {
-        Config::Watch(watch) if watch.headless => match watcher::headless::run(*watch) {
+        Config::Watch(watch) if watch.headless => match modes::headless::run(&watch) {
             Ok(summary) => {
                 eprint!("{}", summary.findings);
                 eprintln!("{summary}");
@@ -42,14 +46,19 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        Config::Watch(watch) => watcher::tui::run(*watch),
-        Config::Record(record) => return record_status(recorder::run(*record)),
-        Config::Show(show) => watcher::tui::show(&show),
-        Config::Stat(stat) => watcher::report::run(*stat),
-        Config::BenchProbes => watcher::bench_probes::run(),
+        Config::Watch(watch) => modes::ui::watch(&watch),
+        Config::Record(record) => return record_status(recorder::run(&record)),
+        Config::Show(show) => modes::ui::show(&show),
+        Config::Stat(stat) => modes::stat::run(*stat),
+        Config::BenchProbes => modes::bench_probes::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // An export that cannot be created is a mistake in the arguments, reported as one.
+        Err(e) if e.downcast_ref::<OpenError>().is_some() => {
+            eprintln!("watcher: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("watcher: error: {e:#}");
             ExitCode::FAILURE

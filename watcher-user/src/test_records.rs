@@ -1,5 +1,5 @@
-//! Hand-built records for unit tests (statistics, `--fail-on`): one Redis client, one Redis server, one
-//! HTTP client, with fixed sizes and a 1 µs latency unless a test sets its own.
+//! Hand-built records for unit tests (statistics, `--fail-on`, encoding, the UI): one Redis client, one
+//! Redis server, one HTTP client, with fixed sizes and a 1 µs latency unless a test sets its own.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -79,6 +79,15 @@ pub(crate) fn redis(command: &str, reply: Option<Frame>) -> Record {
             reply,
         }),
     }
+}
+
+/// [`redis`] with arguments.
+pub(crate) fn redis_with_args(command: &str, args: Vec<Blob>, reply: Option<Frame>) -> Record {
+    let mut record = redis(command, reply);
+    if let Exchange::Redis(x) = &mut record.exchange {
+        x.args = args;
+    }
+    record
 }
 
 /// A Redis push (a pub/sub message) to [`redis_client`].

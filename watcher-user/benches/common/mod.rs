@@ -5,7 +5,10 @@ use std::{collections::HashSet, sync::Arc};
 
 use crossbeam_channel::{bounded, Receiver};
 use watcher::{
-    capture::event::encode_data,
+    capture::{
+        event::{decode, encode_data},
+        EventSink as _,
+    },
     clock::WallClock,
     conn::{
         router::Router,
@@ -13,9 +16,9 @@ use watcher::{
         EventBatch,
     },
     counters::Counters,
-    filter::RecordFilter,
-    protocol::detect::{Decoding, Protocols},
-    store::Store,
+    protocol::{detect::Decoding, ProtocolSet},
+    record::filter::RecordFilter,
+    store::{self, StoreReader, StoreWriter},
 };
 use watcher_common::{direction, kind, side, EventHeader};
 
@@ -76,8 +79,9 @@ pub struct Pipeline {
     router: Router,
     batches: Receiver<EventBatch>,
     shard: Shard,
+    writer: StoreWriter,
     /// Where records end up.
-    pub store: Store,
+    pub store: StoreReader,
 }
 
 impl Pipeline {
@@ -88,7 +92,7 @@ impl Pipeline {
         let (_, spare) = bounded(1);
         let ctx = ShardContext {
             decoding: Decoding {
-                protocols: Protocols::ALL,
+                protocols: ProtocolSet::all(),
                 keep_bytes: 16 * 1024,
             },
             filter: RecordFilter::default(),
@@ -96,26 +100,30 @@ impl Pipeline {
             listeners: Arc::new(HashSet::new()),
             counters: Arc::clone(&counters),
         };
+        let (writer, store) = store::new(max_records);
         Self {
             router: Router::new(vec![tx], spare, counters),
             batches,
             shard: Shard::new(ctx),
-            store: Store::new(max_records),
+            writer,
+            store,
         }
     }
 
-    /// Feeds ring records through parse, pair and store, publishing one snapshot at the end.
+    /// Feeds ring records through decoding, routing, parse, pair and store, publishing one snapshot at
+    /// the end.
     pub fn feed(&mut self, records: &[Vec<u8>]) {
         for record in records {
-            self.router.route(record);
+            self.router
+                .event(decode(record).expect("the bench encodes valid events"));
         }
         self.router.flush();
         for batch in self.batches.try_iter() {
             self.shard.process(&batch);
             for record in self.shard.take_records() {
-                self.store.insert(record);
+                self.writer.insert(record);
             }
         }
-        self.store.publish();
+        self.writer.publish();
     }
 }

@@ -216,13 +216,7 @@ impl LoadedPrograms {
         let mut total = KernelLoss::default();
         if let Ok(values) = loss.get(&0, 0) {
             for v in values.iter() {
-                total.ring_full_events += v.ring_full_events;
-                total.ring_full_bytes += v.ring_full_bytes;
-                total.copy_failed += v.copy_failed;
-                total.truncated_calls += v.truncated_calls;
-                total.truncated_bytes += v.truncated_bytes;
-                total.pending_full += v.pending_full;
-                total.pid_table_full += v.pid_table_full;
+                total.add(v);
             }
         }
         total

@@ -1,6 +1,6 @@
-//! The ring-buffer reader: drains the ring into the router every few milliseconds (and at once when the
-//! kernel signals a burst), and refreshes the kernel loss counters. Runs as a tokio task on the capture
-//! thread.
+//! The ring-buffer reader: drains the ring every few milliseconds (and at once when the kernel signals a
+//! burst), decodes each record and hands it to the [`EventSink`], and refreshes the kernel loss
+//! counters. Runs as a tokio task on the capture thread.
 //!
 //! The kernel side submits records without waking us (see `watcher-ebpf/src/ring.rs`), so the traced
 //! process never pays for a wake-up per syscall; a timer bounds how stale the display can be.
@@ -13,24 +13,27 @@ use std::{sync::Arc, time::Duration};
 use aya::maps::{MapData, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::watch, time::MissedTickBehavior};
 
-use super::loader::LoadedPrograms;
-use crate::{conn::router::Router, counters::Counters};
+use super::{event, loader::LoadedPrograms, EventSink};
+use crate::counters::Counters;
 
 /// How often the ring is drained when the kernel has not asked for it.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Routes every record in the ring, then hands the batches on.
-fn drain(ring: &mut RingBuf<MapData>, router: &mut Router) {
+/// Hands every record in the ring to `sink`, counting those that do not decode, then flushes it.
+fn drain(ring: &mut RingBuf<MapData>, sink: &mut impl EventSink, counters: &Counters) {
     while let Some(item) = ring.next() {
-        router.route(&item);
+        match event::decode(&item) {
+            Ok(event) => sink.event(event),
+            Err(_) => Counters::add(&counters.user.malformed_events, 1),
+        }
     }
-    router.flush();
+    sink.flush();
 }
 
 /// Reads until `stop` turns true (or its sender is dropped).
 pub async fn run(
     programs: LoadedPrograms,
-    mut router: Router,
+    mut sink: impl EventSink,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -51,11 +54,11 @@ pub async fn run(
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                drain(guard.get_inner_mut(), &mut router);
+                drain(guard.get_inner_mut(), &mut sink, &counters);
                 guard.clear_ready();
             }
-            _ = drain_tick.tick() => drain(ring.get_mut(), &mut router),
-            _ = loss_tick.tick() => counters.set_kernel(&LoadedPrograms::sum_loss(&loss)),
+            _ = drain_tick.tick() => drain(ring.get_mut(), &mut sink, &counters),
+            _ = loss_tick.tick() => counters.set_kernel(LoadedPrograms::sum_loss(&loss)),
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break;
@@ -66,7 +69,7 @@ pub async fn run(
     // If disarming fails, detaching still stops the programs, only less cleanly.
     let _ = LoadedPrograms::disarm(&mut ebpf, &config);
     drop(ebpf);
-    drain(ring.get_mut(), &mut router);
-    counters.set_kernel(&LoadedPrograms::sum_loss(&loss));
+    drain(ring.get_mut(), &mut sink, &counters);
+    counters.set_kernel(LoadedPrograms::sum_loss(&loss));
     Ok(())
 }

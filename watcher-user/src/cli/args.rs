@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::protocol::{registry::ProtocolFilterArgs, ProtocolId};
+
 /// See the Redis and HTTP traffic of every process on this host, live, through eBPF.
 #[derive(Debug, Parser)]
 #[command(name = "watcher", version, after_help = EXAMPLES)]
@@ -94,52 +96,53 @@ pub struct TraceArgs {
     pub ring_mib: u32,
 }
 
-/// Which records are kept (shared by every subcommand).
+/// Which records are kept (shared by every subcommand): the common filters, then each protocol's own.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Filters")]
 pub struct FilterArgs {
     /// Which end of a connection to show.
     #[arg(long, value_enum, default_value_t = SideArg::Both)]
     pub side: SideArg,
-    /// Show only Redis command NAME (repeatable, case-insensitive).
-    #[arg(long = "command", value_name = "NAME")]
-    pub commands: Vec<String>,
-    /// Show only commands with a key starting with this prefix.
-    #[arg(long, value_name = "PREFIX")]
-    pub key_prefix: Option<String>,
-    /// Show only HTTP requests with this method (repeatable, case-insensitive).
-    #[arg(long = "method", value_name = "METHOD")]
-    pub methods: Vec<String>,
-    /// Show only HTTP requests to this host (the Host header, with or without its port).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-    /// Show only HTTP requests whose path starts with this.
-    #[arg(long, value_name = "PREFIX")]
-    pub path_prefix: Option<String>,
-    /// Show only HTTP requests whose path matches this regular expression.
-    #[arg(long, value_name = "REGEX")]
-    pub path_regex: Option<String>,
-    /// Show only HTTP responses with this status: 404, 5xx or 200-299 (repeatable).
-    #[arg(long = "status", value_name = "STATUS")]
-    pub statuses: Vec<String>,
     /// Show only exchanges at least this slow, e.g. 500us, 5ms, 1s.
     #[arg(long, value_name = "DURATION")]
     pub min_latency: Option<String>,
+    #[command(flatten)]
+    pub protocols: ProtocolFilterArgs,
+}
+
+/// What a capture decodes, traces and keeps (shared by `watch` and `record`).
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Protocol to decode; every protocol when omitted.
+    #[arg(value_enum)]
+    pub protocol: Option<ProtocolId>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// Where a capture's records go and what fails it (shared by `watch` and `record`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Write records as NDJSON to FILE, or to stdout with `-`. `watch`: implies --headless; `record`:
+    /// [default: watcher-YYYYMMDD-HHMMSS.ndjson].
+    #[arg(long, value_name = "FILE|-")]
+    pub json_output: Option<PathBuf>,
+    /// Exit with status 123 and list the offending records if CONDITION is met (repeatable; `watch`:
+    /// headless runs only): redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
+    #[arg(long = "fail-on", value_name = "CONDITION")]
+    pub fail_on: Vec<String>,
 }
 
 /// `watcher watch ...`
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Protocol to decode; both when omitted.
-    #[arg(value_enum)]
-    pub protocol: Option<ProtocolArg>,
     #[command(flatten)]
-    pub trace: TraceArgs,
+    pub capture: CaptureArgs,
     #[command(flatten)]
-    pub filters: FilterArgs,
-    /// Write records as NDJSON to FILE, or to stdout with `-` (implies --headless).
-    #[arg(long, value_name = "FILE|-", help_heading = "Output")]
-    pub json_output: Option<PathBuf>,
+    pub output: OutputArgs,
     /// Run without the terminal UI (also chosen when stdout is not a terminal).
     #[arg(long, help_heading = "Output")]
     pub headless: bool,
@@ -149,29 +152,15 @@ pub struct WatchArgs {
     /// Stop after this many records.
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub count: Option<u64>,
-    /// Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable):
-    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
-    #[arg(long = "fail-on", value_name = "CONDITION", help_heading = "Output")]
-    pub fail_on: Vec<String>,
 }
 
 /// `watcher record ... -- CMD [ARGS...]`
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Protocol to decode; both when omitted.
-    #[arg(value_enum)]
-    pub protocol: Option<ProtocolArg>,
     #[command(flatten)]
-    pub trace: TraceArgs,
+    pub capture: CaptureArgs,
     #[command(flatten)]
-    pub filters: FilterArgs,
-    /// Write records as NDJSON to FILE, or to stdout with `-` [default: watcher-YYYYMMDD-HHMMSS.ndjson].
-    #[arg(long, value_name = "FILE|-", help_heading = "Output")]
-    pub json_output: Option<PathBuf>,
-    /// Exit with status 123 and list the offending records if CONDITION is met (repeatable):
-    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
-    #[arg(long = "fail-on", value_name = "CONDITION", help_heading = "Output")]
-    pub fail_on: Vec<String>,
+    pub output: OutputArgs,
     /// The command to run, after `--`.
     #[arg(
         last = true,
@@ -230,15 +219,6 @@ pub struct StatArgs {
     /// Live: stop after this many records.
     #[arg(long, value_name = "N", help_heading = "Statistics")]
     pub count: Option<u64>,
-}
-
-/// Protocols.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolArg {
-    /// Redis and other RESP servers (Valkey, `KeyDB`, Kvrocks).
-    Redis,
-    /// HTTP/1.0 and HTTP/1.1.
-    Http,
 }
 
 /// `--side`

@@ -1,27 +1,24 @@
-//! Validating raw arguments into the `Config` the rest of the program runs on. Every user mistake is
-//! caught here, before anything is loaded, with a message naming the flag.
+//! Validating raw arguments into the `Config` the rest of the program runs on. Every user mistake in the
+//! arguments is caught here, before anything is loaded, with a message naming the flag. No I/O: files
+//! named here (the export) are opened by the mode that runs, which reports a failure the same way.
 
-use std::{
-    ffi::OsString,
-    fs::File,
-    io::{IsTerminal, Write},
-    path::{Path, PathBuf},
-    time::{Duration, SystemTime},
-};
+use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 
 use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
 
 use super::args::{
-    Cli, Command, FilterArgs, ProtocolArg, RecordArgs, ShowArgs, SideArg, StatArgs, TraceArgs,
-    WatchArgs,
+    CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, ShowArgs, SideArg, StatArgs,
+    TraceArgs, WatchArgs,
 };
 use crate::{
-    filter::{parse_status, HttpFilter, RecordFilter, RedisFilter},
-    findings::Condition,
-    pipeline::PipelineConfig,
-    protocol::detect::Protocols,
-    record::Side,
-    stat::{GroupBy, SortBy},
+    analysis::{
+        findings::Condition,
+        stat::{GroupBy, SortBy},
+    },
+    modes::pipeline::PipelineConfig,
+    ndjson::file::Target,
+    protocol::{plugin::FilterError, ProtocolId, ProtocolSet},
+    record::{filter::RecordFilter, Side},
 };
 
 /// A rejected argument.
@@ -35,15 +32,12 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-    /// The export file cannot be created.
-    #[error("--json-output: cannot create {path}: {source}")]
-    Output {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+}
+
+impl From<FilterError> for ConfigError {
+    fn from(e: FilterError) -> Self {
+        invalid(e.flag, e.reason)
+    }
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -53,50 +47,20 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Where records go.
-pub enum Output {
-    /// Nowhere (TUI only).
-    None,
-    /// Standard output.
-    Stdout,
-    /// A file, already created.
-    File(PathBuf, File),
-}
-
-/// A validated `watch` invocation (also the capture part of `record`).
+/// A validated `watch` invocation (also the capture part of `record` and live `stat`).
 pub struct WatchConfig {
     /// Pipeline settings.
     pub pipeline: PipelineConfig,
     /// Run without the TUI.
     pub headless: bool,
-    /// Export destination.
-    pub output: Output,
+    /// Where the export goes, if anywhere (opened when the mode starts).
+    pub output: Option<Target>,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Stop after this many records.
     pub count: Option<u64>,
     /// `--fail-on` conditions (headless runs only).
     pub fail_on: Vec<Condition>,
-}
-
-impl WatchConfig {
-    /// The writer for the export, if any.
-    pub fn take_writer(&mut self) -> Option<Box<dyn Write + Send>> {
-        match std::mem::replace(&mut self.output, Output::None) {
-            Output::None => None,
-            Output::Stdout => Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
-            Output::File(_, file) => Some(Box::new(std::io::BufWriter::new(file))),
-        }
-    }
-
-    /// Where the export goes, for messages.
-    pub fn output_name(&self) -> Option<String> {
-        match &self.output {
-            Output::None => None,
-            Output::Stdout => Some("stdout".into()),
-            Output::File(path, _) => Some(path.display().to_string()),
-        }
-    }
 }
 
 /// A validated `record` invocation.
@@ -192,13 +156,10 @@ fn watch(args: &WatchArgs, on_terminal: bool) -> Result<WatchConfig, ConfigError
     if args.count == Some(0) {
         return Err(invalid("--count", "must be at least 1"));
     }
-    let pipeline = pipeline(args.protocol, &args.trace, &args.filters, false)?;
-    let output = match &args.json_output {
-        None => Output::None,
-        Some(p) => output(p)?,
-    };
-    let headless = args.headless || matches!(output, Output::Stdout) || !on_terminal;
-    let fail_on = fail_on(&args.fail_on)?;
+    let pipeline = capture(&args.capture, false)?;
+    let output = args.output.json_output.clone().map(Target::from_arg);
+    let headless = args.headless || output == Some(Target::Stdout) || !on_terminal;
+    let fail_on = fail_on(&args.output)?;
     if !fail_on.is_empty() && !headless {
         return Err(invalid(
             "--fail-on",
@@ -216,23 +177,23 @@ fn watch(args: &WatchArgs, on_terminal: bool) -> Result<WatchConfig, ConfigError
 }
 
 fn record(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
-    if args.trace.comm.is_some() {
+    if args.capture.trace.comm.is_some() {
         return Err(invalid(
             "--comm",
             "record traces the command's own processes; add others with --pid or --port",
         ));
     }
-    let pipeline = pipeline(args.protocol, &args.trace, &args.filters, true)?;
-    let fail_on = fail_on(&args.fail_on)?;
-    let output = match &args.json_output {
-        Some(p) => output(p)?,
-        None => default_output(SystemTime::now())?,
+    let pipeline = capture(&args.capture, true)?;
+    let fail_on = fail_on(&args.output)?;
+    let output = match &args.output.json_output {
+        Some(path) => Target::from_arg(path.clone()),
+        None => Target::Timestamped("watcher"),
     };
     Ok(RecordConfig {
         watch: WatchConfig {
             pipeline,
             headless: true,
-            output,
+            output: Some(output),
             duration: None,
             count: None,
             fail_on,
@@ -261,11 +222,14 @@ fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
     if args.top == Some(0) {
         return Err(invalid("--top", "must be at least 1"));
     }
-    let protocol = match args.source.as_deref().map(Path::to_str) {
+    // A protocol's name captures live; anything else is a file.
+    let protocol = match &args.source {
         None => Ok(None),
-        Some(Some("redis")) => Ok(Some(ProtocolArg::Redis)),
-        Some(Some("http")) => Ok(Some(ProtocolArg::Http)),
-        Some(_) => Err(args.source.clone().unwrap_or_default()),
+        Some(source) => ProtocolId::ALL
+            .iter()
+            .find(|p| source.to_str() == Some(p.name()))
+            .map(|p| Some(*p))
+            .ok_or_else(|| source.clone()),
     };
     let source = match protocol {
         Ok(protocol) => StatSource::Live(Box::new(stat_live(protocol, args)?)),
@@ -299,24 +263,29 @@ fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
     })
 }
 
-fn stat_live(protocol: Option<ProtocolArg>, args: &StatArgs) -> Result<WatchConfig, ConfigError> {
+fn stat_live(protocol: Option<ProtocolId>, args: &StatArgs) -> Result<WatchConfig, ConfigError> {
     if args.count == Some(0) {
         return Err(invalid("--count", "must be at least 1"));
     }
     Ok(WatchConfig {
         pipeline: pipeline(protocol, &args.trace, &args.filters, false)?,
         headless: true,
-        output: Output::None,
+        output: None,
         duration: stop_after(args.duration.as_deref())?,
         count: args.count,
         fail_on: Vec::new(),
     })
 }
 
+/// The pipeline of a `watch` or `record` capture.
+fn capture(args: &CaptureArgs, record: bool) -> Result<PipelineConfig, ConfigError> {
+    pipeline(args.protocol, &args.trace, &args.filters, record)
+}
+
 /// Kernel and record filters. `record` makes the pid filter follow the command's process tree, with
 /// `--pid` and `--port` adding to it instead of narrowing it.
 fn pipeline(
-    protocol: Option<ProtocolArg>,
+    protocol: Option<ProtocolId>,
     trace: &TraceArgs,
     filter_args: &FilterArgs,
     record: bool,
@@ -397,25 +366,17 @@ fn shard_count() -> usize {
 }
 
 fn filters(
-    protocol: Option<ProtocolArg>,
+    protocol: Option<ProtocolId>,
     args: &FilterArgs,
-) -> Result<(RecordFilter, Protocols), ConfigError> {
+) -> Result<(RecordFilter, ProtocolSet), ConfigError> {
     let min_latency_ns = args
         .min_latency
         .as_deref()
         .map(|t| parse_duration("--min-latency", t))
         .transpose()?
         .map(|d| d.as_nanos() as u64);
-    let redis = RedisFilter {
-        commands: args
-            .commands
-            .iter()
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-        key_prefix: args.key_prefix.clone().map(String::into_bytes),
-    };
-    let http = http_filter(args)?;
-    let protocols = protocols(protocol, &redis, &http)?;
+    let protocol_filters = args.protocols.filters()?;
+    let protocols = protocols(protocol, protocol_filters.set())?;
     let side = match args.side {
         SideArg::Client => Some(Side::Client),
         SideArg::Server => Some(Side::Server),
@@ -425,106 +386,45 @@ fn filters(
         RecordFilter {
             min_latency_ns,
             side,
-            redis,
-            http,
+            protocols: protocol_filters,
         },
         protocols,
     ))
 }
 
-fn fail_on(texts: &[String]) -> Result<Vec<Condition>, ConfigError> {
-    texts
+fn fail_on(args: &OutputArgs) -> Result<Vec<Condition>, ConfigError> {
+    args.fail_on
         .iter()
         .flat_map(|t| t.split(','))
         .map(|t| Condition::parse(t).map_err(|e| invalid("--fail-on", e.to_string())))
         .collect()
 }
 
-fn output(path: &Path) -> Result<Output, ConfigError> {
-    if path.as_os_str() == "-" {
-        return Ok(Output::Stdout);
-    }
-    let file = File::create(path).map_err(|source| ConfigError::Output {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(Output::File(path.to_owned(), file))
-}
-
-/// `watcher-YYYYMMDD-HHMMSS.ndjson` (UTC) in the current directory, never overwriting an earlier one.
-fn default_output(now: SystemTime) -> Result<Output, ConfigError> {
-    match crate::export::create_timestamped("watcher", now) {
-        Ok((path, file)) => Ok(Output::File(path, file)),
-        Err(source) => Err(ConfigError::Output {
-            path: "watcher-<time>.ndjson".into(),
-            source,
-        }),
-    }
-}
-
-fn http_filter(args: &FilterArgs) -> Result<HttpFilter, ConfigError> {
-    let path_regex = args
-        .path_regex
-        .as_deref()
-        .map(|re| {
-            regex::Regex::new(re)
-                .map_err(|e| invalid("--path-regex", format!("{re:?} is not a regex: {e}")))
-        })
-        .transpose()?;
-    let statuses = args
-        .statuses
-        .iter()
-        .map(|s| {
-            parse_status(s).ok_or_else(|| {
-                invalid(
-                    "--status",
-                    format!("{s:?} is not a status; try 404, 5xx or 200-299"),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(HttpFilter {
-        methods: args
-            .methods
-            .iter()
-            .map(|m| m.to_ascii_uppercase())
-            .collect(),
-        host: args.host.clone(),
-        path_prefix: args.path_prefix.clone(),
-        path_regex,
-        statuses,
-    })
-}
-
-/// The protocols decoded: the one named, or those whose filters were given, or all.
+/// The protocols decoded: the one named (whose filters alone may be given), or those whose filters
+/// were given, or all.
 fn protocols(
-    chosen: Option<ProtocolArg>,
-    redis: &RedisFilter,
-    http: &HttpFilter,
-) -> Result<Protocols, ConfigError> {
-    match chosen {
-        Some(ProtocolArg::Redis) if http.is_set() => Err(invalid(
-            "--method/--host/--path-prefix/--path-regex/--status",
-            "HTTP filters do not apply to `watch redis`; use `watch http` or `watch`",
-        )),
-        Some(ProtocolArg::Http) if redis.is_set() => Err(invalid(
-            "--command/--key-prefix",
-            "Redis filters do not apply to `watch http`; use `watch redis` or `watch`",
-        )),
-        Some(ProtocolArg::Redis) => Ok(Protocols {
-            redis: true,
-            http: false,
-        }),
-        Some(ProtocolArg::Http) => Ok(Protocols {
-            redis: false,
-            http: true,
-        }),
-        None if redis.is_set() || http.is_set() => Ok(Protocols {
-            redis: redis.is_set(),
-            http: http.is_set(),
-        }),
-        None => Ok(Protocols::ALL),
+    chosen: Option<ProtocolId>,
+    filtered: ProtocolSet,
+) -> Result<ProtocolSet, ConfigError> {
+    let Some(chosen) = chosen else {
+        return Ok(if filtered.is_empty() {
+            ProtocolSet::all()
+        } else {
+            filtered
+        });
+    };
+    if let Some(other) = filtered.iter().find(|p| *p != chosen) {
+        return Err(invalid(
+            other.filter_flags(),
+            format!(
+                "{} filters do not apply to `watch {}`; use `watch {}` or `watch`",
+                other.name(),
+                chosen.name(),
+                other.name()
+            ),
+        ));
     }
+    Ok(ProtocolSet::only(chosen))
 }
 
 #[cfg(test)]
@@ -556,7 +456,10 @@ mod tests {
         assert_eq!(w.pipeline.kernel.port_count, 1);
         assert_eq!(w.pipeline.kernel.ports[0], 6379);
         assert_eq!(w.pipeline.kernel.side_filter, side::SERVER);
-        assert_eq!(w.pipeline.filter.redis.commands, vec!["GET".to_string()]);
+        assert_eq!(
+            w.pipeline.filter.protocols.redis.commands,
+            vec!["GET".to_string()]
+        );
         assert_eq!(w.pipeline.filter.min_latency_ns, Some(5_000_000));
     }
 
@@ -566,10 +469,6 @@ mod tests {
             (&["--capture-bytes", "0"][..], "--capture-bytes"),
             (&["--min-latency", "fast"][..], "--min-latency"),
             (&["--comm", "a-name-longer-than-15"][..], "--comm"),
-            (
-                &["--json-output", "/nonexistent-dir/x.ndjson"][..],
-                "--json-output",
-            ),
         ] {
             let err = parse(args).err().expect("rejected").to_string();
             assert!(err.starts_with(flag), "{err}");
@@ -589,11 +488,11 @@ mod tests {
     #[test]
     fn protocols_follow_the_subcommand_or_the_filters_given() {
         let protocols = |args: &[&str]| watch_config(args).map(|w| w.pipeline.protocols);
-        assert_eq!(protocols(&[]).unwrap(), Protocols::ALL);
-        assert!(!protocols(&["redis"]).unwrap().http);
-        assert!(!protocols(&["http"]).unwrap().redis);
+        assert_eq!(protocols(&[]).unwrap(), ProtocolSet::all());
+        assert!(!protocols(&["redis"]).unwrap().contains(ProtocolId::Http));
+        assert!(!protocols(&["http"]).unwrap().contains(ProtocolId::Redis));
         let only_http = protocols(&["--status", "5xx"]).unwrap();
-        assert!(only_http.http && !only_http.redis);
+        assert_eq!(only_http, ProtocolSet::only(ProtocolId::Http));
         for (args, flag) in [
             (&["redis", "--method", "GET"][..], "--method"),
             (&["http", "--command", "GET"][..], "--command"),
@@ -604,8 +503,8 @@ mod tests {
             assert!(err.contains(flag), "{err}");
         }
         let w = watch_config(&["http", "--method", "post", "--status", "200-299"]).unwrap();
-        assert_eq!(w.pipeline.filter.http.methods, ["POST"]);
-        assert_eq!(w.pipeline.filter.http.statuses, [(200, 299)]);
+        assert_eq!(w.pipeline.filter.protocols.http.methods, ["POST"]);
+        assert_eq!(w.pipeline.filter.protocols.http.statuses, [(200, 299)]);
     }
 
     fn config(args: &[&str]) -> Result<Config, ConfigError> {
@@ -646,7 +545,10 @@ mod tests {
         assert_eq!(r.watch.pipeline.kernel.widen_by_port, 1);
         assert_eq!(
             r.watch.fail_on,
-            [Condition::RedisError, Condition::SlowerThan(5_000_000)]
+            [
+                Condition::parse("redis-error").unwrap(),
+                Condition::SlowerThan(5_000_000)
+            ]
         );
         let _ = std::fs::remove_file(out);
         let err = config(&["record", "--comm", "x", "--", "true"])
@@ -677,7 +579,7 @@ mod tests {
         let Ok(Config::Watch(w)) = config(&["watch", "--headless", "--fail-on", "http-5xx"]) else {
             panic!("a watch configuration");
         };
-        assert_eq!(w.fail_on, [Condition::Http5xx]);
+        assert_eq!(w.fail_on, [Condition::parse("http-5xx").unwrap()]);
     }
 
     #[test]
@@ -690,7 +592,7 @@ mod tests {
         let StatSource::Live(w) = &s.source else {
             panic!("live");
         };
-        assert!(w.pipeline.protocols.http && !w.pipeline.protocols.redis);
+        assert_eq!(w.pipeline.protocols, ProtocolSet::only(ProtocolId::Http));
         assert_eq!((s.group_by, s.sort), (GroupBy::Endpoint, SortBy::P99));
         let Ok(Config::Stat(s)) = config(&["stat", "capture.ndjson", "--command", "get"]) else {
             panic!("a stat configuration");
@@ -699,7 +601,7 @@ mod tests {
             panic!("a file");
         };
         assert_eq!(path.to_str(), Some("capture.ndjson"));
-        assert_eq!(filter.redis.commands, ["GET"]);
+        assert_eq!(filter.protocols.redis.commands, ["GET"]);
         for (args, flag) in [
             (&["stat", "f.ndjson", "--pid", "1"][..], "--pid"),
             (&["stat", "f.ndjson", "--duration", "1s"][..], "--duration"),
@@ -719,7 +621,7 @@ mod tests {
         else {
             panic!("a show configuration");
         };
-        assert_eq!(s.filter.http.statuses, [(500, 599)]);
+        assert_eq!(s.filter.protocols.http.statuses, [(500, 599)]);
         assert_eq!(s.filter.side, Some(Side::Server));
     }
 }

@@ -1,4 +1,5 @@
-//! Command line, in two stages: `args` (what clap parses) and `config` (validated settings).
+//! Command line, in two stages: `args` (what clap parses) and `config` (validated settings, without I/O).
+//! Each protocol's filter options come from its folder through the registry.
 
 pub mod args;
 pub mod config;

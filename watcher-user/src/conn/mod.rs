@@ -1,10 +1,10 @@
 //! Collect stage: routes kernel events to shards by connection, and inside a shard turns each
 //! connection's byte streams into records.
 //!
-//! `router` runs on the capture thread and only copies and batches; `shard` owns connection state
-//! outright (no other thread can see it) and is where protocol sessions live.
+//! `router` runs on the capture thread (it is the capture stage's `EventSink`) and only copies and
+//! batches; `shard` owns connection state outright (no other thread can see it) and is where protocol
+//! sessions live. Finished records leave by channel; this stage never touches the store.
 
-pub mod listeners;
 pub mod router;
 pub mod shard;
 

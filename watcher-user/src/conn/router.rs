@@ -1,4 +1,5 @@
-//! Routing decoded ring records to shard queues in batches.
+//! Routing decoded kernel events to shard queues in batches: the [`EventSink`] the capture stage's ring
+//! reader feeds.
 //!
 //! Runs on the capture thread. Never blocks: a full shard queue drops the batch and counts its events,
 //! so a slow shard can never stall the ring reader (and through it, the kernel side).
@@ -13,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use watcher_common::SocketAddrs;
 
 use super::{ConnEvent, ConnKey, EventBatch};
-use crate::capture::event::RawEvent;
+use crate::capture::{event::RawEvent, EventSink};
 use crate::counters::Counters;
 
 /// Events per batch before it is sent without waiting for the ring to be drained.
@@ -45,12 +46,24 @@ impl Router {
         }
     }
 
-    /// Adds one ring record.
-    pub fn route(&mut self, bytes: &[u8]) {
-        let Ok(event) = crate::capture::event::decode(bytes) else {
-            Counters::add(&self.counters.malformed_events, 1);
-            return;
-        };
+    fn send(&mut self, shard: usize) {
+        let fresh = self.spare.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.filling[shard], fresh);
+        match self.shards[shard].try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                Counters::add(
+                    &self.counters.user.queue_full_events,
+                    batch.events.len() as u64,
+                );
+            }
+        }
+    }
+}
+
+impl EventSink for Router {
+    /// Adds one event to its shard's batch, sending the batch once it is full.
+    fn event(&mut self, event: RawEvent<'_>) {
         let (header, addrs, payload) = match event {
             RawEvent::Data { header, payload } => (header, SocketAddrs::default(), payload),
             RawEvent::Open { header, addrs } => (header, addrs, &[][..]),
@@ -70,21 +83,10 @@ impl Router {
     }
 
     /// Sends every non-empty batch.
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         for shard in 0..self.shards.len() {
             if !self.filling[shard].events.is_empty() {
                 self.send(shard);
-            }
-        }
-    }
-
-    fn send(&mut self, shard: usize) {
-        let fresh = self.spare.try_recv().unwrap_or_default();
-        let batch = std::mem::replace(&mut self.filling[shard], fresh);
-        match self.shards[shard].try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-                Counters::add(&self.counters.queue_full_events, batch.events.len() as u64);
             }
         }
     }

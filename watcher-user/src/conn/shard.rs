@@ -18,12 +18,12 @@ use super::{ConnEvent, ConnKey, EventBatch};
 use crate::{
     clock::WallClock,
     counters::Counters,
-    filter::RecordFilter,
     protocol::{
-        detect::{Decoding, Finished, Session},
-        Flow, Paired, SessionStats,
+        detect::{Decoding, Session},
+        registry::Finished,
+        Exchange, Flow, Paired, SessionStats,
     },
-    record::{Endpoint, Exchange, Record, Side},
+    record::{filter::RecordFilter, Endpoint, Record, Side},
 };
 
 /// What every shard shares (read-only) and where it sends records.
@@ -90,7 +90,10 @@ impl Shard {
             if let Err(TrySendError::Full(lost) | TrySendError::Disconnected(lost)) =
                 output.try_send(records)
             {
-                Counters::add(&self.ctx.counters.queue_full_records, lost.len() as u64);
+                Counters::add(
+                    &self.ctx.counters.user.queue_full_records,
+                    lost.len() as u64,
+                );
             }
         }
     }
@@ -172,6 +175,7 @@ struct Tally {
 impl Tally {
     fn publish(&mut self, counters: &Counters) {
         let tally = std::mem::take(self);
+        let counters = &counters.user;
         for (counter, n) in [
             (&counters.lost_sync, tally.lost_sync),
             (&counters.dropped_requests, tally.dropped_requests),
@@ -201,30 +205,18 @@ fn emit(
     tally.dropped_requests += stats.dropped_requests - conn.reported.dropped_requests;
     tally.orphan_replies += stats.orphan_replies - conn.reported.orphan_replies;
     conn.reported = stats;
-    let redis = finished
-        .redis
-        .drain(..)
-        .map(|p| record(ctx, conn, p, Exchange::Redis));
-    let http = finished
-        .http
-        .drain(..)
-        .map(|p| record(ctx, conn, p, |x| Exchange::Http(Box::new(x))));
-    for record in redis.chain(http) {
+    finished.drain(|paired| {
+        let record = record(ctx, conn, paired);
         tally.records_decoded += 1;
         if ctx.filter.matches(&record) {
             records.push(record);
         } else {
             tally.records_filtered += 1;
         }
-    }
+    });
 }
 
-fn record<X>(
-    ctx: &ShardContext,
-    conn: &Connection,
-    paired: Paired<X>,
-    wrap: fn(X) -> Exchange,
-) -> Record {
+fn record(ctx: &ShardContext, conn: &Connection, paired: Paired<Exchange>) -> Record {
     Record {
         id: 0,
         endpoint: Arc::clone(&conn.endpoint),
@@ -233,7 +225,7 @@ fn record<X>(
         request_bytes: paired.request_bytes,
         response_bytes: paired.response_bytes,
         truncated: paired.truncated,
-        exchange: wrap(paired.exchange),
+        exchange: paired.exchange,
     }
 }
 

@@ -1,54 +1,28 @@
 //! Protocol detection per connection, and the session that decodes a connection once it is known.
 //!
 //! A connection starts undecided. At the start of each syscall's bytes the detector asks every enabled
-//! protocol whether the bytes open one of its messages; the first that says yes gets the connection for
-//! good. Bytes before that are not decoded, so a watcher started in the middle of a stream picks up at the
-//! next message start. A connection that carries data no protocol recognises is counted, never shown.
+//! protocol, in registry order, whether the bytes open one of its messages; the first that says yes gets
+//! the connection for good. Bytes before that are not decoded, so a watcher started in the middle of a
+//! stream picks up at the next message start. A connection that carries data no protocol recognises is
+//! counted, never shown.
 //!
 //! Pure: no I/O.
 
 use super::{
-    http::{self, message::Role, HttpSession},
-    redis::{self, RedisSession},
+    registry::{Finished, ProtocolId, ProtocolSession, ProtocolSet},
     Flow, SessionStats,
 };
 
 /// Call starts without a recognised message after which a connection is counted as unrecognised.
 const UNRECOGNISED_AFTER: u32 = 8;
 
-/// Which protocols a capture decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Protocols {
-    /// RESP (Redis, Valkey, ...).
-    pub redis: bool,
-    /// HTTP/1.x.
-    pub http: bool,
-}
-
 /// How connections are decoded: shared, read-only, by every session of a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decoding {
     /// Protocols to recognise.
-    pub protocols: Protocols,
+    pub protocols: ProtocolSet,
     /// Bytes of each value or body kept in records.
     pub keep_bytes: usize,
-}
-
-impl Protocols {
-    /// Every protocol watcher knows.
-    pub const ALL: Self = Self {
-        redis: true,
-        http: true,
-    };
-}
-
-/// Exchanges finished by sessions, one buffer per protocol.
-#[derive(Debug, Default)]
-pub struct Finished {
-    /// Redis exchanges.
-    pub redis: Vec<redis::Paired>,
-    /// HTTP exchanges.
-    pub http: Vec<http::Paired>,
 }
 
 /// The decoding state of one connection.
@@ -65,10 +39,8 @@ pub enum Session {
         /// Call starts seen without a match.
         misses: u32,
     },
-    /// Redis.
-    Redis(RedisSession),
-    /// HTTP/1.x.
-    Http(HttpSession),
+    /// The protocol is known.
+    Decided(ProtocolSession),
 }
 
 impl Session {
@@ -80,8 +52,8 @@ impl Session {
         }
     }
 
-    /// Feeds bytes of one direction (see [`RedisSession::on_data`]). Returns true the one time an
-    /// undecided connection is given up as unrecognised.
+    /// Feeds bytes of one direction (see [`super::plugin::Session::on_data`]). Returns true the one
+    /// time an undecided connection is given up as unrecognised.
     pub fn on_data(
         &mut self,
         decoding: &Decoding,
@@ -101,12 +73,10 @@ impl Session {
                 *misses += 1;
                 return *misses == UNRECOGNISED_AFTER;
             };
-            *self = detected.start(decoding.keep_bytes, *from_start);
+            *self = Session::Decided(detected.session(decoding.keep_bytes, *from_start));
         }
-        match self {
-            Session::Undecided { .. } => {}
-            Session::Redis(s) => s.on_data(flow, data, ts_ns, call_start, &mut out.redis),
-            Session::Http(s) => s.on_data(flow, data, ts_ns, call_start, &mut out.http),
+        if let Session::Decided(s) = self {
+            s.on_data(flow, data, ts_ns, call_start, out);
         }
         false
     }
@@ -115,17 +85,14 @@ impl Session {
     pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
         match self {
             Session::Undecided { from_start, .. } => *from_start = false,
-            Session::Redis(s) => s.on_gap(flow, len, &mut out.redis),
-            Session::Http(s) => s.on_gap(flow, len, &mut out.http),
+            Session::Decided(s) => s.on_gap(flow, len, out),
         }
     }
 
     /// The connection closed.
     pub fn on_close(&mut self, out: &mut Finished) {
-        match self {
-            Session::Undecided { .. } => {}
-            Session::Redis(s) => s.on_close(&mut out.redis),
-            Session::Http(s) => s.on_close(&mut out.http),
+        if let Session::Decided(s) = self {
+            s.on_close(out);
         }
     }
 
@@ -133,56 +100,14 @@ impl Session {
     pub fn stats(&self) -> SessionStats {
         match self {
             Session::Undecided { .. } => SessionStats::default(),
-            Session::Redis(s) => s.stats(),
-            Session::Http(s) => s.stats(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Detected {
-    Redis,
-    Http,
-}
-
-impl Detected {
-    fn start(self, keep_bytes: usize, from_start: bool) -> Session {
-        match self {
-            Detected::Redis => Session::Redis(RedisSession::new(keep_bytes, from_start)),
-            Detected::Http => Session::Http(HttpSession::new(keep_bytes, from_start)),
+            Session::Decided(s) => s.stats(),
         }
     }
 }
 
 /// Which enabled protocol, if any, `data` (the start of a syscall's bytes) opens a message of.
-fn detect(protocols: Protocols, flow: Flow, data: &[u8]) -> Option<Detected> {
-    let role = match flow {
-        Flow::Request => Role::Request,
-        Flow::Response => Role::Response,
-    };
-    if protocols.http && http::message::starts_message(role, data) {
-        return Some(Detected::Http);
-    }
-    if protocols.redis && flow == Flow::Request && starts_redis_command(data) {
-        return Some(Detected::Redis);
-    }
-    None
-}
-
-/// A RESP command array (`*3\r\n$3\r\nSET...`), or an inline command line (`PING\r\n`) when it is the
-/// whole of the bytes.
-fn starts_redis_command(data: &[u8]) -> bool {
-    if let [b'*', digit, ..] = data {
-        return digit.is_ascii_digit();
-    }
-    let Some(line) = data.strip_suffix(b"\n") else {
-        return false;
-    };
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let word = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-    word > 0
-        && (word == line.len() || line[word] == b' ')
-        && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+fn detect(protocols: ProtocolSet, flow: Flow, data: &[u8]) -> Option<ProtocolId> {
+    protocols.iter().find(|p| p.starts_message(flow, data))
 }
 
 #[cfg(test)]
@@ -191,43 +116,32 @@ mod tests {
 
     #[test]
     fn each_protocol_is_recognised_by_its_first_message_only_when_enabled() {
-        let http_only = Protocols {
-            redis: false,
-            http: true,
-        };
+        let all = ProtocolSet::all();
+        let http_only = ProtocolSet::only(ProtocolId::Http);
         let get = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
         let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+        assert_eq!(detect(all, Flow::Request, get), Some(ProtocolId::Http));
+        assert_eq!(detect(all, Flow::Request, set), Some(ProtocolId::Redis));
         assert_eq!(
-            detect(Protocols::ALL, Flow::Request, get),
-            Some(Detected::Http)
+            detect(all, Flow::Request, b"PING\r\n"),
+            Some(ProtocolId::Redis)
         );
         assert_eq!(
-            detect(Protocols::ALL, Flow::Request, set),
-            Some(Detected::Redis)
-        );
-        assert_eq!(
-            detect(Protocols::ALL, Flow::Request, b"PING\r\n"),
-            Some(Detected::Redis)
-        );
-        assert_eq!(
-            detect(Protocols::ALL, Flow::Response, b"HTTP/1.1 200 OK\r\n"),
-            Some(Detected::Http)
+            detect(all, Flow::Response, b"HTTP/1.1 200 OK\r\n"),
+            Some(ProtocolId::Http)
         );
         assert_eq!(detect(http_only, Flow::Request, set), None);
         // An inline Redis command is not an HTTP request line, and TLS or SSH is neither.
         assert_eq!(
-            detect(Protocols::ALL, Flow::Request, b"SET k v\r\n"),
-            Some(Detected::Redis)
+            detect(all, Flow::Request, b"SET k v\r\n"),
+            Some(ProtocolId::Redis)
         );
         assert_eq!(detect(http_only, Flow::Request, b"SET k v\r\n"), None);
         assert_eq!(
-            detect(Protocols::ALL, Flow::Request, b"\x16\x03\x01\x02\x00\x01"),
+            detect(all, Flow::Request, b"\x16\x03\x01\x02\x00\x01"),
             None
         );
-        assert_eq!(
-            detect(Protocols::ALL, Flow::Request, b"SSH-2.0-OpenSSH_9.2\r\n"),
-            None
-        );
+        assert_eq!(detect(all, Flow::Request, b"SSH-2.0-OpenSSH_9.2\r\n"), None);
     }
 
     #[test]
@@ -238,7 +152,7 @@ mod tests {
             .filter(|i| {
                 session.on_data(
                     &Decoding {
-                        protocols: Protocols::ALL,
+                        protocols: ProtocolSet::all(),
                         keep_bytes: 64,
                     },
                     Flow::Request,
@@ -250,6 +164,6 @@ mod tests {
             })
             .count();
         assert_eq!(reports, 1);
-        assert!(out.redis.is_empty() && out.http.is_empty());
+        assert!(out.is_empty());
     }
 }

@@ -1,11 +1,25 @@
-//! Protocol decoders: turn the byte streams of a connection into exchanges. One sub-module per protocol,
-//! `detect` to tell them apart, and the vocabulary they share (flows, blobs, paired exchanges, counters).
+//! Protocols: turn the byte streams of a connection into exchanges, and say what those exchanges mean to
+//! every later stage. One folder per protocol (`redis/`, `http/`), each implementing the traits of
+//! `plugin`; `registry` is the one list of them and the only way the rest of watcher reaches them.
+//! Beside them: `detect` (which protocol a connection speaks), `pairing` (the sync rules every
+//! request/response session shares), `json` (the JSON primitives payloads are written and read with),
+//! `text` (bytes as text for people), and below, the vocabulary they all share (flows, blobs, paired
+//! exchanges, session counters).
 //!
-//! Everything below is pure (no I/O, no threads) and builds and tests on stable without root.
+//! Everything here is pure (no I/O, no threads) and builds and tests on stable without root. It imports
+//! no other stage of watcher.
 
 pub mod detect;
 pub mod http;
+pub mod json;
+pub mod pairing;
+pub mod plugin;
 pub mod redis;
+pub mod registry;
+pub mod text;
+
+pub use plugin::{Cells, DetailLine, Payload, Tone};
+pub use registry::{Exchange, ProtocolId, ProtocolSet};
 
 /// Which way bytes flow, in protocol terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +73,20 @@ pub struct Paired<X> {
     pub response_bytes: u64,
     /// Whether any value was cut short.
     pub truncated: bool,
+}
+
+impl<X> Paired<X> {
+    /// The same exchange and timing with the exchange converted.
+    pub fn map<Y>(self, convert: impl FnOnce(X) -> Y) -> Paired<Y> {
+        Paired {
+            exchange: convert(self.exchange),
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            truncated: self.truncated,
+        }
+    }
 }
 
 /// Counters a session contributes to the global statistics.

@@ -1,15 +1,15 @@
 //! UI state and its update function (Elm style): plain data, an `Action` enum, and `update`, which does
-//! no I/O. The visible list is maintained incrementally, so a new snapshot costs work proportional to
-//! the records it adds, not to the records stored.
+//! no I/O (it returns an `Effect` for the event loop to perform instead). The visible list is maintained
+//! incrementally: in arrival order (the default sort) a new snapshot costs work proportional to the
+//! records it adds, not to the records stored; under another sort the visible list is re-sorted.
 
 use std::sync::Arc;
 
 use crate::{
+    analysis::stat::{sort_groups, Aggregator, GroupBy, GroupStats, SortBy},
     counters::Totals,
-    filter::matches_text,
-    protocol::detect::Protocols,
-    record::Record,
-    stat::{sort_groups, Aggregator, GroupBy, GroupStats, SortBy},
+    protocol::ProtocolSet,
+    record::{filter::matches_text, Record},
     store::Snapshot,
 };
 
@@ -113,6 +113,8 @@ pub enum Action {
     ExportView,
     /// The export finished: the path and records written, or what went wrong.
     Exported(Result<(String, u64), String>),
+    /// The table now fits this many rows (the terminal was resized).
+    PageRows(usize),
 }
 
 /// Work the event loop does for `update`, which does no I/O itself.
@@ -152,7 +154,7 @@ pub struct App {
     /// Whether the user asked to quit.
     pub quit: bool,
     /// Protocols being watched (names the columns).
-    pub protocols: Protocols,
+    pub protocols: ProtocolSet,
     /// What is shown: `None` live, or the name of the capture file.
     pub source: Option<String>,
     /// A message for the status bar (an export's result, problems reading a capture).
@@ -195,7 +197,7 @@ impl Default for App {
             mode: Mode::Table,
             page_rows: 20,
             quit: false,
-            protocols: Protocols::ALL,
+            protocols: ProtocolSet::all(),
             source: None,
             notice: None,
             stats: StatsView::default(),
@@ -271,6 +273,7 @@ impl App {
                 self.stats.stale = true;
             }
             Action::Totals(totals) => self.totals = totals,
+            Action::PageRows(rows) => self.page_rows = rows.max(1),
             Action::ToggleStats => {
                 self.mode = Mode::Stats;
                 self.recompute_stats();

@@ -11,8 +11,8 @@ use ratatui::{
 
 use super::app::App;
 use crate::{
+    analysis::stat::{GroupStats, HISTOGRAM_BUCKETS},
     format::latency,
-    stat::{GroupStats, HISTOGRAM_BUCKETS},
 };
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -55,10 +55,9 @@ fn row(group: &GroupStats) -> Row<'static> {
 }
 
 /// Draws the tab.
-pub fn draw_stats(f: &mut UiFrame, app: &mut App, area: Rect) {
+pub fn draw_stats(f: &mut UiFrame, app: &App, area: Rect) {
     let stats = &app.stats;
     let rows_on_screen = usize::from(area.height.saturating_sub(3));
-    app.page_rows = rows_on_screen.max(1);
     let first = stats
         .selected
         .saturating_sub(rows_on_screen.saturating_sub(1));

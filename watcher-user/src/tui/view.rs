@@ -1,5 +1,6 @@
-//! Drawing: turns an [`App`] into widgets. Does no I/O and keeps no state; cost depends on the rows on
-//! screen, not on the records stored.
+//! Drawing: turns an [`App`] into widgets. Takes the state by shared reference and does no I/O; cost
+//! depends on the rows on screen, not on the records stored. A record's protocol cells come from its
+//! protocol (`Payload::cells`); only their colours are chosen here.
 
 use std::fmt::Write as _;
 
@@ -18,13 +19,8 @@ use super::{
 };
 use crate::{
     format::latency,
-    protocol::{
-        detect::Protocols,
-        http::HttpExchange,
-        redis::{printable, RedisExchange},
-        Blob,
-    },
-    record::{Exchange, Record, Side},
+    protocol::{plugin::Columns, ProtocolId, ProtocolSet, Tone},
+    record::{Record, Side},
 };
 
 /// Smallest terminal the table fits in.
@@ -32,8 +28,15 @@ pub const MIN_WIDTH: u16 = 60;
 /// Smallest terminal height.
 pub const MIN_HEIGHT: u16 = 8;
 
+/// Rows of records the table (or the statistics tab) fits on a screen `height` rows high.
+pub fn table_rows(app: &App, height: u16) -> usize {
+    let notice_height = u16::from(app.notice.is_some());
+    // The status line, then the table's borders and header.
+    usize::from(height.saturating_sub(notice_height + 1).saturating_sub(3)).max(1)
+}
+
 /// Draws the whole screen.
-pub fn draw(f: &mut UiFrame, app: &mut App) {
+pub fn draw(f: &mut UiFrame, app: &App) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -79,31 +82,21 @@ fn clock(unix_ns: u64) -> String {
     )
 }
 
-fn blob_text(blob: Option<&&Blob>, max: usize) -> String {
-    let mut s = String::new();
-    if let Some(b) = blob {
-        printable(&b.data, max, &mut s);
-    }
-    s
-}
-
 fn row(record: &Record) -> Row<'static> {
     let (client, server) = record.endpoint.client_server();
     let side = match record.endpoint.side {
         Side::Client => "C",
         Side::Server => "S",
     };
-    let (what, outcome) = match &record.exchange {
-        Exchange::Redis(x) => redis_cells(x, record.is_error()),
-        Exchange::Http(x) => http_cells(x),
-    };
+    let cells = record.exchange.payload().cells();
+    let outcome = Cell::from(cells.outcome).style(tone_style(cells.tone));
     Row::new(vec![
         Cell::from(clock(record.start_unix_ns)),
         Cell::from(side),
         Cell::from(format!("{}/{}", record.endpoint.pid, record.endpoint.comm)),
         Cell::from(format!("{client} → {server}")),
         Cell::from(record.command().to_owned()),
-        what,
+        Cell::from(cells.subject),
         outcome,
         Cell::from(latency(record.latency_ns())),
         Cell::from(format!(
@@ -115,64 +108,43 @@ fn row(record: &Record) -> Row<'static> {
     ])
 }
 
-/// Key and reply cells of a Redis record.
-fn redis_cells(x: &RedisExchange, error: bool) -> (Cell<'static>, Cell<'static>) {
-    let reply_style = if error {
-        Style::default().fg(Color::Red)
-    } else {
-        Style::default()
+/// How a tone looks.
+fn tone_style(tone: Tone) -> Style {
+    let color = match tone {
+        Tone::Plain => return Style::default(),
+        Tone::Good => Color::Green,
+        Tone::Info => Color::Blue,
+        Tone::Redirect => Color::Cyan,
+        Tone::Warning => Color::Yellow,
+        Tone::Error => Color::Red,
     };
-    (
-        Cell::from(blob_text(x.keys().first(), 40)),
-        Cell::from(x.reply_summary(60)).style(reply_style),
-    )
+    Style::default().fg(color)
 }
 
-/// Host + target and status cells of an HTTP record, the status colored by class.
-fn http_cells(x: &HttpExchange) -> (Cell<'static>, Cell<'static>) {
-    let mut target = String::new();
-    // An absolute-form target already names its host.
-    if let (Some(host), true) = (x.host(), x.request.target.starts_with('/')) {
-        target.push_str(host);
+/// Column names for the protocols shown: one protocol's own, or several sharing each column.
+fn headers(protocols: ProtocolSet) -> [String; 3] {
+    let columns: Vec<_> = protocols.iter().map(ProtocolId::columns).collect();
+    if let [only] = columns[..] {
+        return [only.operation, only.subject, only.outcome].map(str::to_owned);
     }
-    printable(x.request.target.as_bytes(), 200, &mut target);
-    let status = match &x.response {
-        None => Cell::from("(no response)"),
-        Some(r) => {
-            let color = match r.status {
-                500.. => Color::Red,
-                400..=499 => Color::Yellow,
-                300..=399 => Color::Cyan,
-                200..=299 => Color::Green,
-                _ => Color::Blue,
-            };
-            Cell::from(format!("{} {}", r.status, r.reason)).style(Style::default().fg(color))
-        }
+    let joined = |part: fn(&Columns) -> &'static str, separator| {
+        columns.iter().map(part).collect::<Vec<_>>().join(separator)
     };
-    (Cell::from(target), status)
-}
-
-/// Column names for the protocols shown.
-fn headers(protocols: Protocols) -> [&'static str; 3] {
-    match (protocols.redis, protocols.http) {
-        (true, false) => ["command", "key", "reply"],
-        (false, true) => ["method", "host + target", "status"],
-        _ => ["cmd/method", "key / host + target", "reply / status"],
-    }
+    [
+        joined(|c| c.operation_short, "/"),
+        joined(|c| c.subject, " / "),
+        joined(|c| c.outcome, " / "),
+    ]
 }
 
 /// Name of what is watched, for the title.
-fn watched(protocols: Protocols) -> &'static str {
-    match (protocols.redis, protocols.http) {
-        (true, false) => "redis",
-        (false, true) => "http",
-        _ => "redis + http",
-    }
+fn watched(protocols: ProtocolSet) -> String {
+    let names: Vec<&str> = protocols.iter().map(ProtocolId::name).collect();
+    names.join(" + ")
 }
 
-fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
+fn draw_table(f: &mut UiFrame, app: &App, area: Rect) {
     let rows_on_screen = usize::from(area.height.saturating_sub(3));
-    app.page_rows = rows_on_screen.max(1);
     // Only the rows that fit are built: the window around the selection.
     let first = app
         .selected
@@ -185,15 +157,15 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
         .collect();
     let [what, key, outcome] = headers(app.protocols);
     let header = Row::new([
-        "time (UTC)",
-        "",
-        "pid/comm",
-        "client → server",
+        "time (UTC)".to_owned(),
+        String::new(),
+        "pid/comm".to_owned(),
+        "client → server".to_owned(),
         what,
         key,
         outcome,
-        "latency",
-        "bytes",
+        "latency".to_owned(),
+        "bytes".to_owned(),
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
     let widths = [
@@ -209,7 +181,7 @@ fn draw_table(f: &mut UiFrame, app: &mut App, area: Rect) {
     ];
     let title = format!(
         " watcher · {} · {} records ",
-        app.source.as_deref().unwrap_or(watched(app.protocols)),
+        app.source.clone().unwrap_or_else(|| watched(app.protocols)),
         app.visible.len()
     );
     let table = Table::new(rows, widths)
@@ -230,12 +202,16 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
         app.snapshot.total,
         app.visible.len(),
         t.lost(),
-        t.truncated_calls,
+        t.kernel.truncated_calls,
         app.sort.label(),
         if app.follow { "following" } else { "paused" },
     );
-    if t.unrecognised_connections > 0 {
-        let _ = write!(text, " · unrecognised conns {}", t.unrecognised_connections);
+    if t.user.unrecognised_connections > 0 {
+        let _ = write!(
+            text,
+            " · unrecognised conns {}",
+            t.user.unrecognised_connections
+        );
     }
     if app.editing_filter || !app.filter.is_empty() {
         let _ = write!(

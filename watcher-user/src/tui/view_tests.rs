@@ -1,48 +1,39 @@
 //! Whole-screen tests of the view with ratatui's `TestBackend`: what a user sees for a given state.
 
-use std::{net::SocketAddr, sync::Arc};
-
 use ratatui::{backend::TestBackend, Terminal};
 
 use super::draw;
 use crate::{
     counters::Totals,
-    protocol::redis::{Blob, ExchangeKind, Frame, RedisExchange},
-    record::{Endpoint, Exchange, Record, Side},
-    store::Store,
+    protocol::{
+        redis::{Blob, Frame},
+        Exchange,
+    },
+    record::{Record, Side},
+    store,
+    test_records::{endpoint, on, redis_with_args, with_latency},
     tui::app::{Action, App},
 };
 
+/// `command key` answered by `redis-server` (pid 10) at 01:00:00 UTC in 250 µs.
 fn record(command: &str, key: &str, reply: Frame) -> Record {
-    Record {
-        id: 0,
-        endpoint: Arc::new(Endpoint::new(
-            10,
-            "redis-server",
-            "127.0.0.1:6379".parse::<SocketAddr>().unwrap(),
-            "127.0.0.1:50000".parse().unwrap(),
-            Side::Server,
-        )),
-        start_unix_ns: 3_600_000_000_000,
-        end_unix_ns: Some(3_600_000_250_000),
-        request_bytes: 20,
-        response_bytes: 5,
-        truncated: false,
-        exchange: Exchange::Redis(RedisExchange {
-            kind: ExchangeKind::Command,
-            command: command.into(),
-            args: vec![Blob::full(key)],
-            reply: Some(reply),
-        }),
-    }
+    let server = endpoint(
+        10,
+        "redis-server",
+        "127.0.0.1:6379",
+        "127.0.0.1:50000",
+        Side::Server,
+    );
+    let mut r = on(
+        redis_with_args(command, vec![Blob::full(key)], Some(reply)),
+        server,
+    );
+    r.start_unix_ns = 3_600_000_000_000;
+    with_latency(r, Some(250_000))
 }
 
 fn app_with(records: Vec<Record>) -> App {
-    let store = Store::new(100);
-    for r in records {
-        store.insert(r);
-    }
-    store.publish();
+    let store = store::of(records.into_iter());
     let mut app = App::default();
     app.update(Action::Data(store.snapshot(), Totals::default()));
     app
@@ -50,6 +41,7 @@ fn app_with(records: Vec<Record>) -> App {
 
 fn screen(app: &mut App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    app.update(Action::PageRows(super::table_rows(app, height)));
     terminal.draw(|f| draw(f, app)).unwrap();
     let buffer = terminal.backend().buffer().clone();
     (0..height)

@@ -12,7 +12,7 @@
 use memchr::memchr;
 
 use super::Headers;
-use crate::protocol::Blob;
+use crate::protocol::{pairing::StreamDecoder, Blob};
 
 /// Longest head (start line and header fields) accepted; longer means garbage.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -593,6 +593,16 @@ fn starts_request(data: &[u8]) -> bool {
     }
     // A long request line cut by the capture: judge by how the target starts.
     matches!(rest.first(), Some(b'/' | b'*')) || rest.starts_with(b"http")
+}
+
+impl StreamDecoder for MessageDecoder {
+    fn resync(&mut self, data: &[u8]) {
+        MessageDecoder::resync(self, data);
+    }
+
+    fn force_out_of_sync(&mut self) {
+        MessageDecoder::force_out_of_sync(self);
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,81 @@
-//! HTTP/1.x: message framing for one direction (`message`), request/response pairing (`session`), and the
-//! decoded exchange with the helpers filters and views need (path, query, host, status class).
+//! HTTP/1.x: message framing for one direction (`message`), request/response pairing (`session`), the
+//! decoded exchange with the helpers filters and views need (path, query, host, status), and what the
+//! rest of watcher sees of it: JSON (`json`), record filters and their options (`filter`), table cells,
+//! detail lines and report lines (`view`), path templates for statistics (`template`).
 //!
 //! Heads are parsed by `httparse`; body framing (Content-Length, chunked, close-delimited, bodiless
 //! responses) is ours, because it has to survive capture gaps and a start in the middle of a stream.
 //!
 //! Pure: no I/O.
 
+pub mod filter;
+pub mod json;
 pub mod message;
 pub mod session;
+pub mod template;
+pub mod view;
 
 pub use session::{HttpSession, Paired};
 
-use crate::protocol::Blob;
+use super::{
+    json::read::{FieldResult, Json},
+    plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
+    Blob, Flow,
+};
+
+/// `--fail-on` condition: a 5xx response.
+const SERVER_ERROR_CONDITION: &str = "http-5xx";
+/// `--fail-on` condition: a 4xx response.
+const CLIENT_ERROR_CONDITION: &str = "http-4xx";
+
+/// The HTTP/1.x protocol, as the registry lists it.
+#[derive(Debug)]
+pub struct Http;
+
+impl Protocol for Http {
+    const NAME: &'static str = "http";
+    const ABOUT: &'static str = "HTTP/1.0 and HTTP/1.1";
+    const COLUMNS: Columns = Columns {
+        operation: "method",
+        operation_short: "method",
+        subject: "host + target",
+        outcome: "status",
+    };
+    const FILTER_FLAGS: &'static str = "--method/--host/--path-prefix/--path-regex/--status";
+    const FAIL_ON: &'static [FailOn] = &[
+        FailOn {
+            name: SERVER_ERROR_CONDITION,
+        },
+        FailOn {
+            name: CLIENT_ERROR_CONDITION,
+        },
+    ];
+
+    type Exchange = HttpExchange;
+    type Session = HttpSession;
+    type FilterArgs = filter::HttpFilterArgs;
+    type Filter = filter::HttpFilter;
+
+    fn starts_message(flow: Flow, data: &[u8]) -> bool {
+        let role = match flow {
+            Flow::Request => message::Role::Request,
+            Flow::Response => message::Role::Response,
+        };
+        message::starts_message(role, data)
+    }
+
+    fn session(keep_bytes: usize, in_sync: bool) -> HttpSession {
+        HttpSession::new(keep_bytes, in_sync)
+    }
+
+    fn filter(args: &filter::HttpFilterArgs) -> Result<filter::HttpFilter, FilterError> {
+        filter::HttpFilter::from_args(args)
+    }
+
+    fn read_json(value: Json<'_>) -> FieldResult<HttpExchange> {
+        json::read(value)
+    }
+}
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
 /// UTF-8). All fields share one buffer: a head has dozens of them, and a `String` per name and value was
@@ -151,10 +215,63 @@ impl HttpExchange {
     pub fn status(&self) -> Option<u16> {
         self.response.as_ref().map(|r| r.status)
     }
+}
 
-    /// Whether the response is a client or server error (4xx or 5xx).
-    pub fn is_error(&self) -> bool {
+impl Payload for HttpExchange {
+    fn operation(&self) -> &str {
+        &self.request.method
+    }
+
+    /// A client or server error (4xx or 5xx).
+    fn is_error(&self) -> bool {
         self.status().is_some_and(|s| s >= 400)
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::write(self, out);
+    }
+
+    fn cells(&self) -> Cells {
+        view::cells(self)
+    }
+
+    fn detail(&self, lines: &mut Vec<DetailLine>) {
+        view::detail(self, lines);
+    }
+
+    /// Method and path template: `GET /users/{id}`.
+    fn write_route(&self, out: &mut String) {
+        out.push_str(&self.request.method);
+        out.push(' ');
+        template::push_template(self.path(), out);
+    }
+
+    fn write_status(&self, out: &mut String) {
+        match self.status() {
+            Some(code) => out.push_str(itoa::Buffer::new().format(code)),
+            None => out.push_str("(no response)"),
+        }
+    }
+
+    fn contains_text(&self, found_in: &mut dyn FnMut(&str) -> bool) -> bool {
+        found_in(&self.request.method)
+            || found_in(&self.request.target)
+            || self.host().is_some_and(&mut *found_in)
+            || self.response.as_ref().is_some_and(|r| {
+                found_in(itoa::Buffer::new().format(r.status)) || found_in(&r.reason)
+            })
+    }
+
+    fn describe(&self, out: &mut String) {
+        view::describe(self, out);
+    }
+
+    fn meets(&self, condition: &str) -> bool {
+        match condition {
+            SERVER_ERROR_CONDITION => self.status().is_some_and(|s| s >= 500),
+            CLIENT_ERROR_CONDITION => self.status().is_some_and(|s| (400..500).contains(&s)),
+            _ => false,
+        }
     }
 }
 

@@ -5,17 +5,19 @@
 //! (`HEAD`, 1xx, 204 and 304 have no body). Interim responses (`100 Continue`) do not end an exchange;
 //! `101 Switching Protocols` and a successful `CONNECT` end it and the rest of the connection is not
 //! decoded. After a loss of sync, responses are only trusted again once they follow a request decoded
-//! after the loss.
+//! after the loss (the rules of `protocol::pairing`, shared with every request/response protocol).
 //!
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
-
-use std::collections::VecDeque;
 
 use super::{
     message::{Body, Event, Framing, Head, MessageDecoder, Role, StartLine},
     Headers, HttpExchange, HttpRequest, HttpResponse,
 };
-use crate::protocol::{Flow, SessionStats};
+use crate::protocol::{
+    pairing::{Pairing, PendingRequest},
+    plugin::Session,
+    Flow, SessionStats,
+};
 
 /// Requests waiting for responses on one connection beyond which the responses are taken to be missing
 /// (e.g. that direction is not being captured): deeper HTTP pipelining does not happen in practice, and
@@ -34,6 +36,12 @@ struct Pending {
     truncated: bool,
 }
 
+impl PendingRequest for Pending {
+    fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+}
+
 /// The head of the response being received, until its body ends.
 #[derive(Debug)]
 struct Answer {
@@ -49,13 +57,10 @@ struct Answer {
 /// Request/response state of one connection.
 #[derive(Debug)]
 pub struct HttpSession {
-    requests: MessageDecoder,
-    responses: MessageDecoder,
-    pending: VecDeque<Pending>,
+    pairing: Pairing<MessageDecoder, Pending>,
     /// The newest pending request is still receiving its body.
     receiving_body: bool,
     answer: Option<Answer>,
-    stats: SessionStats,
     events: Vec<Event>,
 }
 
@@ -64,84 +69,13 @@ impl HttpSession {
     /// the middle of their life.
     pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
         Self {
-            requests: MessageDecoder::new(Role::Request, keep_bytes, in_sync),
-            responses: MessageDecoder::new(Role::Response, keep_bytes, in_sync),
-            pending: VecDeque::new(),
+            pairing: Pairing::new(
+                MessageDecoder::new(Role::Request, keep_bytes, in_sync),
+                MessageDecoder::new(Role::Response, keep_bytes, in_sync),
+            ),
             receiving_body: false,
             answer: None,
-            stats: SessionStats::default(),
             events: Vec::new(),
-        }
-    }
-
-    /// Counters so far.
-    pub fn stats(&self) -> SessionStats {
-        self.stats
-    }
-
-    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
-    /// place sync can be regained); `ts_ns` is when the bytes moved.
-    pub fn on_data(
-        &mut self,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Vec<Paired>,
-    ) {
-        let mut rest = data;
-        match flow {
-            Flow::Request => {
-                if call_start {
-                    self.requests.resync(data);
-                }
-                while let Some(event) = self.requests.step(&mut rest, ts_ns) {
-                    self.on_request_event(event);
-                }
-            }
-            Flow::Response => {
-                let may_resync = self.pending.front().is_some_and(|p| p.start_ns <= ts_ns);
-                if call_start && may_resync {
-                    self.responses.resync(data);
-                }
-                while let Some(event) = self.responses.step(&mut rest, ts_ns) {
-                    self.on_response_event(event, out);
-                }
-            }
-        }
-    }
-
-    /// Accounts for `len` bytes of one direction that were not captured.
-    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
-        let mut events = std::mem::take(&mut self.events);
-        match flow {
-            Flow::Request => {
-                self.requests.gap(len, &mut events);
-                for event in events.drain(..) {
-                    self.on_request_event(event);
-                }
-            }
-            Flow::Response => {
-                self.responses.gap(len, &mut events);
-                for event in events.drain(..) {
-                    self.on_response_event(event, out);
-                }
-            }
-        }
-        self.events = events;
-    }
-
-    /// The connection closed: a close-delimited response ends, requests still waiting are reported
-    /// without a response.
-    pub fn on_close(&mut self, out: &mut Vec<Paired>) {
-        if let Some(event) = self.requests.close() {
-            self.on_request_event(event);
-        }
-        if let Some(event) = self.responses.close() {
-            self.on_response_event(event, out);
-        }
-        for p in self.pending.drain(..) {
-            out.push(paired(p, None));
         }
     }
 
@@ -158,13 +92,13 @@ impl HttpSession {
             return;
         };
         let Some(framing) = request_framing(&head.headers) else {
-            self.requests.force_out_of_sync();
+            self.pairing.requests.force_out_of_sync();
             return self.lose_sync();
         };
-        if self.pending.len() >= MAX_PENDING {
+        if self.pairing.pending.len() >= MAX_PENDING {
             self.lose_sync();
         }
-        self.pending.push_back(Pending {
+        self.pairing.pending.push_back(Pending {
             request: HttpRequest {
                 method,
                 target,
@@ -178,7 +112,7 @@ impl HttpSession {
             truncated: false,
         });
         self.receiving_body = true;
-        if let Some(event) = self.requests.start_body(framing) {
+        if let Some(event) = self.pairing.requests.start_body(framing) {
             self.on_request_event(event);
         }
     }
@@ -187,7 +121,7 @@ impl HttpSession {
         if !std::mem::take(&mut self.receiving_body) {
             return;
         }
-        let Some(p) = self.pending.back_mut() else {
+        let Some(p) = self.pairing.pending.back_mut() else {
             return;
         };
         p.truncated |= !body.complete || body.body.is_truncated();
@@ -208,11 +142,11 @@ impl HttpSession {
         let StartLine::Response { status, reason } = head.start else {
             return;
         };
-        let answered = self.pending.front_mut();
-        let orphan = answered.is_none();
+        let orphan = self.pairing.pending.is_empty();
         if orphan {
-            self.stats.orphan_replies += 1;
+            self.pairing.orphan();
         }
+        let answered = self.pairing.pending.front_mut();
         let method = answered.as_ref().map_or("", |p| p.request.method.as_str());
         let switches = status == 101 || (method == "CONNECT" && (200..300).contains(&status));
         let interim = (100..200).contains(&status) && status != 101;
@@ -236,7 +170,7 @@ impl HttpSession {
             switches,
             orphan,
         });
-        if let Some(event) = self.responses.start_body(framing) {
+        if let Some(event) = self.pairing.responses.start_body(framing) {
             self.on_response_event(event, out);
         }
     }
@@ -249,15 +183,15 @@ impl HttpSession {
             return;
         }
         if answer.interim {
-            if let Some(p) = self.pending.front_mut() {
+            if let Some(p) = self.pairing.pending.front_mut() {
                 p.response_bytes += body.wire_bytes;
             }
             return;
         }
-        let Some(mut p) = self.pending.pop_front() else {
+        let Some(mut p) = self.pairing.pending.pop_front() else {
             return;
         };
-        if self.pending.is_empty() && std::mem::take(&mut self.receiving_body) {
+        if self.pairing.pending.is_empty() && std::mem::take(&mut self.receiving_body) {
             // Answered before its body was all sent (e.g. 413): the rest of the body is not recorded.
             p.truncated = true;
         }
@@ -268,18 +202,80 @@ impl HttpSession {
         let end_ns = body.end_ns;
         out.push(paired(p, Some((answer.response, end_ns))));
         if answer.switches {
-            self.requests.switch();
-            self.responses.switch();
+            self.pairing.requests.switch();
+            self.pairing.responses.switch();
         }
     }
 
+    /// The shared loss rules, and this session's own half-received state.
     fn lose_sync(&mut self) {
-        self.stats.lost_sync += 1;
-        self.stats.dropped_requests += self.pending.len() as u64;
-        self.pending.clear();
+        self.pairing.lose_sync();
         self.receiving_body = false;
         self.answer = None;
-        self.responses.force_out_of_sync();
+    }
+}
+
+impl Session for HttpSession {
+    type Exchange = HttpExchange;
+
+    fn on_data(
+        &mut self,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Vec<Paired>,
+    ) {
+        self.pairing.resync(flow, data, ts_ns, call_start);
+        let mut rest = data;
+        match flow {
+            Flow::Request => {
+                while let Some(event) = self.pairing.requests.step(&mut rest, ts_ns) {
+                    self.on_request_event(event);
+                }
+            }
+            Flow::Response => {
+                while let Some(event) = self.pairing.responses.step(&mut rest, ts_ns) {
+                    self.on_response_event(event, out);
+                }
+            }
+        }
+    }
+
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+        let mut events = std::mem::take(&mut self.events);
+        match flow {
+            Flow::Request => {
+                self.pairing.requests.gap(len, &mut events);
+                for event in events.drain(..) {
+                    self.on_request_event(event);
+                }
+            }
+            Flow::Response => {
+                self.pairing.responses.gap(len, &mut events);
+                for event in events.drain(..) {
+                    self.on_response_event(event, out);
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    /// A close-delimited response ends; requests still waiting are reported without a response.
+    fn on_close(&mut self, out: &mut Vec<Paired>) {
+        if let Some(event) = self.pairing.requests.close() {
+            self.on_request_event(event);
+        }
+        if let Some(event) = self.pairing.responses.close() {
+            self.on_response_event(event, out);
+        }
+        for p in self.pairing.pending.drain(..) {
+            out.push(paired(p, None));
+        }
+    }
+
+    fn stats(&self) -> SessionStats {
+        self.pairing.stats
     }
 }
 

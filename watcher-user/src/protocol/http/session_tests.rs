@@ -378,7 +378,7 @@ fn requests_never_answered_are_bounded_and_counted() {
     for i in 0..=MAX_PENDING as u64 {
         session.on_data(Flow::Request, b"GET / HTTP/1.1\r\n\r\n", i, true, &mut out);
     }
-    assert!(session.pending.len() <= MAX_PENDING);
+    assert!(session.pairing.pending.len() <= MAX_PENDING);
     assert_eq!(session.stats().dropped_requests, MAX_PENDING as u64);
     assert_eq!(session.stats().lost_sync, 1);
 }

@@ -1,17 +1,67 @@
-//! Redis: RESP decoding (`resp`), request/reply pairing (`session`), and the decoded exchange type with
-//! the helpers the filters and views need (command keys, reply summaries).
+//! Redis (and every RESP server: Valkey, `KeyDB`, Kvrocks): RESP decoding (`resp`), request/reply pairing
+//! (`session`), the decoded exchange with its key positions, and what the rest of watcher sees of it:
+//! JSON (`json`), record filters and their options (`filter`), table cells, detail lines and report
+//! lines (`view`).
 //!
 //! Pure: no I/O.
 
+pub mod filter;
+pub mod json;
 pub mod resp;
 pub mod session;
-
-use std::fmt::Write as _;
+pub mod view;
 
 pub use resp::{Blob, Frame};
 pub use session::{Paired, RedisSession};
 
-pub use crate::protocol::{Flow, SessionStats};
+use super::{
+    json::read::{FieldResult, Json},
+    plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
+    Flow,
+};
+
+/// The `--fail-on` condition met by an error reply to a command.
+const ERROR_CONDITION: &str = "redis-error";
+
+/// The Redis protocol, as the registry lists it.
+#[derive(Debug)]
+pub struct Redis;
+
+impl Protocol for Redis {
+    const NAME: &'static str = "redis";
+    const ABOUT: &'static str = "Redis and other RESP servers (Valkey, KeyDB, Kvrocks)";
+    const COLUMNS: Columns = Columns {
+        operation: "command",
+        operation_short: "cmd",
+        subject: "key",
+        outcome: "reply",
+    };
+    const FILTER_FLAGS: &'static str = "--command/--key-prefix";
+    const FAIL_ON: &'static [FailOn] = &[FailOn {
+        name: ERROR_CONDITION,
+    }];
+
+    type Exchange = RedisExchange;
+    type Session = RedisSession;
+    type FilterArgs = filter::RedisFilterArgs;
+    type Filter = filter::RedisFilter;
+
+    fn starts_message(flow: Flow, data: &[u8]) -> bool {
+        flow == Flow::Request && resp::starts_command(data)
+    }
+
+    fn session(keep_bytes: usize, in_sync: bool) -> RedisSession {
+        RedisSession::new(keep_bytes, in_sync)
+    }
+
+    fn filter(args: &filter::RedisFilterArgs) -> Result<filter::RedisFilter, FilterError> {
+        Ok(filter::RedisFilter::from_args(args))
+    }
+
+    fn read_json(value: Json<'_>) -> FieldResult<RedisExchange> {
+        json::read(value)
+    }
+}
 
 /// Whether an exchange answers a command or is pushed by the server unasked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,11 +86,6 @@ pub struct RedisExchange {
 }
 
 impl RedisExchange {
-    /// Whether the reply is an error.
-    pub fn is_error(&self) -> bool {
-        matches!(self.reply, Some(Frame::Error(_)))
-    }
-
     /// The key arguments of the command, per the command's documented key positions.
     pub fn keys(&self) -> Vec<&Blob> {
         if self.kind == ExchangeKind::Push {
@@ -84,90 +129,58 @@ impl RedisExchange {
     pub fn reply_summary(&self, max: usize) -> String {
         match &self.reply {
             None => "(no reply)".to_owned(),
-            Some(frame) => frame_summary(frame, max),
+            Some(frame) => view::frame_summary(frame, max),
         }
     }
 }
 
-/// One-line, human summary of a frame, at most about `max` characters.
-pub fn frame_summary(frame: &Frame, max: usize) -> String {
-    let mut s = String::new();
-    summarize(frame, &mut s, max);
-    s
-}
-
-/// Short printable form of bytes: text as text, control and non-UTF-8 bytes escaped.
-pub fn printable(bytes: &[u8], max: usize, out: &mut String) {
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if out.len() >= max {
-                out.push('…');
-                return;
-            }
-            if c.is_control() {
-                let _ = write!(out, "{}", c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
+impl Payload for RedisExchange {
+    fn operation(&self) -> &str {
+        if self.kind == ExchangeKind::Push || self.command.is_empty() {
+            "(push)"
+        } else {
+            &self.command
         }
     }
-}
 
-fn summarize(frame: &Frame, out: &mut String, max: usize) {
-    if out.len() >= max {
-        return;
+    fn is_error(&self) -> bool {
+        matches!(self.reply, Some(Frame::Error(_)))
     }
-    match frame {
-        Frame::Simple(b) => printable(&b.data, max, out),
-        Frame::Error(b) => {
-            out.push_str("(error) ");
-            printable(&b.data, max, out);
-        }
-        Frame::Integer(i) => {
-            let _ = write!(out, "(integer) {i}");
-        }
-        Frame::Bulk(b) => {
-            out.push('"');
-            printable(&b.data, max, out);
-            out.push('"');
-            if b.is_truncated() {
-                let _ = write!(out, " ({} bytes)", b.len);
-            }
-        }
-        Frame::Null => out.push_str("(nil)"),
-        Frame::Double(d) => {
-            let _ = write!(out, "(double) {d}");
-        }
-        Frame::Boolean(b) => {
-            let _ = write!(out, "(boolean) {b}");
-        }
-        Frame::BigNumber(n) => {
-            let _ = write!(out, "(big number) {n}");
-        }
-        Frame::Verbatim { text, .. } => printable(&text.data, max, out),
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            let label = match frame {
-                Frame::Set(_) => "set",
-                Frame::Push(_) => "push",
-                _ => "array",
-            };
-            let _ = write!(out, "({label} of {}) ", items.len());
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                if out.len() >= max {
-                    out.push('…');
-                    break;
-                }
-                summarize(item, out, max);
-            }
-        }
-        Frame::Map(pairs) => {
-            let _ = write!(out, "(map of {})", pairs.len());
-        }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::write(self, out);
+    }
+
+    fn cells(&self) -> Cells {
+        view::cells(self)
+    }
+
+    fn detail(&self, lines: &mut Vec<DetailLine>) {
+        view::detail(self, lines);
+    }
+
+    fn write_route(&self, out: &mut String) {
+        out.push_str(self.operation());
+    }
+
+    fn write_status(&self, out: &mut String) {
+        out.push_str(view::status(self));
+    }
+
+    fn contains_text(&self, found_in: &mut dyn FnMut(&str) -> bool) -> bool {
+        found_in(&self.command)
+            || self
+                .args
+                .iter()
+                .any(|a| found_in(&String::from_utf8_lossy(&a.data)))
+            || found_in(&self.reply_summary(256))
+    }
+
+    fn describe(&self, out: &mut String) {
+        view::describe(self, out);
+    }
+
+    fn meets(&self, condition: &str) -> bool {
+        condition == ERROR_CONDITION && self.kind == ExchangeKind::Command && self.is_error()
     }
 }

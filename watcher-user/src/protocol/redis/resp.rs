@@ -15,6 +15,7 @@ use std::mem;
 
 use memchr::memchr;
 
+use crate::protocol::pairing::StreamDecoder;
 pub use crate::protocol::{Blob, BlobData};
 
 /// Longest header or inline-command line accepted; longer means garbage.
@@ -526,6 +527,32 @@ pub fn starts_frame(role: Role, data: &[u8]) -> bool {
         }
         (Role::Response, [tag, ..]) => b"+-:$_,#(!=%~>|".contains(tag),
         _ => false,
+    }
+}
+
+/// A RESP command array (`*3\r\n$3\r\nSET...`), or an inline command line (`PING\r\n`) when it is the
+/// whole of the bytes.
+pub fn starts_command(data: &[u8]) -> bool {
+    if let [b'*', digit, ..] = data {
+        return digit.is_ascii_digit();
+    }
+    let Some(line) = data.strip_suffix(b"\n") else {
+        return false;
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let word = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    word > 0
+        && (word == line.len() || line[word] == b' ')
+        && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+}
+
+impl StreamDecoder for RespDecoder {
+    fn resync(&mut self, data: &[u8]) {
+        RespDecoder::resync(self, data);
+    }
+
+    fn force_out_of_sync(&mut self) {
+        RespDecoder::force_out_of_sync(self);
     }
 }
 

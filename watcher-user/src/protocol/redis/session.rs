@@ -3,15 +3,18 @@
 //! Replies come back in request order, so pending requests form a queue; the exceptions handled here are
 //! commands with several replies ((P|S)SUBSCRIBE and friends), out-of-band pushes (pub/sub messages in
 //! RESP2 subscribed mode and RESP3 `>` frames, MONITOR output) and the loss of sync in either direction,
-//! after which replies are ignored until they can be tied to a request decoded after the loss.
+//! after which replies are ignored until they can be tied to a request decoded after the loss (the
+//! rules of `protocol::pairing`, shared with every request/response protocol).
 //!
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
-use std::collections::VecDeque;
-
 use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder, Role};
 use super::{ExchangeKind, RedisExchange};
-use crate::protocol::{Flow, SessionStats};
+use crate::protocol::{
+    pairing::{Pairing, PendingRequest},
+    plugin::Session,
+    Flow, SessionStats,
+};
 
 /// A finished Redis exchange with its timing.
 pub type Paired = crate::protocol::Paired<RedisExchange>;
@@ -38,15 +41,18 @@ struct Pending {
     reply_bytes: u64,
 }
 
+impl PendingRequest for Pending {
+    fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+}
+
 /// Request/reply state of one connection.
 #[derive(Debug)]
 pub struct RedisSession {
-    requests: RespDecoder,
-    responses: RespDecoder,
-    pending: VecDeque<Pending>,
+    pairing: Pairing<RespDecoder, Pending>,
     subscribed: bool,
     monitoring: bool,
-    stats: SessionStats,
     scratch: Vec<Output>,
 }
 
@@ -55,94 +61,31 @@ impl RedisSession {
     /// the middle of their life.
     pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
         Self {
-            requests: RespDecoder::new(Role::Request, keep_bytes, in_sync),
-            responses: RespDecoder::new(Role::Response, keep_bytes, in_sync),
-            pending: VecDeque::new(),
+            pairing: Pairing::new(
+                RespDecoder::new(Role::Request, keep_bytes, in_sync),
+                RespDecoder::new(Role::Response, keep_bytes, in_sync),
+            ),
             subscribed: false,
             monitoring: false,
-            stats: SessionStats::default(),
             scratch: Vec::new(),
         }
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> SessionStats {
-        self.stats
-    }
-
-    /// Whether the request side has decoded at least one command since it was last in doubt: used by
-    /// protocol detection.
+    /// Whether the request side has decoded at least one command since it was last in doubt.
     pub fn requests_in_sync(&self) -> bool {
-        self.requests.in_sync()
-    }
-
-    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
-    /// place sync can be regained); `ts_ns` is when the bytes moved.
-    pub fn on_data(
-        &mut self,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Vec<Paired>,
-    ) {
-        let mut outputs = std::mem::take(&mut self.scratch);
-        match flow {
-            Flow::Request => {
-                if call_start {
-                    self.requests.resync(data);
-                }
-                self.requests.feed(data, ts_ns, &mut outputs);
-            }
-            Flow::Response => {
-                // Replies may only be trusted again once a request decoded after the loss is pending
-                // and this reply started after it.
-                let may_resync = self.pending.front().is_some_and(|p| p.start_ns <= ts_ns);
-                if call_start && may_resync {
-                    self.responses.resync(data);
-                }
-                self.responses.feed(data, ts_ns, &mut outputs);
-            }
-        }
-        self.handle(flow, &mut outputs, out);
-        self.scratch = outputs;
-    }
-
-    /// Accounts for `len` bytes of one direction that were not captured.
-    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
-        let mut outputs = std::mem::take(&mut self.scratch);
-        match flow {
-            Flow::Request => self.requests.gap(len, &mut outputs),
-            Flow::Response => self.responses.gap(len, &mut outputs),
-        }
-        self.handle(flow, &mut outputs, out);
-        self.scratch = outputs;
-    }
-
-    /// The connection closed: requests still waiting are reported without a reply.
-    pub fn on_close(&mut self, out: &mut Vec<Paired>) {
-        for p in self.pending.drain(..) {
-            out.push(finish(p, None));
-        }
+        self.pairing.requests.in_sync()
     }
 
     fn handle(&mut self, flow: Flow, outputs: &mut Vec<Output>, out: &mut Vec<Paired>) {
         for output in outputs.drain(..) {
             match output {
-                Output::LostSync(_) => self.lose_sync(),
+                Output::LostSync(_) => self.pairing.lose_sync(),
                 Output::Frame(decoded) => match flow {
                     Flow::Request => self.on_request(decoded),
                     Flow::Response => self.on_reply(decoded, out),
                 },
             }
         }
-    }
-
-    fn lose_sync(&mut self) {
-        self.stats.lost_sync += 1;
-        self.stats.dropped_requests += self.pending.len() as u64;
-        self.pending.clear();
-        self.responses.force_out_of_sync();
     }
 
     fn on_request(&mut self, decoded: Decoded) {
@@ -159,7 +102,7 @@ impl RedisSession {
         let command = command_name(name.data);
         let args: Vec<Blob> = words.collect();
         let want = replies_wanted(&command, args.len());
-        self.pending.push_back(Pending {
+        self.pairing.pending.push_back(Pending {
             command,
             args,
             start_ns: decoded.start_ns,
@@ -176,8 +119,8 @@ impl RedisSession {
             out.push(push(decoded));
             return;
         }
-        let Some(front) = self.pending.front_mut() else {
-            self.stats.orphan_replies += 1;
+        let Some(front) = self.pairing.pending.front_mut() else {
+            self.pairing.orphan();
             return;
         };
         front.reply_bytes += decoded.wire_bytes;
@@ -193,7 +136,7 @@ impl RedisSession {
         if !done {
             return;
         }
-        let Some(mut finished) = self.pending.pop_front() else {
+        let Some(mut finished) = self.pairing.pending.pop_front() else {
             return;
         };
         if finished.command == "MONITOR" {
@@ -210,6 +153,7 @@ impl RedisSession {
     /// Whether a reply frame is out-of-band rather than the answer to the oldest request.
     fn is_push(&self, frame: &Frame) -> bool {
         let waiting_for_confirmation = self
+            .pairing
             .pending
             .front()
             .is_some_and(|p| p.want != Want::One && subscription_count(frame).is_some());
@@ -219,9 +163,52 @@ impl RedisSession {
                 items.first().and_then(Frame::as_bytes),
                 Some(b"message" | b"pmessage" | b"smessage")
             ),
-            Frame::Simple(_) => self.monitoring && self.pending.is_empty(),
+            Frame::Simple(_) => self.monitoring && self.pairing.pending.is_empty(),
             _ => false,
         }
+    }
+}
+
+impl Session for RedisSession {
+    type Exchange = RedisExchange;
+
+    fn on_data(
+        &mut self,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Vec<Paired>,
+    ) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        self.pairing.resync(flow, data, ts_ns, call_start);
+        match flow {
+            Flow::Request => self.pairing.requests.feed(data, ts_ns, &mut outputs),
+            Flow::Response => self.pairing.responses.feed(data, ts_ns, &mut outputs),
+        }
+        self.handle(flow, &mut outputs, out);
+        self.scratch = outputs;
+    }
+
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        match flow {
+            Flow::Request => self.pairing.requests.gap(len, &mut outputs),
+            Flow::Response => self.pairing.responses.gap(len, &mut outputs),
+        }
+        self.handle(flow, &mut outputs, out);
+        self.scratch = outputs;
+    }
+
+    /// Requests still waiting are reported without a reply.
+    fn on_close(&mut self, out: &mut Vec<Paired>) {
+        for p in self.pairing.pending.drain(..) {
+            out.push(finish(p, None));
+        }
+    }
+
+    fn stats(&self) -> SessionStats {
+        self.pairing.stats
     }
 }
 

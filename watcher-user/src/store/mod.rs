@@ -1,13 +1,14 @@
-//! The record store: a bounded ring of records behind one mutex, published as immutable snapshots.
+//! The record store: a bounded ring of records, published as immutable snapshots. `follow` hands every
+//! stored record, once, to the consumers that need them all (exporters, checks, live statistics).
 //!
-//! Only the store writer inserts. The lock is held for O(1) work: one push, or one publication (an `Arc`
-//! clone of the sealed-chunk list plus at most `CHUNK` `Arc` clones of the open tail). Readers (TUI,
-//! exporter, summary) never lock: they load the latest [`Snapshot`] through `ArcSwap`.
+//! The ring has one owner, the [`StoreWriter`], held by the store writer thread alone: it inserts and
+//! publishes without a lock, since no other thread can reach the ring. Readers (TUI, exporter,
+//! summary) hold a [`StoreReader`] and load the latest [`Snapshot`] through `ArcSwap`; they never wait
+//! for the writer, nor it for them.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError},
-};
+pub mod follow;
+
+use std::{collections::VecDeque, sync::Arc};
 
 use arc_swap::ArcSwap;
 
@@ -86,29 +87,40 @@ impl Snapshot {
     }
 }
 
-/// The bounded store.
-pub struct Store {
-    ring: Mutex<Ring>,
+/// The one writer of a store: owns the ring outright. Only the store writer thread holds it (it is
+/// `Send` but not `Clone`), so inserting needs no lock; readers only ever see published snapshots.
+pub struct StoreWriter {
+    ring: Ring,
     capacity_chunks: usize,
-    published: ArcSwap<Snapshot>,
+    published: Arc<ArcSwap<Snapshot>>,
 }
 
-impl Store {
-    /// A store holding about `capacity` records (rounded up to whole chunks).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            ring: Mutex::new(Ring {
-                next_id: 1,
-                ..Ring::default()
-            }),
-            capacity_chunks: capacity.div_ceil(CHUNK).max(1),
-            published: ArcSwap::from_pointee(Snapshot::default()),
-        }
-    }
+/// A reader of a store: hands out the latest published snapshot. Cheap to clone, never blocks the
+/// writer.
+#[derive(Clone)]
+pub struct StoreReader {
+    published: Arc<ArcSwap<Snapshot>>,
+}
 
+/// A store holding about `capacity` records (rounded up to whole chunks): its writer, and a reader that
+/// can be cloned for every consumer.
+pub fn new(capacity: usize) -> (StoreWriter, StoreReader) {
+    let published = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
+    let writer = StoreWriter {
+        ring: Ring {
+            next_id: 1,
+            ..Ring::default()
+        },
+        capacity_chunks: capacity.div_ceil(CHUNK).max(1),
+        published: Arc::clone(&published),
+    };
+    (writer, StoreReader { published })
+}
+
+impl StoreWriter {
     /// Inserts a record, assigning its id.
-    pub fn insert(&self, mut record: Record) {
-        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+    pub fn insert(&mut self, mut record: Record) {
+        let ring = &mut self.ring;
         record.id = ring.next_id;
         ring.next_id += 1;
         ring.open.push(Arc::new(record));
@@ -124,25 +136,43 @@ impl Store {
         }
     }
 
-    /// Publishes the current contents as the latest snapshot.
+    /// Publishes the current contents as the latest snapshot: an `Arc` clone of the sealed-chunk list
+    /// plus at most `CHUNK` `Arc` clones of the open tail.
     pub fn publish(&self) {
-        let snapshot = {
-            let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-            Snapshot {
-                sealed: Arc::clone(&ring.sealed_published),
-                tail: ring.open.clone(),
-                total: ring.next_id - 1,
-            }
-        };
-        self.published.store(Arc::new(snapshot));
+        let ring = &self.ring;
+        self.published.store(Arc::new(Snapshot {
+            sealed: Arc::clone(&ring.sealed_published),
+            tail: ring.open.clone(),
+            total: ring.next_id - 1,
+        }));
     }
 
+    /// A reader of this store.
+    pub fn reader(&self) -> StoreReader {
+        StoreReader {
+            published: Arc::clone(&self.published),
+        }
+    }
+}
+
+impl StoreReader {
     /// The latest published snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.published.load_full()
     }
 }
 
+/// A store filled with `records` and published once, for captures read from a file: room for every
+/// record (the store evicts by whole chunks once it is full).
+pub fn of(records: impl ExactSizeIterator<Item = Record>) -> StoreReader {
+    let (mut writer, reader) = new(records.len() + CHUNK);
+    for record in records {
+        writer.insert(record);
+    }
+    writer.publish();
+    reader
+}
+
 #[cfg(test)]
-#[path = "store_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

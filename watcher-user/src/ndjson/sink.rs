@@ -1,16 +1,10 @@
-//! Export stage: NDJSON records to a file or stdout. `json` encodes one record; [`NdjsonSink`] writes
-//! the records a `follow` loop hands it, and [`write_all`] writes a finished list (the TUI's `e` key).
+//! Writing NDJSON out: [`NdjsonSink`] writes the records a store follower hands it, and [`write_all`]
+//! writes a finished list (the TUI's `e` key). Each line is encoded by `write::RecordEncoder`.
 
-pub mod json;
+use std::io::Write;
 
-use std::{
-    fs::{File, OpenOptions},
-    io::Write,
-    path::PathBuf,
-    time::SystemTime,
-};
-
-use crate::{follow::Sink, record::Record};
+use super::write as json;
+use crate::{record::Record, store::follow::Sink};
 
 /// Bytes of encoded lines gathered before they are written out.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -79,35 +73,6 @@ pub fn write_all<'a>(
     }
     sink.burst_done()?;
     Ok(sink.written)
-}
-
-/// Creates `PREFIX-YYYYMMDD-HHMMSS.ndjson` (UTC, `now`) in the current directory, adding `-1`, `-2`, ...
-/// rather than overwriting an earlier file of the same second.
-pub fn create_timestamped(prefix: &str, now: SystemTime) -> std::io::Result<(PathBuf, File)> {
-    let stamp: String = humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .chars()
-        .filter_map(|c| match c {
-            'T' => Some('-'),
-            c if c.is_ascii_digit() => Some(c),
-            _ => None,
-        })
-        .collect();
-    let mut attempt = 0;
-    loop {
-        let name = if attempt == 0 {
-            format!("{prefix}-{stamp}.ndjson")
-        } else {
-            format!("{prefix}-{stamp}-{attempt}.ndjson")
-        };
-        match OpenOptions::new().write(true).create_new(true).open(&name) {
-            Ok(file) => return Ok((PathBuf::from(name), file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]

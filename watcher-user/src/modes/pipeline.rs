@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
-//! store writer -> Store (one mutex) -> Snapshot (ArcSwap) -> TUI / exporter / summary
+//! store writer (owns the store) -> Snapshot (ArcSwap) -> TUI / exporter / summary
 //! ```
 //! Stop order: detach programs and drain the ring, then each stage ends when its input disconnects, so
 //! nothing in flight is lost on an orderly stop.
@@ -19,19 +19,17 @@ use tokio::sync::watch;
 use watcher_common::KernelConfig;
 
 use crate::{
-    capture::{loader, offsets, preflight, reader, tracefs},
+    capture::{listeners, loader, offsets, preflight, reader, tracefs},
     clock::WallClock,
     conn::{
-        listeners,
         router::Router,
         shard::{Shard, ShardContext},
         EventBatch,
     },
     counters::Counters,
-    filter::RecordFilter,
-    protocol::detect::{Decoding, Protocols},
-    record::Record,
-    store::Store,
+    protocol::{detect::Decoding, ProtocolSet},
+    record::{filter::RecordFilter, Record},
+    store::{self, StoreReader, StoreWriter},
 };
 
 /// Queue depth (in batches) between the router and each shard.
@@ -55,13 +53,13 @@ pub struct PipelineConfig {
     /// User-space record filters.
     pub filter: RecordFilter,
     /// Protocols decoded.
-    pub protocols: Protocols,
+    pub protocols: ProtocolSet,
 }
 
 /// A running pipeline.
 pub struct Pipeline {
     /// The records.
-    pub store: Arc<Store>,
+    pub store: StoreReader,
     /// Shared counters.
     pub counters: Arc<Counters>,
     stop: watch::Sender<bool>,
@@ -101,7 +99,7 @@ impl Pipeline {
             .context("loading the eBPF programs")?;
 
         let counters = Arc::new(Counters::default());
-        let store = Arc::new(Store::new(cfg.max_records));
+        let (store_writer, store) = store::new(cfg.max_records);
         let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
         let ctx = ShardContext {
             decoding: Decoding {
@@ -116,7 +114,7 @@ impl Pipeline {
         let (spare_tx, spare_rx) = bounded(SHARD_QUEUE);
         let (shard_txs, shards) = spawn_shards(cfg.shards.max(1), &ctx, &record_tx, &spare_tx)?;
         drop(record_tx);
-        let writer = spawn_writer(Arc::clone(&store), record_rx, subscribers)?;
+        let writer = spawn_writer(store_writer, record_rx, subscribers)?;
 
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters));
         let (stop, stop_rx) = watch::channel(false);
@@ -197,9 +195,10 @@ fn spawn_shards(
     Ok((txs, handles))
 }
 
-/// The store writer: the only thread that inserts. Publishes one snapshot per drained burst of batches.
+/// The store writer: the only thread that inserts (it owns the [`StoreWriter`]). Publishes one snapshot
+/// per drained burst of batches.
 fn spawn_writer(
-    store: Arc<Store>,
+    mut store: StoreWriter,
     input: Receiver<Vec<Record>>,
     subscribers: Vec<Sender<()>>,
 ) -> Result<JoinHandle<()>> {

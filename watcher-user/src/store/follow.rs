@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::{
-    counters::Counters,
-    record::Record,
-    store::{Snapshot, Store},
-};
+use super::{Snapshot, StoreReader};
+use crate::{counters::Counters, record::Record};
 
 /// A consumer of records.
 pub trait Sink: Send {
@@ -35,7 +32,7 @@ pub struct Followed {
 /// Follows `store` until `wake` disconnects (the pipeline has stopped and published its last snapshot),
 /// or after `limit` records when given. Returns the sink with what it made of them.
 pub fn run<S: Sink>(
-    store: &Store,
+    store: &StoreReader,
     counters: &Counters,
     wake: &Receiver<()>,
     limit: Option<u64>,
@@ -61,7 +58,10 @@ pub fn run<S: Sink>(
 /// Records evicted before the follower saw them are lost to it: count them and move past.
 fn skip_evicted(snapshot: &Snapshot, last_id: &mut u64, counters: &Counters) {
     if snapshot.first_id() > *last_id + 1 && snapshot.total > *last_id {
-        Counters::add(&counters.export_missed, snapshot.first_id() - *last_id - 1);
+        Counters::add(
+            &counters.user.export_missed,
+            snapshot.first_id() - *last_id - 1,
+        );
         *last_id = snapshot.first_id() - 1;
     }
 }

@@ -6,11 +6,7 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::{
-    counters::Totals,
-    protocol::redis::ExchangeKind,
-    record::{Exchange, Record},
-};
+use crate::{counters::Totals, protocol::ProtocolId, record::Record};
 
 /// Offending records listed per condition; the rest are only counted.
 pub const EXAMPLES_PER_CONDITION: usize = 5;
@@ -18,12 +14,13 @@ pub const EXAMPLES_PER_CONDITION: usize = 5;
 /// One `--fail-on` condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Condition {
-    /// A Redis error reply.
-    RedisError,
-    /// An HTTP 5xx response.
-    Http5xx,
-    /// An HTTP 4xx response.
-    Http4xx,
+    /// A condition a protocol judges on its own exchanges, by name (`redis-error`, `http-5xx`, ...).
+    Protocol {
+        /// The protocol.
+        protocol: ProtocolId,
+        /// The condition's name, one of the protocol's `FAIL_ON`.
+        name: &'static str,
+    },
     /// An exchange slower than this many ns.
     SlowerThan(u64),
     /// Any event or record lost anywhere in the pipeline.
@@ -32,7 +29,7 @@ pub enum Condition {
 
 /// Why a condition did not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("{text:?} is not a condition ({reason}); use redis-error, http-5xx, http-4xx, latency>50ms or lost")]
+#[error("{text:?} is not a condition ({reason}); use {}", Condition::names())]
 pub struct ConditionError {
     /// The text given.
     pub text: String,
@@ -41,40 +38,53 @@ pub struct ConditionError {
 }
 
 impl Condition {
-    /// Parses `redis-error`, `http-5xx`, `http-4xx`, `latency>DURATION` or `lost`.
+    /// Parses a protocol's condition (`redis-error`, `http-5xx`, `http-4xx`), `latency>DURATION` or
+    /// `lost`.
     pub fn parse(text: &str) -> Result<Self, ConditionError> {
         let error = |reason: String| ConditionError {
             text: text.to_owned(),
             reason,
         };
-        match text.trim().to_ascii_lowercase().as_str() {
-            "redis-error" => Ok(Self::RedisError),
-            "http-5xx" => Ok(Self::Http5xx),
-            "http-4xx" => Ok(Self::Http4xx),
-            "lost" => Ok(Self::Lost),
-            other => {
-                let Some(limit) = other.strip_prefix("latency>") else {
-                    return Err(error("unknown".into()));
-                };
-                let limit = humantime::parse_duration(limit.trim())
-                    .map_err(|e| error(format!("bad duration: {e}")))?;
-                Ok(Self::SlowerThan(limit.as_nanos() as u64))
-            }
+        let text = text.trim().to_ascii_lowercase();
+        if text == "lost" {
+            return Ok(Self::Lost);
         }
+        let by_protocol = ProtocolId::ALL.iter().find_map(|&protocol| {
+            let fail_on = protocol.fail_on().iter().find(|c| c.name == text)?;
+            Some(Self::Protocol {
+                protocol,
+                name: fail_on.name,
+            })
+        });
+        if let Some(condition) = by_protocol {
+            return Ok(condition);
+        }
+        let Some(limit) = text.strip_prefix("latency>") else {
+            return Err(error("unknown".into()));
+        };
+        let limit = humantime::parse_duration(limit.trim())
+            .map_err(|e| error(format!("bad duration: {e}")))?;
+        Ok(Self::SlowerThan(limit.as_nanos() as u64))
+    }
+
+    /// Every condition's name, for messages: `redis-error, http-5xx, ..., latency>50ms or lost`.
+    pub fn names() -> String {
+        let mut names: Vec<&str> = ProtocolId::ALL
+            .iter()
+            .flat_map(|p| p.fail_on().iter().map(|c| c.name))
+            .collect();
+        names.push("latency>50ms");
+        format!("{} or lost", names.join(", "))
     }
 
     /// Whether `record` meets the condition (`Lost` is judged on counters, never on a record).
     pub fn met_by(self, record: &Record) -> bool {
-        match (self, &record.exchange) {
-            (Self::RedisError, Exchange::Redis(x)) => {
-                x.kind == ExchangeKind::Command && x.is_error()
+        match self {
+            Self::Protocol { protocol, name } => {
+                record.exchange.protocol() == protocol && record.exchange.payload().meets(name)
             }
-            (Self::Http5xx, Exchange::Http(x)) => x.status().is_some_and(|s| s >= 500),
-            (Self::Http4xx, Exchange::Http(x)) => {
-                x.status().is_some_and(|s| (400..500).contains(&s))
-            }
-            (Self::SlowerThan(limit), _) => record.latency_ns().is_some_and(|l| l > limit),
-            _ => false,
+            Self::SlowerThan(limit) => record.latency_ns().is_some_and(|l| l > limit),
+            Self::Lost => false,
         }
     }
 }
@@ -82,9 +92,7 @@ impl Condition {
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::RedisError => f.write_str("redis-error"),
-            Self::Http5xx => f.write_str("http-5xx"),
-            Self::Http4xx => f.write_str("http-4xx"),
+            Self::Protocol { name, .. } => f.write_str(name),
             Self::SlowerThan(ns) => write!(
                 f,
                 "latency>{}",
@@ -206,30 +214,7 @@ pub fn describe(record: &Record) -> String {
         record.endpoint.comm,
         record.endpoint.side.as_str(),
     );
-    match &record.exchange {
-        Exchange::Redis(x) => {
-            let mut args = String::new();
-            for arg in x.args.iter().take(3) {
-                args.push(' ');
-                crate::protocol::redis::printable(&arg.data, 40, &mut args);
-            }
-            let _ = write!(
-                line,
-                "{}{args} -> {}",
-                record.command(),
-                x.reply_summary(80)
-            );
-        }
-        Exchange::Http(x) => {
-            let _ = write!(line, "{} {} -> ", x.request.method, x.request.target);
-            match &x.response {
-                Some(r) => {
-                    let _ = write!(line, "{} {}", r.status, r.reason);
-                }
-                None => line.push_str("(no response)"),
-            }
-        }
-    }
+    record.exchange.payload().describe(&mut line);
     let _ = write!(line, " ({})", crate::format::latency(record.latency_ns()));
     line
 }
@@ -246,7 +231,7 @@ mod tests {
     fn incr(reply: Frame) -> Record {
         let mut record = redis("INCR", Some(reply));
         record.id = 7;
-        if let Exchange::Redis(x) = &mut record.exchange {
+        if let crate::protocol::Exchange::Redis(x) = &mut record.exchange {
             x.args = vec![Blob::full("k")];
         }
         record
@@ -303,10 +288,11 @@ mod tests {
 
     #[test]
     fn findings_count_all_list_a_few_and_judge_loss_on_counters() {
+        let condition = |text| Condition::parse(text).unwrap();
         let mut checker = Checker::new(&[
-            Condition::RedisError,
-            Condition::RedisError,
-            Condition::Http5xx,
+            condition("redis-error"),
+            condition("redis-error"),
+            condition("http-5xx"),
             Condition::Lost,
         ]);
         let wrongtype = incr(error("WRONGTYPE no"));
@@ -329,10 +315,8 @@ mod tests {
         );
         assert!(report.contains("... and 3 more"), "{report}");
 
-        let lossy = Totals {
-            ring_full_events: 2,
-            ..Totals::default()
-        };
+        let mut lossy = Totals::default();
+        lossy.kernel.ring_full_events = 2;
         let findings = checker.finish(&lossy);
         assert_eq!(findings.0.len(), 2);
         assert!(findings.to_string().contains("--fail-on lost: 2 lost"));

@@ -8,11 +8,11 @@ use std::{fs::File, io::BufReader, path::Path};
 
 use anyhow::{Context, Result};
 
+use super::headless;
 use crate::{
+    analysis::stat::{render_table, sort_groups, Aggregator, Report},
     cli::config::{StatConfig, StatSource},
-    headless,
-    import::{self, Imported},
-    stat::{render_table, sort_groups, Aggregator, Report},
+    ndjson::read::{self, Imported},
 };
 
 /// Bad lines listed one by one; the rest are only counted.
@@ -22,8 +22,8 @@ const BAD_LINES_LISTED: usize = 10;
 /// numbers; only a file that cannot be read at all is an error.
 pub fn open_capture(path: &Path) -> Result<Imported> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let imported = import::read(BufReader::new(file))
-        .with_context(|| format!("reading {}", path.display()))?;
+    let imported =
+        read::read(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
     for bad in imported.bad_lines.iter().take(BAD_LINES_LISTED) {
         eprintln!(
             "watcher: {}:{}: skipped: {}",
@@ -47,7 +47,7 @@ pub fn run(cfg: StatConfig) -> Result<()> {
     let mut aggregator = Aggregator::new(cfg.group_by);
     match cfg.source {
         StatSource::Live(watch) => {
-            let (summary, gathered) = headless::run_with_stats(*watch, Some(aggregator))?;
+            let (summary, gathered) = headless::run_with_stats(&watch, Some(aggregator))?;
             eprintln!("{summary}");
             aggregator = gathered.unwrap_or_else(|| Aggregator::new(cfg.group_by));
         }

@@ -1,4 +1,4 @@
-//! Tests of NDJSON import: records written by `export::json::write_record` read back equal (and write
+//! Tests of NDJSON import: records written by `ndjson::write::write_record` read back equal (and write
 //! again to the same line), every kind of bad line is reported with its line number and a reason naming
 //! the field, and `read` keeps going past bad lines.
 
@@ -12,7 +12,14 @@ use proptest::{collection::vec, prelude::*};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::export::json::write_record;
+use crate::{
+    ndjson::write::write_record,
+    protocol::{
+        http::{Headers, HttpExchange, HttpRequest, HttpResponse},
+        redis::{ExchangeKind, Frame, RedisExchange},
+        Blob, BlobData, Exchange,
+    },
+};
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()

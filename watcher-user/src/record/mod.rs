@@ -1,14 +1,14 @@
 //! The record: one request with its response (or one pushed message), as every later stage sees it.
 //!
 //! Records are immutable once built and shared as `Arc<Record>` between the store, the TUI and exporters.
-//! This module defines data only; JSON encoding lives in `export::json`.
+//! This module defines data, and `filter` which records are kept; what a record's exchange means is
+//! asked of its protocol (`protocol::Payload`), and JSON lives in `ndjson`.
+
+pub mod filter;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use crate::protocol::{
-    http::HttpExchange,
-    redis::{ExchangeKind, RedisExchange},
-};
+pub use crate::protocol::Exchange;
 
 /// Which end of the connection the traced process was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,16 +89,6 @@ impl Endpoint {
     }
 }
 
-/// A protocol-specific exchange.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Exchange {
-    /// A Redis command and its reply, or a push.
-    Redis(RedisExchange),
-    /// An HTTP request and its response (boxed: it is several times the size of a Redis exchange, and
-    /// every stored record would pay for the larger variant).
-    Http(Box<HttpExchange>),
-}
-
 /// One finished exchange.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
@@ -129,27 +119,18 @@ impl Record {
 
     /// Protocol name used in JSON and the UI.
     pub fn protocol(&self) -> &'static str {
-        match self.exchange {
-            Exchange::Redis(_) => "redis",
-            Exchange::Http(_) => "http",
-        }
+        self.exchange.protocol().name()
     }
 
-    /// Redis command name (`(push)` for a push) or HTTP method: how views and statistics name what was
-    /// asked.
+    /// What was asked (a Redis command, `(push)` for a push; an HTTP method): how views and statistics
+    /// name it.
     pub fn command(&self) -> &str {
-        match &self.exchange {
-            Exchange::Redis(x) if x.kind == ExchangeKind::Push || x.command.is_empty() => "(push)",
-            Exchange::Redis(x) => &x.command,
-            Exchange::Http(x) => &x.request.method,
-        }
+        self.exchange.payload().operation()
     }
 
-    /// Whether the response reports an error: a Redis error reply, an HTTP 4xx or 5xx.
+    /// Whether the response reports an error, by its protocol's rule (a Redis error reply, an HTTP 4xx
+    /// or 5xx).
     pub fn is_error(&self) -> bool {
-        match &self.exchange {
-            Exchange::Redis(x) => x.is_error(),
-            Exchange::Http(x) => x.is_error(),
-        }
+        self.exchange.payload().is_error()
     }
 }

@@ -17,17 +17,23 @@ use std::{
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver};
 
+use super::{
+    pipeline::{Pipeline, StartNotes},
+    signals,
+};
 use crate::{
+    analysis::{
+        findings::{Checker, Findings},
+        stat::Aggregator,
+    },
     cli::WatchConfig,
     counters::Totals,
-    export::NdjsonSink,
-    findings::{Checker, Findings},
-    follow::{self, Followed, Sink},
-    pipeline::{Pipeline, StartNotes},
+    ndjson::{file, sink::NdjsonSink},
     record::Record,
-    signals,
-    stat::Aggregator,
-    store::Snapshot,
+    store::{
+        follow::{self, Followed, Sink},
+        Snapshot,
+    },
 };
 
 /// What a finished run saw.
@@ -56,8 +62,8 @@ impl std::fmt::Display for Summary {
             t.lost(),
             self.truncated,
             t.loss_breakdown(),
-            t.lost_sync,
-            t.unrecognised_connections,
+            t.user.lost_sync,
+            t.user.unrecognised_connections,
         )
     }
 }
@@ -113,9 +119,14 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts the pipeline and, when anything consumes records (export, checks, `stats`), the follower.
-    pub fn start(cfg: &mut WatchConfig, stats: Option<Aggregator>) -> Result<(Self, StartNotes)> {
-        let export = cfg.take_writer().map(NdjsonSink::new);
+    /// Starts the pipeline and, when anything consumes records (`export`, checks, `stats`), the
+    /// follower.
+    pub fn start(
+        cfg: &WatchConfig,
+        export: Option<Box<dyn std::io::Write + Send>>,
+        stats: Option<Aggregator>,
+    ) -> Result<(Self, StartNotes)> {
+        let export = export.map(NdjsonSink::new);
         let checker = Checker::new(&cfg.fail_on);
         let consumes = export.is_some() || !checker.is_empty() || stats.is_some();
         let (wake_tx, wake_rx) = bounded(1);
@@ -167,7 +178,7 @@ impl Capture {
 
     /// [`Capture::finish`], also returning the statistics gathered, if asked for at start.
     pub fn finish_with_stats(self) -> Result<(Summary, Option<Aggregator>)> {
-        let store = Arc::clone(&self.pipeline.store);
+        let store = self.pipeline.store.clone();
         let counters = Arc::clone(&self.pipeline.counters);
         self.pipeline.stop()?;
         let (exported, checker, stats) = match self.follower {
@@ -208,7 +219,7 @@ fn spawn_follower(
     limit: Option<u64>,
     sink: HeadlessSink,
 ) -> Result<Follower> {
-    let store = Arc::clone(&pipeline.store);
+    let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
     thread::Builder::new()
         .name("watcher-follow".into())
@@ -217,17 +228,18 @@ fn spawn_follower(
 }
 
 /// Runs a headless `watch` until a signal, `--duration` or `--count`.
-pub fn run(cfg: WatchConfig) -> Result<Summary> {
+pub fn run(cfg: &WatchConfig) -> Result<Summary> {
     run_with_stats(cfg, None).map(|(summary, _)| summary)
 }
 
 /// [`run`], feeding every record to `stats` as well.
 pub fn run_with_stats(
-    mut cfg: WatchConfig,
+    cfg: &WatchConfig,
     stats: Option<Aggregator>,
 ) -> Result<(Summary, Option<Aggregator>)> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let (capture, notes) = Capture::start(&mut cfg, stats)?;
+    let export = cfg.output.as_ref().map(file::open).transpose()?;
+    let (capture, notes) = Capture::start(cfg, export.map(|e| e.writer), stats)?;
     for note in notes {
         eprintln!("watcher: {note}");
     }

@@ -5,8 +5,10 @@
 //!
 //! What the numbers mean, so they can be recomputed independently from `watcher`'s NDJSON:
 //! - A group is one protocol plus one key text: a Redis `GET` and an HTTP `GET` are different groups.
-//! - `count` is every record of the group; `errors` those whose response reports an error (a Redis
-//!   error reply, an HTTP 4xx or 5xx); `error_rate` is `errors / count`.
+//!   The `endpoint` and `status` keys are each protocol's own (`Payload::write_route`,
+//!   `Payload::write_status`).
+//! - `count` is every record of the group; `errors` those whose response reports an error by their
+//!   protocol's rule (a Redis error reply, an HTTP 4xx or 5xx); `error_rate` is `errors / count`.
 //! - A record is *answered* when it has a latency (`latency_ns` is not null: a response came, or it is
 //!   a push, whose latency is the time its bytes took to arrive); `unanswered` counts the others.
 //! - Latency percentiles use the **nearest-rank** definition over the answered records of the group:
@@ -19,7 +21,6 @@
 
 mod aggregate;
 pub mod table;
-pub mod template;
 
 use std::{fmt, fmt::Write as _, str::FromStr};
 
@@ -30,10 +31,7 @@ pub use aggregate::{
 };
 pub use table::{render_table, Report};
 
-use crate::{
-    protocol::redis::{Frame, RedisExchange},
-    record::{Exchange, Record, Side},
-};
+use crate::record::{Record, Side};
 
 /// Why a group-by or sort name was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,9 +59,11 @@ pub enum GroupBy {
     /// Redis command name (`(push)` for pushes); HTTP method.
     #[default]
     Command,
-    /// HTTP method and path template (`GET /users/{id}`, see [`template`]); Redis command name.
+    /// What was asked, generalised, by each protocol's rule: HTTP method and path template
+    /// (`GET /users/{id}`); Redis command name.
     Endpoint,
-    /// HTTP status code (`(no response)` when unanswered); Redis `ok`, the error code of an error reply
+    /// How it was answered, by each protocol's rule: HTTP status code (`(no response)` when
+    /// unanswered); Redis `ok`, the error code of an error reply
     /// (`WRONGTYPE`, `ERR`, ...) or `(no reply)`.
     Status,
     /// `pid/comm local → remote`.
@@ -105,23 +105,8 @@ impl GroupBy {
         // Writing to a `String` cannot fail; the results are ignored for that reason.
         match self {
             GroupBy::Command => out.push_str(record.command()),
-            GroupBy::Endpoint => match &record.exchange {
-                Exchange::Redis(_) => out.push_str(record.command()),
-                Exchange::Http(x) => {
-                    out.push_str(&x.request.method);
-                    out.push(' ');
-                    template::push_template(x.path(), out);
-                }
-            },
-            GroupBy::Status => match &record.exchange {
-                Exchange::Redis(x) => out.push_str(redis_status(x)),
-                Exchange::Http(x) => match x.status() {
-                    Some(code) => {
-                        let _ = write!(out, "{code}");
-                    }
-                    None => out.push_str("(no response)"),
-                },
-            },
+            GroupBy::Endpoint => record.exchange.payload().write_route(out),
+            GroupBy::Status => record.exchange.payload().write_status(out),
             GroupBy::Connection => {
                 let _ = write!(
                     out,
@@ -167,33 +152,6 @@ impl FromStr for GroupBy {
             .into_iter()
             .find(|g| g.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| ParseError::GroupBy { name: s.to_owned() })
-    }
-}
-
-/// Longest error code taken from an error reply; a longer first word is not a code.
-const MAX_ERROR_CODE: usize = 32;
-
-/// `ok`, the error code of an error reply, or `(no reply)`.
-///
-/// Redis error replies start with an upper-case code word (`ERR`, `WRONGTYPE`, `NOAUTH`, `MOVED`, ...).
-/// A reply whose first word does not look like one (empty, lower-case, too long, not UTF-8) is grouped
-/// as `(error)`, so free-form messages cannot each become a group of their own.
-fn redis_status(x: &RedisExchange) -> &str {
-    match &x.reply {
-        None => "(no reply)",
-        Some(Frame::Error(blob)) => {
-            let word = blob.data.split(|&b| b == b' ').next().unwrap_or_default();
-            let is_code = !word.is_empty()
-                && word.len() <= MAX_ERROR_CODE
-                && word.iter().all(|&b| {
-                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                });
-            match std::str::from_utf8(word) {
-                Ok(code) if is_code => code,
-                _ => "(error)",
-            }
-        }
-        Some(_) => "ok",
     }
 }
 

@@ -136,12 +136,12 @@ impl<'a> Report<'a> {
 #[cfg(test)]
 mod tests {
     use super::{render_table, Report};
-    use crate::stat::{
+    use crate::analysis::stat::{
         test_records::{error, http, ok, redis, with_latency},
         Aggregator, GroupBy, HISTOGRAM_BUCKETS,
     };
 
-    fn sample() -> Vec<crate::stat::GroupStats> {
+    fn sample() -> Vec<crate::analysis::stat::GroupStats> {
         let mut agg = Aggregator::new(GroupBy::Command);
         agg.add(&with_latency(redis("GET", Some(ok())), Some(250_000)));
         agg.add(&with_latency(redis("GET", Some(ok())), Some(1_500_000)));

@@ -4,11 +4,11 @@ use super::{
     histogram_bucket, nearest_rank, sort_groups, Aggregator, GroupStats, HISTOGRAM_BOUNDS_NS,
 };
 use crate::{
-    protocol::redis::Frame,
-    stat::{
+    analysis::stat::{
         test_records::{error, http, ok, redis, with_latency},
         GroupBy, SortBy,
     },
+    protocol::redis::Frame,
 };
 
 /// Statistics of one group of `GET`s with these latencies (`None`: unanswered).

@@ -1,5 +1,5 @@
 //! Tests of the record store: id assignment, publication, capacity eviction in whole chunks, snapshot
-//! lookups, and snapshot consistency while one writer inserts and several readers load.
+//! lookups, and snapshot consistency while the one writer inserts and several readers load.
 
 use std::{
     net::SocketAddr,
@@ -12,8 +12,11 @@ use std::{
 
 use super::*;
 use crate::{
-    protocol::redis::{ExchangeKind, RedisExchange},
-    record::{Endpoint, Exchange, Side},
+    protocol::{
+        redis::{ExchangeKind, RedisExchange},
+        Exchange,
+    },
+    record::{Endpoint, Side},
 };
 
 /// A record marked with `n` (its start time), so tests can check that id `n` holds record `n`.
@@ -42,7 +45,7 @@ fn record(n: u64) -> Record {
 }
 
 /// Inserts records `from..=to` (marked with their expected ids).
-fn insert_range(store: &Store, from: u64, to: u64) {
+fn insert_range(store: &mut StoreWriter, from: u64, to: u64) {
     for n in from..=to {
         store.insert(record(n));
     }
@@ -73,8 +76,8 @@ fn assert_consistent(snap: &Snapshot, capacity: usize) {
 
 #[test]
 fn empty_store_publishes_an_empty_snapshot() {
-    let store = Store::new(1000);
-    let snap = store.snapshot();
+    let (store, reader) = new(1000);
+    let snap = reader.snapshot();
     assert_eq!((snap.total, snap.len(), snap.first_id()), (0, 0, 1));
     assert!(snap.is_empty());
     assert!(snap.get(0).is_none());
@@ -82,15 +85,15 @@ fn empty_store_publishes_an_empty_snapshot() {
     assert!(snap.by_id(1).is_none());
     assert_eq!(snap.after(0).count(), 0);
     store.publish();
-    assert_eq!(store.snapshot().total, 0);
+    assert_eq!(reader.snapshot().total, 0);
 }
 
 #[test]
 fn ids_are_assigned_from_one_in_insert_order() {
-    let store = Store::new(1000);
-    insert_range(&store, 1, 5);
+    let (mut store, reader) = new(1000);
+    insert_range(&mut store, 1, 5);
     store.publish();
-    let snap = store.snapshot();
+    let snap = reader.snapshot();
     assert_eq!(ids(&snap), [1, 2, 3, 4, 5]);
     assert_eq!(snap.total, 5);
     assert_eq!(snap.first_id(), 1);
@@ -99,16 +102,16 @@ fn ids_are_assigned_from_one_in_insert_order() {
 
 #[test]
 fn inserts_are_invisible_until_published_and_snapshots_never_change() {
-    let store = Store::new(1000);
-    insert_range(&store, 1, 3);
-    assert_eq!(store.snapshot().total, 0);
+    let (mut store, reader) = new(1000);
+    insert_range(&mut store, 1, 3);
+    assert_eq!(reader.snapshot().total, 0);
     store.publish();
-    let before = store.snapshot();
-    insert_range(&store, 4, 2 * CHUNK as u64);
+    let before = reader.snapshot();
+    insert_range(&mut store, 4, 2 * CHUNK as u64);
     store.publish();
     assert_eq!(ids(&before), [1, 2, 3]);
     assert_eq!(before.total, 3);
-    let after = store.snapshot();
+    let after = reader.snapshot();
     assert_eq!(after.total, 2 * CHUNK as u64);
     assert_consistent(&after, 1000);
 }
@@ -116,12 +119,12 @@ fn inserts_are_invisible_until_published_and_snapshots_never_change() {
 #[test]
 fn capacity_eviction_drops_whole_chunks_of_the_oldest_records() {
     let capacity = 4 * CHUNK;
-    let store = Store::new(capacity);
+    let (mut store, reader) = new(capacity);
     let mut last_first_id = 1;
     for n in 1..=(10 * CHUNK + 17) as u64 {
         store.insert(record(n));
         store.publish();
-        let snap = store.snapshot();
+        let snap = reader.snapshot();
         assert_eq!(snap.total, n);
         assert_consistent(&snap, capacity);
         let first = snap.first_id();
@@ -147,25 +150,25 @@ fn capacity_eviction_drops_whole_chunks_of_the_oldest_records() {
 
 #[test]
 fn capacity_is_rounded_up_to_whole_chunks() {
-    let store = Store::new(CHUNK + 1);
-    insert_range(&store, 1, 2 * CHUNK as u64 - 1);
+    let (mut store, reader) = new(CHUNK + 1);
+    insert_range(&mut store, 1, 2 * CHUNK as u64 - 1);
     store.publish();
-    let snap = store.snapshot();
+    let snap = reader.snapshot();
     assert_eq!((snap.first_id(), snap.len()), (1, 2 * CHUNK - 1));
     store.insert(record(2 * CHUNK as u64));
     store.publish();
-    let snap = store.snapshot();
+    let snap = reader.snapshot();
     assert_eq!(snap.first_id(), CHUNK as u64 + 1);
     assert_consistent(&snap, 2 * CHUNK);
 }
 
 #[test]
 fn by_id_after_and_get_agree() {
-    let store = Store::new(2 * CHUNK);
+    let (mut store, reader) = new(2 * CHUNK);
     let total = 3 * CHUNK as u64 + 10;
-    insert_range(&store, 1, total);
+    insert_range(&mut store, 1, total);
     store.publish();
-    let snap = store.snapshot();
+    let snap = reader.snapshot();
     assert_consistent(&snap, 2 * CHUNK);
     let first = snap.first_id();
     assert!(first > 1, "some records were evicted");
@@ -203,12 +206,12 @@ fn concurrent_readers_always_see_consistent_growing_snapshots() {
     const PUBLISH_EVERY: u64 = 100;
     const READERS: usize = 3;
     let capacity = 8 * CHUNK;
-    let store = Arc::new(Store::new(capacity));
+    let (mut store, reader) = new(capacity);
     let done = Arc::new(AtomicBool::new(false));
 
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
-            let store = Arc::clone(&store);
+            let reader = reader.clone();
             let done = Arc::clone(&done);
             thread::spawn(move || {
                 let mut last_total = 0;
@@ -216,7 +219,7 @@ fn concurrent_readers_always_see_consistent_growing_snapshots() {
                 loop {
                     // Read the flag first: the load after it is set sees the final publication.
                     let finished = done.load(Ordering::Acquire);
-                    let snap = store.snapshot();
+                    let snap = reader.snapshot();
                     assert_consistent(&snap, capacity);
                     assert!(
                         snap.total >= last_total,
@@ -251,5 +254,5 @@ fn concurrent_readers_always_see_consistent_growing_snapshots() {
         assert_eq!(last_total, RECORDS);
         assert!(loads > 0);
     }
-    assert_consistent(&store.snapshot(), capacity);
+    assert_consistent(&reader.snapshot(), capacity);
 }

@@ -16,10 +16,13 @@ use std::{
 
 use nix::{sys::signal, unistd::Pid};
 
-use crate::{
-    cli::{config::Output, config::RecordConfig},
+use super::{
     headless::{Capture, Summary},
     signals::{self, Terminate},
+};
+use crate::{
+    cli::config::RecordConfig,
+    ndjson::file::{self, Target},
 };
 
 /// Exit statuses of `record` that are watcher's own (everything else is the command's).
@@ -126,14 +129,16 @@ fn command_failure(status: ExitStatus) -> Option<u8> {
 }
 
 /// Runs the recording. Messages for the user go to stderr.
-pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
-    let to_stdout = matches!(cfg.watch.output, Output::Stdout);
-    let output = cfg.watch.output_name().unwrap_or_default();
-    // The export file was created while validating arguments; a run that never started leaves none.
-    let created = match &cfg.watch.output {
-        Output::File(path, _) => Some(path.clone()),
-        _ => None,
-    };
+pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
+    let target = cfg.watch.output.as_ref();
+    let to_stdout = target == Some(&Target::Stdout);
+    let export = target
+        .map(file::open)
+        .transpose()
+        .map_err(|e| RecordError::Start(e.into()))?;
+    let output = export.as_ref().map(|e| e.name.clone()).unwrap_or_default();
+    // A run that never started leaves no export behind.
+    let created = export.as_ref().and_then(|e| e.created.clone());
     let remove_created = || {
         if let Some(path) = &created {
             let _ = std::fs::remove_file(path);
@@ -146,7 +151,7 @@ pub fn run(mut cfg: RecordConfig) -> Result<Recorded, RecordError> {
             return Err(RecordError::Start(e.into()));
         }
     };
-    let (capture, notes) = match Capture::start(&mut cfg.watch, None) {
+    let (capture, notes) = match Capture::start(&cfg.watch, export.map(|e| e.writer), None) {
         Ok(started) => started,
         Err(e) => {
             remove_created();
@@ -230,8 +235,8 @@ fn shell_words(command: &[OsString]) -> String {
 mod tests {
     use super::*;
     use crate::{
+        analysis::findings::{Condition, Finding, Findings},
         counters::Totals,
-        findings::{Condition, Finding, Findings},
     };
 
     fn exited(code: i32) -> ExitStatus {

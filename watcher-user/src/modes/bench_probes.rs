@@ -6,10 +6,8 @@
 
 use anyhow::{Context, Result};
 
-use crate::{
-    capture::{loader, preflight},
-    signals,
-};
+use super::signals;
+use crate::capture::{loader, preflight};
 
 /// Attaches the empty programs until a termination signal.
 pub fn run() -> Result<()> {

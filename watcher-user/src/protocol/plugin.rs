@@ -1,0 +1,214 @@
+//! The seam between protocols and the rest of watcher: what one protocol folder provides, as three traits.
+//!
+//! - [`Protocol`]: the static side — its name, how its messages start, its per-connection [`Session`],
+//!   its record filters and their command-line options, its `--fail-on` conditions, its table columns
+//!   and how its payload is read back from JSON.
+//! - [`Session`]: decoding and pairing the two byte streams of one connection into exchanges.
+//! - [`Payload`]: what every later stage asks of one decoded exchange (its operation, whether it is an
+//!   error, its JSON, its table cells and detail lines, its `stat` keys, its one-line description).
+//!   Object-safe, so the registry hands out `&dyn Payload` and no stage outside `protocol/` ever
+//!   names a protocol's types.
+//!
+//! What the UI shows is described here in plain data ([`Cells`], [`DetailLine`], [`Tone`]); the TUI
+//! decides colours and layout. Nothing here does I/O.
+
+use std::fmt;
+
+use super::{
+    json::read::{FieldResult, Json},
+    Flow, Paired, SessionStats,
+};
+
+/// One protocol: implemented by a unit type in `protocol/<name>/mod.rs` and listed once in
+/// `protocol/registry.rs`.
+pub trait Protocol: 'static {
+    /// Lower-case name: the `watch` argument, the JSON `protocol` value and payload key, the UI's label.
+    const NAME: &'static str;
+    /// One line for `--help`.
+    const ABOUT: &'static str;
+    /// Headings of the table's three protocol columns.
+    const COLUMNS: Columns;
+    /// The flags of [`Protocol::FilterArgs`], for messages (`--command/--key-prefix`).
+    const FILTER_FLAGS: &'static str;
+    /// The `--fail-on` conditions this protocol judges.
+    const FAIL_ON: &'static [FailOn];
+
+    /// A decoded exchange (request and response, or a message without a request).
+    type Exchange: Payload + Clone + fmt::Debug + PartialEq + Send + Sync + 'static;
+    /// The decoding and pairing state of one connection.
+    type Session: Session<Exchange = Self::Exchange> + fmt::Debug + Send;
+    /// Command-line filter options (flattened into every subcommand's filters).
+    type FilterArgs: clap::Args + fmt::Debug;
+    /// Validated record filters.
+    type Filter: ExchangeFilter<Self::Exchange>;
+
+    /// Whether `data`, the start of a syscall's bytes flowing `flow`, opens one of this protocol's
+    /// messages. Decides which protocol a connection speaks.
+    fn starts_message(flow: Flow, data: &[u8]) -> bool;
+
+    /// A session keeping at most `keep_bytes` of each value; `in_sync` is false for connections met in
+    /// the middle of their life.
+    fn session(keep_bytes: usize, in_sync: bool) -> Self::Session;
+
+    /// Validates the filter options.
+    fn filter(args: &Self::FilterArgs) -> Result<Self::Filter, FilterError>;
+
+    /// Reads the payload back from the JSON its [`Payload::write_json`] wrote.
+    fn read_json(value: Json<'_>) -> FieldResult<Self::Exchange>;
+}
+
+/// Decoding and pairing of one connection. Owned by the one shard thread that owns the connection.
+pub trait Session {
+    /// What it produces.
+    type Exchange;
+
+    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
+    /// place sync can be regained); `ts_ns` is when the bytes moved (monotonic).
+    fn on_data(
+        &mut self,
+        flow: Flow,
+        data: &[u8],
+        ts_ns: u64,
+        call_start: bool,
+        out: &mut Vec<Paired<Self::Exchange>>,
+    );
+
+    /// Accounts for `len` bytes of one direction that were not captured.
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired<Self::Exchange>>);
+
+    /// The connection closed: what is still waiting is reported without a response.
+    fn on_close(&mut self, out: &mut Vec<Paired<Self::Exchange>>);
+
+    /// Counters so far.
+    fn stats(&self) -> SessionStats;
+}
+
+/// A protocol's record filters.
+pub trait ExchangeFilter<X>: Clone + fmt::Debug + Default + Send + Sync + 'static {
+    /// Whether any filter is set (giving only one protocol's filters selects that protocol).
+    fn is_set(&self) -> bool;
+
+    /// Whether `exchange` passes.
+    fn matches(&self, exchange: &X) -> bool;
+}
+
+/// A rejected filter option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: {reason}")]
+pub struct FilterError {
+    /// The flag.
+    pub flag: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// What every stage after decoding asks of one exchange.
+pub trait Payload {
+    /// What was asked, as views and statistics name it: a Redis command (`(push)` for a push), an HTTP
+    /// method.
+    fn operation(&self) -> &str;
+
+    /// Whether the response reports an error (this protocol's error rule).
+    fn is_error(&self) -> bool;
+
+    /// Writes the payload as one JSON value (the protocol's section of `docs/json-schema.md`).
+    fn write_json(&self, out: &mut Vec<u8>);
+
+    /// The table's subject and outcome cells.
+    fn cells(&self) -> Cells;
+
+    /// Appends the detail screen's lines about the exchange (after the common summary).
+    fn detail(&self, lines: &mut Vec<DetailLine>);
+
+    /// Appends the `stat --group-by endpoint` key: what was asked, generalised (`GET /users/{id}`).
+    fn write_route(&self, out: &mut String);
+
+    /// Appends the `stat --group-by status` key: how it was answered (`ok`, `WRONGTYPE`, `404`).
+    fn write_status(&self, out: &mut String);
+
+    /// Whether the text the table shows of it contains something `found_in` accepts (the UI's search).
+    fn contains_text(&self, found_in: &mut dyn FnMut(&str) -> bool) -> bool;
+
+    /// Appends one line for reports: what was asked and what came back.
+    fn describe(&self, out: &mut String);
+
+    /// Whether it meets the `--fail-on` condition named `condition` (one of its protocol's
+    /// [`Protocol::FAIL_ON`]).
+    fn meets(&self, condition: &str) -> bool;
+}
+
+/// Headings of the table's three protocol columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns {
+    /// What was asked (`command`, `method`).
+    pub operation: &'static str,
+    /// [`Columns::operation`] short enough to share the column with other protocols' (`cmd`).
+    pub operation_short: &'static str,
+    /// What it was about (`key`, `host + target`).
+    pub subject: &'static str,
+    /// How it was answered (`reply`, `status`).
+    pub outcome: &'static str,
+}
+
+/// A `--fail-on` condition a protocol judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailOn {
+    /// Its name on the command line (`redis-error`).
+    pub name: &'static str,
+}
+
+/// How a cell or line should stand out; the UI picks the colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tone {
+    /// Nothing special.
+    #[default]
+    Plain,
+    /// Success (HTTP 2xx).
+    Good,
+    /// Informational (HTTP 1xx).
+    Info,
+    /// A redirection (HTTP 3xx).
+    Redirect,
+    /// The client's fault (HTTP 4xx).
+    Warning,
+    /// An error (a Redis error reply, HTTP 5xx).
+    Error,
+}
+
+/// The table's protocol cells of one record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cells {
+    /// What it was about: a Redis key, an HTTP host and target.
+    pub subject: String,
+    /// How it was answered: a reply summary, a status.
+    pub outcome: String,
+    /// How the outcome stands out.
+    pub tone: Tone,
+}
+
+/// One line of the detail screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetailLine {
+    /// The text.
+    pub text: String,
+    /// Whether it heads a section.
+    pub heading: bool,
+}
+
+impl DetailLine {
+    /// A section heading.
+    pub fn heading(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            heading: true,
+        }
+    }
+
+    /// An ordinary line.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            heading: false,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The `redis` object of a JSON record (`docs/json-schema.md`): written by [`write`], read back by
+//! [`read`]. Replies are `{"type": T, "value": V}` trees; a finite double is written as a JSON number.
+
+use super::{ExchangeKind, Frame, RedisExchange};
+use crate::protocol::json::{
+    read::{
+        blob, boolean, list, null, nullable, owned_string, pair, signed, string, unknown,
+        wrong_type, FieldResult, Fields, Json,
+    },
+    write::{write_blob, write_bool, write_str},
+};
+
+/// Writes the `redis` object of a record.
+pub fn write(x: &RedisExchange, out: &mut Vec<u8>) {
+    let kind = match x.kind {
+        ExchangeKind::Command => "command",
+        ExchangeKind::Push => "push",
+    };
+    out.extend_from_slice(b"{\"kind\":");
+    write_str(out, kind);
+    out.extend_from_slice(b",\"command\":");
+    if x.kind == ExchangeKind::Command {
+        write_str(out, &x.command);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"args\":[");
+    for (i, arg) in x.args.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_blob(out, arg);
+    }
+    out.extend_from_slice(b"],\"reply\":");
+    match &x.reply {
+        Some(frame) => write_frame(out, frame),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+fn frame_type(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Simple(_) => "simple",
+        Frame::Error(_) => "error",
+        Frame::Integer(_) => "integer",
+        Frame::Bulk(_) => "bulk",
+        Frame::Null => "null",
+        Frame::Array(_) => "array",
+        Frame::Map(_) => "map",
+        Frame::Set(_) => "set",
+        Frame::Push(_) => "push",
+        Frame::Double(_) => "double",
+        Frame::Boolean(_) => "boolean",
+        Frame::BigNumber(_) => "bignumber",
+        Frame::Verbatim { .. } => "verbatim",
+    }
+}
+
+fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
+    out.extend_from_slice(b"{\"type\":");
+    write_str(out, frame_type(frame));
+    if let Frame::Verbatim { format, .. } = frame {
+        out.extend_from_slice(b",\"format\":");
+        write_str(out, format);
+    }
+    out.extend_from_slice(b",\"value\":");
+    match frame {
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
+            write_blob(out, b);
+        }
+        Frame::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Frame::Null => out.extend_from_slice(b"null"),
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_frame(out, item);
+            }
+            out.push(b']');
+        }
+        Frame::Map(pairs) => {
+            out.push(b'[');
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                write_frame(out, k);
+                out.push(b',');
+                write_frame(out, v);
+                out.push(b']');
+            }
+            out.push(b']');
+        }
+        Frame::Double(d) => match d.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+            }
+            _ => write_str(out, d),
+        },
+        Frame::Boolean(b) => write_bool(out, *b),
+        Frame::BigNumber(n) => write_str(out, n),
+    }
+    out.push(b'}');
+}
+
+/// Reads the `redis` object of a record.
+pub fn read(value: Json<'_>) -> FieldResult<RedisExchange> {
+    let mut f = Fields::of(value)?;
+    let kind = f.take("kind", exchange_kind)?;
+    let command = match kind {
+        ExchangeKind::Command => f.take("command", owned_string)?,
+        ExchangeKind::Push => {
+            f.take("command", null)?;
+            String::new()
+        }
+    };
+    Ok(RedisExchange {
+        kind,
+        command,
+        args: f.take("args", |v| list(v, blob))?,
+        reply: f.take("reply", nullable(frame))?,
+    })
+}
+
+fn exchange_kind(value: Json<'_>) -> FieldResult<ExchangeKind> {
+    let name = string(value)?;
+    match name.as_ref() {
+        "command" => Ok(ExchangeKind::Command),
+        "push" => Ok(ExchangeKind::Push),
+        _ => Err(unknown("kind", name)),
+    }
+}
+
+/// A reply `{"type": T, "value": V}` (verbatim replies also have `"format"`).
+fn frame(value: Json<'_>) -> FieldResult<Frame> {
+    let mut f = Fields::of(value)?;
+    let frame_type = f.take("type", string)?;
+    let frame = match frame_type.as_ref() {
+        "simple" => Frame::Simple(f.take("value", blob)?),
+        "error" => Frame::Error(f.take("value", blob)?),
+        "bulk" => Frame::Bulk(f.take("value", blob)?),
+        "integer" => Frame::Integer(f.take("value", signed)?),
+        "null" => {
+            f.take("value", null)?;
+            Frame::Null
+        }
+        "array" => Frame::Array(f.take("value", frames)?),
+        "set" => Frame::Set(f.take("value", frames)?),
+        "push" => Frame::Push(f.take("value", frames)?),
+        "map" => Frame::Map(f.take("value", |v| list(v, map_entry))?),
+        "double" => Frame::Double(f.take("value", double_text)?),
+        "boolean" => Frame::Boolean(f.take("value", boolean)?),
+        "bignumber" => Frame::BigNumber(f.take("value", owned_string)?),
+        "verbatim" => Frame::Verbatim {
+            format: f.take("format", owned_string)?,
+            text: f.take("value", blob)?,
+        },
+        _ => return Err(unknown("frame type", frame_type).under_key("type")),
+    };
+    Ok(frame)
+}
+
+fn frames(value: Json<'_>) -> FieldResult<Vec<Frame>> {
+    list(value, frame)
+}
+
+fn map_entry(value: Json<'_>) -> FieldResult<(Frame, Frame)> {
+    let (key, value) = pair(value)?;
+    let key = frame(key).map_err(|e| e.under_index(0))?;
+    let value = frame(value).map_err(|e| e.under_index(1))?;
+    Ok((key, value))
+}
+
+/// A double's text. Numbers are rendered the way the writer renders them (shortest round-trip form), so
+/// reading and writing again gives the same line.
+fn double_text(value: Json<'_>) -> FieldResult<String> {
+    match value {
+        Json::Str(text) => Ok(text.into_owned()),
+        Json::Number(n) => Ok(match n.as_f64() {
+            Some(v) if n.is_f64() => ryu::Buffer::new().format_finite(v).to_owned(),
+            // Integers are never written, but a hand-edited file may hold one; keep its digits.
+            _ => n.to_string(),
+        }),
+        other => Err(wrong_type("a number or a string", &other)),
+    }
+}

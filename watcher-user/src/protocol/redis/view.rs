@@ -1,0 +1,175 @@
+//! What people see of a Redis exchange: the table's key and reply cells, the detail screen's arguments
+//! and reply tree, one-line reply summaries and report lines, and the reply's status for statistics.
+//!
+//! Pure: builds text, draws nothing.
+
+use std::fmt::Write as _;
+
+use super::{Frame, RedisExchange};
+use crate::protocol::{
+    plugin::{Cells, DetailLine, Tone},
+    text::{printable, value_text},
+};
+
+/// The key (the first one, by the command's key positions) and the reply summary, red for an error.
+pub fn cells(x: &RedisExchange) -> Cells {
+    let mut subject = String::new();
+    if let Some(key) = x.keys().first() {
+        printable(&key.data, 40, &mut subject);
+    }
+    Cells {
+        subject,
+        outcome: x.reply_summary(60),
+        tone: if matches!(x.reply, Some(Frame::Error(_))) {
+            Tone::Error
+        } else {
+            Tone::Plain
+        },
+    }
+}
+
+/// The command with its first arguments, and the reply summary.
+pub fn describe(x: &RedisExchange, out: &mut String) {
+    out.push_str(crate::protocol::Payload::operation(x));
+    for arg in x.args.iter().take(3) {
+        out.push(' ');
+        printable(&arg.data, 40, out);
+    }
+    let _ = write!(out, " -> {}", x.reply_summary(80));
+}
+
+pub fn detail(x: &RedisExchange, lines: &mut Vec<DetailLine>) {
+    lines.push(DetailLine::heading("Arguments"));
+    for (i, arg) in x.args.iter().enumerate() {
+        lines.push(DetailLine::text(format!(
+            "  {}: {}",
+            i + 1,
+            value_text(arg)
+        )));
+    }
+    lines.push(DetailLine::text(""));
+    lines.push(DetailLine::heading("Reply"));
+    match &x.reply {
+        Some(frame) => frame_lines(frame, 1, lines),
+        None => lines.push(DetailLine::text(
+            "  (no reply before the connection closed)",
+        )),
+    }
+}
+
+fn frame_lines(frame: &Frame, indent: usize, out: &mut Vec<DetailLine>) {
+    let pad = "  ".repeat(indent);
+    let mut push = |text: String| out.push(DetailLine::text(format!("{pad}{text}")));
+    match frame {
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            let kind = match frame {
+                Frame::Set(_) => "set",
+                Frame::Push(_) => "push",
+                _ => "array",
+            };
+            push(format!("({kind} of {})", items.len()));
+            for item in items {
+                frame_lines(item, indent + 1, out);
+            }
+        }
+        Frame::Map(pairs) => {
+            push(format!("(map of {})", pairs.len()));
+            for (k, v) in pairs {
+                frame_lines(k, indent + 1, out);
+                frame_lines(v, indent + 2, out);
+            }
+        }
+        Frame::Bulk(b) => push(value_text(b)),
+        other => push(frame_summary(other, 4096)),
+    }
+}
+
+/// Longest error code taken from an error reply; a longer first word is not a code.
+const MAX_ERROR_CODE: usize = 32;
+
+/// `ok`, the error code of an error reply, or `(no reply)`.
+///
+/// Redis error replies start with an upper-case code word (`ERR`, `WRONGTYPE`, `NOAUTH`, `MOVED`, ...).
+/// A reply whose first word does not look like one (empty, lower-case, too long, not UTF-8) is grouped
+/// as `(error)`, so free-form messages cannot each become a group of their own.
+pub fn status(x: &RedisExchange) -> &str {
+    match &x.reply {
+        None => "(no reply)",
+        Some(Frame::Error(blob)) => {
+            let word = blob.data.split(|&b| b == b' ').next().unwrap_or_default();
+            let is_code = !word.is_empty()
+                && word.len() <= MAX_ERROR_CODE
+                && word.iter().all(|&b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            match std::str::from_utf8(word) {
+                Ok(code) if is_code => code,
+                _ => "(error)",
+            }
+        }
+        Some(_) => "ok",
+    }
+}
+
+/// One-line, human summary of a frame, at most about `max` characters.
+pub fn frame_summary(frame: &Frame, max: usize) -> String {
+    let mut s = String::new();
+    summarize(frame, &mut s, max);
+    s
+}
+
+fn summarize(frame: &Frame, out: &mut String, max: usize) {
+    if out.len() >= max {
+        return;
+    }
+    match frame {
+        Frame::Simple(b) => printable(&b.data, max, out),
+        Frame::Error(b) => {
+            out.push_str("(error) ");
+            printable(&b.data, max, out);
+        }
+        Frame::Integer(i) => {
+            let _ = write!(out, "(integer) {i}");
+        }
+        Frame::Bulk(b) => {
+            out.push('"');
+            printable(&b.data, max, out);
+            out.push('"');
+            if b.is_truncated() {
+                let _ = write!(out, " ({} bytes)", b.len);
+            }
+        }
+        Frame::Null => out.push_str("(nil)"),
+        Frame::Double(d) => {
+            let _ = write!(out, "(double) {d}");
+        }
+        Frame::Boolean(b) => {
+            let _ = write!(out, "(boolean) {b}");
+        }
+        Frame::BigNumber(n) => {
+            let _ = write!(out, "(big number) {n}");
+        }
+        Frame::Verbatim { text, .. } => printable(&text.data, max, out),
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            let label = match frame {
+                Frame::Set(_) => "set",
+                Frame::Push(_) => "push",
+                _ => "array",
+            };
+            let _ = write!(out, "({label} of {}) ", items.len());
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if out.len() >= max {
+                    out.push('…');
+                    break;
+                }
+                summarize(item, out, max);
+            }
+        }
+        Frame::Map(pairs) => {
+            let _ = write!(out, "(map of {})", pairs.len());
+        }
+    }
+}
