@@ -1,7 +1,7 @@
 //! `cargo xtask ...`: every project task, doing its own set-up so a fresh machine needs nothing else.
 //!
 //! - `build-ebpf`: nightly `rust-src` and `bpf-linker` (built against the nightly's own LLVM, see
-//!   PLATFORM.md) when missing, then the eBPF object.
+//!   docs/architecture.md) when missing, then the eBPF object.
 //! - `build`: the eBPF object, then the `watcher` binary embedding it.
 //! - `run -- ARGS`: build, then run `watcher ARGS` (through sudo when not root).
 //! - `test`: install test packages, build, run unit tests, then the root-only end-to-end tests.

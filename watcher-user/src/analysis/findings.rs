@@ -224,16 +224,13 @@ mod tests {
     use super::*;
     use crate::{
         protocol::redis::{Blob, Frame},
-        test_records::{error, http, redis, with_latency},
+        test_records::{error, http, redis_with_args, with_latency},
     };
 
     /// `INCR k` with `reply`, record id 7.
     fn incr(reply: Frame) -> Record {
-        let mut record = redis("INCR", Some(reply));
+        let mut record = redis_with_args("INCR", vec![Blob::full("k")], Some(reply));
         record.id = 7;
-        if let crate::protocol::Exchange::Redis(x) = &mut record.exchange {
-            x.args = vec![Blob::full("k")];
-        }
         record
     }
 

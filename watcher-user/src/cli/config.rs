@@ -15,7 +15,6 @@ use crate::{
         findings::Condition,
         stat::{GroupBy, SortBy},
     },
-    modes::pipeline::PipelineConfig,
     ndjson::file::Target,
     protocol::{plugin::FilterError, ProtocolId, ProtocolSet},
     record::{filter::RecordFilter, Side},
@@ -45,6 +44,25 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
         flag,
         reason: reason.into(),
     }
+}
+
+/// What the pipeline needs to run.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Kernel filters and limits (offsets are filled in at start).
+    pub kernel: KernelConfig,
+    /// `--pid` values.
+    pub pids: Vec<u32>,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// Shard threads.
+    pub shards: usize,
+    /// Store capacity.
+    pub max_records: usize,
+    /// User-space record filters.
+    pub filter: RecordFilter,
+    /// Protocols decoded.
+    pub protocols: ProtocolSet,
 }
 
 /// A validated `watch` invocation (also the capture part of `record` and live `stat`).

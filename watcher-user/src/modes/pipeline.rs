@@ -16,10 +16,10 @@ use std::{
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tokio::sync::watch;
-use watcher_common::KernelConfig;
 
 use crate::{
     capture::{listeners, loader, offsets, preflight, reader, tracefs},
+    cli::config::PipelineConfig,
     clock::WallClock,
     conn::{
         router::Router,
@@ -27,8 +27,8 @@ use crate::{
         EventBatch,
     },
     counters::Counters,
-    protocol::{detect::Decoding, ProtocolSet},
-    record::{filter::RecordFilter, Record},
+    protocol::detect::Decoding,
+    record::Record,
     store::{self, StoreReader, StoreWriter},
 };
 
@@ -36,25 +36,6 @@ use crate::{
 const SHARD_QUEUE: usize = 256;
 /// Queue depth (in record batches) between the shards and the store writer.
 const STORE_QUEUE: usize = 1024;
-
-/// What the pipeline needs to run.
-#[derive(Clone, Debug)]
-pub struct PipelineConfig {
-    /// Kernel filters and limits (offsets are filled in at start).
-    pub kernel: KernelConfig,
-    /// `--pid` values.
-    pub pids: Vec<u32>,
-    /// Ring buffer size in bytes (a power of two, multiple of the page size).
-    pub ring_bytes: u32,
-    /// Shard threads.
-    pub shards: usize,
-    /// Store capacity.
-    pub max_records: usize,
-    /// User-space record filters.
-    pub filter: RecordFilter,
-    /// Protocols decoded.
-    pub protocols: ProtocolSet,
-}
 
 /// A running pipeline.
 pub struct Pipeline {

@@ -82,8 +82,7 @@ mod tests {
     use super::*;
     use crate::{
         protocol::redis::Blob,
-        record::Exchange,
-        test_records::{ok, redis},
+        test_records::{ok, redis_with_args},
     };
 
     /// A writer whose bytes the test can read afterwards, failing from `fail_after` bytes on.
@@ -111,11 +110,9 @@ mod tests {
     fn records(n: usize) -> Vec<Record> {
         (0..n)
             .map(|i| {
-                let mut r = redis("GET", Some(ok()));
+                let key = Blob::full(format!("key:{i}"));
+                let mut r = redis_with_args("GET", vec![key], Some(ok()));
                 r.id = i as u64 + 1;
-                if let Exchange::Redis(x) = &mut r.exchange {
-                    x.args.push(Blob::full(format!("key:{i}")));
-                }
                 r
             })
             .collect()

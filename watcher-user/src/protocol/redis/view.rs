@@ -32,8 +32,11 @@ pub fn cells(x: &RedisExchange) -> Cells {
 pub fn describe(x: &RedisExchange, out: &mut String) {
     out.push_str(crate::protocol::Payload::operation(x));
     for arg in x.args.iter().take(3) {
+        // Each argument is cut on its own, whatever precedes it in the line.
+        let mut text = String::new();
+        printable(&arg.data, 40, &mut text);
         out.push(' ');
-        printable(&arg.data, 40, out);
+        out.push_str(&text);
     }
     let _ = write!(out, " -> {}", x.reply_summary(80));
 }
@@ -171,5 +174,25 @@ fn summarize(frame: &Frame, out: &mut String, max: usize) {
         Frame::Map(pairs) => {
             let _ = write!(out, "(map of {})", pairs.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{redis::ExchangeKind, Blob};
+
+    #[test]
+    fn a_description_cuts_each_argument_on_its_own_whatever_precedes_it() {
+        let x = RedisExchange {
+            kind: ExchangeKind::Command,
+            command: "LPUSH".into(),
+            args: vec![Blob::full("a-string"), Blob::full("x")],
+            reply: Some(Frame::Integer(1)),
+        };
+        let mut line =
+            "#1 redis 22816/redis-cli client, a prefix longer than forty bytes ".to_owned();
+        describe(&x, &mut line);
+        assert!(line.ends_with("LPUSH a-string x -> (integer) 1"), "{line}");
     }
 }
