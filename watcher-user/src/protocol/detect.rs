@@ -9,8 +9,8 @@
 //! Pure: no I/O.
 
 use super::{
+    common::{Flow, SessionStats},
     registry::{Finished, ProtocolId, ProtocolSession, ProtocolSet},
-    Flow, SessionStats,
 };
 
 /// Call starts without a recognised message after which a connection is counted as unrecognised.

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Flow, SessionStats};
+use super::common::{Flow, SessionStats};
 
 /// A decoder of one direction's byte stream, as far as the sync rules need it.
 pub trait StreamDecoder {

@@ -15,8 +15,8 @@
 use std::fmt;
 
 use super::{
+    common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
-    Flow, Paired, SessionStats,
 };
 
 /// One protocol: implemented by a unit type in `protocol/<name>/mod.rs` and listed once in

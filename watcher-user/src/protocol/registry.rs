@@ -18,9 +18,9 @@
 use std::borrow::Borrow;
 
 use super::{
+    common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
     plugin::{Columns, ExchangeFilter, FailOn, FilterError, Payload, Protocol, Session},
-    Flow, Paired, SessionStats,
 };
 
 macro_rules! protocols {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{plugin::DetailLine, Blob};
+use super::{common::Blob, plugin::DetailLine};
 
 /// Most body bytes shown on the detail screen; the rest is summarised.
 const MAX_SHOWN: usize = 16 * 1024;

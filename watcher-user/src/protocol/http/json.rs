@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::{version_text, Headers, HttpExchange, HttpRequest, HttpResponse};
 use crate::protocol::{
+    common::Blob,
     json::{
         read::{
             blob, inconsistent, nullable, owned_string, pair, string, unknown, unsigned_16,
@@ -14,7 +15,6 @@ use crate::protocol::{
             write_blob, write_bool, write_opt_str, write_opt_u64, write_str, write_u64, write_value,
         },
     },
-    Blob,
 };
 
 /// Writes the `http` object of a record.

@@ -12,7 +12,7 @@
 use memchr::memchr;
 
 use super::Headers;
-use crate::protocol::{pairing::StreamDecoder, Blob};
+use crate::protocol::{common::Blob, pairing::StreamDecoder};
 
 /// Longest head (start line and header fields) accepted; longer means garbage.
 pub const MAX_HEAD: usize = 64 * 1024;

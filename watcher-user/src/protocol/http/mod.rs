@@ -18,9 +18,9 @@ pub mod view;
 pub use session::{HttpSession, Paired};
 
 use super::{
+    common::{Blob, Flow},
     json::read::{FieldResult, Json},
     plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
-    Blob, Flow,
 };
 
 /// `--fail-on` condition: a 5xx response.

@@ -14,9 +14,9 @@ use super::{
     Headers, HttpExchange, HttpRequest, HttpResponse,
 };
 use crate::protocol::{
+    common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
     plugin::Session,
-    Flow, SessionStats,
 };
 
 /// Requests waiting for responses on one connection beyond which the responses are taken to be missing
@@ -25,7 +25,7 @@ use crate::protocol::{
 const MAX_PENDING: usize = 1024;
 
 /// A finished HTTP exchange with its timing.
-pub type Paired = crate::protocol::Paired<HttpExchange>;
+pub type Paired = crate::protocol::common::Paired<HttpExchange>;
 
 #[derive(Debug)]
 struct Pending {

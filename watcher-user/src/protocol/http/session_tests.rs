@@ -2,7 +2,7 @@
 //! it with each syscall cut in two at every byte boundary and checks the outcome does not change.
 
 use super::*;
-use crate::protocol::Blob;
+use crate::protocol::common::Blob;
 
 const KEEP_ALL: usize = 1 << 20;
 

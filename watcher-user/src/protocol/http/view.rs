@@ -5,9 +5,9 @@
 
 use super::{version_text, Headers, HttpExchange};
 use crate::protocol::{
+    common::Blob,
     plugin::{Cells, DetailLine, Tone},
     text::{body_lines, printable},
-    Blob,
 };
 
 /// Host + target and status cells of an HTTP record, the status colored by class.

@@ -19,7 +19,7 @@ use serde::{
 };
 use serde_json::Number;
 
-use crate::protocol::{Blob, BlobData};
+use crate::protocol::common::{Blob, BlobData};
 
 /// What is wrong with one field.
 #[derive(Debug, thiserror::Error)]

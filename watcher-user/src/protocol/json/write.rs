@@ -11,7 +11,7 @@
 
 use base64::Engine as _;
 
-use crate::protocol::Blob;
+use crate::protocol::common::Blob;
 
 /// An unsigned integer.
 pub fn write_u64(out: &mut Vec<u8>, v: u64) {

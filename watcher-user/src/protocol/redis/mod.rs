@@ -15,9 +15,9 @@ pub use resp::{Blob, Frame};
 pub use session::{Paired, RedisSession};
 
 use super::{
+    common::Flow,
     json::read::{FieldResult, Json},
     plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
-    Flow,
 };
 
 /// The `--fail-on` condition met by an error reply to a command.

@@ -15,8 +15,8 @@ use std::mem;
 
 use memchr::memchr;
 
+pub use crate::protocol::common::{Blob, BlobData};
 use crate::protocol::pairing::StreamDecoder;
-pub use crate::protocol::{Blob, BlobData};
 
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;

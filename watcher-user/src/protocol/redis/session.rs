@@ -11,13 +11,13 @@
 use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder, Role};
 use super::{ExchangeKind, RedisExchange};
 use crate::protocol::{
+    common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
     plugin::Session,
-    Flow, SessionStats,
 };
 
 /// A finished Redis exchange with its timing.
-pub type Paired = crate::protocol::Paired<RedisExchange>;
+pub type Paired = crate::protocol::common::Paired<RedisExchange>;
 
 /// How many reply frames a request takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

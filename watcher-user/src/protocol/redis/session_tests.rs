@@ -2,7 +2,7 @@
 //! connection close, loss and recovery of sync, and the key positions of commands.
 
 use super::*;
-use crate::protocol::Payload as _;
+use crate::protocol::plugin::Payload as _;
 
 const KEEP_ALL: usize = 1 << 20;
 

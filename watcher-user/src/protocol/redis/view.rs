@@ -30,7 +30,7 @@ pub fn cells(x: &RedisExchange) -> Cells {
 
 /// The command with its first arguments, and the reply summary.
 pub fn describe(x: &RedisExchange, out: &mut String) {
-    out.push_str(crate::protocol::Payload::operation(x));
+    out.push_str(crate::protocol::plugin::Payload::operation(x));
     for arg in x.args.iter().take(3) {
         // Each argument is cut on its own, whatever precedes it in the line.
         let mut text = String::new();
@@ -180,7 +180,7 @@ fn summarize(frame: &Frame, out: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{redis::ExchangeKind, Blob};
+    use crate::protocol::{common::Blob, redis::ExchangeKind};
 
     #[test]
     fn a_description_cuts_each_argument_on_its_own_whatever_precedes_it() {

@@ -1,0 +1,81 @@
+//! The vocabulary every protocol shares: which way bytes flow, binary-safe values with their true
+//! length, a finished exchange with its timing, and a session's counters.
+
+/// Which way bytes flow, in protocol terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Client to server.
+    Request,
+    /// Server to client.
+    Response,
+}
+
+/// The kept bytes of a [`Blob`]. Values of up to 24 bytes (most keys, small values, status replies)
+/// live inside the blob itself: a typical command then costs no allocation per argument, and the thread
+/// that finally drops an evicted record has that many fewer frees to do.
+pub type BlobData = smallvec::SmallVec<[u8; 24]>;
+
+/// A binary-safe value with its true length; `data` may hold only a prefix of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Blob {
+    /// The bytes kept (a prefix of the value when `data.len() < len`).
+    pub data: BlobData,
+    /// The value's length on the wire.
+    pub len: u64,
+}
+
+impl Blob {
+    /// A complete blob.
+    pub fn full(data: impl Into<Vec<u8>>) -> Self {
+        let data = BlobData::from_vec(data.into());
+        let len = data.len() as u64;
+        Self { data, len }
+    }
+
+    /// Whether only a prefix of the value is kept.
+    pub fn is_truncated(&self) -> bool {
+        (self.data.len() as u64) < self.len
+    }
+}
+
+/// A finished exchange of protocol `X` with its timing, before it becomes a `Record`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paired<X> {
+    /// What was said.
+    pub exchange: X,
+    /// Monotonic ns of the request's first byte (or the push's).
+    pub start_ns: u64,
+    /// Monotonic ns of the response's last byte.
+    pub end_ns: Option<u64>,
+    /// Request bytes on the wire.
+    pub request_bytes: u64,
+    /// Response bytes on the wire.
+    pub response_bytes: u64,
+    /// Whether any value was cut short.
+    pub truncated: bool,
+}
+
+impl<X> Paired<X> {
+    /// The same exchange and timing with the exchange converted.
+    pub fn map<Y>(self, convert: impl FnOnce(X) -> Y) -> Paired<Y> {
+        Paired {
+            exchange: convert(self.exchange),
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            request_bytes: self.request_bytes,
+            response_bytes: self.response_bytes,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// Counters a session contributes to the global statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Times a direction lost sync (gap outside a value, or malformed bytes).
+    pub lost_sync: u64,
+    /// Requests dropped because sync was lost before their reply.
+    pub dropped_requests: u64,
+    /// Replies ignored because no request could be tied to them.
+    pub orphan_replies: u64,
+}
