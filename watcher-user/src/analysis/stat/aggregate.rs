@@ -9,7 +9,7 @@ use std::{cmp::Ordering, collections::HashMap};
 
 use serde::Serialize;
 
-use super::{GroupBy, SortBy};
+use super::keys::{GroupBy, SortBy};
 use crate::record::Record;
 
 /// Upper bounds (exclusive) of the histogram's buckets, in ns: two per decade from 1 µs to 10 s, at the

@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{aggregate::HISTOGRAM_BOUNDS_NS, GroupBy, GroupStats};
+use super::{
+    aggregate::{GroupStats, HISTOGRAM_BOUNDS_NS},
+    keys::GroupBy,
+};
 use crate::format::latency;
 
 /// Space between columns.

@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::HttpExchange;
+use super::exchange::HttpExchange;
 use crate::protocol::plugin::{ExchangeFilter, FilterError};
 
 /// HTTP filter options.

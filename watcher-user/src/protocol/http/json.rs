@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{version_text, Headers, HttpExchange, HttpRequest, HttpResponse};
+use super::exchange::{version_text, Headers, HttpExchange, HttpRequest, HttpResponse};
 use crate::protocol::{
     common::Blob,
     json::{

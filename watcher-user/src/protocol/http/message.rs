@@ -11,7 +11,7 @@
 
 use memchr::memchr;
 
-use super::Headers;
+use super::exchange::Headers;
 use crate::protocol::{common::Blob, pairing::StreamDecoder};
 
 /// Longest head (start line and header fields) accepted; longer means garbage.

@@ -10,8 +10,8 @@
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
 use super::{
+    exchange::{Headers, HttpExchange, HttpRequest, HttpResponse},
     message::{Body, Event, Framing, Head, MessageDecoder, Role, StartLine},
-    Headers, HttpExchange, HttpRequest, HttpResponse,
 };
 use crate::protocol::{
     common::{Flow, SessionStats},

@@ -3,7 +3,7 @@
 //!
 //! Pure: builds text, draws nothing.
 
-use super::{version_text, Headers, HttpExchange};
+use super::exchange::{version_text, Headers, HttpExchange};
 use crate::protocol::{
     common::Blob,
     plugin::{Cells, DetailLine, Tone},

@@ -1,6 +1,6 @@
 //! Redis record filters, `--command` and `--key-prefix`: their command-line options and what they keep.
 
-use super::{ExchangeKind, RedisExchange};
+use super::exchange::{ExchangeKind, RedisExchange};
 use crate::protocol::plugin::ExchangeFilter;
 
 /// Redis filter options.

@@ -1,7 +1,10 @@
 //! The `redis` object of a JSON record (`docs/json-schema.md`): written by [`write`], read back by
 //! [`read`]. Replies are `{"type": T, "value": V}` trees; a finite double is written as a JSON number.
 
-use super::{ExchangeKind, Frame, RedisExchange};
+use super::{
+    exchange::{ExchangeKind, RedisExchange},
+    resp::Frame,
+};
 use crate::protocol::json::{
     read::{
         blob, boolean, list, null, nullable, owned_string, pair, signed, string, unknown,

@@ -8,8 +8,8 @@
 //!
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
+use super::exchange::{ExchangeKind, RedisExchange};
 use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder, Role};
-use super::{ExchangeKind, RedisExchange};
 use crate::protocol::{
     common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},

@@ -2,7 +2,7 @@
 //! connection close, loss and recovery of sync, and the key positions of commands.
 
 use super::*;
-use crate::protocol::plugin::Payload as _;
+use crate::protocol::{plugin::Payload as _, redis::view};
 
 const KEEP_ALL: usize = 1 << 20;
 
@@ -272,7 +272,7 @@ fn close_reports_pending_requests_without_reply() {
         assert_eq!(p.exchange.reply, None);
         assert_eq!((p.end_ns, p.response_bytes), (None, 0));
     }
-    assert_eq!(out[0].exchange.reply_summary(40), "(no reply)");
+    assert_eq!(view::reply_summary(&out[0].exchange, 40), "(no reply)");
     assert!(close(&mut s).is_empty(), "a second close reports nothing");
 }
 

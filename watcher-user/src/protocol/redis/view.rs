@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Frame, RedisExchange};
+use super::{exchange::RedisExchange, resp::Frame};
 use crate::protocol::{
     plugin::{Cells, DetailLine, Tone},
     text::{printable, value_text},
@@ -19,7 +19,7 @@ pub fn cells(x: &RedisExchange) -> Cells {
     }
     Cells {
         subject,
-        outcome: x.reply_summary(60),
+        outcome: reply_summary(x, 60),
         tone: if matches!(x.reply, Some(Frame::Error(_))) {
             Tone::Error
         } else {
@@ -38,7 +38,7 @@ pub fn describe(x: &RedisExchange, out: &mut String) {
         out.push(' ');
         out.push_str(&text);
     }
-    let _ = write!(out, " -> {}", x.reply_summary(80));
+    let _ = write!(out, " -> {}", reply_summary(x, 80));
 }
 
 pub fn detail(x: &RedisExchange, lines: &mut Vec<DetailLine>) {
@@ -111,6 +111,14 @@ pub fn status(x: &RedisExchange) -> &str {
             }
         }
         Some(_) => "ok",
+    }
+}
+
+/// One-line, human summary of the reply for tables, at most about `max` characters.
+pub fn reply_summary(x: &RedisExchange, max: usize) -> String {
+    match &x.reply {
+        None => "(no reply)".to_owned(),
+        Some(frame) => frame_summary(frame, max),
     }
 }
 

@@ -1,0 +1,68 @@
+//! The decoded Redis exchange: a command with its arguments and reply (or a pushed message), the
+//! command's key positions and a one-line reply summary.
+
+use super::resp::Frame;
+use crate::protocol::common::Blob;
+
+/// Whether an exchange answers a command or is pushed by the server unasked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// A command and its reply.
+    Command,
+    /// A pub/sub message, RESP3 push or MONITOR line, with no request.
+    Push,
+}
+
+/// A decoded Redis exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedisExchange {
+    /// Command or push.
+    pub kind: ExchangeKind,
+    /// Upper-cased command name (empty for pushes).
+    pub command: String,
+    /// Arguments after the command name.
+    pub args: Vec<Blob>,
+    /// The reply (or the pushed value); `None` if none came before the connection closed.
+    pub reply: Option<Frame>,
+}
+
+impl RedisExchange {
+    /// The key arguments of the command, per the command's documented key positions.
+    pub fn keys(&self) -> Vec<&Blob> {
+        if self.kind == ExchangeKind::Push {
+            return Vec::new();
+        }
+        let args = &self.args;
+        match self.command.as_str() {
+            // Commands without keys.
+            "PING" | "ECHO" | "AUTH" | "HELLO" | "SELECT" | "INFO" | "CONFIG" | "CLIENT"
+            | "MULTI" | "EXEC" | "DISCARD" | "QUIT" | "DBSIZE" | "FLUSHDB" | "FLUSHALL"
+            | "SCAN" | "KEYS" | "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE"
+            | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" | "PUBLISH" | "SPUBLISH" | "PUBSUB" | "MONITOR"
+            | "COMMAND" | "SCRIPT" | "FUNCTION" | "SLOWLOG" | "LATENCY" | "MEMORY" | "TIME"
+            | "LASTSAVE" | "SAVE" | "BGSAVE" | "BGREWRITEAOF" | "SHUTDOWN" | "ROLE"
+            | "REPLICAOF" | "SLAVEOF" | "ACL" | "CLUSTER" | "READONLY" | "READWRITE" | "WAIT"
+            | "UNWATCH" | "RESET" | "SWAPDB" | "DEBUG" | "MODULE" => Vec::new(),
+            // Every argument is a key.
+            "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "MGET" | "WATCH" | "SINTER" | "SUNION"
+            | "SDIFF" | "PFCOUNT" => args.iter().collect(),
+            // Key, value pairs.
+            "MSET" | "MSETNX" => args.iter().step_by(2).collect(),
+            // Keys, then a timeout.
+            "BLPOP" | "BRPOP" | "BZPOPMIN" | "BZPOPMAX" => {
+                args.iter().take(args.len().saturating_sub(1)).collect()
+            }
+            // A key count, then that many keys.
+            "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
+                let count = args
+                    .get(1)
+                    .and_then(|b| std::str::from_utf8(&b.data).ok())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .unwrap_or(0);
+                args.iter().skip(2).take(count).collect()
+            }
+            // Most commands take one key first.
+            _ => args.first().into_iter().collect(),
+        }
+    }
+}
