@@ -50,11 +50,8 @@ impl Condition {
             return Ok(Self::Lost);
         }
         let by_protocol = ProtocolId::ALL.iter().find_map(|&protocol| {
-            let fail_on = protocol.fail_on().iter().find(|c| c.name == text)?;
-            Some(Self::Protocol {
-                protocol,
-                name: fail_on.name,
-            })
+            let name = protocol.fail_on().iter().find(|name| **name == text)?;
+            Some(Self::Protocol { protocol, name })
         });
         if let Some(condition) = by_protocol {
             return Ok(condition);
@@ -71,7 +68,7 @@ impl Condition {
     pub fn names() -> String {
         let mut names: Vec<&str> = ProtocolId::ALL
             .iter()
-            .flat_map(|p| p.fail_on().iter().map(|c| c.name))
+            .flat_map(|p| p.fail_on().iter().copied())
             .collect();
         names.push("latency>50ms");
         format!("{} or lost", names.join(", "))

@@ -20,6 +20,7 @@ use crate::{
     counters::Counters,
     protocol::{
         detect::{Decoding, Session},
+        plugin::Chunk,
         registry::Finished,
         Exchange, Flow, Paired, SessionStats,
     },
@@ -253,7 +254,6 @@ fn feed(
         (Side::Client, false) | (Side::Server, true) => Flow::Request,
         _ => Flow::Response,
     };
-    let ts = header.ts_ns;
     let pos = header.stream_pos + u64::from(header.chunk_offset);
     let next = conn.next_pos[dir];
     let mut data = payload;
@@ -270,9 +270,16 @@ fn feed(
     }
     let mut unrecognised = false;
     if !data.is_empty() {
-        unrecognised = conn
-            .session
-            .on_data(decoding, flow, data, ts, call_start, out);
+        unrecognised = conn.session.on_data(
+            decoding,
+            Chunk {
+                flow,
+                data,
+                ts_ns: header.ts_ns,
+                call_start,
+            },
+            out,
+        );
     }
     let chunk_end = pos + payload.len() as u64;
     conn.next_pos[dir] = conn.next_pos[dir].max(chunk_end);

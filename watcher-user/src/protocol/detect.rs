@@ -10,6 +10,7 @@
 
 use super::{
     common::{Flow, SessionStats},
+    plugin::Chunk,
     registry::{Finished, ProtocolId, ProtocolSession, ProtocolSet},
 };
 
@@ -54,21 +55,13 @@ impl Session {
 
     /// Feeds bytes of one direction (see [`super::plugin::Session::on_data`]). Returns true the one
     /// time an undecided connection is given up as unrecognised.
-    pub fn on_data(
-        &mut self,
-        decoding: &Decoding,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Finished,
-    ) -> bool {
+    pub fn on_data(&mut self, decoding: &Decoding, chunk: Chunk<'_>, out: &mut Finished) -> bool {
         if let Session::Undecided { from_start, misses } = self {
-            if !call_start {
+            if !chunk.call_start {
                 *from_start = false;
                 return false;
             }
-            let Some(detected) = detect(decoding.protocols, flow, data) else {
+            let Some(detected) = detect(decoding.protocols, chunk.flow, chunk.data) else {
                 *from_start = false;
                 *misses += 1;
                 return *misses == UNRECOGNISED_AFTER;
@@ -76,7 +69,7 @@ impl Session {
             *self = Session::Decided(detected.session(decoding.keep_bytes, *from_start));
         }
         if let Session::Decided(s) = self {
-            s.on_data(flow, data, ts_ns, call_start, out);
+            s.on_data(chunk, out);
         }
         false
     }
@@ -155,10 +148,7 @@ mod tests {
                         protocols: ProtocolSet::all(),
                         keep_bytes: 64,
                     },
-                    Flow::Request,
-                    b"\x16\x03\x01garbage",
-                    u64::from(*i),
-                    true,
+                    Chunk::new(Flow::Request, b"\x16\x03\x01garbage", u64::from(*i), true),
                     &mut out,
                 )
             })

@@ -12,7 +12,10 @@
 
 use std::collections::VecDeque;
 
-use super::common::{Flow, SessionStats};
+use super::{
+    common::{Flow, SessionStats},
+    plugin::Chunk,
+};
 
 /// A decoder of one direction's byte stream, as far as the sync rules need it.
 pub trait StreamDecoder {
@@ -44,29 +47,41 @@ pub struct Pairing<D, P> {
 }
 
 impl<D: StreamDecoder, P: PendingRequest> Pairing<D, P> {
-    /// A pairing over two decoders, nothing pending.
-    pub fn new(requests: D, responses: D) -> Self {
+    /// A pairing over a decoder for each direction, made by `decoder`; nothing pending.
+    pub fn new(decoder: impl Fn(Flow) -> D) -> Self {
         Self {
-            requests,
-            responses,
+            requests: decoder(Flow::Request),
+            responses: decoder(Flow::Response),
             pending: VecDeque::new(),
             stats: SessionStats::default(),
         }
     }
 
-    /// Before `data` of `flow` moved at `ts_ns` is fed: lets that direction's decoder regain sync where
-    /// the rules allow (see the module doc). `call_start` is whether `data` begins a syscall's bytes.
-    pub fn resync(&mut self, flow: Flow, data: &[u8], ts_ns: u64, call_start: bool) {
-        if !call_start {
-            return;
-        }
-        match flow {
-            Flow::Request => self.requests.resync(data),
-            Flow::Response => {
-                if self.pending.front().is_some_and(|p| p.start_ns() <= ts_ns) {
-                    self.responses.resync(data);
+    /// Before `chunk` is fed: lets its direction's decoder regain sync where the rules allow (see the
+    /// module doc), and returns that decoder.
+    pub fn decoder_for(&mut self, chunk: Chunk<'_>) -> &mut D {
+        if chunk.call_start {
+            match chunk.flow {
+                Flow::Request => self.requests.resync(chunk.data),
+                Flow::Response => {
+                    if self
+                        .pending
+                        .front()
+                        .is_some_and(|p| p.start_ns() <= chunk.ts_ns)
+                    {
+                        self.responses.resync(chunk.data);
+                    }
                 }
             }
+        }
+        self.decoder(chunk.flow)
+    }
+
+    /// The decoder of `flow`.
+    pub fn decoder(&mut self, flow: Flow) -> &mut D {
+        match flow {
+            Flow::Request => &mut self.requests,
+            Flow::Response => &mut self.responses,
         }
     }
 
@@ -115,26 +130,26 @@ mod tests {
 
     #[test]
     fn responses_resync_only_after_a_request_decoded_before_them() {
-        let mut p: Pairing<Decoder, Request> = Pairing::new(Decoder::default(), Decoder::default());
-        p.resync(Flow::Response, b"+OK\r\n", 10, true);
+        let mut p: Pairing<Decoder, Request> = Pairing::new(|_| Decoder::default());
+        p.decoder_for(Chunk::new(Flow::Response, b"+OK\r\n", 10, true));
         assert_eq!(p.responses.resyncs, 0, "nothing pending");
         p.pending.push_back(Request(20));
-        p.resync(Flow::Response, b"+OK\r\n", 15, true);
+        p.decoder_for(Chunk::new(Flow::Response, b"+OK\r\n", 15, true));
         assert_eq!(
             p.responses.resyncs, 0,
             "the response began before the request"
         );
-        p.resync(Flow::Response, b"+OK\r\n", 25, false);
+        p.decoder_for(Chunk::new(Flow::Response, b"+OK\r\n", 25, false));
         assert_eq!(p.responses.resyncs, 0, "not at a call start");
-        p.resync(Flow::Response, b"+OK\r\n", 25, true);
+        p.decoder_for(Chunk::new(Flow::Response, b"+OK\r\n", 25, true));
         assert!(p.responses.in_sync);
-        p.resync(Flow::Request, b"PING\r\n", 1, true);
+        p.decoder_for(Chunk::new(Flow::Request, b"PING\r\n", 1, true));
         assert_eq!(p.requests.resyncs, 1, "requests resync at any call start");
     }
 
     #[test]
     fn a_loss_drops_and_counts_the_pending_requests() {
-        let mut p: Pairing<Decoder, Request> = Pairing::new(Decoder::default(), Decoder::default());
+        let mut p: Pairing<Decoder, Request> = Pairing::new(|_| Decoder::default());
         p.responses.in_sync = true;
         p.pending.extend([Request(1), Request(2)]);
         p.lose_sync();

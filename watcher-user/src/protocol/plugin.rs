@@ -1,13 +1,14 @@
-//! The seam between protocols and the rest of watcher: what one protocol folder provides, as three traits.
+//! The seam between protocols and the rest of watcher: what one protocol folder provides, as a small set of
+//! traits.
 //!
-//! - [`Protocol`]: the static side — its name, how its messages start, its per-connection [`Session`],
-//!   its record filters and their command-line options, its `--fail-on` conditions, its table columns
-//!   and how its payload is read back from JSON.
+//! - [`Protocol`]: the static side — its name, how its messages start, its table columns, its
+//!   `--fail-on` conditions, and its exchange, session and filter types.
 //! - [`Session`]: decoding and pairing the two byte streams of one connection into exchanges.
-//! - [`Payload`]: what every later stage asks of one decoded exchange (its operation, whether it is an
-//!   error, its JSON, its table cells and detail lines, its `stat` keys, its one-line description).
-//!   Object-safe, so the registry hands out `&dyn Payload` and no stage outside `protocol/` ever
-//!   names a protocol's types.
+//! - [`ExchangeFilter`]: its record filters and their command-line options.
+//! - [`Payload`], with [`PayloadJson`] and [`PayloadView`]: what every later stage asks of one decoded
+//!   exchange (its operation, whether it is an error, its `stat` keys; its JSON; its table cells, detail
+//!   and report lines). Object-safe, so the registry hands out `&dyn Payload` and no stage outside
+//!   `protocol/` ever names a protocol's types.
 //!
 //! What the UI shows is described here in plain data ([`Cells`], [`DetailLine`], [`Tone`]); the TUI
 //! decides colours and layout. Nothing here does I/O.
@@ -28,33 +29,46 @@ pub trait Protocol: 'static {
     const ABOUT: &'static str;
     /// Headings of the table's three protocol columns.
     const COLUMNS: Columns;
-    /// The flags of [`Protocol::FilterArgs`], for messages (`--command/--key-prefix`).
+    /// The flags of its filter options, for messages (`--command/--key-prefix`).
     const FILTER_FLAGS: &'static str;
-    /// The `--fail-on` conditions this protocol judges.
-    const FAIL_ON: &'static [FailOn];
+    /// The names of the `--fail-on` conditions this protocol judges (`redis-error`).
+    const FAIL_ON: &'static [&'static str];
 
     /// A decoded exchange (request and response, or a message without a request).
     type Exchange: Payload + Clone + fmt::Debug + PartialEq + Send + Sync + 'static;
     /// The decoding and pairing state of one connection.
     type Session: Session<Exchange = Self::Exchange> + fmt::Debug + Send;
-    /// Command-line filter options (flattened into every subcommand's filters).
-    type FilterArgs: clap::Args + fmt::Debug;
-    /// Validated record filters.
+    /// Its record filters.
     type Filter: ExchangeFilter<Self::Exchange>;
 
     /// Whether `data`, the start of a syscall's bytes flowing `flow`, opens one of this protocol's
     /// messages. Decides which protocol a connection speaks.
     fn starts_message(flow: Flow, data: &[u8]) -> bool;
+}
 
-    /// A session keeping at most `keep_bytes` of each value; `in_sync` is false for connections met in
-    /// the middle of their life.
-    fn session(keep_bytes: usize, in_sync: bool) -> Self::Session;
+/// Bytes of one direction of a connection, as a syscall (or a part of one) moved them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// Which way they flowed.
+    pub flow: Flow,
+    /// The bytes.
+    pub data: &'a [u8],
+    /// When they moved (monotonic ns).
+    pub ts_ns: u64,
+    /// Whether they begin a syscall's bytes: the only place sync can be regained.
+    pub call_start: bool,
+}
 
-    /// Validates the filter options.
-    fn filter(args: &Self::FilterArgs) -> Result<Self::Filter, FilterError>;
-
-    /// Reads the payload back from the JSON its [`Payload::write_json`] wrote.
-    fn read_json(value: Json<'_>) -> FieldResult<Self::Exchange>;
+impl<'a> Chunk<'a> {
+    /// `data` flowing `flow` at `ts_ns`, beginning a syscall's bytes when `call_start`.
+    pub const fn new(flow: Flow, data: &'a [u8], ts_ns: u64, call_start: bool) -> Self {
+        Self {
+            flow,
+            data,
+            ts_ns,
+            call_start,
+        }
+    }
 }
 
 /// Decoding and pairing of one connection. Owned by the one shard thread that owns the connection.
@@ -62,16 +76,14 @@ pub trait Session {
     /// What it produces.
     type Exchange;
 
-    /// Feeds bytes of one direction. `call_start` is true when `data` begins a syscall's bytes (the only
-    /// place sync can be regained); `ts_ns` is when the bytes moved (monotonic).
-    fn on_data(
-        &mut self,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Vec<Paired<Self::Exchange>>,
-    );
+    /// A session keeping at most `keep_bytes` of each value; `in_sync` is false for connections met in
+    /// the middle of their life.
+    fn new(keep_bytes: usize, in_sync: bool) -> Self
+    where
+        Self: Sized;
+
+    /// Feeds one chunk of bytes.
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired<Self::Exchange>>);
 
     /// Accounts for `len` bytes of one direction that were not captured.
     fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired<Self::Exchange>>);
@@ -83,8 +95,14 @@ pub trait Session {
     fn stats(&self) -> SessionStats;
 }
 
-/// A protocol's record filters.
-pub trait ExchangeFilter<X>: Clone + fmt::Debug + Default + Send + Sync + 'static {
+/// A protocol's record filters, built from its command-line options.
+pub trait ExchangeFilter<X>: Sized + Clone + fmt::Debug + Default + Send + Sync + 'static {
+    /// Its command-line options (flattened into every subcommand's filters).
+    type Args: clap::Args + fmt::Debug;
+
+    /// Validates the options.
+    fn from_args(args: &Self::Args) -> Result<Self, FilterError>;
+
     /// Whether any filter is set (giving only one protocol's filters selects that protocol).
     fn is_set(&self) -> bool;
 
@@ -102,23 +120,16 @@ pub struct FilterError {
     pub reason: String,
 }
 
-/// What every stage after decoding asks of one exchange.
-pub trait Payload {
+/// What every stage after decoding asks of one exchange: what it means (here), its JSON
+/// ([`PayloadJson`], in the protocol's `json.rs`) and how people see it ([`PayloadView`], in its
+/// `view.rs`).
+pub trait Payload: PayloadJson + PayloadView {
     /// What was asked, as views and statistics name it: a Redis command (`(push)` for a push), an HTTP
     /// method.
     fn operation(&self) -> &str;
 
     /// Whether the response reports an error (this protocol's error rule).
     fn is_error(&self) -> bool;
-
-    /// Writes the payload as one JSON value (the protocol's section of `docs/json-schema.md`).
-    fn write_json(&self, out: &mut Vec<u8>);
-
-    /// The table's subject and outcome cells.
-    fn cells(&self) -> Cells;
-
-    /// Appends the detail screen's lines about the exchange (after the common summary).
-    fn detail(&self, lines: &mut Vec<DetailLine>);
 
     /// Appends the `stat --group-by endpoint` key: what was asked, generalised (`GET /users/{id}`).
     fn write_route(&self, out: &mut String);
@@ -129,12 +140,32 @@ pub trait Payload {
     /// Whether the text the table shows of it contains something `found_in` accepts (the UI's search).
     fn contains_text(&self, found_in: &mut dyn FnMut(&str) -> bool) -> bool;
 
-    /// Appends one line for reports: what was asked and what came back.
-    fn describe(&self, out: &mut String);
-
     /// Whether it meets the `--fail-on` condition named `condition` (one of its protocol's
     /// [`Protocol::FAIL_ON`]).
     fn meets(&self, condition: &str) -> bool;
+}
+
+/// An exchange's JSON: the protocol's section of `docs/json-schema.md`.
+pub trait PayloadJson {
+    /// Writes the payload as one JSON value.
+    fn write_json(&self, out: &mut Vec<u8>);
+
+    /// Reads the payload back from what [`PayloadJson::write_json`] wrote.
+    fn read_json(value: Json<'_>) -> FieldResult<Self>
+    where
+        Self: Sized;
+}
+
+/// An exchange as people see it.
+pub trait PayloadView {
+    /// The table's subject and outcome cells.
+    fn cells(&self) -> Cells;
+
+    /// Appends the detail screen's lines about the exchange (after the common summary).
+    fn detail(&self, lines: &mut Vec<DetailLine>);
+
+    /// Appends one line for reports: what was asked and what came back.
+    fn describe(&self, out: &mut String);
 }
 
 /// Headings of the table's three protocol columns.
@@ -148,13 +179,6 @@ pub struct Columns {
     pub subject: &'static str,
     /// How it was answered (`reply`, `status`).
     pub outcome: &'static str,
-}
-
-/// A `--fail-on` condition a protocol judges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FailOn {
-    /// Its name on the command line (`redis-error`).
-    pub name: &'static str,
 }
 
 /// How a cell or line should stand out; the UI picks the colours.

@@ -20,7 +20,9 @@ use std::borrow::Borrow;
 use super::{
     common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
-    plugin::{Columns, ExchangeFilter, FailOn, FilterError, Payload, Protocol, Session},
+    plugin::{
+        Chunk, Columns, ExchangeFilter, FilterError, Payload, PayloadJson, Protocol, Session,
+    },
 };
 
 macro_rules! protocols {
@@ -66,8 +68,8 @@ macro_rules! protocols {
                 }
             }
 
-            /// Its `--fail-on` conditions.
-            pub fn fail_on(self) -> &'static [FailOn] {
+            /// The names of its `--fail-on` conditions.
+            pub fn fail_on(self) -> &'static [&'static str] {
                 match self {
                     $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::FAIL_ON, )+
                 }
@@ -84,7 +86,7 @@ macro_rules! protocols {
             pub fn session(self, keep_bytes: usize, in_sync: bool) -> ProtocolSession {
                 match self {
                     $( ProtocolId::$variant => ProtocolSession::$variant(
-                        <super::$module::$protocol as Protocol>::session(keep_bytes, in_sync),
+                        Session::new(keep_bytes, in_sync),
                     ), )+
                 }
             }
@@ -92,8 +94,9 @@ macro_rules! protocols {
             /// Reads this protocol's payload from JSON.
             pub fn read_json(self, value: Json<'_>) -> FieldResult<Exchange> {
                 match self {
-                    $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::read_json(value)
-                        .map(|x| Exchange::$variant(x.into())), )+
+                    $( ProtocolId::$variant =>
+                        <<super::$module::$protocol as Protocol>::Exchange as PayloadJson>::read_json(value)
+                            .map(|x| Exchange::$variant(x.into())), )+
                 }
             }
         }
@@ -161,10 +164,10 @@ macro_rules! protocols {
         }
 
         impl ProtocolSession {
-            /// Feeds bytes of one direction (see [`Session::on_data`]).
-            pub fn on_data(&mut self, flow: Flow, data: &[u8], ts_ns: u64, call_start: bool, out: &mut Finished) {
+            /// Feeds one chunk of bytes (see [`Session::on_data`]).
+            pub fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Finished) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_data(flow, data, ts_ns, call_start, &mut out.$module), )+
+                    $( ProtocolSession::$variant(s) => s.on_data(chunk, &mut out.$module), )+
                 }
             }
 
@@ -223,7 +226,10 @@ macro_rules! protocols {
             $(
                 #[doc = concat!("`", stringify!($module), "` filter options.")]
                 #[command(flatten)]
-                pub $module: <super::$module::$protocol as Protocol>::FilterArgs,
+                pub $module: <
+                    <super::$module::$protocol as Protocol>::Filter
+                        as ExchangeFilter<<super::$module::$protocol as Protocol>::Exchange>
+                >::Args,
             )+
         }
 
@@ -231,7 +237,7 @@ macro_rules! protocols {
             /// Validates every protocol's options.
             pub fn filters(&self) -> Result<ProtocolFilters, FilterError> {
                 Ok(ProtocolFilters {
-                    $( $module: <super::$module::$protocol as Protocol>::filter(&self.$module)?, )+
+                    $( $module: ExchangeFilter::from_args(&self.$module)?, )+
                 })
             }
         }

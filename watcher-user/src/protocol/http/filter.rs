@@ -42,9 +42,10 @@ pub struct HttpFilter {
     pub statuses: Vec<(u16, u16)>,
 }
 
-impl HttpFilter {
-    /// Validates the options.
-    pub fn from_args(args: &HttpFilterArgs) -> Result<Self, FilterError> {
+impl ExchangeFilter<HttpExchange> for HttpFilter {
+    type Args = HttpFilterArgs;
+
+    fn from_args(args: &HttpFilterArgs) -> Result<Self, FilterError> {
         let path_regex = args
             .path_regex
             .as_deref()
@@ -77,9 +78,7 @@ impl HttpFilter {
             statuses,
         })
     }
-}
 
-impl ExchangeFilter<HttpExchange> for HttpFilter {
     fn is_set(&self) -> bool {
         !self.methods.is_empty()
             || self.host.is_some()

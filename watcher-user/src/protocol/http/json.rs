@@ -1,5 +1,5 @@
-//! The `http` object of a JSON record (`docs/json-schema.md`): written by [`write`], read back by
-//! [`read`]. Headers and trailers are `[name, value]` pairs in their order and case; bodies are blobs.
+//! The `http` object of a JSON record (`docs/json-schema.md`): written and read back by the
+//! exchange's `PayloadJson`. Headers and trailers are `[name, value]` pairs in their order and case; bodies are blobs.
 
 use std::borrow::Cow;
 
@@ -12,39 +12,74 @@ use crate::protocol::{
             wrong_type, FieldResult, Fields, Json,
         },
         write::{
-            write_blob, write_bool, write_opt_str, write_opt_u64, write_str, write_u64, write_value,
+            write_array, write_blob, write_bool, write_opt_str, write_opt_u64, write_pair,
+            write_str, write_u64, write_value,
         },
     },
+    plugin::PayloadJson,
 };
 
-/// Writes the `http` object of a record.
-pub fn write(x: &HttpExchange, out: &mut Vec<u8>) {
-    let req = &x.request;
-    let rsp = x.response.as_ref();
-    out.extend_from_slice(b"{\"method\":");
-    write_str(out, &req.method);
-    out.extend_from_slice(b",\"target\":");
-    write_str(out, &req.target);
-    out.extend_from_slice(b",\"path\":");
-    write_str(out, x.path());
-    out.extend_from_slice(b",\"query\":");
-    write_opt_str(out, x.query());
-    out.extend_from_slice(b",\"host\":");
-    write_opt_str(out, x.host());
-    out.extend_from_slice(b",\"version\":");
-    write_str(out, version_text(req.version));
-    out.extend_from_slice(b",\"status\":");
-    write_opt_u64(out, rsp.map(|r| u64::from(r.status)));
-    out.extend_from_slice(b",\"reason\":");
-    write_opt_str(out, rsp.map(|r| r.reason.as_str()));
-    out.extend_from_slice(b",\"request\":");
-    write_message(out, req.version, &req.headers, &req.body, &req.trailers);
-    out.extend_from_slice(b",\"response\":");
-    match rsp {
-        Some(r) => write_message(out, r.version, &r.headers, &r.body, &r.trailers),
-        None => out.extend_from_slice(b"null"),
+impl PayloadJson for HttpExchange {
+    /// Writes the `http` object of a record.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let req = &self.request;
+        let rsp = self.response.as_ref();
+        out.extend_from_slice(b"{\"method\":");
+        write_str(out, &req.method);
+        out.extend_from_slice(b",\"target\":");
+        write_str(out, &req.target);
+        out.extend_from_slice(b",\"path\":");
+        write_str(out, self.path());
+        out.extend_from_slice(b",\"query\":");
+        write_opt_str(out, self.query());
+        out.extend_from_slice(b",\"host\":");
+        write_opt_str(out, self.host());
+        out.extend_from_slice(b",\"version\":");
+        write_str(out, version_text(req.version));
+        out.extend_from_slice(b",\"status\":");
+        write_opt_u64(out, rsp.map(|r| u64::from(r.status)));
+        out.extend_from_slice(b",\"reason\":");
+        write_opt_str(out, rsp.map(|r| r.reason.as_str()));
+        out.extend_from_slice(b",\"request\":");
+        write_message(out, req.version, &req.headers, &req.body, &req.trailers);
+        out.extend_from_slice(b",\"response\":");
+        match rsp {
+            Some(r) => write_message(out, r.version, &r.headers, &r.body, &r.trailers),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
     }
-    out.push(b'}');
+
+    /// Reads the `http` object of a record. `path`, `query`, `host` and each message's `body_bytes` and
+    /// `body_truncated` are derived and ignored.
+    fn read_json(value: Json<'_>) -> FieldResult<Self> {
+        let mut f = Fields::of(value)?;
+        let method = f.take("method", owned_string)?;
+        let target = f.take("target", owned_string)?;
+        let version = f.take("version", http_version)?;
+        let status = f.take("status", nullable(unsigned_16))?;
+        let reason = f.take("reason", nullable(owned_string))?;
+        let request = f.take("request", message)?;
+        if request.version != version {
+            let problem = inconsistent(format!("disagrees with `http.version` (HTTP/1.{version})"));
+            return Err(problem.under_key("version").under_key("request"));
+        }
+        let response = f
+            .take("response", nullable(message))?
+            .map(|m| response(m, status, reason))
+            .transpose()?;
+        Ok(HttpExchange {
+            request: HttpRequest {
+                method,
+                target,
+                version,
+                headers: request.headers,
+                body: request.body,
+                trailers: request.trailers,
+            },
+            response,
+        })
+    }
 }
 
 fn write_message(
@@ -70,18 +105,13 @@ fn write_message(
 }
 
 fn write_headers(out: &mut Vec<u8>, headers: &Headers) {
-    out.push(b'[');
-    for (i, (name, value)) in headers.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'[');
-        write_str(out, name);
-        out.push(b',');
-        write_value(out, value, value.len() as u64);
-        out.push(b']');
-    }
-    out.push(b']');
+    write_array(out, headers.iter(), |out, (name, value)| {
+        write_pair(
+            out,
+            |out| write_str(out, name),
+            |out| write_value(out, value, value.len() as u64),
+        );
+    });
 }
 
 /// The parts a request and a response share.
@@ -90,37 +120,6 @@ struct Message {
     headers: Headers,
     body: Blob,
     trailers: Headers,
-}
-
-/// Reads the `http` object of a record. `path`, `query`, `host` and each message's `body_bytes` and
-/// `body_truncated` are derived and ignored.
-pub fn read(value: Json<'_>) -> FieldResult<HttpExchange> {
-    let mut f = Fields::of(value)?;
-    let method = f.take("method", owned_string)?;
-    let target = f.take("target", owned_string)?;
-    let version = f.take("version", http_version)?;
-    let status = f.take("status", nullable(unsigned_16))?;
-    let reason = f.take("reason", nullable(owned_string))?;
-    let request = f.take("request", message)?;
-    if request.version != version {
-        let problem = inconsistent(format!("disagrees with `http.version` (HTTP/1.{version})"));
-        return Err(problem.under_key("version").under_key("request"));
-    }
-    let response = f
-        .take("response", nullable(message))?
-        .map(|m| response(m, status, reason))
-        .transpose()?;
-    Ok(HttpExchange {
-        request: HttpRequest {
-            method,
-            target,
-            version,
-            headers: request.headers,
-            body: request.body,
-            trailers: request.trailers,
-        },
-        response,
-    })
 }
 
 /// The response from its message and the exchange's `status` and `reason`, which must then be present.

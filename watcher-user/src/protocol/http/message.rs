@@ -12,7 +12,10 @@
 use memchr::memchr;
 
 use super::exchange::Headers;
-use crate::protocol::{common::Blob, pairing::StreamDecoder};
+use crate::protocol::{
+    common::{Blob, Flow},
+    pairing::StreamDecoder,
+};
 
 /// Longest head (start line and header fields) accepted; longer means garbage.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -30,6 +33,15 @@ pub enum Role {
     Request,
     /// Status lines.
     Response,
+}
+
+impl From<Flow> for Role {
+    fn from(flow: Flow) -> Self {
+        match flow {
+            Flow::Request => Role::Request,
+            Flow::Response => Role::Response,
+        }
+    }
 }
 
 /// How the body after a head ends.

@@ -21,8 +21,7 @@ pub use session::{HttpSession, Paired};
 
 use super::{
     common::Flow,
-    json::read::{FieldResult, Json},
-    plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
+    plugin::{Columns, Payload, Protocol},
 };
 
 /// `--fail-on` condition: a 5xx response.
@@ -44,38 +43,14 @@ impl Protocol for Http {
         outcome: "status",
     };
     const FILTER_FLAGS: &'static str = "--method/--host/--path-prefix/--path-regex/--status";
-    const FAIL_ON: &'static [FailOn] = &[
-        FailOn {
-            name: SERVER_ERROR_CONDITION,
-        },
-        FailOn {
-            name: CLIENT_ERROR_CONDITION,
-        },
-    ];
+    const FAIL_ON: &'static [&'static str] = &[SERVER_ERROR_CONDITION, CLIENT_ERROR_CONDITION];
 
     type Exchange = HttpExchange;
     type Session = HttpSession;
-    type FilterArgs = filter::HttpFilterArgs;
     type Filter = filter::HttpFilter;
 
     fn starts_message(flow: Flow, data: &[u8]) -> bool {
-        let role = match flow {
-            Flow::Request => message::Role::Request,
-            Flow::Response => message::Role::Response,
-        };
-        message::starts_message(role, data)
-    }
-
-    fn session(keep_bytes: usize, in_sync: bool) -> HttpSession {
-        HttpSession::new(keep_bytes, in_sync)
-    }
-
-    fn filter(args: &filter::HttpFilterArgs) -> Result<filter::HttpFilter, FilterError> {
-        filter::HttpFilter::from_args(args)
-    }
-
-    fn read_json(value: Json<'_>) -> FieldResult<HttpExchange> {
-        json::read(value)
+        message::starts_message(flow.into(), data)
     }
 }
 
@@ -87,18 +62,6 @@ impl Payload for HttpExchange {
     /// A client or server error (4xx or 5xx).
     fn is_error(&self) -> bool {
         self.status().is_some_and(|s| s >= 400)
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        json::write(self, out);
-    }
-
-    fn cells(&self) -> Cells {
-        view::cells(self)
-    }
-
-    fn detail(&self, lines: &mut Vec<DetailLine>) {
-        view::detail(self, lines);
     }
 
     /// Method and path template: `GET /users/{id}`.
@@ -122,10 +85,6 @@ impl Payload for HttpExchange {
             || self.response.as_ref().is_some_and(|r| {
                 found_in(itoa::Buffer::new().format(r.status)) || found_in(&r.reason)
             })
-    }
-
-    fn describe(&self, out: &mut String) {
-        view::describe(self, out);
     }
 
     fn meets(&self, condition: &str) -> bool {

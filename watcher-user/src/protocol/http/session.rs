@@ -11,12 +11,12 @@
 
 use super::{
     exchange::{Headers, HttpExchange, HttpRequest, HttpResponse},
-    message::{Body, Event, Framing, Head, MessageDecoder, Role, StartLine},
+    message::{Body, Event, Framing, Head, MessageDecoder, StartLine},
 };
 use crate::protocol::{
     common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
-    plugin::Session,
+    plugin::{Chunk, Session},
 };
 
 /// Requests waiting for responses on one connection beyond which the responses are taken to be missing
@@ -65,17 +65,10 @@ pub struct HttpSession {
 }
 
 impl HttpSession {
-    /// A session keeping at most `keep_bytes` of each body; `in_sync` is false for connections met in
-    /// the middle of their life.
-    pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
-        Self {
-            pairing: Pairing::new(
-                MessageDecoder::new(Role::Request, keep_bytes, in_sync),
-                MessageDecoder::new(Role::Response, keep_bytes, in_sync),
-            ),
-            receiving_body: false,
-            answer: None,
-            events: Vec::new(),
+    fn on_event(&mut self, flow: Flow, event: Event, out: &mut Vec<Paired>) {
+        match flow {
+            Flow::Request => self.on_request_event(event),
+            Flow::Response => self.on_response_event(event, out),
         }
     }
 
@@ -218,45 +211,32 @@ impl HttpSession {
 impl Session for HttpSession {
     type Exchange = HttpExchange;
 
-    fn on_data(
-        &mut self,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Vec<Paired>,
-    ) {
-        self.pairing.resync(flow, data, ts_ns, call_start);
-        let mut rest = data;
-        match flow {
-            Flow::Request => {
-                while let Some(event) = self.pairing.requests.step(&mut rest, ts_ns) {
-                    self.on_request_event(event);
-                }
-            }
-            Flow::Response => {
-                while let Some(event) = self.pairing.responses.step(&mut rest, ts_ns) {
-                    self.on_response_event(event, out);
-                }
-            }
+    fn new(keep_bytes: usize, in_sync: bool) -> Self {
+        Self {
+            pairing: Pairing::new(|flow| MessageDecoder::new(flow.into(), keep_bytes, in_sync)),
+            receiving_body: false,
+            answer: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+        self.pairing.decoder_for(chunk);
+        let mut rest = chunk.data;
+        while let Some(event) = self
+            .pairing
+            .decoder(chunk.flow)
+            .step(&mut rest, chunk.ts_ns)
+        {
+            self.on_event(chunk.flow, event, out);
         }
     }
 
     fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
         let mut events = std::mem::take(&mut self.events);
-        match flow {
-            Flow::Request => {
-                self.pairing.requests.gap(len, &mut events);
-                for event in events.drain(..) {
-                    self.on_request_event(event);
-                }
-            }
-            Flow::Response => {
-                self.pairing.responses.gap(len, &mut events);
-                for event in events.drain(..) {
-                    self.on_response_event(event, out);
-                }
-            }
+        self.pairing.decoder(flow).gap(len, &mut events);
+        for event in events.drain(..) {
+            self.on_event(flow, event, out);
         }
         self.events = events;
     }

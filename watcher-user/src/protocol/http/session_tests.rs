@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::protocol::common::Blob;
+use crate::protocol::plugin::Chunk;
 
 const KEEP_ALL: usize = 1 << 20;
 
@@ -29,10 +30,10 @@ fn replay(
         let ts = i as u64 + 1;
         match cut {
             Some((at, k)) if at == i => {
-                session.on_data(*flow, &data[..k], ts, true, &mut out);
-                session.on_data(*flow, &data[k..], ts, false, &mut out);
+                session.on_data(Chunk::new(*flow, &data[..k], ts, true), &mut out);
+                session.on_data(Chunk::new(*flow, &data[k..], ts, false), &mut out);
             }
-            _ => session.on_data(*flow, data, ts, true, &mut out),
+            _ => session.on_data(Chunk::new(*flow, data, ts, true), &mut out),
         }
     }
     session.on_close(&mut out);
@@ -214,32 +215,30 @@ fn a_gap_inside_a_body_shortens_it_and_the_next_message_still_pairs() {
     let mut session = HttpSession::new(KEEP_ALL, true);
     let mut out = Vec::new();
     session.on_data(
-        Flow::Request,
-        b"GET /big HTTP/1.1\r\n\r\n",
-        1,
-        true,
+        Chunk::new(Flow::Request, b"GET /big HTTP/1.1\r\n\r\n", 1, true),
         &mut out,
     );
     session.on_data(
-        Flow::Response,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc",
-        2,
-        true,
+        Chunk::new(
+            Flow::Response,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc",
+            2,
+            true,
+        ),
         &mut out,
     );
     session.on_gap(Flow::Response, 997, &mut out);
     session.on_data(
-        Flow::Request,
-        b"GET /next HTTP/1.1\r\n\r\n",
-        3,
-        true,
+        Chunk::new(Flow::Request, b"GET /next HTTP/1.1\r\n\r\n", 3, true),
         &mut out,
     );
     session.on_data(
-        Flow::Response,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        4,
-        true,
+        Chunk::new(
+            Flow::Response,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            4,
+            true,
+        ),
         &mut out,
     );
     assert_eq!(session.stats(), SessionStats::default());
@@ -256,34 +255,30 @@ fn a_capture_started_mid_stream_resynchronises_at_the_next_message() {
     let mut session = HttpSession::new(KEEP_ALL, false);
     let mut out = Vec::new();
     // The tail of an upload and of a download whose heads were never seen.
-    session.on_data(Flow::Request, b"rest of an upload", 1, true, &mut out);
     session.on_data(
-        Flow::Response,
-        b"HTTP/1.1 is in this body text",
-        2,
-        true,
+        Chunk::new(Flow::Request, b"rest of an upload", 1, true),
         &mut out,
     );
     session.on_data(
-        Flow::Response,
-        b"HTTP/1.1 200 OK\r\n\r\n",
-        3,
-        true,
+        Chunk::new(Flow::Response, b"HTTP/1.1 is in this body text", 2, true),
+        &mut out,
+    );
+    session.on_data(
+        Chunk::new(Flow::Response, b"HTTP/1.1 200 OK\r\n\r\n", 3, true),
         &mut out,
     );
     assert!(out.is_empty());
     session.on_data(
-        Flow::Request,
-        b"GET /now HTTP/1.1\r\n\r\n",
-        4,
-        true,
+        Chunk::new(Flow::Request, b"GET /now HTTP/1.1\r\n\r\n", 4, true),
         &mut out,
     );
     session.on_data(
-        Flow::Response,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!",
-        5,
-        true,
+        Chunk::new(
+            Flow::Response,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!",
+            5,
+            true,
+        ),
         &mut out,
     );
     assert_eq!(out.len(), 1);
@@ -345,18 +340,23 @@ fn a_capture_cut_inside_chunks_keeps_the_chunked_body_in_sync() {
         let mut session = HttpSession::new(KEEP_ALL, true);
         let mut out = Vec::new();
         let head = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        session.on_data(Flow::Request, head, 1, true, &mut out);
-        session.on_data(Flow::Request, b"a\r\n0123", 2, true, &mut out);
+        session.on_data(Chunk::new(Flow::Request, head, 1, true), &mut out);
+        session.on_data(Chunk::new(Flow::Request, b"a\r\n0123", 2, true), &mut out);
         session.on_gap(Flow::Request, 6 + hidden_crlf, &mut out);
         if hidden_crlf == 1 {
-            session.on_data(Flow::Request, b"\n", 2, false, &mut out);
+            session.on_data(Chunk::new(Flow::Request, b"\n", 2, false), &mut out);
         }
-        session.on_data(Flow::Request, b"3\r\nabc\r\n0\r\n\r\n", 3, true, &mut out);
         session.on_data(
-            Flow::Response,
-            b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-            4,
-            true,
+            Chunk::new(Flow::Request, b"3\r\nabc\r\n0\r\n\r\n", 3, true),
+            &mut out,
+        );
+        session.on_data(
+            Chunk::new(
+                Flow::Response,
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+                4,
+                true,
+            ),
             &mut out,
         );
         assert_eq!(session.stats(), SessionStats::default(), "{hidden_crlf}");
@@ -376,7 +376,10 @@ fn requests_never_answered_are_bounded_and_counted() {
     let mut session = HttpSession::new(KEEP_ALL, true);
     let mut out = Vec::new();
     for i in 0..=MAX_PENDING as u64 {
-        session.on_data(Flow::Request, b"GET / HTTP/1.1\r\n\r\n", i, true, &mut out);
+        session.on_data(
+            Chunk::new(Flow::Request, b"GET / HTTP/1.1\r\n\r\n", i, true),
+            &mut out,
+        );
     }
     assert!(session.pairing.pending.len() <= MAX_PENDING);
     assert_eq!(session.stats().dropped_requests, MAX_PENDING as u64);

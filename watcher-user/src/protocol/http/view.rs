@@ -6,65 +6,83 @@
 use super::exchange::{version_text, Headers, HttpExchange};
 use crate::protocol::{
     common::Blob,
-    plugin::{Cells, DetailLine, Tone},
+    plugin::{Cells, DetailLine, PayloadView, Tone},
     text::{body_lines, printable},
 };
 
-/// Host + target and status cells of an HTTP record, the status colored by class.
-/// Host + target, and the status with its reason, toned by class.
-pub fn cells(x: &HttpExchange) -> Cells {
-    let mut target = String::new();
-    // An absolute-form target already names its host.
-    if let (Some(host), true) = (x.host(), x.request.target.starts_with('/')) {
-        target.push_str(host);
-    }
-    printable(x.request.target.as_bytes(), 200, &mut target);
-    let (outcome, tone) = match &x.response {
-        None => ("(no response)".to_owned(), Tone::Plain),
-        Some(r) => {
-            let tone = match r.status {
-                500.. => Tone::Error,
-                400..=499 => Tone::Warning,
-                300..=399 => Tone::Redirect,
-                200..=299 => Tone::Good,
-                _ => Tone::Info,
-            };
-            (format!("{} {}", r.status, r.reason), tone)
+impl PayloadView for HttpExchange {
+    /// Host + target and status cells of an HTTP record, the status colored by class.
+    /// Host + target, and the status with its reason, toned by class.
+    fn cells(&self) -> Cells {
+        let mut target = String::new();
+        // An absolute-form target already names its host.
+        if let (Some(host), true) = (self.host(), self.request.target.starts_with('/')) {
+            target.push_str(host);
         }
-    };
-    Cells {
-        subject: target,
-        outcome,
-        tone,
+        printable(self.request.target.as_bytes(), 200, &mut target);
+        let (outcome, tone) = match &self.response {
+            None => ("(no response)".to_owned(), Tone::Plain),
+            Some(r) => {
+                let tone = match r.status {
+                    500.. => Tone::Error,
+                    400..=499 => Tone::Warning,
+                    300..=399 => Tone::Redirect,
+                    200..=299 => Tone::Good,
+                    _ => Tone::Info,
+                };
+                (format!("{} {}", r.status, r.reason), tone)
+            }
+        };
+        Cells {
+            subject: target,
+            outcome,
+            tone,
+        }
     }
-}
 
-/// Request and response: start lines, headers, bodies and trailers.
-pub fn detail(x: &HttpExchange, lines: &mut Vec<DetailLine>) {
-    let req = &x.request;
-    lines.push(DetailLine::heading("Request"));
-    lines.push(DetailLine::text(format!(
-        "  {} {} {}",
-        req.method,
-        req.target,
-        version_text(req.version)
-    )));
-    message_lines(&req.headers, &req.body, &req.trailers, lines);
-    lines.push(DetailLine::text(""));
-    lines.push(DetailLine::heading("Response"));
-    let Some(rsp) = &x.response else {
-        lines.push(DetailLine::text(
-            "  (no response before the connection closed)",
-        ));
-        return;
-    };
-    lines.push(DetailLine::text(format!(
-        "  {} {} {}",
-        version_text(rsp.version),
-        rsp.status,
-        rsp.reason
-    )));
-    message_lines(&rsp.headers, &rsp.body, &rsp.trailers, lines);
+    /// Request and response: start lines, headers, bodies and trailers.
+    fn detail(&self, lines: &mut Vec<DetailLine>) {
+        let req = &self.request;
+        lines.push(DetailLine::heading("Request"));
+        lines.push(DetailLine::text(format!(
+            "  {} {} {}",
+            req.method,
+            req.target,
+            version_text(req.version)
+        )));
+        message_lines(&req.headers, &req.body, &req.trailers, lines);
+        lines.push(DetailLine::text(""));
+        lines.push(DetailLine::heading("Response"));
+        let Some(rsp) = &self.response else {
+            lines.push(DetailLine::text(
+                "  (no response before the connection closed)",
+            ));
+            return;
+        };
+        lines.push(DetailLine::text(format!(
+            "  {} {} {}",
+            version_text(rsp.version),
+            rsp.status,
+            rsp.reason
+        )));
+        message_lines(&rsp.headers, &rsp.body, &rsp.trailers, lines);
+    }
+
+    /// Method and target, and the status with its reason.
+    fn describe(&self, out: &mut String) {
+        out.push_str(&self.request.method);
+        out.push(' ');
+        out.push_str(&self.request.target);
+        out.push_str(" -> ");
+        match &self.response {
+            Some(r) => {
+                out.push_str(itoa::Buffer::new().format(r.status));
+                out.push(' ');
+                out.push_str(&r.reason);
+            }
+            None => out.push_str("(no response)"),
+        }
+    }
 }
 
 fn message_lines(headers: &Headers, body: &Blob, trailers: &Headers, lines: &mut Vec<DetailLine>) {
@@ -84,21 +102,5 @@ fn message_lines(headers: &Headers, body: &Blob, trailers: &Headers, lines: &mut
     if !trailers.is_empty() {
         lines.push(DetailLine::text("  trailers:"));
         lines.extend(trailers.iter().map(header_line));
-    }
-}
-
-/// Method and target, and the status with its reason.
-pub fn describe(x: &HttpExchange, out: &mut String) {
-    out.push_str(&x.request.method);
-    out.push(' ');
-    out.push_str(&x.request.target);
-    out.push_str(" -> ");
-    match &x.response {
-        Some(r) => {
-            out.push_str(itoa::Buffer::new().format(r.status));
-            out.push(' ');
-            out.push_str(&r.reason);
-        }
-        None => out.push_str("(no response)"),
     }
 }

@@ -13,6 +13,35 @@ use base64::Engine as _;
 
 use crate::protocol::common::Blob;
 
+/// A JSON array of `items`, each written by `write_item`.
+pub fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write_item: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_item(out, item);
+    }
+    out.push(b']');
+}
+
+/// A two-element JSON array (a map entry, a header field).
+pub fn write_pair(
+    out: &mut Vec<u8>,
+    first: impl FnOnce(&mut Vec<u8>),
+    second: impl FnOnce(&mut Vec<u8>),
+) {
+    out.push(b'[');
+    first(out);
+    out.push(b',');
+    second(out);
+    out.push(b']');
+}
+
 /// An unsigned integer.
 pub fn write_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());

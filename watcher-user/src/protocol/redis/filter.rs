@@ -1,7 +1,7 @@
 //! Redis record filters, `--command` and `--key-prefix`: their command-line options and what they keep.
 
 use super::exchange::{ExchangeKind, RedisExchange};
-use crate::protocol::plugin::ExchangeFilter;
+use crate::protocol::plugin::{ExchangeFilter, FilterError};
 
 /// Redis filter options.
 #[derive(Debug, Default, clap::Args)]
@@ -24,21 +24,20 @@ pub struct RedisFilter {
     pub key_prefix: Option<Vec<u8>>,
 }
 
-impl RedisFilter {
-    /// The filter the options ask for.
-    pub fn from_args(args: &RedisFilterArgs) -> Self {
-        Self {
+impl ExchangeFilter<RedisExchange> for RedisFilter {
+    type Args = RedisFilterArgs;
+
+    fn from_args(args: &RedisFilterArgs) -> Result<Self, FilterError> {
+        Ok(Self {
             commands: args
                 .commands
                 .iter()
                 .map(|c| c.to_ascii_uppercase())
                 .collect(),
             key_prefix: args.key_prefix.clone().map(String::into_bytes),
-        }
+        })
     }
-}
 
-impl ExchangeFilter<RedisExchange> for RedisFilter {
     fn is_set(&self) -> bool {
         !self.commands.is_empty() || self.key_prefix.is_some()
     }

@@ -1,45 +1,64 @@
-//! The `redis` object of a JSON record (`docs/json-schema.md`): written by [`write`], read back by
-//! [`read`]. Replies are `{"type": T, "value": V}` trees; a finite double is written as a JSON number.
+//! The `redis` object of a JSON record (`docs/json-schema.md`): written and read back by the
+//! exchange's `PayloadJson`. Replies are `{"type": T, "value": V}` trees; a finite double is written as a JSON number.
 
 use super::{
     exchange::{ExchangeKind, RedisExchange},
     resp::Frame,
 };
-use crate::protocol::json::{
-    read::{
-        blob, boolean, list, null, nullable, owned_string, pair, signed, string, unknown,
-        wrong_type, FieldResult, Fields, Json,
+use crate::protocol::{
+    json::{
+        read::{
+            blob, boolean, list, null, nullable, owned_string, pair, signed, string, unknown,
+            wrong_type, FieldResult, Fields, Json,
+        },
+        write::{write_array, write_blob, write_bool, write_pair, write_str},
     },
-    write::{write_blob, write_bool, write_str},
+    plugin::PayloadJson,
 };
 
-/// Writes the `redis` object of a record.
-pub fn write(x: &RedisExchange, out: &mut Vec<u8>) {
-    let kind = match x.kind {
-        ExchangeKind::Command => "command",
-        ExchangeKind::Push => "push",
-    };
-    out.extend_from_slice(b"{\"kind\":");
-    write_str(out, kind);
-    out.extend_from_slice(b",\"command\":");
-    if x.kind == ExchangeKind::Command {
-        write_str(out, &x.command);
-    } else {
-        out.extend_from_slice(b"null");
-    }
-    out.extend_from_slice(b",\"args\":[");
-    for (i, arg) in x.args.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+impl PayloadJson for RedisExchange {
+    /// Writes the `redis` object of a record.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let kind = match self.kind {
+            ExchangeKind::Command => "command",
+            ExchangeKind::Push => "push",
+        };
+        out.extend_from_slice(b"{\"kind\":");
+        write_str(out, kind);
+        out.extend_from_slice(b",\"command\":");
+        if self.kind == ExchangeKind::Command {
+            write_str(out, &self.command);
+        } else {
+            out.extend_from_slice(b"null");
         }
-        write_blob(out, arg);
+        out.extend_from_slice(b",\"args\":");
+        write_array(out, &self.args, write_blob);
+        out.extend_from_slice(b",\"reply\":");
+        match &self.reply {
+            Some(frame) => write_frame(out, frame),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
     }
-    out.extend_from_slice(b"],\"reply\":");
-    match &x.reply {
-        Some(frame) => write_frame(out, frame),
-        None => out.extend_from_slice(b"null"),
+
+    /// Reads the `redis` object of a record.
+    fn read_json(value: Json<'_>) -> FieldResult<Self> {
+        let mut f = Fields::of(value)?;
+        let kind = f.take("kind", exchange_kind)?;
+        let command = match kind {
+            ExchangeKind::Command => f.take("command", owned_string)?,
+            ExchangeKind::Push => {
+                f.take("command", null)?;
+                String::new()
+            }
+        };
+        Ok(RedisExchange {
+            kind,
+            command,
+            args: f.take("args", |v| list(v, blob))?,
+            reply: f.take("reply", nullable(frame))?,
+        })
     }
-    out.push(b'}');
 }
 
 fn frame_type(frame: &Frame) -> &'static str {
@@ -75,29 +94,11 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
         Frame::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
         Frame::Null => out.extend_from_slice(b"null"),
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_frame(out, item);
-            }
-            out.push(b']');
+            write_array(out, items, write_frame);
         }
-        Frame::Map(pairs) => {
-            out.push(b'[');
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.push(b'[');
-                write_frame(out, k);
-                out.push(b',');
-                write_frame(out, v);
-                out.push(b']');
-            }
-            out.push(b']');
-        }
+        Frame::Map(pairs) => write_array(out, pairs, |out, (k, v)| {
+            write_pair(out, |out| write_frame(out, k), |out| write_frame(out, v));
+        }),
         Frame::Double(d) => match d.parse::<f64>() {
             Ok(v) if v.is_finite() => {
                 out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
@@ -108,25 +109,6 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
         Frame::BigNumber(n) => write_str(out, n),
     }
     out.push(b'}');
-}
-
-/// Reads the `redis` object of a record.
-pub fn read(value: Json<'_>) -> FieldResult<RedisExchange> {
-    let mut f = Fields::of(value)?;
-    let kind = f.take("kind", exchange_kind)?;
-    let command = match kind {
-        ExchangeKind::Command => f.take("command", owned_string)?,
-        ExchangeKind::Push => {
-            f.take("command", null)?;
-            String::new()
-        }
-    };
-    Ok(RedisExchange {
-        kind,
-        command,
-        args: f.take("args", |v| list(v, blob))?,
-        reply: f.take("reply", nullable(frame))?,
-    })
 }
 
 fn exchange_kind(value: Json<'_>) -> FieldResult<ExchangeKind> {

@@ -18,8 +18,7 @@ pub use session::{Paired, RedisSession};
 
 use super::{
     common::Flow,
-    json::read::{FieldResult, Json},
-    plugin::{Cells, Columns, DetailLine, FailOn, FilterError, Payload, Protocol},
+    plugin::{Columns, Payload, Protocol},
 };
 
 /// The `--fail-on` condition met by an error reply to a command.
@@ -39,29 +38,14 @@ impl Protocol for Redis {
         outcome: "reply",
     };
     const FILTER_FLAGS: &'static str = "--command/--key-prefix";
-    const FAIL_ON: &'static [FailOn] = &[FailOn {
-        name: ERROR_CONDITION,
-    }];
+    const FAIL_ON: &'static [&'static str] = &[ERROR_CONDITION];
 
     type Exchange = RedisExchange;
     type Session = RedisSession;
-    type FilterArgs = filter::RedisFilterArgs;
     type Filter = filter::RedisFilter;
 
     fn starts_message(flow: Flow, data: &[u8]) -> bool {
         flow == Flow::Request && resp::starts_command(data)
-    }
-
-    fn session(keep_bytes: usize, in_sync: bool) -> RedisSession {
-        RedisSession::new(keep_bytes, in_sync)
-    }
-
-    fn filter(args: &filter::RedisFilterArgs) -> Result<filter::RedisFilter, FilterError> {
-        Ok(filter::RedisFilter::from_args(args))
-    }
-
-    fn read_json(value: Json<'_>) -> FieldResult<RedisExchange> {
-        json::read(value)
     }
 }
 
@@ -76,18 +60,6 @@ impl Payload for RedisExchange {
 
     fn is_error(&self) -> bool {
         matches!(self.reply, Some(Frame::Error(_)))
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        json::write(self, out);
-    }
-
-    fn cells(&self) -> Cells {
-        view::cells(self)
-    }
-
-    fn detail(&self, lines: &mut Vec<DetailLine>) {
-        view::detail(self, lines);
     }
 
     fn write_route(&self, out: &mut String) {
@@ -105,10 +77,6 @@ impl Payload for RedisExchange {
                 .iter()
                 .any(|a| found_in(&String::from_utf8_lossy(&a.data)))
             || found_in(&view::reply_summary(self, 256))
-    }
-
-    fn describe(&self, out: &mut String) {
-        view::describe(self, out);
     }
 
     fn meets(&self, condition: &str) -> bool {

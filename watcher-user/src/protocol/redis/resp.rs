@@ -16,7 +16,7 @@ use std::mem;
 use memchr::memchr;
 
 pub use crate::protocol::common::{Blob, BlobData};
-use crate::protocol::pairing::StreamDecoder;
+use crate::protocol::{common::Flow, pairing::StreamDecoder};
 
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;
@@ -97,6 +97,15 @@ pub enum Role {
     Request,
     /// Server to client: any RESP value.
     Response,
+}
+
+impl From<Flow> for Role {
+    fn from(flow: Flow) -> Self {
+        match flow {
+            Flow::Request => Role::Request,
+            Flow::Response => Role::Response,
+        }
+    }
 }
 
 /// A complete top-level frame with what the session needs to pair and time it.

@@ -9,11 +9,11 @@
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
 use super::exchange::{ExchangeKind, RedisExchange};
-use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder, Role};
+use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder};
 use crate::protocol::{
     common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
-    plugin::Session,
+    plugin::{Chunk, Session},
 };
 
 /// A finished Redis exchange with its timing.
@@ -57,20 +57,6 @@ pub struct RedisSession {
 }
 
 impl RedisSession {
-    /// A session keeping at most `keep_bytes` of each value; `in_sync` is false for connections met in
-    /// the middle of their life.
-    pub fn new(keep_bytes: usize, in_sync: bool) -> Self {
-        Self {
-            pairing: Pairing::new(
-                RespDecoder::new(Role::Request, keep_bytes, in_sync),
-                RespDecoder::new(Role::Response, keep_bytes, in_sync),
-            ),
-            subscribed: false,
-            monitoring: false,
-            scratch: Vec::new(),
-        }
-    }
-
     /// Whether the request side has decoded at least one command since it was last in doubt.
     pub fn requests_in_sync(&self) -> bool {
         self.pairing.requests.in_sync()
@@ -172,30 +158,27 @@ impl RedisSession {
 impl Session for RedisSession {
     type Exchange = RedisExchange;
 
-    fn on_data(
-        &mut self,
-        flow: Flow,
-        data: &[u8],
-        ts_ns: u64,
-        call_start: bool,
-        out: &mut Vec<Paired>,
-    ) {
-        let mut outputs = std::mem::take(&mut self.scratch);
-        self.pairing.resync(flow, data, ts_ns, call_start);
-        match flow {
-            Flow::Request => self.pairing.requests.feed(data, ts_ns, &mut outputs),
-            Flow::Response => self.pairing.responses.feed(data, ts_ns, &mut outputs),
+    fn new(keep_bytes: usize, in_sync: bool) -> Self {
+        Self {
+            pairing: Pairing::new(|flow| RespDecoder::new(flow.into(), keep_bytes, in_sync)),
+            subscribed: false,
+            monitoring: false,
+            scratch: Vec::new(),
         }
-        self.handle(flow, &mut outputs, out);
+    }
+
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        self.pairing
+            .decoder_for(chunk)
+            .feed(chunk.data, chunk.ts_ns, &mut outputs);
+        self.handle(chunk.flow, &mut outputs, out);
         self.scratch = outputs;
     }
 
     fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
         let mut outputs = std::mem::take(&mut self.scratch);
-        match flow {
-            Flow::Request => self.pairing.requests.gap(len, &mut outputs),
-            Flow::Response => self.pairing.responses.gap(len, &mut outputs),
-        }
+        self.pairing.decoder(flow).gap(len, &mut outputs);
         self.handle(flow, &mut outputs, out);
         self.scratch = outputs;
     }

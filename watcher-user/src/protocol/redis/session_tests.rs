@@ -2,6 +2,7 @@
 //! connection close, loss and recovery of sync, and the key positions of commands.
 
 use super::*;
+use crate::protocol::plugin::Chunk;
 use crate::protocol::{plugin::Payload as _, redis::view};
 
 const KEEP_ALL: usize = 1 << 20;
@@ -24,7 +25,7 @@ fn send_part(
     call_start: bool,
 ) -> Vec<Paired> {
     let mut out = Vec::new();
-    session.on_data(flow, data, ts, call_start, &mut out);
+    session.on_data(Chunk::new(flow, data, ts, call_start), &mut out);
     out
 }
 

@@ -7,56 +7,58 @@ use std::fmt::Write as _;
 
 use super::{exchange::RedisExchange, resp::Frame};
 use crate::protocol::{
-    plugin::{Cells, DetailLine, Tone},
+    plugin::{Cells, DetailLine, PayloadView, Tone},
     text::{printable, value_text},
 };
 
-/// The key (the first one, by the command's key positions) and the reply summary, red for an error.
-pub fn cells(x: &RedisExchange) -> Cells {
-    let mut subject = String::new();
-    if let Some(key) = x.keys().first() {
-        printable(&key.data, 40, &mut subject);
+impl PayloadView for RedisExchange {
+    /// The key (the first one, by the command's key positions) and the reply summary, red for an error.
+    fn cells(&self) -> Cells {
+        let mut subject = String::new();
+        if let Some(key) = self.keys().first() {
+            printable(&key.data, 40, &mut subject);
+        }
+        Cells {
+            subject,
+            outcome: reply_summary(self, 60),
+            tone: if matches!(self.reply, Some(Frame::Error(_))) {
+                Tone::Error
+            } else {
+                Tone::Plain
+            },
+        }
     }
-    Cells {
-        subject,
-        outcome: reply_summary(x, 60),
-        tone: if matches!(x.reply, Some(Frame::Error(_))) {
-            Tone::Error
-        } else {
-            Tone::Plain
-        },
-    }
-}
 
-/// The command with its first arguments, and the reply summary.
-pub fn describe(x: &RedisExchange, out: &mut String) {
-    out.push_str(crate::protocol::plugin::Payload::operation(x));
-    for arg in x.args.iter().take(3) {
-        // Each argument is cut on its own, whatever precedes it in the line.
-        let mut text = String::new();
-        printable(&arg.data, 40, &mut text);
-        out.push(' ');
-        out.push_str(&text);
+    fn detail(&self, lines: &mut Vec<DetailLine>) {
+        lines.push(DetailLine::heading("Arguments"));
+        for (i, arg) in self.args.iter().enumerate() {
+            lines.push(DetailLine::text(format!(
+                "  {}: {}",
+                i + 1,
+                value_text(arg)
+            )));
+        }
+        lines.push(DetailLine::text(""));
+        lines.push(DetailLine::heading("Reply"));
+        match &self.reply {
+            Some(frame) => frame_lines(frame, 1, lines),
+            None => lines.push(DetailLine::text(
+                "  (no reply before the connection closed)",
+            )),
+        }
     }
-    let _ = write!(out, " -> {}", reply_summary(x, 80));
-}
 
-pub fn detail(x: &RedisExchange, lines: &mut Vec<DetailLine>) {
-    lines.push(DetailLine::heading("Arguments"));
-    for (i, arg) in x.args.iter().enumerate() {
-        lines.push(DetailLine::text(format!(
-            "  {}: {}",
-            i + 1,
-            value_text(arg)
-        )));
-    }
-    lines.push(DetailLine::text(""));
-    lines.push(DetailLine::heading("Reply"));
-    match &x.reply {
-        Some(frame) => frame_lines(frame, 1, lines),
-        None => lines.push(DetailLine::text(
-            "  (no reply before the connection closed)",
-        )),
+    /// The command with its first arguments, and the reply summary.
+    fn describe(&self, out: &mut String) {
+        out.push_str(crate::protocol::plugin::Payload::operation(self));
+        for arg in self.args.iter().take(3) {
+            // Each argument is cut on its own, whatever precedes it in the line.
+            let mut text = String::new();
+            printable(&arg.data, 40, &mut text);
+            out.push(' ');
+            out.push_str(&text);
+        }
+        let _ = write!(out, " -> {}", reply_summary(self, 80));
     }
 }
 
@@ -200,7 +202,7 @@ mod tests {
         };
         let mut line =
             "#1 redis 22816/redis-cli client, a prefix longer than forty bytes ".to_owned();
-        describe(&x, &mut line);
+        x.describe(&mut line);
         assert!(line.ends_with("LPUSH a-string x -> (integer) 1"), "{line}");
     }
 }
