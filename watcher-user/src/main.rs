@@ -84,6 +84,11 @@ fn record_status(result: Result<recorder::Recorded, recorder::RecordError>) -> E
             eprintln!("watcher: {}", recorded.status_origin());
             ExitCode::from(recorded.exit_status())
         }
+        // Like any other mistake in a `record` line.
+        Err(e @ recorder::RecordError::Output(_)) => {
+            eprintln!("watcher: {e}");
+            ExitCode::from(e.exit_status())
+        }
         Err(e) => {
             eprintln!("watcher: error: {e}");
             ExitCode::from(e.exit_status())

@@ -42,6 +42,9 @@ pub mod exit_status {
 /// Why a recording did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The export cannot be created (a mistake in the arguments); the command was not run.
+    #[error(transparent)]
+    Output(#[from] file::OpenError),
     /// The capture could not start (privileges, kernel support); the command was not run.
     #[error("{0:#}")]
     Start(anyhow::Error),
@@ -68,7 +71,7 @@ impl RecordError {
     /// The exit status watcher ends with.
     pub fn exit_status(&self) -> u8 {
         match self {
-            Self::Start(_) => exit_status::NOT_STARTED,
+            Self::Output(_) | Self::Start(_) => exit_status::NOT_STARTED,
             Self::Spawn { source, .. } if source.kind() == ErrorKind::NotFound => {
                 exit_status::NOT_FOUND
             }
@@ -132,10 +135,7 @@ fn command_failure(status: ExitStatus) -> Option<u8> {
 pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
     let target = cfg.watch.output.as_ref();
     let to_stdout = target == Some(&Target::Stdout);
-    let export = target
-        .map(file::open)
-        .transpose()
-        .map_err(|e| RecordError::Start(e.into()))?;
+    let export = target.map(file::open).transpose()?;
     let output = export.as_ref().map(|e| e.name.clone()).unwrap_or_default();
     // A run that never started leaves no export behind.
     let created = export.as_ref().and_then(|e| e.created.clone());
