@@ -103,17 +103,17 @@ pub struct FilterArgs {
     /// Which end of a connection to show.
     #[arg(long, value_enum, default_value_t = SideArg::Both)]
     pub side: SideArg,
+    #[command(flatten)]
+    pub protocols: ProtocolFilterArgs,
     /// Show only exchanges at least this slow, e.g. 500us, 5ms, 1s.
     #[arg(long, value_name = "DURATION")]
     pub min_latency: Option<String>,
-    #[command(flatten)]
-    pub protocols: ProtocolFilterArgs,
 }
 
 /// What a capture decodes, traces and keeps (shared by `watch` and `record`).
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
-    /// Protocol to decode; every protocol when omitted.
+    /// Protocol to decode; all when omitted.
     #[arg(value_enum)]
     pub protocol: Option<ProtocolId>,
     #[command(flatten)]
@@ -122,22 +122,32 @@ pub struct CaptureArgs {
     pub filters: FilterArgs,
 }
 
-/// Where a capture's records go and what fails it (shared by `watch` and `record`).
+/// Where a capture's records go and what fails it (shared by `watch` and `record`, each giving the help
+/// its own wording).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
-    /// Write records as NDJSON to FILE, or to stdout with `-`. `watch`: implies --headless; `record`:
-    /// [default: watcher-YYYYMMDD-HHMMSS.ndjson].
+    /// Write records as NDJSON to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE|-")]
     pub json_output: Option<PathBuf>,
-    /// Exit with status 123 and list the offending records if CONDITION is met (repeatable; `watch`:
-    /// headless runs only): redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
-    #[arg(long = "fail-on", value_name = "CONDITION")]
+    /// Exit with status 123 and list the offending records if CONDITION is met (repeatable):
+    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
+    // Listed after the subcommand's own output options.
+    #[arg(long = "fail-on", value_name = "CONDITION", display_order = 100)]
     pub fail_on: Vec<String>,
 }
 
+const WATCH_JSON_OUTPUT: &str =
+    "Write records as NDJSON to FILE, or to stdout with `-` (implies --headless)";
+const WATCH_FAIL_ON: &str = "Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable): redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost";
+const RECORD_JSON_OUTPUT: &str = "Write records as NDJSON to FILE, or to stdout with `-` [default: watcher-YYYYMMDD-HHMMSS.ndjson]";
+
 /// `watcher watch ...`
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("json_output", |a| a.help(WATCH_JSON_OUTPUT)),
+    mut_arg("fail_on", |a| a.help(WATCH_FAIL_ON)),
+)]
 pub struct WatchArgs {
     #[command(flatten)]
     pub capture: CaptureArgs,
@@ -156,6 +166,7 @@ pub struct WatchArgs {
 
 /// `watcher record ... -- CMD [ARGS...]`
 #[derive(Debug, Args)]
+#[command(mut_arg("json_output", |a| a.help(RECORD_JSON_OUTPUT)))]
 pub struct RecordArgs {
     #[command(flatten)]
     pub capture: CaptureArgs,

@@ -1,6 +1,7 @@
 //! Validating raw arguments into the `Config` the rest of the program runs on. Every user mistake in the
 //! arguments is caught here, before anything is loaded, with a message naming the flag. No I/O: files
-//! named here (the export) are opened by the mode that runs, which reports a failure the same way.
+//! named here (the export) are opened by the mode that runs, before it loads anything, and a failure
+//! there is reported the same way (`watcher: --json-output: ...`).
 
 use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 
@@ -436,7 +437,7 @@ fn protocols(
             other.filter_flags(),
             format!(
                 "{} filters do not apply to `watch {}`; use `watch {}` or `watch`",
-                other.name(),
+                other.title(),
                 chosen.name(),
                 other.name()
             ),

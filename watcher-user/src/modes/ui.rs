@@ -98,7 +98,7 @@ fn run(
     live: Option<&Live>,
     terminate: &crossbeam_channel::Receiver<signals::Terminate>,
 ) -> Result<()> {
-    let (_guard, mut terminal) = tui::terminal::enter().context("setting up the terminal")?;
+    let (_guard, mut terminal) = tui::terminal::enter()?;
     let inputs = Inputs {
         terminal: &tui::terminal::input(),
         quit: terminate,

@@ -1,6 +1,6 @@
 //! Import: reads watcher's own NDJSON export (schema 1, `docs/json-schema.md`) back into records, so a
 //! saved capture can be opened again. Decoding is the inverse of `ndjson::write::write_record`; the few
-//! places where it cannot be exact are listed on [`parse_line`] and on each protocol's `json::read`.
+//! places where it cannot be exact are listed on [`parse_line`] and in each protocol's `json.rs`.
 //!
 //! A line that cannot be read as a record is reported and skipped, never fatal: only failing to read the
 //! input at all is an error. This module must never touch the store, the terminal or the file system; it

@@ -1,8 +1,8 @@
 //! Protocol detection per connection, and the session that decodes a connection once it is known.
 //!
 //! A connection starts undecided. At the start of each syscall's bytes the detector asks every enabled
-//! protocol, in registry order, whether the bytes open one of its messages; the first that says yes gets
-//! the connection for good. Bytes before that are not decoded, so a watcher started in the middle of a
+//! protocol whether the bytes open one of its messages; the first that is sure (in registry order), or
+//! else the first that finds them plausible, gets the connection for good. Bytes before that are not decoded, so a watcher started in the middle of a
 //! stream picks up at the next message start. A connection that carries data no protocol recognises is
 //! counted, never shown.
 //!
@@ -10,7 +10,7 @@
 
 use super::{
     common::{Flow, SessionStats},
-    plugin::Chunk,
+    plugin::{Chunk, Recognition},
     registry::{Finished, ProtocolId, ProtocolSession, ProtocolSet},
 };
 
@@ -98,9 +98,18 @@ impl Session {
     }
 }
 
-/// Which enabled protocol, if any, `data` (the start of a syscall's bytes) opens a message of.
+/// Which enabled protocol, if any, `data` (the start of a syscall's bytes) opens a message of: the first
+/// that is sure, else the first that finds it plausible.
 fn detect(protocols: ProtocolSet, flow: Flow, data: &[u8]) -> Option<ProtocolId> {
-    protocols.iter().find(|p| p.starts_message(flow, data))
+    let mut plausible = None;
+    for protocol in protocols.iter() {
+        match protocol.recognise(flow, data) {
+            Recognition::Yes => return Some(protocol),
+            Recognition::Maybe => plausible = plausible.or(Some(protocol)),
+            Recognition::No => {}
+        }
+    }
+    plausible
 }
 
 #[cfg(test)]
@@ -124,6 +133,11 @@ mod tests {
             Some(ProtocolId::Http)
         );
         assert_eq!(detect(http_only, Flow::Request, set), None);
+        // A request line alone would pass for an inline Redis command too; HTTP is sure of it.
+        assert_eq!(
+            detect(all, Flow::Request, b"GET /index.html HTTP/1.1\r\n"),
+            Some(ProtocolId::Http)
+        );
         // An inline Redis command is not an HTTP request line, and TLS or SSH is neither.
         assert_eq!(
             detect(all, Flow::Request, b"SET k v\r\n"),

@@ -25,6 +25,8 @@ use super::{
 pub trait Protocol: 'static {
     /// Lower-case name: the `watch` argument, the JSON `protocol` value and payload key, the UI's label.
     const NAME: &'static str;
+    /// Its name in sentences (`Redis`, `HTTP`).
+    const TITLE: &'static str;
     /// One line for `--help`.
     const ABOUT: &'static str;
     /// Headings of the table's three protocol columns.
@@ -42,8 +44,20 @@ pub trait Protocol: 'static {
     type Filter: ExchangeFilter<Self::Exchange>;
 
     /// Whether `data`, the start of a syscall's bytes flowing `flow`, opens one of this protocol's
-    /// messages. Decides which protocol a connection speaks.
-    fn starts_message(flow: Flow, data: &[u8]) -> bool;
+    /// messages, and how sure that is. Decides which protocol a connection speaks.
+    fn recognise(flow: Flow, data: &[u8]) -> Recognition;
+}
+
+/// How sure a protocol is that bytes open one of its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Recognition {
+    /// They do not.
+    No,
+    /// They could, but would pass for another protocol's too (a Redis inline command is any line of
+    /// words, an HTTP request line among them): taken only when no protocol is sure.
+    Maybe,
+    /// They do, by a form no other protocol shares.
+    Yes,
 }
 
 /// Bytes of one direction of a connection, as a syscall (or a part of one) moved them.

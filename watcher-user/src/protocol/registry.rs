@@ -7,9 +7,9 @@
 //!   exchanges sessions complete;
 //! - [`ProtocolFilters`] and [`ProtocolFilterArgs`]: every protocol's record filters and their options.
 //!
-//! The list's order is the order in which protocols are asked whether bytes open one of their messages,
-//! so a protocol with more specific message starts comes first (an HTTP request line would also pass
-//! for an inline Redis command). It is also the order protocols are named in the UI.
+//! The list's order is the order protocols are named in (the UI, help, messages), and breaks ties in
+//! detection: the first protocol sure that bytes open one of its messages takes the connection, and
+//! only when none is sure the first that finds them plausible (`Recognition`).
 //!
 //! Adding a protocol: one line in the `protocols!` call at the bottom, naming its variant, its folder,
 //! its [`Protocol`] type and the payload type a record stores (boxed when the exchange is large, so every
@@ -21,7 +21,8 @@ use super::{
     common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
     plugin::{
-        Chunk, Columns, ExchangeFilter, FilterError, Payload, PayloadJson, Protocol, Session,
+        Chunk, Columns, ExchangeFilter, FilterError, Payload, PayloadJson, Protocol, Recognition,
+        Session,
     },
 };
 
@@ -44,6 +45,13 @@ macro_rules! protocols {
             pub fn name(self) -> &'static str {
                 match self {
                     $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::NAME, )+
+                }
+            }
+
+            /// Its name in sentences.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::TITLE, )+
                 }
             }
 
@@ -76,9 +84,9 @@ macro_rules! protocols {
             }
 
             /// Whether `data` (the start of a syscall's bytes) opens one of its messages.
-            pub fn starts_message(self, flow: Flow, data: &[u8]) -> bool {
+            pub fn recognise(self, flow: Flow, data: &[u8]) -> Recognition {
                 match self {
-                    $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::starts_message(flow, data), )+
+                    $( ProtocolId::$variant => <super::$module::$protocol as Protocol>::recognise(flow, data), )+
                 }
             }
 
@@ -245,8 +253,8 @@ macro_rules! protocols {
 }
 
 protocols! {
-    Http => http::Http(Box<super::http::HttpExchange>),
     Redis => redis::Redis(super::redis::RedisExchange),
+    Http => http::Http(Box<super::http::HttpExchange>),
 }
 
 impl ProtocolId {

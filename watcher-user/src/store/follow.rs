@@ -2,7 +2,7 @@
 //!
 //! The exporter, the `--fail-on` checker and live statistics are sinks; one follower thread serves them
 //! all, so each record is read from a snapshot once however many consumers there are. The follower never
-//! takes the store lock, and counts the records evicted before it could see them as lost.
+//! waits for the store writer, and counts the records evicted before it could see them as lost.
 
 use std::time::Duration;
 

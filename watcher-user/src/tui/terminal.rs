@@ -28,17 +28,30 @@ fn restore() {
     let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
+/// A step of setting up the terminal failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}")]
+pub struct SetupError {
+    /// What was being done.
+    pub step: &'static str,
+    /// Why it failed.
+    #[source]
+    pub source: io::Error,
+}
+
 /// Switches the terminal to raw mode and the alternate screen, and makes a panic restore it first.
-pub fn enter() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)> {
+pub fn enter() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>), SetupError> {
+    let step = |step| move |source| SetupError { step, source };
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
         previous(info);
     }));
-    enable_raw_mode()?;
+    enable_raw_mode().map_err(step("switching the terminal to raw mode"))?;
     let guard = TerminalGuard;
-    execute!(io::stdout(), EnterAlternateScreen)?;
-    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    execute!(io::stdout(), EnterAlternateScreen).map_err(step("entering the alternate screen"))?;
+    let terminal =
+        Terminal::new(CrosstermBackend::new(io::stdout())).map_err(step("opening the terminal"))?;
     Ok((guard, terminal))
 }
 

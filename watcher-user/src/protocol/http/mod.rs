@@ -21,7 +21,7 @@ pub use session::{HttpSession, Paired};
 
 use super::{
     common::Flow,
-    plugin::{Columns, Payload, Protocol},
+    plugin::{Columns, Payload, Protocol, Recognition},
 };
 
 /// `--fail-on` condition: a 5xx response.
@@ -35,6 +35,7 @@ pub struct Http;
 
 impl Protocol for Http {
     const NAME: &'static str = "http";
+    const TITLE: &'static str = "HTTP";
     const ABOUT: &'static str = "HTTP/1.0 and HTTP/1.1";
     const COLUMNS: Columns = Columns {
         operation: "method",
@@ -49,8 +50,12 @@ impl Protocol for Http {
     type Session = HttpSession;
     type Filter = filter::HttpFilter;
 
-    fn starts_message(flow: Flow, data: &[u8]) -> bool {
-        message::starts_message(flow.into(), data)
+    fn recognise(flow: Flow, data: &[u8]) -> Recognition {
+        if message::starts_message(flow.into(), data) {
+            Recognition::Yes
+        } else {
+            Recognition::No
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use crate::protocol::{
 };
 
 impl PayloadView for HttpExchange {
-    /// Host + target and status cells of an HTTP record, the status colored by class.
     /// Host + target, and the status with its reason, toned by class.
     fn cells(&self) -> Cells {
         let mut target = String::new();

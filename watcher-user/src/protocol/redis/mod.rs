@@ -18,7 +18,7 @@ pub use session::{Paired, RedisSession};
 
 use super::{
     common::Flow,
-    plugin::{Columns, Payload, Protocol},
+    plugin::{Columns, Payload, Protocol, Recognition},
 };
 
 /// The `--fail-on` condition met by an error reply to a command.
@@ -30,6 +30,7 @@ pub struct Redis;
 
 impl Protocol for Redis {
     const NAME: &'static str = "redis";
+    const TITLE: &'static str = "Redis";
     const ABOUT: &'static str = "Redis and other RESP servers (Valkey, KeyDB, Kvrocks)";
     const COLUMNS: Columns = Columns {
         operation: "command",
@@ -44,8 +45,12 @@ impl Protocol for Redis {
     type Session = RedisSession;
     type Filter = filter::RedisFilter;
 
-    fn starts_message(flow: Flow, data: &[u8]) -> bool {
-        flow == Flow::Request && resp::starts_command(data)
+    /// A RESP command array is sure; an inline command line could as well be another protocol's.
+    fn recognise(flow: Flow, data: &[u8]) -> Recognition {
+        match flow {
+            Flow::Request => resp::recognise_command(data),
+            Flow::Response => Recognition::No,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::mem;
 use memchr::memchr;
 
 pub use crate::protocol::common::{Blob, BlobData};
-use crate::protocol::{common::Flow, pairing::StreamDecoder};
+use crate::protocol::{common::Flow, pairing::StreamDecoder, plugin::Recognition};
 
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;
@@ -539,20 +539,30 @@ pub fn starts_frame(role: Role, data: &[u8]) -> bool {
     }
 }
 
-/// A RESP command array (`*3\r\n$3\r\nSET...`), or an inline command line (`PING\r\n`) when it is the
-/// whole of the bytes.
-pub fn starts_command(data: &[u8]) -> bool {
+/// Whether `data` opens a command: surely for a RESP command array (`*3\r\n$3\r\nSET...`); plausibly
+/// for an inline command line (`PING\r\n`) when it is the whole of the bytes, since any line of words
+/// looks like one.
+pub fn recognise_command(data: &[u8]) -> Recognition {
     if let [b'*', digit, ..] = data {
-        return digit.is_ascii_digit();
+        return if digit.is_ascii_digit() {
+            Recognition::Yes
+        } else {
+            Recognition::No
+        };
     }
     let Some(line) = data.strip_suffix(b"\n") else {
-        return false;
+        return Recognition::No;
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let word = line.iter().take_while(|b| b.is_ascii_alphabetic()).count();
-    word > 0
+    let inline = word > 0
         && (word == line.len() || line[word] == b' ')
-        && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        && line.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+    if inline {
+        Recognition::Maybe
+    } else {
+        Recognition::No
+    }
 }
 
 impl StreamDecoder for RespDecoder {

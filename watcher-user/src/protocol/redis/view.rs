@@ -51,13 +51,13 @@ impl PayloadView for RedisExchange {
     /// The command with its first arguments, and the reply summary.
     fn describe(&self, out: &mut String) {
         out.push_str(crate::protocol::plugin::Payload::operation(self));
+        // The first three arguments share one budget of about 40 bytes, whatever precedes them.
+        let mut args = String::new();
         for arg in self.args.iter().take(3) {
-            // Each argument is cut on its own, whatever precedes it in the line.
-            let mut text = String::new();
-            printable(&arg.data, 40, &mut text);
-            out.push(' ');
-            out.push_str(&text);
+            args.push(' ');
+            printable(&arg.data, 40, &mut args);
         }
+        out.push_str(&args);
         let _ = write!(out, " -> {}", reply_summary(self, 80));
     }
 }
@@ -193,16 +193,20 @@ mod tests {
     use crate::protocol::{common::Blob, redis::ExchangeKind};
 
     #[test]
-    fn a_description_cuts_each_argument_on_its_own_whatever_precedes_it() {
-        let x = RedisExchange {
+    fn a_description_cuts_the_arguments_to_one_budget_whatever_precedes_them() {
+        let command = |args: Vec<Blob>| RedisExchange {
             kind: ExchangeKind::Command,
-            command: "LPUSH".into(),
-            args: vec![Blob::full("a-string"), Blob::full("x")],
+            command: "SET".into(),
+            args,
             reply: Some(Frame::Integer(1)),
         };
-        let mut line =
-            "#1 redis 22816/redis-cli client, a prefix longer than forty bytes ".to_owned();
-        x.describe(&mut line);
-        assert!(line.ends_with("LPUSH a-string x -> (integer) 1"), "{line}");
+        let prefix = "#1 redis 22816/redis-cli client, a prefix longer than forty bytes ";
+        let mut line = prefix.to_owned();
+        command(vec![Blob::full("k"), Blob::full("v")]).describe(&mut line);
+        assert_eq!(&line[prefix.len()..], "SET k v -> (integer) 1");
+        let mut line = prefix.to_owned();
+        command(vec![Blob::full("a".repeat(60)), Blob::full("v")]).describe(&mut line);
+        let cut = format!("SET {}… … -> (integer) 1", "a".repeat(39));
+        assert_eq!(&line[prefix.len()..], cut);
     }
 }
