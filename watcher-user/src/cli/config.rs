@@ -244,10 +244,10 @@ fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
     // A protocol's name captures live; anything else is a file.
     let protocol = match &args.source {
         None => Ok(None),
-        Some(source) => ProtocolId::ALL
-            .iter()
-            .find(|p| source.to_str() == Some(p.name()))
-            .map(|p| Some(*p))
+        Some(source) => source
+            .to_str()
+            .and_then(ProtocolId::from_name)
+            .map(Some)
             .ok_or_else(|| source.clone()),
     };
     let source = match protocol {

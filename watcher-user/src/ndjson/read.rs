@@ -223,7 +223,7 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
     let comm = f.take("comm", string)?;
     let local = f.take("local", address)?;
     let remote = f.take("remote", address)?;
-    let Some(payload) = ProtocolId::ALL.iter().find(|p| p.name() == protocol) else {
+    let Some(payload) = ProtocolId::from_name(&protocol) else {
         return Err(unknown("protocol", protocol).under_key("protocol"));
     };
     // The payload sits under its protocol's name and is read by the protocol.

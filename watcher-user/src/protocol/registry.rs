@@ -258,12 +258,9 @@ protocols! {
 }
 
 impl ProtocolId {
-    /// The protocol named `name` (case-insensitive).
+    /// The protocol named exactly `name` (as in JSON and on the command line).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        Self::ALL.iter().copied().find(|p| p.name() == name)
     }
 
     fn bit(self) -> u32 {
@@ -341,10 +338,7 @@ mod tests {
     fn names_are_unique_and_round_trip() {
         for id in ProtocolId::ALL {
             assert_eq!(ProtocolId::from_name(id.name()), Some(*id));
-            assert_eq!(
-                ProtocolId::from_name(&id.name().to_ascii_uppercase()),
-                Some(*id)
-            );
+            assert_eq!(ProtocolId::from_name(&id.name().to_ascii_uppercase()), None);
         }
         assert_eq!(ProtocolId::from_name("gopher"), None);
         let all = ProtocolSet::all();
