@@ -2,7 +2,7 @@
 //! `show FILE` (a capture file, no kernel, no root). Both run the same UI loop; this module gives it its
 //! records and performs its effects (the `e` key's file).
 
-use std::{io::BufWriter, sync::Arc, thread, time::SystemTime};
+use std::{io::BufWriter, path::Path, sync::Arc, thread, time::SystemTime};
 
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Sender};
@@ -120,7 +120,7 @@ fn perform(effect: Effect, done: Sender<Action>) {
 }
 
 fn write_view(records: &[Arc<Record>]) -> Result<(String, u64), String> {
-    let (path, file) = create_timestamped("watcher-view", SystemTime::now())
+    let (path, file) = create_timestamped(Path::new(""), "watcher-view", SystemTime::now())
         .map_err(|e| format!("cannot create a file in the current directory: {e}"))?;
     let path = std::env::current_dir().map_or(path.clone(), |dir| dir.join(&path));
     let written = write_all(
