@@ -146,13 +146,6 @@ impl StoreWriter {
             total: ring.next_id - 1,
         }));
     }
-
-    /// A reader of this store.
-    pub fn reader(&self) -> StoreReader {
-        StoreReader {
-            published: Arc::clone(&self.published),
-        }
-    }
 }
 
 impl StoreReader {
