@@ -37,6 +37,11 @@ fn main() -> ExitCode {
             });
         }
     };
+    if config.shows_secrets() {
+        eprintln!(
+            "watcher: --show-secrets: passwords, tokens, cookies and other secrets are NOT masked in any output"
+        );
+    }
     let result = match config {
         Config::Watch(watch) if watch.headless => match modes::headless::run(&watch) {
             Ok(summary) => {

@@ -72,6 +72,7 @@ pub(crate) fn redis(command: &str, reply: Option<Frame>) -> Record {
         request_bytes: 20,
         response_bytes: 5,
         truncated: false,
+        redacted: false,
         exchange: Exchange::Redis(RedisExchange {
             kind: ExchangeKind::Command,
             command: command.into(),
@@ -110,6 +111,7 @@ pub(crate) fn http(method: &str, target: &str, status: Option<u16>) -> Record {
         request_bytes: 100,
         response_bytes: 40,
         truncated: false,
+        redacted: false,
         exchange: Exchange::Http(Box::new(HttpExchange {
             request: HttpRequest {
                 method: method.into(),

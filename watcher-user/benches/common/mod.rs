@@ -16,7 +16,7 @@ use watcher::{
         EventBatch,
     },
     counters::Counters,
-    protocol::{detect::Decoding, ProtocolSet},
+    protocol::{detect::Decoding, redact::Redaction, ProtocolSet},
     record::filter::RecordFilter,
     store::{self, StoreReader, StoreWriter},
 };
@@ -96,6 +96,7 @@ impl Pipeline {
                 keep_bytes: 16 * 1024,
             },
             filter: RecordFilter::default(),
+            redaction: Arc::new(Redaction::default()),
             clock: WallClock::identity(),
             listeners: Arc::new(HashSet::new()),
             counters: Arc::clone(&counters),

@@ -110,6 +110,20 @@ pub struct FilterArgs {
     pub min_latency: Option<String>,
 }
 
+/// Which secrets are masked (shared by every subcommand: live captures mask them as they decode, files
+/// are masked again as they are read).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Secrets")]
+pub struct SecretArgs {
+    /// Do not mask passwords, tokens, cookies and other secrets (they are masked by default, in every
+    /// output).
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Also mask the values of HTTP header NAME, in any case (repeatable).
+    #[arg(long, value_name = "NAME", conflicts_with = "show_secrets")]
+    pub redact_header: Vec<String>,
+}
+
 /// What a capture decodes, traces and keeps (shared by `watch` and `record`).
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -120,6 +134,8 @@ pub struct CaptureArgs {
     pub trace: TraceArgs,
     #[command(flatten)]
     pub filters: FilterArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
 }
 
 /// Where a capture's records go and what fails it (shared by `watch` and `record`, each giving the help
@@ -190,6 +206,8 @@ pub struct ShowArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub filters: FilterArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
 }
 
 /// `watcher stat [redis|http|FILE]`
@@ -202,6 +220,8 @@ pub struct StatArgs {
     pub trace: TraceArgs,
     #[command(flatten)]
     pub filters: FilterArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
     /// What to group records by.
     #[arg(
         long,

@@ -8,8 +8,8 @@ use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
 
 use super::args::{
-    CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, ShowArgs, SideArg, StatArgs,
-    TraceArgs, WatchArgs,
+    CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, SecretArgs, ShowArgs, SideArg,
+    StatArgs, TraceArgs, WatchArgs,
 };
 use crate::{
     analysis::{
@@ -17,7 +17,7 @@ use crate::{
         stat::{GroupBy, SortBy},
     },
     ndjson::file::Target,
-    protocol::{plugin::FilterError, ProtocolId, ProtocolSet},
+    protocol::{plugin::FilterError, redact::Redaction, ProtocolId, ProtocolSet},
     record::{filter::RecordFilter, Side},
 };
 
@@ -64,6 +64,8 @@ pub struct PipelineConfig {
     pub filter: RecordFilter,
     /// Protocols decoded.
     pub protocols: ProtocolSet,
+    /// Secrets masked.
+    pub redaction: Redaction,
 }
 
 /// A validated `watch` invocation (also the capture part of `record` and live `stat`).
@@ -96,6 +98,8 @@ pub struct ShowConfig {
     pub file: PathBuf,
     /// Records shown.
     pub filter: RecordFilter,
+    /// Secrets masked.
+    pub redaction: Redaction,
 }
 
 /// Where `stat` takes its records from.
@@ -108,6 +112,8 @@ pub enum StatSource {
         path: PathBuf,
         /// Records counted.
         filter: Box<RecordFilter>,
+        /// Secrets masked.
+        redaction: Redaction,
     },
 }
 
@@ -152,6 +158,23 @@ impl Config {
             Command::Stat(args) => Ok(Config::Stat(Box::new(stat(&args)?))),
             Command::BenchProbes => Ok(Config::BenchProbes),
         }
+    }
+}
+
+impl Config {
+    /// Whether this run shows secrets unmasked (`--show-secrets`), which is said at start.
+    pub fn shows_secrets(&self) -> bool {
+        let redaction = match self {
+            Config::Watch(watch) => &watch.pipeline.redaction,
+            Config::Record(record) => &record.watch.pipeline.redaction,
+            Config::Show(show) => &show.redaction,
+            Config::Stat(stat) => match &stat.source {
+                StatSource::Live(watch) => &watch.pipeline.redaction,
+                StatSource::File { redaction, .. } => redaction,
+            },
+            Config::BenchProbes => return false,
+        };
+        !redaction.is_enabled()
     }
 }
 
@@ -226,6 +249,7 @@ fn show(args: ShowArgs) -> Result<ShowConfig, ConfigError> {
     Ok(ShowConfig {
         file: args.file,
         filter,
+        redaction: redaction(&args.secrets)?,
     })
 }
 
@@ -270,6 +294,7 @@ fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
             StatSource::File {
                 path,
                 filter: Box::new(filter),
+                redaction: redaction(&args.secrets)?,
             }
         }
     };
@@ -287,7 +312,7 @@ fn stat_live(protocol: Option<ProtocolId>, args: &StatArgs) -> Result<WatchConfi
         return Err(invalid("--count", "must be at least 1"));
     }
     Ok(WatchConfig {
-        pipeline: pipeline(protocol, &args.trace, &args.filters, false)?,
+        pipeline: pipeline(protocol, &args.trace, &args.filters, &args.secrets, false)?,
         headless: true,
         output: None,
         duration: stop_after(args.duration.as_deref())?,
@@ -298,7 +323,13 @@ fn stat_live(protocol: Option<ProtocolId>, args: &StatArgs) -> Result<WatchConfi
 
 /// The pipeline of a `watch` or `record` capture.
 fn capture(args: &CaptureArgs, record: bool) -> Result<PipelineConfig, ConfigError> {
-    pipeline(args.protocol, &args.trace, &args.filters, record)
+    pipeline(
+        args.protocol,
+        &args.trace,
+        &args.filters,
+        &args.secrets,
+        record,
+    )
 }
 
 /// Kernel and record filters. `record` makes the pid filter follow the command's process tree, with
@@ -307,6 +338,7 @@ fn pipeline(
     protocol: Option<ProtocolId>,
     trace: &TraceArgs,
     filter_args: &FilterArgs,
+    secrets: &SecretArgs,
     record: bool,
 ) -> Result<PipelineConfig, ConfigError> {
     let mut kernel = kernel_config(trace)?;
@@ -329,7 +361,28 @@ fn pipeline(
         max_records: trace.max_records,
         filter,
         protocols,
+        redaction: redaction(secrets)?,
     })
+}
+
+/// The redaction policy: every rule, or none with `--show-secrets`; `--redact-header` names must be
+/// header names (HTTP tokens).
+fn redaction(args: &SecretArgs) -> Result<Redaction, ConfigError> {
+    if args.show_secrets {
+        return Ok(Redaction::off());
+    }
+    let is_token_byte = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if let Some(bad) = args
+        .redact_header
+        .iter()
+        .find(|name| name.is_empty() || !name.bytes().all(is_token_byte))
+    {
+        return Err(invalid(
+            "--redact-header",
+            format!("{bad:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"),
+        ));
+    }
+    Ok(Redaction::new(args.redact_header.clone()))
 }
 
 fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
@@ -616,7 +669,7 @@ mod tests {
         let Ok(Config::Stat(s)) = config(&["stat", "capture.ndjson", "--command", "get"]) else {
             panic!("a stat configuration");
         };
-        let StatSource::File { path, filter } = &s.source else {
+        let StatSource::File { path, filter, .. } = &s.source else {
             panic!("a file");
         };
         assert_eq!(path.to_str(), Some("capture.ndjson"));

@@ -21,6 +21,7 @@ use crate::{
     protocol::{
         detect::{Decoding, Session},
         plugin::Chunk,
+        redact::Redaction,
         registry::Finished,
         Exchange, Flow, Paired, SessionStats,
     },
@@ -34,6 +35,8 @@ pub struct ShardContext {
     pub decoding: Decoding,
     /// Filters applied before records leave the shard.
     pub filter: RecordFilter,
+    /// Which secrets are masked before records leave the shard.
+    pub redaction: Arc<Redaction>,
     /// Kernel-to-wall-clock conversion.
     pub clock: WallClock,
     /// Ports listening when tracing began (side of pre-existing connections).
@@ -217,7 +220,9 @@ fn emit(
     });
 }
 
-fn record(ctx: &ShardContext, conn: &Connection, paired: Paired<Exchange>) -> Record {
+fn record(ctx: &ShardContext, conn: &Connection, mut paired: Paired<Exchange>) -> Record {
+    // Before the record exists, so no later stage ever sees a secret.
+    let redacted = paired.exchange.redact(&ctx.redaction);
     Record {
         id: 0,
         endpoint: Arc::clone(&conn.endpoint),
@@ -226,6 +231,7 @@ fn record(ctx: &ShardContext, conn: &Connection, paired: Paired<Exchange>) -> Re
         request_bytes: paired.request_bytes,
         response_bytes: paired.response_bytes,
         truncated: paired.truncated,
+        redacted,
         exchange: paired.exchange,
     }
 }

@@ -88,6 +88,7 @@ impl Pipeline {
                 keep_bytes: kernel.capture_bytes as usize,
             },
             filter: cfg.filter.clone(),
+            redaction: Arc::new(cfg.redaction.clone()),
             clock,
             listeners,
             counters: Arc::clone(&counters),

@@ -13,6 +13,7 @@ use crate::{
     analysis::stat::{render_table, sort_groups, Aggregator, Report},
     cli::config::{StatConfig, StatSource},
     ndjson::read::{self, Imported},
+    protocol::redact::Redaction,
 };
 
 /// Bad lines listed one by one; the rest are only counted.
@@ -20,10 +21,10 @@ const BAD_LINES_LISTED: usize = 10;
 
 /// Reads a capture file. Lines that are not records are skipped, and listed on stderr with their line
 /// numbers; only a file that cannot be read at all is an error.
-pub fn open_capture(path: &Path) -> Result<Imported> {
+pub fn open_capture(path: &Path, redaction: &Redaction) -> Result<Imported> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let imported =
-        read::read(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
+    let imported = read::read(BufReader::new(file), redaction)
+        .with_context(|| format!("reading {}", path.display()))?;
     for bad in imported.bad_lines.iter().take(BAD_LINES_LISTED) {
         eprintln!(
             "watcher: {}:{}: skipped: {}",
@@ -51,8 +52,12 @@ pub fn run(cfg: StatConfig) -> Result<()> {
             eprintln!("{summary}");
             aggregator = gathered.unwrap_or_else(|| Aggregator::new(cfg.group_by));
         }
-        StatSource::File { path, filter } => {
-            let imported = open_capture(&path)?;
+        StatSource::File {
+            path,
+            filter,
+            redaction,
+        } => {
+            let imported = open_capture(&path, &redaction)?;
             for record in imported.records.iter().filter(|r| filter.matches(r)) {
                 aggregator.add(record);
             }

@@ -47,6 +47,7 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
     });
     let mut app = App::default();
     app.protocols = cfg.pipeline.protocols;
+    app.secrets_shown = !cfg.pipeline.redaction.is_enabled();
     let live = Live {
         store: &pipeline.store,
         counters: &pipeline.counters,
@@ -68,7 +69,7 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
 /// after quitting) and counted in the status bar.
 pub fn show(cfg: &ShowConfig) -> Result<()> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let imported = open_capture(&cfg.file)?;
+    let imported = open_capture(&cfg.file, &cfg.redaction)?;
     let records: Vec<Record> = imported
         .records
         .into_iter()
@@ -77,6 +78,7 @@ pub fn show(cfg: &ShowConfig) -> Result<()> {
     let protocols: ProtocolSet = records.iter().map(|r| r.exchange.protocol()).collect();
     let store = store::of(records.into_iter());
     let mut app = App::default();
+    app.secrets_shown = !cfg.redaction.is_enabled();
     if !protocols.is_empty() {
         app.protocols = protocols;
     }

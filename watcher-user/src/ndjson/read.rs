@@ -24,6 +24,7 @@ use crate::{
                 FieldError, FieldProblem, FieldResult, Fields, Json,
             },
         },
+        redact::Redaction,
         ProtocolId,
     },
     record::{Endpoint, Record, Side},
@@ -103,8 +104,9 @@ pub enum LineError {
 
 /// Reads every line of `input`, keeping the records and reporting the lines that are not records. Blank
 /// lines are skipped silently. Records on equal endpoints share one `Arc<Endpoint>`, as the records of
-/// one connection do in a live capture.
-pub fn read(mut input: impl BufRead) -> Result<Imported, ImportError> {
+/// one connection do in a live capture. Secrets are masked as `redaction` says, as a live capture masks
+/// them, so a file written with `--show-secrets` shows them again only when asked to.
+pub fn read(mut input: impl BufRead, redaction: &Redaction) -> Result<Imported, ImportError> {
     let mut imported = Imported::default();
     let mut endpoints = SharedEndpoints::default();
     let mut line = Vec::new();
@@ -122,7 +124,10 @@ pub fn read(mut input: impl BufRead) -> Result<Imported, ImportError> {
         imported.lines += 1;
         match parse_bytes(&line, &mut endpoints) {
             Ok(None) => {}
-            Ok(Some(record)) => imported.records.push(record),
+            Ok(Some(mut record)) => {
+                record.redacted |= record.exchange.redact(redaction);
+                imported.records.push(record);
+            }
             Err(error) => imported.bad_lines.push(BadLine {
                 line: imported.lines,
                 reason: error.to_string(),
@@ -236,6 +241,8 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
         request_bytes: f.take("request_bytes", unsigned)?,
         response_bytes: f.take("response_bytes", unsigned)?,
         truncated: f.take("truncated", boolean)?,
+        // Absent from files written before redaction existed.
+        redacted: f.take_optional("redacted", boolean)?.unwrap_or(false),
         exchange,
     })
 }

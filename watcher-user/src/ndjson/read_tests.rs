@@ -44,6 +44,7 @@ fn record(exchange: Exchange) -> Record {
         request_bytes: 31,
         response_bytes: 5,
         truncated: false,
+        redacted: false,
         exchange,
     }
 }
@@ -109,6 +110,7 @@ fn prefix(kept: impl Into<Vec<u8>>, len: u64) -> Blob {
     Blob {
         data: BlobData::from_vec(kept.into()),
         len,
+        redacted: false,
     }
 }
 
@@ -720,7 +722,7 @@ fn mixed_input() -> Vec<u8> {
 
 #[test]
 fn read_keeps_good_records_in_order_and_reports_each_bad_line() {
-    let imported = read(mixed_input().as_slice()).unwrap();
+    let imported = read(mixed_input().as_slice(), &Redaction::default()).unwrap();
     assert_eq!(imported.lines, 15);
     let ids: Vec<u64> = imported.records.iter().map(|r| r.id).collect();
     assert_eq!(ids, [1, 2, 3, 4]);
@@ -757,9 +759,9 @@ fn read_keeps_good_records_in_order_and_reports_each_bad_line() {
 
 #[test]
 fn read_of_empty_or_blank_input_finds_nothing() {
-    let imported = read(&b""[..]).unwrap();
+    let imported = read(&b""[..], &Redaction::default()).unwrap();
     assert_eq!(imported, Imported::default());
-    let imported = read(&b"\n\n  \n"[..]).unwrap();
+    let imported = read(&b"\n\n  \n"[..], &Redaction::default()).unwrap();
     assert_eq!((imported.lines, imported.records.len()), (3, 0));
     assert!(imported.bad_lines.is_empty());
 }
@@ -778,7 +780,9 @@ fn read_shares_one_endpoint_between_records_of_a_connection() {
     for r in [redis_sample(), other, redis_sample(), http_sample()] {
         input.push_str(&line_of(&r));
     }
-    let records = read(input.as_bytes()).unwrap().records;
+    let records = read(input.as_bytes(), &Redaction::default())
+        .unwrap()
+        .records;
     assert!(Arc::ptr_eq(&records[0].endpoint, &records[2].endpoint));
     assert!(Arc::ptr_eq(&records[0].endpoint, &records[3].endpoint));
     assert!(!Arc::ptr_eq(&records[0].endpoint, &records[1].endpoint));
@@ -818,7 +822,7 @@ fn read_fails_only_when_the_input_fails_and_says_on_which_line() {
     let input = FailsAfterOneLine {
         line: io::Cursor::new(line_of(&redis_sample()).into_bytes()),
     };
-    let error = read(input).unwrap_err();
+    let error = read(input, &Redaction::default()).unwrap_err();
     let ImportError::Read { line, source } = &error;
     assert_eq!(*line, 2);
     assert_eq!(source.to_string(), "disk on fire");
@@ -837,6 +841,7 @@ fn blob_strategy() -> impl Strategy<Value = Blob> {
         Blob {
             data: data.into(),
             len,
+            redacted: false,
         }
     })
 }

@@ -85,6 +85,8 @@ fn write_tail(out: &mut Vec<u8>, r: &Record) {
     write_u64(out, r.response_bytes);
     out.extend_from_slice(b",\"truncated\":");
     write_bool(out, r.truncated);
+    out.extend_from_slice(b",\"redacted\":");
+    write_bool(out, r.redacted);
     out.extend_from_slice(b",\"error\":");
     write_bool(out, r.is_error());
     // The payload sits under its protocol's name: `"redis":{...}`.

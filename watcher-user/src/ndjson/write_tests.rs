@@ -131,6 +131,7 @@ fn binary_and_truncated_values_are_lossless_objects() {
     let truncated = Blob {
         data: b"abc"[..].into(),
         len: 10,
+        redacted: false,
     };
     let v = json(&record(
         vec![Blob::full(vec![0xff, 0x00]), truncated],
@@ -220,6 +221,7 @@ fn http_records_carry_request_response_headers_and_lossless_bodies() {
     let body = Blob {
         data: [0x00, 0xff][..].into(),
         len: 5000,
+        redacted: false,
     };
     let v = json(&http_record(body));
     assert_eq!(v["protocol"], "http");

@@ -22,6 +22,8 @@ pub struct Blob {
     pub data: BlobData,
     /// The value's length on the wire.
     pub len: u64,
+    /// Whether bytes of a secret in it were replaced by [`MASK`](super::redact::MASK).
+    pub redacted: bool,
 }
 
 impl Blob {
@@ -29,7 +31,25 @@ impl Blob {
     pub fn full(data: impl Into<Vec<u8>>) -> Self {
         let data = BlobData::from_vec(data.into());
         let len = data.len() as u64;
-        Self { data, len }
+        Self {
+            data,
+            len,
+            redacted: false,
+        }
+    }
+
+    /// Masks the whole value: it is a secret.
+    pub fn redact(&mut self) {
+        super::redact::mask(&mut self.data);
+        self.redacted = true;
+    }
+
+    /// Masks the secrets `rule` finds in the value (see `protocol/redact.rs`); returns whether it found
+    /// any.
+    pub fn redact_with(&mut self, rule: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        let found = rule(&mut self.data);
+        self.redacted |= found;
+        found
     }
 
     /// Whether only a prefix of the value is kept.

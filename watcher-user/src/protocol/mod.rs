@@ -16,6 +16,7 @@ pub mod http;
 pub mod json;
 pub mod pairing;
 pub mod plugin;
+pub mod redact;
 pub mod redis;
 pub mod registry;
 pub mod text;

@@ -5,6 +5,7 @@
 //!   `--fail-on` conditions, and its exchange, session and filter types.
 //! - [`Session`]: decoding and pairing the two byte streams of one connection into exchanges.
 //! - [`ExchangeFilter`]: its record filters and their command-line options.
+//! - [`Redact`] (in `redact.rs`): which parts of its exchanges are secrets.
 //! - [`Payload`], with [`PayloadJson`] and [`PayloadView`]: what every later stage asks of one decoded
 //!   exchange (its operation, whether it is an error, its `stat` keys; its JSON; its table cells, detail
 //!   and report lines). Object-safe, so the registry hands out `&dyn Payload` and no stage outside
@@ -18,6 +19,7 @@ use std::fmt;
 use super::{
     common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
+    redact::Redact,
 };
 
 /// One protocol: implemented by a unit type in `protocol/<name>/mod.rs` and listed once in
@@ -37,7 +39,7 @@ pub trait Protocol: 'static {
     const FAIL_ON: &'static [&'static str];
 
     /// A decoded exchange (request and response, or a message without a request).
-    type Exchange: Payload + Clone + fmt::Debug + PartialEq + Send + Sync + 'static;
+    type Exchange: Payload + Redact + Clone + fmt::Debug + PartialEq + Send + Sync + 'static;
     /// The decoding and pairing state of one connection.
     type Session: Session<Exchange = Self::Exchange> + fmt::Debug + Send;
     /// Its record filters.

@@ -15,7 +15,7 @@
 //! its [`Protocol`] type and the payload type a record stores (boxed when the exchange is large, so every
 //! record does not pay for the largest protocol).
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, BorrowMut};
 
 use super::{
     common::{Flow, Paired, SessionStats},
@@ -24,6 +24,7 @@ use super::{
         Chunk, Columns, ExchangeFilter, FilterError, Payload, PayloadJson, Protocol, Recognition,
         Session,
     },
+    redact::{Redact, Redaction},
 };
 
 macro_rules! protocols {
@@ -132,6 +133,17 @@ macro_rules! protocols {
                     $( Exchange::$variant(x) => {
                         let x: &<super::$module::$protocol as Protocol>::Exchange = x.borrow();
                         x
+                    } )+
+                }
+            }
+
+            /// Masks its secrets as `policy` says (see `protocol/redact.rs`); returns whether it had
+            /// any. Called where exchanges are made: by shards, and when a file is read back.
+            pub fn redact(&mut self, policy: &Redaction) -> bool {
+                match self {
+                    $( Exchange::$variant(x) => {
+                        let x: &mut <super::$module::$protocol as Protocol>::Exchange = x.borrow_mut();
+                        Redact::redact(x, policy)
                     } )+
                 }
             }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{common::Blob, plugin::DetailLine};
+use super::{common::Blob, plugin::DetailLine, redact::MASK};
 
 /// Most body bytes shown on the detail screen; the rest is summarised.
 const MAX_SHOWN: usize = 16 * 1024;
@@ -31,9 +31,17 @@ pub fn printable(bytes: &[u8], max: usize, out: &mut String) {
     }
 }
 
+/// What marks a value, header or body whose secrets were masked.
+pub const MASKED: &str = "(secrets masked)";
+
 /// A value as quoted text when printable, otherwise as a hex dump; with its true length when truncated.
+/// A value that was a secret as a whole shows only its length.
 pub fn value_text(b: &Blob) -> String {
     let mut s = String::new();
+    if b.redacted && b.data.iter().all(|&c| c == MASK) {
+        let _ = write!(s, "(redacted, {} bytes)", b.len);
+        return s;
+    }
     if is_text(&b.data) {
         let _ = write!(s, "{:?}", String::from_utf8_lossy(&b.data));
     } else {
@@ -44,6 +52,9 @@ pub fn value_text(b: &Blob) -> String {
     }
     if b.is_truncated() {
         let _ = write!(s, " … ({} of {} bytes captured)", b.data.len(), b.len);
+    }
+    if b.redacted {
+        let _ = write!(s, " {MASKED}");
     }
     s
 }
@@ -88,5 +99,8 @@ pub fn body_lines(body: &Blob, says_json: bool, lines: &mut Vec<DetailLine>) {
             body.len,
             shown.len()
         )));
+    }
+    if body.redacted {
+        lines.push(DetailLine::text(format!("  {MASKED}")));
     }
 }

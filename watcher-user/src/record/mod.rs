@@ -106,6 +106,8 @@ pub struct Record {
     pub response_bytes: u64,
     /// Whether any part was not captured in full.
     pub truncated: bool,
+    /// Whether secrets in it were masked (`protocol/redact.rs`).
+    pub redacted: bool,
     /// The decoded exchange.
     pub exchange: Exchange,
 }

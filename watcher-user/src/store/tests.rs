@@ -35,6 +35,7 @@ fn record(n: u64) -> Record {
         request_bytes: 10,
         response_bytes: 5,
         truncated: false,
+        redacted: false,
         exchange: Exchange::Redis(RedisExchange {
             kind: ExchangeKind::Command,
             command: "PING".to_owned(),

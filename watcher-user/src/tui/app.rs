@@ -163,6 +163,8 @@ pub struct App {
     pub stats: StatsView,
     /// Whether an `e` export is being written (one at a time; quitting waits for it).
     pub exporting: bool,
+    /// Whether secrets are shown unmasked (`--show-secrets`): said on every screen.
+    pub secrets_shown: bool,
 }
 
 /// State of the statistics tab: its settings and the groups last computed.
@@ -202,6 +204,7 @@ impl Default for App {
             notice: None,
             stats: StatsView::default(),
             exporting: false,
+            secrets_shown: false,
         }
     }
 }

@@ -197,7 +197,12 @@ fn draw_table(f: &mut UiFrame, app: &App, area: Rect) {
 
 fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
     let t = &app.totals;
-    let mut text = format!(
+    let mut text = String::new();
+    if app.secrets_shown {
+        text.push_str(" SECRETS SHOWN ·");
+    }
+    let _ = write!(
+        text,
         " seen {} · shown {} · lost {} · truncated calls {} · sort {} · {}",
         app.snapshot.total,
         app.visible.len(),
@@ -222,7 +227,9 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
         );
     }
     text.push_str(" · ? help");
-    let style = if t.lost() > 0 {
+    let style = if app.secrets_shown {
+        Style::default().fg(Color::White).bg(Color::Red)
+    } else if t.lost() > 0 {
         Style::default().fg(Color::Black).bg(Color::Yellow)
     } else {
         Style::default().add_modifier(Modifier::REVERSED)

@@ -4,35 +4,75 @@
 use crate::protocol::common::Blob;
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
-/// UTF-8). All fields share one buffer: a head has dozens of them, and a `String` per name and value was
-/// the largest allocation cost of decoding HTTP.
+/// UTF-8), secrets masked. All fields share one buffer: a head has dozens of them, and a `String` per
+/// name and value was the largest allocation cost of decoding HTTP.
 #[derive(Clone, Debug, Default)]
 pub struct Headers {
     raw: Vec<u8>,
-    /// `(name start, name end, value end)`; the value starts where the name ends.
-    fields: Vec<(u32, u32, u32)>,
+    fields: Vec<Field>,
+}
+
+/// Where one field lies in [`Headers::raw`]: the value starts where the name ends.
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    start: u32,
+    name_end: u32,
+    end: u32,
+    /// Whether the value's secrets were masked.
+    redacted: bool,
 }
 
 impl Headers {
     /// Appends a field.
     pub fn push(&mut self, name: &str, value: &[u8]) {
+        self.push_marked(name, value, false);
+    }
+
+    /// Appends a field whose value was already masked when `redacted`.
+    pub fn push_marked(&mut self, name: &str, value: &[u8], redacted: bool) {
         let start = self.raw.len() as u32;
         self.raw.extend_from_slice(name.as_bytes());
         let name_end = self.raw.len() as u32;
         self.raw.extend_from_slice(value);
-        self.fields.push((start, name_end, self.raw.len() as u32));
+        self.fields.push(Field {
+            start,
+            name_end,
+            end: self.raw.len() as u32,
+            redacted,
+        });
     }
 
     /// The fields, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.fields.iter().map(|&(start, name_end, end)| {
-            let name = &self.raw[start as usize..name_end as usize];
+        self.iter_marked().map(|(name, value, _)| (name, value))
+    }
+
+    /// The fields, in order, each with whether its value was masked.
+    pub fn iter_marked(&self) -> impl Iterator<Item = (&str, &[u8], bool)> {
+        self.fields.iter().map(|f| {
+            let name = &self.raw[f.start as usize..f.name_end as usize];
             (
                 // Names only ever come from `push`, which takes `&str`.
                 std::str::from_utf8(name).unwrap_or_default(),
-                &self.raw[name_end as usize..end as usize],
+                &self.raw[f.name_end as usize..f.end as usize],
+                f.redacted,
             )
         })
+    }
+
+    /// Lets `rule` mask each field's value in place, given the field's name; marks the fields where it
+    /// found a secret and returns whether it found any.
+    pub fn redact_with(&mut self, mut rule: impl FnMut(&str, &mut [u8]) -> bool) -> bool {
+        let mut found = false;
+        for f in &mut self.fields {
+            let (names, values) = self.raw.split_at_mut(f.name_end as usize);
+            let name = std::str::from_utf8(&names[f.start as usize..]).unwrap_or_default();
+            if rule(name, &mut values[..(f.end - f.name_end) as usize]) {
+                f.redacted = true;
+                found = true;
+            }
+        }
+        found
     }
 
     /// The value of the first field named `name` (case-insensitive).
@@ -55,7 +95,7 @@ impl Headers {
 
 impl PartialEq for Headers {
     fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
+        self.iter_marked().eq(other.iter_marked())
     }
 }
 

@@ -105,13 +105,17 @@ fn write_message(
 }
 
 fn write_headers(out: &mut Vec<u8>, headers: &Headers) {
-    write_array(out, headers.iter(), |out, (name, value)| {
-        write_pair(
-            out,
-            |out| write_str(out, name),
-            |out| write_value(out, value, value.len() as u64),
-        );
-    });
+    write_array(
+        out,
+        headers.iter_marked(),
+        |out, (name, value, redacted)| {
+            write_pair(
+                out,
+                |out| write_str(out, name),
+                |out| write_value(out, value, value.len() as u64, redacted),
+            );
+        },
+    );
 }
 
 /// The parts a request and a response share.
@@ -166,12 +170,12 @@ fn headers(value: Json<'_>) -> FieldResult<Headers> {
     let mut headers = Headers::default();
     for (i, item) in items.into_iter().enumerate() {
         let (name, value) = header_field(item).map_err(|e| e.under_index(i))?;
-        headers.push(&name, &value);
+        headers.push_marked(&name, &value.data, value.redacted);
     }
     Ok(headers)
 }
 
-fn header_field(value: Json<'_>) -> FieldResult<(Cow<'_, str>, Vec<u8>)> {
+fn header_field(value: Json<'_>) -> FieldResult<(Cow<'_, str>, Blob)> {
     let (name, value) = pair(value)?;
     let name = string(name).map_err(|e| e.under_index(0))?;
     let value = blob(value).map_err(|e| e.under_index(1))?;
@@ -179,5 +183,5 @@ fn header_field(value: Json<'_>) -> FieldResult<(Cow<'_, str>, Vec<u8>)> {
         let problem = inconsistent("header values are always complete, not truncated".into());
         return Err(problem.under_index(1));
     }
-    Ok((name, value.data.into_vec()))
+    Ok((name, value))
 }

@@ -1,6 +1,6 @@
 //! HTTP/1.x: message framing for one direction (`message`), request/response pairing (`session`), the
 //! decoded exchange with the helpers filters and views need (`exchange`: path, query, host, status), and
-//! what the rest of watcher sees of it: JSON (`json`), record filters and their options (`filter`), table cells,
+//! what the rest of watcher sees of it: JSON (`json`), its secrets (`redact`), record filters and their options (`filter`), table cells,
 //! detail lines and report lines (`view`), path templates for statistics (`template`).
 //!
 //! Heads are parsed by `httparse`; body framing (Content-Length, chunked, close-delimited, bodiless
@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod filter;
 pub mod json;
 pub mod message;
+pub mod redact;
 pub mod session;
 pub mod template;
 pub mod view;

@@ -7,7 +7,7 @@ use super::exchange::{version_text, Headers, HttpExchange};
 use crate::protocol::{
     common::Blob,
     plugin::{Cells, DetailLine, PayloadView, Tone},
-    text::{body_lines, printable},
+    text::{body_lines, printable, MASKED},
 };
 
 impl PayloadView for HttpExchange {
@@ -85,12 +85,16 @@ impl PayloadView for HttpExchange {
 }
 
 fn message_lines(headers: &Headers, body: &Blob, trailers: &Headers, lines: &mut Vec<DetailLine>) {
-    let header_line = |(name, value): (&str, &[u8])| {
+    let header_line = |(name, value, redacted): (&str, &[u8], bool)| {
         let mut text = format!("  {name}: ");
         printable(value, 4096, &mut text);
+        if redacted {
+            text.push_str("  ");
+            text.push_str(MASKED);
+        }
         DetailLine::text(text)
     };
-    lines.extend(headers.iter().map(header_line));
+    lines.extend(headers.iter_marked().map(header_line));
     if body.len > 0 {
         lines.push(DetailLine::text(""));
         let says_json = headers
@@ -100,6 +104,6 @@ fn message_lines(headers: &Headers, body: &Blob, trailers: &Headers, lines: &mut
     }
     if !trailers.is_empty() {
         lines.push(DetailLine::text("  trailers:"));
-        lines.extend(trailers.iter().map(header_line));
+        lines.extend(trailers.iter_marked().map(header_line));
     }
 }

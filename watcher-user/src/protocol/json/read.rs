@@ -302,7 +302,8 @@ pub fn blob(value: Json<'_>) -> FieldResult<Blob> {
     }
 }
 
-/// The object form of a blob: `{"text"|"base64": ..., "len": N, "truncated": bool}`.
+/// The object form of a blob: `{"text"|"base64": ..., "len": N, "truncated": bool}`, and `"redacted": true`
+/// when its secrets were masked.
 pub fn blob_object(mut f: Fields<'_>) -> FieldResult<Blob> {
     let text = f.take_optional("text", owned_string)?;
     let base64 = f.take_optional("base64", base64_bytes)?;
@@ -314,6 +315,7 @@ pub fn blob_object(mut f: Fields<'_>) -> FieldResult<Blob> {
     };
     let len = f.take("len", unsigned)?;
     let truncated = f.take("truncated", boolean)?;
+    let redacted = f.take_optional("redacted", boolean)?.unwrap_or(false);
     let kept = data.len() as u64;
     if kept > len {
         return Err(inconsistent(format!(
@@ -328,6 +330,7 @@ pub fn blob_object(mut f: Fields<'_>) -> FieldResult<Blob> {
     Ok(Blob {
         data: BlobData::from_vec(data),
         len,
+        redacted,
     })
 }
 

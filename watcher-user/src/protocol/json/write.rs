@@ -2,7 +2,8 @@
 //! and every protocol's payload encoder (`protocol/<name>/json.rs`) are built from.
 //!
 //! Binary-safe values ("blobs") are a JSON string when complete and valid UTF-8, and otherwise an object
-//! `{"text"|"base64": ..., "len": true_length, "truncated": bool}`, so no byte is ever lost or guessed.
+//! `{"text"|"base64": ..., "len": true_length, "truncated": bool}`, so no byte is ever lost or guessed; a
+//! value whose secrets were masked is always an object, with `"redacted": true`.
 //!
 //! Not through serde: export touches every field of every record and is the busiest stage of a capture.
 //! Keys are constants the callers write in one piece (`serde_json` escapes each key on every record) and
@@ -83,14 +84,15 @@ pub fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 
 /// A binary-safe value (see the module doc).
 pub fn write_blob(out: &mut Vec<u8>, b: &Blob) {
-    write_value(out, &b.data, b.len);
+    write_value(out, &b.data, b.len, b.redacted);
 }
 
-/// A value of true length `len` of which `data` was kept (see the module doc).
-pub fn write_value(out: &mut Vec<u8>, data: &[u8], len: u64) {
+/// A value of true length `len` of which `data` was kept, its secrets masked when `redacted` (see the
+/// module doc).
+pub fn write_value(out: &mut Vec<u8>, data: &[u8], len: u64, redacted: bool) {
     let truncated = (data.len() as u64) < len;
     let text = std::str::from_utf8(data).ok();
-    if let (Some(text), false) = (text, truncated) {
+    if let (Some(text), false, false) = (text, truncated, redacted) {
         return write_str(out, text);
     }
     if let Some(text) = text {
@@ -107,6 +109,9 @@ pub fn write_value(out: &mut Vec<u8>, data: &[u8], len: u64) {
     write_u64(out, len);
     out.extend_from_slice(b",\"truncated\":");
     write_bool(out, truncated);
+    if redacted {
+        out.extend_from_slice(b",\"redacted\":true");
+    }
     out.push(b'}');
 }
 

@@ -1,6 +1,6 @@
 //! Redis (and every RESP server: Valkey, `KeyDB`, Kvrocks): RESP decoding (`resp`), request/reply pairing
 //! (`session`), the decoded exchange with its key positions (`exchange`), and what the rest of watcher sees of it:
-//! JSON (`json`), record filters and their options (`filter`), table cells, detail lines and report
+//! JSON (`json`), its secrets (`redact`), record filters and their options (`filter`), table cells, detail lines and report
 //! lines (`view`).
 //!
 //! Pure: no I/O.
@@ -8,6 +8,7 @@
 pub mod exchange;
 pub mod filter;
 pub mod json;
+pub mod redact;
 pub mod resp;
 pub mod session;
 pub mod view;

@@ -395,6 +395,7 @@ impl RespDecoder {
                             len.min(self.keep_bytes as u64).min(4096) as usize
                         ),
                         len,
+                        redacted: false,
                     },
                     remaining: len,
                     crlf_remaining: 2,
@@ -488,7 +489,11 @@ fn verbatim(blob: Blob) -> Frame {
         let len = data.len() as u64 + truncated_by;
         return Frame::Verbatim {
             format,
-            text: Blob { data, len },
+            text: Blob {
+                data,
+                len,
+                redacted: false,
+            },
         };
     }
     Frame::Verbatim {

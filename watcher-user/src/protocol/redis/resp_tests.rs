@@ -600,6 +600,7 @@ fn keep_bytes_keeps_a_prefix_and_the_true_length() {
     let truncated = Blob {
         data: b"0123"[..].into(),
         len: 10,
+        redacted: false,
     };
     assert!(truncated.is_truncated());
     assert_eq!(got[0].frame, Frame::Bulk(truncated));
@@ -615,7 +616,8 @@ fn keep_bytes_zero_keeps_only_the_length() {
         got[0].frame,
         Frame::Bulk(Blob {
             data: BlobData::new(),
-            len: 3
+            len: 3,
+            redacted: false,
         })
     );
 }
@@ -637,6 +639,7 @@ fn truncation_inside_aggregates_is_reported_by_the_outer_frame() {
     let error = Frame::Error(Blob {
         data: b"ER"[..].into(),
         len: 5,
+        redacted: false,
     });
     assert_eq!(
         got[0].frame,
@@ -659,6 +662,7 @@ fn truncated_verbatim_string_keeps_format_and_text_length() {
             text: Blob {
                 data: b"ab"[..].into(),
                 len: 6,
+                redacted: false,
             },
         }
     );
@@ -684,6 +688,7 @@ fn gap_inside_a_bulk_payload_is_absorbed_keeping_the_bytes_before_it() {
         Frame::Bulk(Blob {
             data: b"0123"[..].into(),
             len: 10,
+            redacted: false,
         })
     );
     assert!(got[0].frame.is_truncated());
@@ -706,7 +711,8 @@ fn gap_covering_the_end_of_a_payload_and_its_crlf_emits_the_value_at_once() {
         [(
             Frame::Bulk(Blob {
                 data: b"ab"[..].into(),
-                len: 5
+                len: 5,
+                redacted: false,
             }),
             11
         )]
@@ -740,7 +746,8 @@ fn gap_inside_a_nested_bulk_keeps_the_enclosing_aggregate() {
         Frame::Array(vec![
             Frame::Bulk(Blob {
                 data: b"ab"[..].into(),
-                len: 4
+                len: 4,
+                redacted: false,
             }),
             int(1)
         ])
@@ -760,7 +767,8 @@ fn gap_after_keep_bytes_truncation_keeps_the_prefix() {
         frames_of(out)[0].frame,
         Frame::Bulk(Blob {
             data: b"ab"[..].into(),
-            len: 6
+            len: 6,
+            redacted: false,
         })
     );
 }
