@@ -829,6 +829,63 @@ fn read_fails_only_when_the_input_fails_and_says_on_which_line() {
     assert_eq!(error.to_string(), "reading line 2 of the input failed");
 }
 
+#[test]
+fn a_file_is_masked_as_it_is_read_unless_secrets_are_shown() {
+    let mut auth = command(
+        "AUTH",
+        vec![Blob::full("hunter2")],
+        Some(Frame::Simple(Blob::full("OK"))),
+    );
+    auth.id = 1;
+    let mut login = http(
+        get("/login?password=pw", headers(&[("Cookie", b"sid=abc")])),
+        None,
+    );
+    login.id = 2;
+    // As `--show-secrets` would have written them.
+    let file = format!("{}{}", line_of(&auth), line_of(&login));
+
+    let masked = read(file.as_bytes(), &Redaction::default())
+        .unwrap()
+        .records;
+    let Exchange::Redis(x) = &masked[0].exchange else {
+        panic!("redis")
+    };
+    assert_eq!(
+        (x.args[0].data.as_slice(), x.args[0].redacted),
+        (&b"*******"[..], true)
+    );
+    let Exchange::Http(x) = &masked[1].exchange else {
+        panic!("http")
+    };
+    assert_eq!(x.request.target, "/login?password=**");
+    assert_eq!(
+        x.request.headers.iter_marked().collect::<Vec<_>>(),
+        [("Cookie", &b"sid=***"[..], true)]
+    );
+    assert!(masked.iter().all(|r| r.redacted));
+    // Masked records written again read back as they are, marks and all.
+    let again = masked.iter().map(line_of).collect::<String>();
+    assert_eq!(
+        read(again.as_bytes(), &Redaction::default())
+            .unwrap()
+            .records,
+        masked
+    );
+
+    let shown = read(file.as_bytes(), &Redaction::off()).unwrap().records;
+    assert_eq!(shown, [auth, login]);
+}
+
+#[test]
+fn a_file_written_before_redaction_existed_still_reads() {
+    let line = line_of(&redis_sample());
+    let mut value: Value = serde_json::from_str(&line).unwrap();
+    value.as_object_mut().unwrap().remove("redacted");
+    let record = parse_line(&value.to_string()).unwrap();
+    assert!(!record.redacted);
+}
+
 /// Bytes that are valid UTF-8 (from `text`) or arbitrary (from `bytes`), with `missing` bytes not kept.
 fn blob_strategy() -> impl Strategy<Value = Blob> {
     let data = prop_oneof![
@@ -836,12 +893,12 @@ fn blob_strategy() -> impl Strategy<Value = Blob> {
         vec(any::<u8>(), 0..48),
     ];
     let missing = prop_oneof![Just(0_u64), 1_u64..100, Just(u64::MAX / 2)];
-    (data, missing).prop_map(|(data, missing)| {
+    (data, missing, any::<bool>()).prop_map(|(data, missing, redacted)| {
         let len = data.len() as u64 + missing;
         Blob {
             data: data.into(),
             len,
-            redacted: false,
+            redacted,
         }
     })
 }

@@ -50,6 +50,36 @@ fn assert_matches_schema(value: &serde_json::Value) {
 }
 
 #[test]
+fn redacted_values_are_marked_objects_and_the_record_says_so() {
+    let mut r = record(vec![Blob::full("hunter2")], Frame::Simple(Blob::full("OK")));
+    r.redacted = true;
+    let Exchange::Redis(x) = &mut r.exchange else {
+        panic!("redis")
+    };
+    x.command = "AUTH".into();
+    x.args[0].redact();
+    let v = json(&r);
+    assert_eq!(v["redacted"], true);
+    assert_eq!(
+        v["redis"]["args"][0],
+        serde_json::json!({"text": "*******", "len": 7, "truncated": false, "redacted": true})
+    );
+    let mut headers = Headers::default();
+    headers.push_marked("Authorization", b"Bearer ***", true);
+    let mut h = with_latency(crate::test_records::http("GET", "/", Some(200)), Some(1));
+    h.id = 1;
+    let Exchange::Http(x) = &mut h.exchange else {
+        panic!("http")
+    };
+    x.request.headers = headers;
+    let v = json(&h);
+    assert_eq!(
+        v["http"]["request"]["headers"][0][1],
+        serde_json::json!({"text": "Bearer ***", "len": 10, "truncated": false, "redacted": true})
+    );
+}
+
+#[test]
 fn the_schema_rejects_what_the_format_does_not_allow() {
     let good = json(&record(vec![Blob::full("k")], Frame::Integer(1)));
     let broken = |edit: &dyn Fn(&mut serde_json::Value)| {

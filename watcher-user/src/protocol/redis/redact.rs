@@ -101,7 +101,7 @@ fn redact_args(command: &str, args: &mut [Blob]) -> bool {
         "CONFIG" if is(args.first(), "SET") => found = redact_settings(&mut args[1..]),
         // SENTINEL SET master name value [...]; SENTINEL CONFIG SET name value [...]
         "SENTINEL" if is(args.first(), "SET") => {
-            found = redact_settings(args.get_mut(2..).unwrap_or_default())
+            found = redact_settings(args.get_mut(2..).unwrap_or_default());
         }
         "SENTINEL" if is(args.first(), "CONFIG") && is(args.get(1), "SET") => {
             found = redact_settings(&mut args[2..]);
