@@ -7,8 +7,8 @@
 //! (bounded records published as snapshots, and the follower that hands each record on once) → the
 //! readers: `tui`, `ndjson` (the NDJSON format: writing, reading, files), `analysis` (`stat` groups and
 //! `--fail-on` findings). `record` is the record every stage after `conn` passes on, `counters` what is
-//! seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli` validates; `clock` and
-//! `format` are small shared helpers.
+//! seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli` validates; `clock`,
+//! `format` and `invoker` (the user behind `sudo`) are small shared helpers.
 #![deny(unsafe_code)]
 
 pub mod analysis;
@@ -18,6 +18,7 @@ pub mod clock;
 pub mod conn;
 pub mod counters;
 pub mod format;
+pub mod invoker;
 pub mod modes;
 pub mod ndjson;
 pub mod protocol;

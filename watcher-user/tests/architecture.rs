@@ -12,13 +12,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("counters", &[]),
     ("clock", &[]),
     ("format", &[]),
+    ("invoker", &[]),
     ("capture", &["counters"]),
     (
         "conn",
         &["capture", "protocol", "record", "counters", "clock"],
     ),
     ("store", &["record", "counters"]),
-    ("ndjson", &["protocol", "record", "store"]),
+    ("ndjson", &["protocol", "record", "store", "invoker"]),
     ("analysis", &["protocol", "record", "counters", "format"]),
     (
         "tui",

@@ -188,6 +188,10 @@ pub struct RecordArgs {
     pub capture: CaptureArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Run the command as root when watcher was started through sudo (by default it runs as the user
+    /// who ran sudo, with that user's groups).
+    #[arg(long, help_heading = "Command")]
+    pub as_root: bool,
     /// The command to run, after `--`.
     #[arg(
         last = true,

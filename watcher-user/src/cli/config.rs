@@ -90,6 +90,8 @@ pub struct RecordConfig {
     pub watch: WatchConfig,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Run it as root even when watcher was started through `sudo`.
+    pub as_root: bool,
 }
 
 /// A validated `show` invocation.
@@ -241,6 +243,7 @@ fn record(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
             fail_on,
         },
         command: args.command,
+        as_root: args.as_root,
     })
 }
 

@@ -28,6 +28,7 @@ use crate::{
     },
     cli::WatchConfig,
     counters::Totals,
+    invoker::Invoker,
     ndjson::{file, sink::NdjsonSink},
     record::Record,
     store::{
@@ -238,7 +239,12 @@ pub fn run_with_stats(
     stats: Option<Aggregator>,
 ) -> Result<(Summary, Option<Aggregator>)> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let export = cfg.output.as_ref().map(file::open).transpose()?;
+    let owner = Invoker::from_environment().map(|user| user.owner());
+    let export = cfg
+        .output
+        .as_ref()
+        .map(|target| file::open(target, owner))
+        .transpose()?;
     let (capture, notes) = Capture::start(cfg, export.map(|e| e.writer), stats)?;
     for note in notes {
         eprintln!("watcher: {note}");

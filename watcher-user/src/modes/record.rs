@@ -3,18 +3,25 @@
 //!
 //! The command is started from the main thread only after the kernel programs are attached; the kernel
 //! adds each child of that thread (and their descendants) to the pid filter inside fork, before the child
-//! runs, so not even the command's first connection escapes. This module never judges records itself:
-//! `headless::Capture` exports them and checks `--fail-on`.
+//! runs, so not even the command's first connection escapes. Started through `sudo`, watcher runs the
+//! command as the user who ran `sudo` (`invoker`), unless `--as-root`. This module never judges
+//! records itself: `headless::Capture` exports them and checks `--fail-on`.
 
 use std::{
     ffi::OsString,
     io::ErrorKind,
-    os::{fd::AsFd, unix::process::ExitStatusExt},
+    os::{
+        fd::AsFd,
+        unix::process::{CommandExt, ExitStatusExt},
+    },
     process::{Child, Command, ExitStatus, Stdio},
     time::Duration,
 };
 
-use nix::{sys::signal, unistd::Pid};
+use nix::{
+    sys::signal,
+    unistd::{setgid, setgroups, setuid, Pid},
+};
 
 use super::{
     headless::{Capture, Summary},
@@ -22,6 +29,7 @@ use super::{
 };
 use crate::{
     cli::config::RecordConfig,
+    invoker::Invoker,
     ndjson::file::{self, Target},
 };
 
@@ -135,7 +143,9 @@ fn command_failure(status: ExitStatus) -> Option<u8> {
 pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
     let target = cfg.watch.output.as_ref();
     let to_stdout = target == Some(&Target::Stdout);
-    let export = target.map(file::open).transpose()?;
+    let invoker = Invoker::from_environment();
+    let owner = invoker.as_ref().map(Invoker::owner);
+    let export = target.map(|t| file::open(t, owner)).transpose()?;
     let output = export.as_ref().map(|e| e.name.clone()).unwrap_or_default();
     // A run that never started leaves no export behind.
     let created = export.as_ref().and_then(|e| e.created.clone());
@@ -165,7 +175,15 @@ pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
         "watcher: recording {} to {output}",
         shell_words(&cfg.command)
     );
-    let mut child = match spawn(&cfg.command, to_stdout) {
+    let run_as = if cfg.as_root { None } else { invoker };
+    if let Some(user) = &run_as {
+        eprintln!(
+            "watcher: running the command as {} (uid {}), who ran sudo; --as-root keeps root",
+            user.name.as_deref().unwrap_or("the invoking user"),
+            user.uid
+        );
+    }
+    let mut child = match spawn(&cfg.command, to_stdout, run_as.as_ref()) {
         Ok(child) => child,
         Err(source) => {
             let _ = capture.finish();
@@ -183,15 +201,46 @@ pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
     }
 }
 
-/// Starts the command. When records go to stdout, the command's stdout goes to stderr so the two never
-/// interleave.
-fn spawn(command: &[OsString], records_on_stdout: bool) -> std::io::Result<Child> {
+/// Starts the command, as `user` when given. When records go to stdout, the command's stdout goes to
+/// stderr so the two never interleave.
+fn spawn(
+    command: &[OsString],
+    records_on_stdout: bool,
+    user: Option<&Invoker>,
+) -> std::io::Result<Child> {
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]);
     if records_on_stdout {
         cmd.stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?));
     }
+    if let Some(user) = user {
+        run_as(&mut cmd, user);
+    }
     cmd.spawn()
+}
+
+/// Makes `cmd` run as `user`, with the user's groups, home and name. Not `Command::uid`/`gid`: they
+/// drop every supplementary group, and the command under test should have exactly the user's.
+fn run_as(cmd: &mut Command, user: &Invoker) {
+    if let Some(home) = &user.home {
+        cmd.env("HOME", home);
+    }
+    if let Some(name) = &user.name {
+        cmd.env("USER", name).env("LOGNAME", name);
+    }
+    let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe work is
+    // allowed: it makes three system calls on data prepared before the fork, and allocates nothing
+    // (errors are raw OS errors).
+    unsafe {
+        cmd.pre_exec(move || {
+            setgroups(&groups)?;
+            setgid(gid)?;
+            setuid(uid)?;
+            Ok(())
+        });
+    }
 }
 
 /// Waits for the command, passing SIGTERM on to it. SIGINT is not passed on: Ctrl-C already reaches

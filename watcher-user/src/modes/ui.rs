@@ -11,6 +11,7 @@ use super::{pipeline::Pipeline, signals, stat::open_capture};
 use crate::{
     cli::config::{ShowConfig, WatchConfig},
     counters::Totals,
+    invoker::Invoker,
     ndjson::{
         file::{self, create_timestamped},
         sink::{write_all, NdjsonSink},
@@ -28,7 +29,12 @@ use crate::{
 /// Runs the live UI until the user quits or a signal arrives.
 pub fn watch(cfg: &WatchConfig) -> Result<()> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let export = cfg.output.as_ref().map(file::open).transpose()?;
+    let owner = Invoker::from_environment().map(|user| user.owner());
+    let export = cfg
+        .output
+        .as_ref()
+        .map(|target| file::open(target, owner))
+        .transpose()?;
     let (ui_wake_tx, ui_wake) = bounded(1);
     let (export_wake_tx, export_wake) = bounded(1);
     let mut subscribers = vec![ui_wake_tx];
@@ -122,8 +128,13 @@ fn perform(effect: Effect, done: Sender<Action>) {
 }
 
 fn write_view(records: &[Arc<Record>]) -> Result<(String, u64), String> {
-    let (path, file) = create_timestamped(Path::new(""), "watcher-view", SystemTime::now())
-        .map_err(|e| format!("cannot create a file in the current directory: {e}"))?;
+    let (path, file) = create_timestamped(
+        Path::new(""),
+        "watcher-view",
+        SystemTime::now(),
+        Invoker::from_environment().map(|user| user.owner()),
+    )
+    .map_err(|e| format!("cannot create a file in the current directory: {e}"))?;
     let path = std::env::current_dir().map_or(path.clone(), |dir| dir.join(&path));
     let written = write_all(
         records.iter().map(AsRef::as_ref),

@@ -4,30 +4,47 @@
 //! Captures hold what services said, so every file is private to its owner (mode 0600, whatever the
 //! umask, and also when `--json-output` names a file that exists). A default-named file is created new
 //! (`create_new`, which also refuses to follow a symlink), so an earlier capture is never overwritten
-//! and nothing is written through a file or link someone else left under that name.
+//! and nothing is written through a file or link someone else left under that name. A file created
+//! while watcher runs as root through `sudo` is given to the user who ran `sudo` (`--json-output` files
+//! that already existed keep their owner), so they can read their capture without root.
 
 use std::{
     fs::{File, OpenOptions, Permissions},
     io::{BufWriter, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{fchown, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     time::SystemTime,
 };
 
+use crate::invoker::Owner;
+
 /// The mode of every file watcher creates: read and write for its owner only.
 pub const FILE_MODE: u32 = 0o600;
 
-/// Opens a file for writing with [`FILE_MODE`], `create_new` or truncating, and sets the mode again on
-/// the open file: the umask may have taken bits away, and an existing file keeps its old mode.
-fn open_private(path: &Path, create_new: bool) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(!create_new)
-        .truncate(!create_new)
-        .create_new(create_new)
-        .mode(FILE_MODE)
-        .open(path)?;
+/// Opens a file for writing with [`FILE_MODE`], new (`create_new`) or else truncating an existing one,
+/// and sets the mode again on the open file: the umask may have taken bits away, and an existing file
+/// keeps its old mode. A file it creates is given to `owner`.
+fn open_private(path: &Path, create_new: bool, owner: Option<Owner>) -> std::io::Result<File> {
+    let create = |new: bool| {
+        OpenOptions::new()
+            .write(true)
+            .create(!new)
+            .truncate(!new)
+            .create_new(new)
+            .mode(FILE_MODE)
+            .open(path)
+    };
+    let (file, created) = match create(true) {
+        Ok(file) => (file, true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !create_new => {
+            (create(false)?, false)
+        }
+        Err(e) => return Err(e),
+    };
     file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    if let (Some(owner), true) = (owner, created) {
+        fchown(&file, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()))?;
+    }
     Ok(file)
 }
 
@@ -74,8 +91,8 @@ pub struct Opened {
     pub writer: Box<dyn Write + Send>,
 }
 
-/// Opens `target` for writing.
-pub fn open(target: &Target) -> Result<Opened, OpenError> {
+/// Opens `target` for writing; a file it creates is given to `owner`.
+pub fn open(target: &Target, owner: Option<Owner>) -> Result<Opened, OpenError> {
     let (path, file) = match target {
         Target::Stdout => {
             return Ok(Opened {
@@ -85,17 +102,20 @@ pub fn open(target: &Target) -> Result<Opened, OpenError> {
             })
         }
         Target::File(path) => {
-            let file = open_private(path, false).map_err(|source| OpenError {
+            let file = open_private(path, false, owner).map_err(|source| OpenError {
                 path: path.display().to_string(),
                 source,
             })?;
             (path.clone(), file)
         }
-        Target::Timestamped(prefix) => create_timestamped(Path::new(""), prefix, SystemTime::now())
-            .map_err(|source| OpenError {
-                path: format!("{prefix}-<time>.ndjson"),
-                source,
-            })?,
+        Target::Timestamped(prefix) => {
+            { create_timestamped(Path::new(""), prefix, SystemTime::now(), owner) }.map_err(
+                |source| OpenError {
+                    path: format!("{prefix}-<time>.ndjson"),
+                    source,
+                },
+            )?
+        }
     };
     Ok(Opened {
         name: path.display().to_string(),
@@ -106,11 +126,12 @@ pub fn open(target: &Target) -> Result<Opened, OpenError> {
 
 /// Creates `PREFIX-YYYYMMDD-HHMMSS.ndjson` (UTC, `now`) in `dir` (`""`: the current directory, named
 /// relatively), adding `-1`, `-2`, ... rather than overwriting an earlier file (or following a link)
-/// of the same name.
+/// of the same name. The file is given to `owner`.
 pub fn create_timestamped(
     dir: &Path,
     prefix: &str,
     now: SystemTime,
+    owner: Option<Owner>,
 ) -> std::io::Result<(PathBuf, File)> {
     let stamp: String = humantime::format_rfc3339_seconds(now)
         .to_string()
@@ -129,7 +150,7 @@ pub fn create_timestamped(
             format!("{prefix}-{stamp}-{attempt}.ndjson")
         };
         let path = dir.join(name);
-        match open_private(&path, true) {
+        match open_private(&path, true, owner) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
                 attempt += 1;
@@ -145,7 +166,7 @@ mod tests {
 
     #[test]
     fn an_export_that_cannot_be_created_names_the_flag() {
-        let Err(e) = open(&Target::File("/nonexistent-dir/x.ndjson".into())) else {
+        let Err(e) = open(&Target::File("/nonexistent-dir/x.ndjson".into()), None) else {
             panic!("no such directory");
         };
         assert!(e.to_string().starts_with("--json-output"), "{e}");
@@ -166,7 +187,7 @@ mod tests {
         let named = dir.join("capture.ndjson");
         std::fs::write(&named, "an older capture").unwrap();
         std::fs::set_permissions(&named, Permissions::from_mode(0o644)).unwrap();
-        let opened = open(&Target::File(named.clone())).unwrap();
+        let opened = open(&Target::File(named.clone()), None).unwrap();
         drop(opened);
         assert_eq!(
             mode_of(&named),
@@ -176,19 +197,58 @@ mod tests {
         assert_eq!(std::fs::read(&named).unwrap(), b"", "and truncated");
 
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_hours(500_000);
-        let (first, _) = create_timestamped(&dir, "watcher", now).unwrap();
+        let (first, _) = create_timestamped(&dir, "watcher", now, None).unwrap();
         assert_eq!(mode_of(&first), FILE_MODE);
         std::fs::remove_file(&first).unwrap();
         let elsewhere = dir.join("elsewhere");
         std::fs::write(&elsewhere, "not ours").unwrap();
         std::os::unix::fs::symlink(&elsewhere, &first).unwrap();
-        let (second, mut file) = create_timestamped(&dir, "watcher", now).unwrap();
+        let (second, mut file) = create_timestamped(&dir, "watcher", now, None).unwrap();
         file.write_all(b"records").unwrap();
         assert_ne!(second, first, "the name a link holds is skipped");
         assert_eq!(std::fs::read(&elsewhere).unwrap(), b"not ours");
         assert_eq!(mode_of(&second), FILE_MODE);
 
         nix::sys::stat::umask(umask);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn files_created_for_a_sudo_user_are_theirs_and_existing_ones_keep_their_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            // `cargo xtask test` runs the unit tests as root, so CI runs this.
+            eprintln!("skipped: giving a file away needs root");
+            return;
+        }
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let owner = Owner {
+            uid: nobody.uid,
+            gid: nobody.gid,
+        };
+        let dir = std::env::temp_dir().join(format!("watcher-owner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let owner_of = |path: &Path| {
+            let meta = std::fs::metadata(path).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        let wanted = (nobody.uid.as_raw(), nobody.gid.as_raw());
+
+        let fresh = dir.join("fresh.ndjson");
+        drop(open(&Target::File(fresh.clone()), Some(owner)).unwrap());
+        assert_eq!(owner_of(&fresh), wanted);
+        let existing = dir.join("existing.ndjson");
+        std::fs::write(&existing, "x").unwrap();
+        drop(open(&Target::File(existing.clone()), Some(owner)).unwrap());
+        assert_eq!(
+            owner_of(&existing),
+            (0, 0),
+            "an existing file keeps its owner"
+        );
+        let now = SystemTime::UNIX_EPOCH;
+        let (named, _) = create_timestamped(&dir, "watcher", now, Some(owner)).unwrap();
+        assert_eq!(owner_of(&named), wanted);
+
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
