@@ -5,123 +5,15 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 use serde_json::Value;
 
-use crate::support::{free_port, Redis, Watcher};
+use crate::support::{curl, Nginx, Redis, Watcher, BIG_FILE_BYTES};
 
-const BIG_FILE_BYTES: u64 = 5 * 1024 * 1024;
 const UPLOAD_BYTES: usize = 100_000;
-
-/// nginx on two loopback ports: `front` serves files from a temporary directory and proxies `/api/`
-/// and `/upload` to `back`, which answers by itself. Stopped on drop.
-struct Nginx {
-    front: u16,
-    back: u16,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Nginx {
-    fn start(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("watcher-e2e-nginx-{name}-{}", std::process::id()));
-        let www = dir.join("www");
-        std::fs::create_dir_all(&www).expect("nginx directory");
-        std::fs::write(www.join("index.html"), "<h1>hello from nginx</h1>\n").expect("file");
-        std::fs::write(www.join("data.json"), "{\"ok\":true}\n").expect("file");
-        let big: Vec<u8> = (0..BIG_FILE_BYTES).map(|i| (i * 7 % 251) as u8).collect();
-        std::fs::write(www.join("big.bin"), big).expect("file");
-        let (front, back) = (free_port(), free_port());
-        let d = dir.display();
-        let config = format!(
-            "worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  types {{ text/html html; application/json json; application/octet-stream bin; }}
-  server {{
-    listen 127.0.0.1:{front};
-    root {d}/www;
-    location /api/ {{ proxy_pass http://127.0.0.1:{back}/; }}
-    location /upload {{ proxy_pass http://127.0.0.1:{back}/upload; }}
-  }}
-  server {{
-    listen 127.0.0.1:{back};
-    location / {{ default_type application/json; return 200 '{{\"backend\":\"$request_uri\"}}'; }}
-    location /upload {{ return 201 'stored\\n'; }}
-  }}
-}}
-"
-        );
-        let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, config).expect("nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx must be installed (cargo xtask test installs it)");
-        for port in [front, back] {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "nginx did not start on {port}");
-                thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Self {
-            front,
-            back,
-            dir,
-            child,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.front)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master stops its workers before it exits.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "30"])
-        .args(args)
-        .output()
-        .expect("curl must be installed (cargo xtask test installs it)");
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn http<'a>(records: &'a [Value], comm: &str, side: &str) -> Vec<&'a Value> {
     records

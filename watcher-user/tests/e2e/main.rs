@@ -9,5 +9,6 @@
 mod http;
 mod record;
 mod redis;
+mod secrets;
 mod support;
 mod tui;

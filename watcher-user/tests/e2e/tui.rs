@@ -7,7 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::Redis;
+use crate::{
+    secrets::{assert_no_secret, REDIS_PW},
+    support::Redis,
+};
 
 fn tmux(args: &[&str]) -> String {
     let out = Command::new("tmux")
@@ -188,4 +191,83 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
         stderr.contains(":4: skipped"),
         "the bad line by number:\n{stderr}"
     );
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets() {
+    let redis = Redis::start_with(&["--requirepass", REDIS_PW]);
+    let auth = ["-a", REDIS_PW, "--no-auth-warning"];
+    let bin = crate::support::watcher_bin();
+    let session = format!("watcher-e2e-secrets-{}", std::process::id());
+    let marker = std::env::temp_dir().join(format!("{session}.exit"));
+    let redacted = format!("(redacted, {} bytes)", REDIS_PW.len());
+
+    // Live: the table, then the AUTH record's detail.
+    let command = format!(
+        "{bin} watch redis --port {}; echo $? > {}; sleep 60",
+        redis.port,
+        marker.display()
+    );
+    start_session(&session, &command);
+    wait_for_screen(&session, "seen 0");
+    redis.cli(&[&auth[..], &["SET", "ui-key", "ui-value"]].concat());
+    let table = wait_for_screen(&session, "ui-value");
+    assert!(table.contains("AUTH"), "the AUTH row is listed:\n{table}");
+    assert_no_secret("the table", &table);
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "/",
+        "A",
+        "U",
+        "T",
+        "H",
+        "Enter",
+        "Enter",
+    ]);
+    let detail = wait_for_screen(&session, &redacted);
+    assert_no_secret("the detail view", &detail);
+    tmux(&["send-keys", "-t", &session, "Escape", "q"]);
+    wait_for_file(&marker, "watcher did not exit after q");
+    tmux(&["kill-session", "-t", &session]);
+    let _ = std::fs::remove_file(&marker);
+
+    // A capture written with --show-secrets holds the password; `show` masks it again.
+    let port = redis.port.to_string();
+    let run = crate::support::record(
+        "ui-show-secrets",
+        &["redis", "--show-secrets"],
+        &[&["redis-cli", "-p", &port], &auth[..], &["PING"]].concat(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(std::fs::read_to_string(&run.path).is_ok_and(|t| t.contains(REDIS_PW)));
+    let command = format!(
+        "{bin} show {}; echo $? > {}; sleep 60",
+        run.path.display(),
+        marker.display()
+    );
+    start_session(&session, &command);
+    let table = wait_for_screen(&session, "PING");
+    assert_no_secret("show's table", &table);
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "/",
+        "A",
+        "U",
+        "T",
+        "H",
+        "Enter",
+        "Enter",
+    ]);
+    let detail = wait_for_screen(&session, &redacted);
+    assert_no_secret("show's detail view", &detail);
+    tmux(&["send-keys", "-t", &session, "Escape", "q"]);
+    wait_for_file(&marker, "watcher show did not exit after q");
+    tmux(&["kill-session", "-t", &session]);
+    let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&run.path);
 }
