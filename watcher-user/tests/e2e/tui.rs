@@ -212,7 +212,7 @@ fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets(
     start_session(&session, &command);
     wait_for_screen(&session, "seen 0");
     redis.cli(&[&auth[..], &["SET", "ui-key", "ui-value"]].concat());
-    let table = wait_for_screen(&session, "ui-value");
+    let table = wait_for_screen(&session, "ui-key");
     assert!(table.contains("AUTH"), "the AUTH row is listed:\n{table}");
     assert_no_secret("the table", &table);
     tmux(&[
