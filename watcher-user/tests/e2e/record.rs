@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{record, with_command, Redis};
+use crate::support::{read_records, record, temp_path, watcher_bin, with_command, Redis};
 
 /// A client outside the recorded command's process tree, busy for as long as it lives.
 struct Bystander(Child);
@@ -293,4 +293,76 @@ fn stat_agrees_with_percentiles_computed_from_the_same_ndjson() {
     let set = text.find("SET").expect("a SET row");
     assert!(get < set, "sorted by key:\n{text}");
     let _ = std::fs::remove_file(&run.path);
+}
+
+/// The output of a command run as root, trimmed.
+fn ask(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().expect("runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn started_through_sudo_the_command_runs_as_the_invoking_user_unless_as_root() {
+    use std::os::unix::fs::MetadataExt;
+    let redis = Redis::start();
+    let uid = ask("id", &["-u", "nobody"]);
+    let gid = ask("id", &["-g", "nobody"]);
+    let groups = ask("id", &["-G", "nobody"]);
+    let home = ask("getent", &["passwd", "nobody"])
+        .rsplit(':')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let script = format!(
+        "id -u; id -G; echo \"$HOME\"; redis-cli -p {} PING >/dev/null",
+        redis.port
+    );
+    // What `sudo` leaves for the program it starts.
+    let run = |extra: &[&str]| {
+        let output = temp_path("sudo", "ndjson");
+        let out = Command::new(watcher_bin())
+            .arg("record")
+            .args(extra)
+            .arg("--json-output")
+            .arg(&output)
+            .args(["--", "sh", "-c", &script])
+            .env("SUDO_UID", &uid)
+            .env("SUDO_GID", &gid)
+            .env("SUDO_USER", "nobody")
+            .current_dir("/tmp")
+            .output()
+            .expect("watcher record runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let owner = std::fs::metadata(&output).expect("the export").uid();
+        let records = read_records(&output);
+        let _ = std::fs::remove_file(&output);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (stdout, stderr, owner, records)
+    };
+
+    let (stdout, stderr, owner, records) = run(&["redis"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [uid.as_str(), groups.as_str(), home.as_str()],
+        "{stderr}"
+    );
+    assert!(stderr.contains("running the command as nobody"), "{stderr}");
+    assert_eq!(owner.to_string(), uid, "the capture belongs to the user");
+    assert_eq!(
+        with_command(&records, "PING").len(),
+        1,
+        "the command is still traced: {records:#?}"
+    );
+
+    let (stdout, _, owner, records) = run(&["redis", "--as-root"]);
+    assert_eq!(stdout.lines().next(), Some("0"), "--as-root keeps root");
+    assert_eq!(
+        owner.to_string(),
+        uid,
+        "the capture still belongs to the user"
+    );
+    assert_eq!(with_command(&records, "PING").len(), 1);
 }
