@@ -1,11 +1,20 @@
 //! Throughput of the user-space pipeline without the kernel: ring records through routing, RESP
-//! parsing, pairing and the store, on one core; and NDJSON encoding of the records it produces.
+//! parsing, pairing and the store, on one core; NDJSON encoding of the records it produces; and what
+//! masking secrets costs per exchange (`redact`).
 //! Run with `cargo bench -p watcher-user --bench pipeline` (or as part of `cargo xtask bench`).
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use watcher::ndjson::write as json;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use watcher::{
+    ndjson::write as json,
+    protocol::{
+        http::{Headers, HttpExchange, HttpRequest, HttpResponse},
+        redact::Redaction,
+        redis::{ExchangeKind, Frame, RedisExchange},
+        Blob, Exchange,
+    },
+};
 
 const COMMANDS: u32 = 100_000;
 
@@ -32,5 +41,83 @@ fn parse_pair_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_pair_store);
+/// A browser-like API call: 9 request and 8 response headers, a bearer token, a JSON response.
+fn typical_http() -> Exchange {
+    let headers = |fields: &[(&str, &str)]| -> Headers {
+        fields.iter().map(|(n, v)| (*n, v.as_bytes())).collect()
+    };
+    Exchange::Http(Box::new(HttpExchange {
+        request: HttpRequest {
+            method: "GET".into(),
+            target: "/api/v1/orders?customer=1234&page=2".into(),
+            version: 1,
+            headers: headers(&[
+                ("Host", "shop.example.com"),
+                (
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+                ),
+                ("Accept", "application/json"),
+                ("Accept-Encoding", "gzip, deflate, br"),
+                ("Accept-Language", "en-US,en;q=0.5"),
+                ("Connection", "keep-alive"),
+                (
+                    "Authorization",
+                    "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc",
+                ),
+                ("Referer", "https://shop.example.com/orders"),
+                ("X-Request-Id", "7f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b"),
+            ]),
+            body: Blob::default(),
+            trailers: Headers::default(),
+        },
+        response: Some(HttpResponse {
+            version: 1,
+            status: 200,
+            reason: "OK".into(),
+            headers: headers(&[
+                ("Server", "nginx/1.26.0"),
+                ("Date", "Mon, 30 Nov 2026 12:00:00 GMT"),
+                ("Content-Type", "application/json"),
+                ("Content-Length", "212"),
+                ("Connection", "keep-alive"),
+                ("Cache-Control", "no-store"),
+                ("ETag", "\"5f1c-2d3e\""),
+                ("Vary", "Accept-Encoding"),
+            ]),
+            body: Blob::full(
+                r#"{"orders":[{"id":1,"status":"shipped","total":12.5,"items":3},{"id":2,"status":"open","total":99.0,"items":1}],"page":2,"next":"/api/v1/orders?customer=1234&page=3","count":2}"#,
+            ),
+            trailers: Headers::default(),
+        }),
+    }))
+}
+
+fn redact(c: &mut Criterion) {
+    let mut group = c.benchmark_group("redact");
+    let policy = Redaction::default();
+    let set = Exchange::Redis(RedisExchange {
+        kind: ExchangeKind::Command,
+        command: "SET".into(),
+        args: vec![Blob::full("key:000000001234"), Blob::full("xxx")],
+        reply: Some(Frame::Simple(Blob::full("OK"))),
+    });
+    // With `--show-secrets` nothing is examined: what remains is dropping the exchange, which the
+    // masked runs pay too, so the difference is the cost of masking.
+    let off = Redaction::off();
+    for (name, exchange) in [("redis SET", set), ("http API call", typical_http())] {
+        for (setting, policy) in [("masked", &policy), ("show-secrets", &off)] {
+            group.bench_function(format!("{name}, {setting}"), |b| {
+                b.iter_batched(
+                    || exchange.clone(),
+                    |mut x| x.redact(policy),
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse_pair_store, redact);
 criterion_main!(benches);

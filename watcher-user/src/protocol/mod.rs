@@ -2,7 +2,8 @@
 //! every later stage. One folder per protocol (`redis/`, `http/`), each implementing the traits of
 //! `plugin`; `registry` is the one list of them and the only way the rest of watcher reaches them.
 //! Beside them: `detect` (which protocol a connection speaks), `pairing` (the sync rules every
-//! request/response session shares), `json` (the JSON primitives payloads are written and read with),
+//! request/response session shares), `redact` (which secrets are masked, and the masking rules protocols
+//! share), `json` (the JSON primitives payloads are written and read with),
 //! `text` (bytes as text for people), and `common`, the vocabulary they all share (flows, blobs, paired
 //! exchanges, session counters). Inside this folder files import from the file that defines a name;
 //! the re-exports below are for the rest of watcher.

@@ -74,25 +74,42 @@ pub fn mask(bytes: &mut [u8]) -> bool {
     !bytes.is_empty()
 }
 
-/// Parts of a name that say it holds a secret, wherever they appear in it.
+/// Parts of a name that say it holds a secret, wherever they appear in it. Sorted, so the parts starting
+/// with one letter are neighbours ([`PARTS_FROM`]).
 const SECRET_PARTS: &[&[u8]] = &[
-    b"password",
-    b"passwd",
-    b"passphrase",
-    b"secret",
-    b"token",
-    b"apikey",
     b"accesskey",
-    b"privatekey",
+    b"apikey",
     b"authkey",
-    b"signature",
-    b"credential",
     b"authorization",
     b"cookie",
-    b"session",
+    b"credential",
     b"csrf",
+    b"passphrase",
+    b"passwd",
+    b"password",
+    b"privatekey",
+    b"secret",
+    b"session",
+    b"signature",
+    b"token",
     b"xsrf",
 ];
+
+/// For each byte, the range of [`SECRET_PARTS`] starting with it (empty for most bytes), so a name is
+/// compared with only the parts that can start where it is.
+const PARTS_FROM: [(u8, u8); 256] = {
+    let mut table = [(0u8, 0u8); 256];
+    let mut i = 0;
+    while i < SECRET_PARTS.len() {
+        let first = SECRET_PARTS[i][0] as usize;
+        if table[first].1 == 0 {
+            table[first].0 = i as u8;
+        }
+        table[first].1 = i as u8 + 1;
+        i += 1;
+    }
+    table
+};
 
 /// Short names that are secrets only on their own (`pass`, but not `passenger`).
 const SECRET_NAMES: &[&[u8]] = &[
@@ -106,10 +123,56 @@ const NAME_MAX: usize = 64;
 /// and percent-decoded (`X-Api-Key`, `api_key`, `apiKey` and `api%5Fkey` are all `apikey`), contain one of
 /// [`SECRET_PARTS`] or are one of [`SECRET_NAMES`].
 pub fn is_secret_name(name: &[u8]) -> bool {
+    if memchr::memchr(b'%', name).is_some() {
+        let mut decoded = [0u8; NAME_MAX * 3];
+        return says_secret(percent_decode(name, &mut decoded));
+    }
+    says_secret(name)
+}
+
+/// [`is_secret_name`] of a name without escapes.
+fn says_secret(name: &[u8]) -> bool {
     let mut compact = [0u8; NAME_MAX];
     let mut n = 0;
-    let mut i = 0;
-    while i < name.len() && n < NAME_MAX {
+    for &b in name {
+        let c = NAME_BYTE[usize::from(b)];
+        if c != 0 {
+            if n == NAME_MAX {
+                break;
+            }
+            compact[n] = c;
+            n += 1;
+        }
+    }
+    let compact = &compact[..n];
+    SECRET_NAMES.contains(&compact)
+        || (0..compact.len()).any(|i| {
+            let rest = &compact[i..];
+            let (from, to) = PARTS_FROM[usize::from(rest[0])];
+            SECRET_PARTS[usize::from(from)..usize::from(to)]
+                .iter()
+                .any(|part| rest.starts_with(part))
+        })
+}
+
+/// Each byte as it counts in a name: letters lower-cased, digits as they are, anything else 0 (left out).
+const NAME_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
+/// `name` with `%XX` escapes decoded, as far as fits in `out`.
+fn percent_decode<'a>(name: &[u8], out: &'a mut [u8]) -> &'a [u8] {
+    let (mut i, mut n) = (0, 0);
+    while i < name.len() && n < out.len() {
         let mut b = name[i];
         if b == b'%' {
             if let Some(decoded) = name.get(i + 1..i + 3).and_then(hex_byte) {
@@ -117,17 +180,11 @@ pub fn is_secret_name(name: &[u8]) -> bool {
                 i += 2;
             }
         }
+        out[n] = b;
+        n += 1;
         i += 1;
-        if b.is_ascii_alphanumeric() {
-            compact[n] = b.to_ascii_lowercase();
-            n += 1;
-        }
     }
-    let compact = &compact[..n];
-    SECRET_NAMES.contains(&compact)
-        || SECRET_PARTS
-            .iter()
-            .any(|part| compact.windows(part.len()).any(|w| w == *part))
+    &out[..n]
 }
 
 fn hex_byte(pair: &[u8]) -> Option<u8> {
@@ -156,7 +213,7 @@ pub fn mask_url(url: &mut [u8]) -> bool {
     let mut found = false;
     let fragment_at = url.iter().position(|&b| b == b'#').unwrap_or(url.len());
     let (before, fragment) = url.split_at_mut(fragment_at);
-    if let Some(scheme_end) = find(before, b"://") {
+    if let Some(scheme_end) = find_scheme_end(before) {
         let authority = &mut before[scheme_end + 3..];
         let end = authority
             .iter()
@@ -179,8 +236,10 @@ pub fn mask_url(url: &mut [u8]) -> bool {
     found
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where `://` starts. Not `memmem::find`: it builds a searcher per call, which costs more than the
+/// search in a URL.
+fn find_scheme_end(url: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b':', url).find(|&at| url[at + 1..].starts_with(b"//"))
 }
 
 /// Deepest nesting tracked in a JSON document; deeper containers are still scanned, and a secret opened
@@ -261,12 +320,15 @@ pub fn mask_json(doc: &mut [u8]) -> bool {
 /// document ends inside it.
 fn string_end(doc: &[u8], from: usize) -> usize {
     let mut i = from;
-    while i < doc.len() {
-        match doc[i] {
-            b'\\' => i += 2,
-            b'"' => return i,
-            _ => i += 1,
+    while let Some(at) = doc
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        i += at;
+        if doc[i] == b'"' {
+            return i;
         }
+        i += 2;
     }
     doc.len()
 }
@@ -323,6 +385,14 @@ mod tests {
             "",
         ] {
             assert!(!is_secret_name(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_parts_are_sorted_so_each_letter_finds_all_of_its_parts() {
+        assert!(SECRET_PARTS.windows(2).all(|w| w[0] < w[1]));
+        for part in SECRET_PARTS {
+            assert!(is_secret_name(part), "{}", String::from_utf8_lossy(part));
         }
     }
 

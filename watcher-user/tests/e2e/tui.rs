@@ -35,8 +35,18 @@ fn wait_for_screen(session: &str, what: &str) -> String {
     }
 }
 
-/// Runs `command` in a detached 160x30 tmux session.
-fn start_session(session: &str, command: &str) {
+/// Kills a tmux session when dropped, so a failing test leaves no watcher running behind it.
+#[must_use]
+struct SessionGuard(String);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        tmux(&["kill-session", "-t", &self.0]);
+    }
+}
+
+/// Runs `command` in a detached 160x30 tmux session, killed when the guard is dropped.
+fn start_session(session: &str, command: &str) -> SessionGuard {
     tmux(&[
         "new-session",
         "-d",
@@ -48,6 +58,7 @@ fn start_session(session: &str, command: &str) {
         "30",
         command,
     ]);
+    SessionGuard(session.to_owned())
 }
 
 fn wait_for_file(path: &std::path::Path, failure: &str) {
@@ -70,7 +81,7 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
         redis.port,
         marker.display()
     );
-    start_session(&session, &command);
+    let _guard = start_session(&session, &command);
     wait_for_screen(&session, "seen 0");
     redis.cli(&["SET", "tui-key", "tui-value"]);
     redis.cli(&["GET", "tui-key"]);
@@ -128,7 +139,7 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
         file = run.path.display(),
         marker = marker.display()
     );
-    start_session(&session, &command);
+    let _guard = start_session(&session, &command);
     let screen = wait_for_screen(&session, "show-value");
     assert!(
         screen.contains("show-key") && screen.contains("other-key"),
@@ -209,7 +220,7 @@ fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets(
         redis.port,
         marker.display()
     );
-    start_session(&session, &command);
+    let _guard = start_session(&session, &command);
     wait_for_screen(&session, "seen 0");
     redis.cli(&[&auth[..], &["SET", "ui-key", "ui-value"]].concat());
     let table = wait_for_screen(&session, "ui-key");
@@ -248,7 +259,7 @@ fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets(
         run.path.display(),
         marker.display()
     );
-    start_session(&session, &command);
+    let _guard = start_session(&session, &command);
     let table = wait_for_screen(&session, "PING");
     assert_no_secret("show's table", &table);
     tmux(&[
