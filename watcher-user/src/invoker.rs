@@ -79,6 +79,12 @@ impl Invoker {
         })
     }
 
+    /// Who should own the files watcher creates now: the user behind `sudo`, if any (else the files are
+    /// simply the creating user's).
+    pub fn file_owner() -> Option<Owner> {
+        Self::from_environment().map(|user| user.owner())
+    }
+
     /// Who should own the files created for this user.
     pub fn owner(&self) -> Owner {
         Owner {

@@ -239,11 +239,10 @@ pub fn run_with_stats(
     stats: Option<Aggregator>,
 ) -> Result<(Summary, Option<Aggregator>)> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let owner = Invoker::from_environment().map(|user| user.owner());
     let export = cfg
         .output
         .as_ref()
-        .map(|target| file::open(target, owner))
+        .map(|target| file::open(target, Invoker::file_owner()))
         .transpose()?;
     let (capture, notes) = Capture::start(cfg, export.map(|e| e.writer), stats)?;
     for note in notes {

@@ -29,11 +29,10 @@ use crate::{
 /// Runs the live UI until the user quits or a signal arrives.
 pub fn watch(cfg: &WatchConfig) -> Result<()> {
     let terminate = signals::listen().context("installing signal handlers")?;
-    let owner = Invoker::from_environment().map(|user| user.owner());
     let export = cfg
         .output
         .as_ref()
-        .map(|target| file::open(target, owner))
+        .map(|target| file::open(target, Invoker::file_owner()))
         .transpose()?;
     let (ui_wake_tx, ui_wake) = bounded(1);
     let (export_wake_tx, export_wake) = bounded(1);
@@ -132,7 +131,7 @@ fn write_view(records: &[Arc<Record>]) -> Result<(String, u64), String> {
         Path::new(""),
         "watcher-view",
         SystemTime::now(),
-        Invoker::from_environment().map(|user| user.owner()),
+        Invoker::file_owner(),
     )
     .map_err(|e| format!("cannot create a file in the current directory: {e}"))?;
     let path = std::env::current_dir().map_or(path.clone(), |dir| dir.join(&path));

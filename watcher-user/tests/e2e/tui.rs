@@ -204,6 +204,30 @@ fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() 
     );
 }
 
+/// Filters the table to AUTH, opens the record's detail, which must show `redacted` and no secret, and
+/// quits.
+fn check_auth_detail_and_quit(session: &str, redacted: &str, marker: &std::path::Path, what: &str) {
+    let keys = [
+        "send-keys",
+        "-t",
+        session,
+        "/",
+        "A",
+        "U",
+        "T",
+        "H",
+        "Enter",
+        "Enter",
+    ];
+    tmux(&keys);
+    let detail = wait_for_screen(session, redacted);
+    assert_no_secret(&format!("{what}: the detail view"), &detail);
+    tmux(&["send-keys", "-t", session, "Escape", "q"]);
+    wait_for_file(marker, &format!("{what}: watcher did not exit after q"));
+    tmux(&["kill-session", "-t", session]);
+    let _ = std::fs::remove_file(marker);
+}
+
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets() {
@@ -226,24 +250,7 @@ fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets(
     let table = wait_for_screen(&session, "ui-key");
     assert!(table.contains("AUTH"), "the AUTH row is listed:\n{table}");
     assert_no_secret("the table", &table);
-    tmux(&[
-        "send-keys",
-        "-t",
-        &session,
-        "/",
-        "A",
-        "U",
-        "T",
-        "H",
-        "Enter",
-        "Enter",
-    ]);
-    let detail = wait_for_screen(&session, &redacted);
-    assert_no_secret("the detail view", &detail);
-    tmux(&["send-keys", "-t", &session, "Escape", "q"]);
-    wait_for_file(&marker, "watcher did not exit after q");
-    tmux(&["kill-session", "-t", &session]);
-    let _ = std::fs::remove_file(&marker);
+    check_auth_detail_and_quit(&session, &redacted, &marker, "the live UI");
 
     // A capture written with --show-secrets holds the password; `show` masks it again.
     let port = redis.port.to_string();
@@ -262,23 +269,6 @@ fn the_screen_shows_secrets_masked_live_and_in_a_file_written_with_show_secrets(
     let _guard = start_session(&session, &command);
     let table = wait_for_screen(&session, "PING");
     assert_no_secret("show's table", &table);
-    tmux(&[
-        "send-keys",
-        "-t",
-        &session,
-        "/",
-        "A",
-        "U",
-        "T",
-        "H",
-        "Enter",
-        "Enter",
-    ]);
-    let detail = wait_for_screen(&session, &redacted);
-    assert_no_secret("show's detail view", &detail);
-    tmux(&["send-keys", "-t", &session, "Escape", "q"]);
-    wait_for_file(&marker, "watcher show did not exit after q");
-    tmux(&["kill-session", "-t", &session]);
-    let _ = std::fs::remove_file(&marker);
+    check_auth_detail_and_quit(&session, &redacted, &marker, "show");
     let _ = std::fs::remove_file(&run.path);
 }
