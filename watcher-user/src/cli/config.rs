@@ -589,6 +589,42 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_masked_unless_shown_in_every_subcommand() {
+        let masked = |args: &[&str]| {
+            let config = config(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            !config.shows_secrets()
+        };
+        assert!(masked(&["watch", "--headless"]));
+        assert!(masked(&["show", "f.ndjson"]));
+        assert!(masked(&["stat", "f.ndjson"]));
+        assert!(masked(&["stat", "redis"]));
+        assert!(masked(&["record", "--json-output", "-", "--", "true"]));
+        for args in [
+            &["watch", "--headless", "--show-secrets"][..],
+            &["show", "f.ndjson", "--show-secrets"],
+            &["stat", "f.ndjson", "--show-secrets"],
+            &[
+                "record",
+                "--show-secrets",
+                "--json-output",
+                "-",
+                "--",
+                "true",
+            ],
+        ] {
+            assert!(!masked(args), "{args:?}");
+        }
+        let Ok(Config::Show(show)) = config(&["show", "f", "--redact-header", "X-Trace"]) else {
+            panic!("a show configuration")
+        };
+        assert!(show.redaction.is_extra_header("x-trace"));
+        let Err(e) = config(&["show", "f", "--redact-header", "a:b"]) else {
+            panic!("not a header name")
+        };
+        assert!(e.to_string().starts_with("--redact-header"), "{e}");
+    }
+
+    #[test]
     fn record_follows_the_command_and_widens_by_pid_and_port() {
         let out = std::env::temp_dir().join(format!("watcher-cfg-{}.ndjson", std::process::id()));
         let out = out.to_str().unwrap();
