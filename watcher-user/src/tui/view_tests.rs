@@ -117,6 +117,23 @@ fn binary_values_are_shown_as_hex_in_the_detail_view() {
     assert!(text.contains("hex 0001ff"), "{text}");
 }
 
+#[test]
+fn redacted_values_show_their_length_and_shown_secrets_are_said_on_every_screen() {
+    let mut auth = record("AUTH", "hunter2", Frame::Simple(Blob::full("OK")));
+    let Exchange::Redis(x) = &mut auth.exchange else {
+        panic!("redis")
+    };
+    x.args[0].redact();
+    let mut app = app_with(vec![auth]);
+    let table = screen(&mut app, 160, 12);
+    assert!(!table.contains("SECRETS SHOWN"), "{table}");
+    app.update(Action::OpenDetail);
+    let detail = screen(&mut app, 100, 14);
+    assert!(detail.contains("1: (redacted, 7 bytes)"), "{detail}");
+    app.secrets_shown = true;
+    assert!(screen(&mut app, 100, 14).contains("SECRETS SHOWN"));
+}
+
 fn http_record(status: u16, body: &str) -> Record {
     use crate::protocol::http::{HttpExchange, HttpRequest, HttpResponse};
     let mut r = record("GET", "k", Frame::Null);
