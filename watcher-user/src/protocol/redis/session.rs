@@ -1,10 +1,17 @@
 //! Pairing Redis requests with replies on one connection.
 //!
 //! Replies come back in request order, so pending requests form a queue; the exceptions handled here are
-//! commands with several replies ((P|S)SUBSCRIBE and friends), out-of-band pushes (pub/sub messages in
+//! commands with several replies ((P|S)SUBSCRIBE and friends), commands the server does not answer
+//! (`CLIENT REPLY OFF` until `CLIENT REPLY ON`, the command after `CLIENT REPLY SKIP`: recorded at once,
+//! without a reply, so they never take another command's reply), out-of-band pushes (pub/sub messages in
 //! RESP2 subscribed mode and RESP3 `>` frames, MONITOR output) and the loss of sync in either direction,
 //! after which replies are ignored until they can be tied to a request decoded after the loss (the
 //! rules of `protocol::pairing`, shared with every request/response protocol).
+//!
+//! Memory is bounded whatever the client sends: at most [`MAX_PENDING`] requests wait per connection
+//! (more is a loss of sync, counted with the requests dropped), and once their kept arguments reach
+//! [`MAX_PENDING_BYTES`], further requests wait without their arguments (recorded as truncated), so
+//! pairing stays exact for a deep pipeline while it costs at most a few MiB.
 //!
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
@@ -18,6 +25,25 @@ use crate::protocol::{
 
 /// A finished Redis exchange with its timing.
 pub type Paired = crate::protocol::common::Paired<RedisExchange>;
+
+/// Most requests waiting for replies on one connection. Deep pipelines (`redis-cli --pipe`, client
+/// auto-pipelining) stay far below; more means the replies are not coming the way requests suggest.
+pub const MAX_PENDING: usize = 65_536;
+
+/// Argument bytes kept for the requests waiting on one connection; beyond it requests wait without their
+/// arguments.
+pub const MAX_PENDING_BYTES: usize = 4 << 20;
+
+/// Whether the server answers the client's commands (`CLIENT REPLY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replies {
+    /// Every command is answered.
+    On,
+    /// No command is answered, until `CLIENT REPLY ON`.
+    Off,
+    /// The next command is not answered.
+    SkipNext,
+}
 
 /// How many reply frames a request takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +65,8 @@ struct Pending {
     want: Want,
     replies: Vec<Frame>,
     reply_bytes: u64,
+    /// Argument bytes kept, counted in [`RedisSession::pending_bytes`].
+    kept_bytes: usize,
 }
 
 impl PendingRequest for Pending {
@@ -53,6 +81,9 @@ pub struct RedisSession {
     pairing: Pairing<RespDecoder, Pending>,
     subscribed: bool,
     monitoring: bool,
+    replies: Replies,
+    /// Argument bytes kept by the pending requests.
+    pending_bytes: usize,
     scratch: Vec<Output>,
 }
 
@@ -65,16 +96,21 @@ impl RedisSession {
     fn handle(&mut self, flow: Flow, outputs: &mut Vec<Output>, out: &mut Vec<Paired>) {
         for output in outputs.drain(..) {
             match output {
-                Output::LostSync(_) => self.pairing.lose_sync(),
+                Output::LostSync(_) => self.lose_sync(),
                 Output::Frame(decoded) => match flow {
-                    Flow::Request => self.on_request(decoded),
+                    Flow::Request => self.on_request(decoded, out),
                     Flow::Response => self.on_reply(decoded, out),
                 },
             }
         }
     }
 
-    fn on_request(&mut self, decoded: Decoded) {
+    fn lose_sync(&mut self) {
+        self.pairing.lose_sync();
+        self.pending_bytes = 0;
+    }
+
+    fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
         let truncated = decoded.frame.is_truncated();
         let Frame::Array(items) = decoded.frame else {
             return;
@@ -86,9 +122,18 @@ impl RedisSession {
         });
         let Some(name) = words.next() else { return };
         let command = command_name(name.data);
-        let args: Vec<Blob> = words.collect();
+        let mut args: Vec<Blob> = words.collect();
         let want = replies_wanted(&command, args.len());
-        self.pairing.pending.push_back(Pending {
+        let answered = self.answered(&command, &args);
+        let mut kept_bytes: usize = args.iter().map(|a| a.data.len()).sum();
+        let mut truncated = truncated;
+        if answered && self.pending_bytes + kept_bytes > MAX_PENDING_BYTES {
+            // Waiting without its arguments keeps the pairing exact at a bounded cost.
+            args = Vec::new();
+            kept_bytes = 0;
+            truncated = true;
+        }
+        let request = Pending {
             command,
             args,
             start_ns: decoded.start_ns,
@@ -97,7 +142,49 @@ impl RedisSession {
             want,
             replies: Vec::new(),
             reply_bytes: 0,
-        });
+            kept_bytes,
+        };
+        if !answered {
+            out.push(finish(request, None));
+            return;
+        }
+        if self.pairing.pending.len() >= MAX_PENDING {
+            self.lose_sync();
+        }
+        self.pending_bytes += request.kept_bytes;
+        self.pairing.pending.push_back(request);
+    }
+
+    /// Whether the server will answer this command, following `CLIENT REPLY`.
+    fn answered(&mut self, command: &str, args: &[Blob]) -> bool {
+        let client_reply = (command == "CLIENT"
+            && args
+                .first()
+                .is_some_and(|a| a.data.eq_ignore_ascii_case(b"REPLY")))
+        .then(|| args.get(1).map(|a| a.data.to_ascii_uppercase()))
+        .flatten();
+        match (client_reply.as_deref(), self.replies) {
+            // `CLIENT REPLY ON` is answered, whatever the mode was.
+            (Some(b"ON"), _) => {
+                self.replies = Replies::On;
+                true
+            }
+            (Some(b"OFF"), _) => {
+                self.replies = Replies::Off;
+                false
+            }
+            (Some(b"SKIP"), Replies::Off) => false,
+            (Some(b"SKIP"), _) => {
+                self.replies = Replies::SkipNext;
+                false
+            }
+            (_, Replies::Off) => false,
+            (_, Replies::SkipNext) => {
+                self.replies = Replies::On;
+                false
+            }
+            (_, Replies::On) => true,
+        }
     }
 
     fn on_reply(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
@@ -125,6 +212,7 @@ impl RedisSession {
         let Some(mut finished) = self.pairing.pending.pop_front() else {
             return;
         };
+        self.pending_bytes -= finished.kept_bytes;
         if finished.command == "MONITOR" {
             self.monitoring = true;
         }
@@ -163,6 +251,8 @@ impl Session for RedisSession {
             pairing: Pairing::new(|flow| RespDecoder::new(flow.into(), keep_bytes, in_sync)),
             subscribed: false,
             monitoring: false,
+            replies: Replies::On,
+            pending_bytes: 0,
             scratch: Vec::new(),
         }
     }
@@ -188,6 +278,7 @@ impl Session for RedisSession {
         for p in self.pairing.pending.drain(..) {
             out.push(finish(p, None));
         }
+        self.pending_bytes = 0;
     }
 
     fn stats(&self) -> SessionStats {

@@ -628,3 +628,127 @@ fn keys_of_a_paired_request() {
     let out = send(&mut s, Flow::Response, b"*2\r\n$-1\r\n$1\r\n1\r\n", 2);
     assert_eq!(keys_of(&out[0].exchange), [b"x", b"y"]);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Replies that never come, and bounded memory
+// ---------------------------------------------------------------------------------------------------
+
+/// Commands and whether each got a reply, in the order recorded.
+fn commands_and_replies(paired: &[Paired]) -> Vec<(String, bool)> {
+    paired
+        .iter()
+        .map(|p| {
+            let first = p
+                .exchange
+                .args
+                .first()
+                .map(|a| String::from_utf8_lossy(&a.data).into_owned());
+            let name = match first {
+                Some(a) if p.exchange.command == "CLIENT" => format!("CLIENT {a}"),
+                _ => p.exchange.command.clone(),
+            };
+            (name, p.exchange.reply.is_some())
+        })
+        .collect()
+}
+
+#[test]
+fn client_reply_off_commands_get_no_reply_and_never_take_a_later_one() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = send(&mut s, Flow::Request, &cmd(&["CLIENT", "REPLY", "OFF"]), 1);
+    for i in 0..3 {
+        out.extend(send(
+            &mut s,
+            Flow::Request,
+            &cmd(&["SET", &format!("k{i}"), "v"]),
+            2 + i,
+        ));
+    }
+    out.extend(send(
+        &mut s,
+        Flow::Request,
+        &cmd(&["CLIENT", "REPLY", "ON"]),
+        10,
+    ));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["GET", "k0"]), 11));
+    out.extend(send(&mut s, Flow::Response, b"+OK\r\n", 12));
+    out.extend(send(&mut s, Flow::Response, &bulk_reply("v"), 13));
+    let expected: Vec<(String, bool)> = [
+        ("CLIENT REPLY", false),
+        ("SET", false),
+        ("SET", false),
+        ("SET", false),
+        ("CLIENT REPLY", true),
+        ("GET", true),
+    ]
+    .iter()
+    .map(|(c, r)| ((*c).to_owned(), *r))
+    .collect();
+    assert_eq!(commands_and_replies(&out), expected);
+    assert_eq!(out[5].exchange.reply, Some(bulk("v")));
+    assert_eq!(s.stats(), SessionStats::default());
+}
+
+#[test]
+fn client_reply_skip_skips_only_the_next_command() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = send(&mut s, Flow::Request, &cmd(&["client", "reply", "skip"]), 1);
+    out.extend(send(&mut s, Flow::Request, &cmd(&["SET", "a", "1"]), 2));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["GET", "a"]), 3));
+    out.extend(send(&mut s, Flow::Response, &bulk_reply("1"), 4));
+    let names: Vec<(String, bool)> = commands_and_replies(&out);
+    assert_eq!(
+        names,
+        [
+            ("CLIENT reply".to_owned(), false),
+            ("SET".to_owned(), false),
+            ("GET".to_owned(), true)
+        ]
+    );
+}
+
+#[test]
+fn a_flood_of_unanswered_requests_is_bounded_and_counted() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let one = cmd(&["SET", "k", "v"]);
+    let mut batch = Vec::new();
+    for _ in 0..1000 {
+        batch.extend_from_slice(&one);
+    }
+    for i in 0..=(MAX_PENDING / 1000) as u64 {
+        assert!(send(&mut s, Flow::Request, &batch, i).is_empty());
+    }
+    assert!(s.pairing.pending.len() <= MAX_PENDING);
+    let stats = s.stats();
+    assert_eq!(stats.lost_sync, 1);
+    assert_eq!(stats.dropped_requests, MAX_PENDING as u64);
+}
+
+#[test]
+fn past_the_byte_budget_requests_wait_without_arguments_and_still_pair() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let value = "x".repeat(64 * 1024);
+    let count = MAX_PENDING_BYTES / value.len() + 10;
+    for i in 0..count {
+        let key = format!("k{i}");
+        send(
+            &mut s,
+            Flow::Request,
+            &cmd(&["SET", &key, &value]),
+            i as u64,
+        );
+    }
+    assert!(s.pending_bytes <= MAX_PENDING_BYTES);
+    let mut out = Vec::new();
+    for i in 0..count {
+        out.extend(send(&mut s, Flow::Response, b"+OK\r\n", (count + i) as u64));
+    }
+    assert_eq!(out.len(), count);
+    assert!(out
+        .iter()
+        .all(|p| p.exchange.command == "SET" && p.exchange.reply.is_some()));
+    assert_eq!(args_of(&out[0])[0], b"k0");
+    let last = &out[count - 1];
+    assert!(last.exchange.args.is_empty() && last.truncated);
+    assert_eq!((s.pending_bytes, s.stats()), (0, SessionStats::default()));
+}
