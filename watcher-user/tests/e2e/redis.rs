@@ -236,3 +236,62 @@ fn transactions_and_pubsub_pair_correctly() {
         .collect();
     assert_eq!(message, ["message", "news", "extra"]);
 }
+
+/// RESP for one command.
+fn resp(words: &[&str]) -> String {
+    let items: String = words
+        .iter()
+        .map(|w| format!("${}\r\n{w}\r\n", w.len()))
+        .collect();
+    format!("*{}\r\n{items}", words.len())
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn commands_under_client_reply_off_get_no_reply_and_later_ones_pair_exactly() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start("client-reply", &["redis"], &["--port", &port]);
+    // `redis-cli --pipe` writes everything ahead of the replies, then waits for its own final ECHO.
+    let mut input = resp(&["CLIENT", "REPLY", "OFF"]);
+    for i in 0..300 {
+        input.push_str(&resp(&["SET", &format!("quiet:{i}"), "v"]));
+    }
+    input.push_str(&resp(&["CLIENT", "REPLY", "SKIP"]));
+    input.push_str(&resp(&["SET", "skipped", "v"]));
+    input.push_str(&resp(&["CLIENT", "REPLY", "ON"]));
+    for i in 0..300 {
+        input.push_str(&resp(&["SET", &format!("loud:{i}"), "v"]));
+    }
+    input.push_str(&resp(&["GET", "quiet:7"]));
+    let summary = redis.cli_stdin(&["--pipe"], input.as_bytes());
+    assert!(summary.contains("errors: 0"), "{summary}");
+    let (records, watch_summary) = watcher.stop();
+
+    for side in ["client", "server"] {
+        let seen = on_port(&records, side, redis.port);
+        let sets: Vec<&Value> = seen
+            .iter()
+            .filter(|r| r["redis"]["command"] == "SET")
+            .collect();
+        assert_eq!(sets.len(), 601, "{side}: every SET recorded once");
+        for r in &sets {
+            let key = r["redis"]["args"][0].as_str().unwrap_or_default();
+            let answered = !r["redis"]["reply"].is_null();
+            assert_eq!(answered, key.starts_with("loud:"), "{side}: {r}");
+            if answered {
+                assert_eq!(r["redis"]["reply"]["value"], "OK", "{side}: {r}");
+            }
+        }
+        let get = seen
+            .iter()
+            .find(|r| r["redis"]["command"] == "GET")
+            .unwrap_or_else(|| panic!("{side}: the GET"));
+        assert_eq!(
+            get["redis"]["reply"]["value"], "v",
+            "{side}: the GET has its own reply"
+        );
+    }
+    assert!(watch_summary.contains(" 0 sync losses"), "{watch_summary}");
+    assert!(watch_summary.contains(" 0 dropped"), "{watch_summary}");
+}
