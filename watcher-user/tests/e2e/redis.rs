@@ -239,11 +239,12 @@ fn transactions_and_pubsub_pair_correctly() {
 
 /// RESP for one command.
 fn resp(words: &[&str]) -> String {
-    let items: String = words
-        .iter()
-        .map(|w| format!("${}\r\n{w}\r\n", w.len()))
-        .collect();
-    format!("*{}\r\n{items}", words.len())
+    use std::fmt::Write as _;
+    let mut out = format!("*{}\r\n", words.len());
+    for w in words {
+        let _ = write!(out, "${}\r\n{w}\r\n", w.len());
+    }
+    out
 }
 
 #[test]
