@@ -830,6 +830,35 @@ fn read_fails_only_when_the_input_fails_and_says_on_which_line() {
 }
 
 #[test]
+fn cut_aggregates_round_trip_and_half_a_cut_is_an_error() {
+    let cut = |kept: Frame| Frame::Cut {
+        kept: Box::new(kept),
+        len: 5000,
+    };
+    for reply in [
+        cut(Frame::Array(vec![Frame::Integer(1)])),
+        cut(Frame::Map(vec![(
+            Frame::Simple(Blob::full("k")),
+            Frame::Null,
+        )])),
+        cut(Frame::Set(Vec::new())),
+    ] {
+        assert_round_trip(&command("LRANGE", vec![Blob::full("l")], Some(reply)));
+    }
+    let sample = command("LRANGE", vec![], Some(cut(Frame::Array(Vec::new()))));
+    let error = error_after(&sample, |v| {
+        v["redis"]["reply"]
+            .as_object_mut()
+            .unwrap()
+            .remove("truncated");
+    });
+    assert!(
+        error.contains("`len` and `truncated: true` go together"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_file_is_masked_as_it_is_read_unless_secrets_are_shown() {
     let mut auth = command(
         "AUTH",

@@ -50,6 +50,25 @@ fn assert_matches_schema(value: &serde_json::Value) {
 }
 
 #[test]
+fn an_aggregate_cut_by_the_capture_size_says_how_long_it_was() {
+    let cut = Frame::Cut {
+        kept: Box::new(Frame::Array(vec![Frame::Bulk(Blob::full("a"))])),
+        len: 1000,
+    };
+    let v = json(&record(vec![Blob::full("list")], cut));
+    assert_eq!(
+        v["redis"]["reply"],
+        serde_json::json!({"type": "array", "value": [{"type": "bulk", "value": "a"}], "len": 1000, "truncated": true})
+    );
+    let mut broken = v.clone();
+    broken["redis"]["reply"]["truncated"] = false.into();
+    assert!(!schema().is_valid(&broken));
+    let mut broken = v;
+    broken["redis"]["reply"]["type"] = "bulk".into();
+    assert!(!schema().is_valid(&broken));
+}
+
+#[test]
 fn redacted_values_are_marked_objects_and_the_record_says_so() {
     let mut r = record(vec![Blob::full("hunter2")], Frame::Simple(Blob::full("OK")));
     r.redacted = true;

@@ -8,8 +8,8 @@ use super::{
 use crate::protocol::{
     json::{
         read::{
-            blob, boolean, list, null, nullable, owned_string, pair, signed, string, unknown,
-            wrong_type, FieldResult, Fields, Json,
+            blob, boolean, inconsistent, list, null, nullable, owned_string, pair, signed, string,
+            unknown, unsigned, wrong_type, FieldResult, Fields, Json,
         },
         write::{write_array, write_blob, write_bool, write_pair, write_str},
     },
@@ -76,10 +76,20 @@ fn frame_type(frame: &Frame) -> &'static str {
         Frame::Boolean(_) => "boolean",
         Frame::BigNumber(_) => "bignumber",
         Frame::Verbatim { .. } => "verbatim",
+        Frame::Cut { kept, .. } => frame_type(kept),
     }
 }
 
 fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
+    if let Frame::Cut { kept, len } = frame {
+        // The aggregate kept, then its true length: `{"type":"array","value":[...],"len":N,"truncated":true}`.
+        write_frame(out, kept);
+        out.pop();
+        out.extend_from_slice(b",\"len\":");
+        out.extend_from_slice(itoa::Buffer::new().format(*len).as_bytes());
+        out.extend_from_slice(b",\"truncated\":true}");
+        return;
+    }
     out.extend_from_slice(b"{\"type\":");
     write_str(out, frame_type(frame));
     if let Frame::Verbatim { format, .. } = frame {
@@ -107,6 +117,7 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
         },
         Frame::Boolean(b) => write_bool(out, *b),
         Frame::BigNumber(n) => write_str(out, n),
+        Frame::Cut { .. } => unreachable!("written above"),
     }
     out.push(b'}');
 }
@@ -146,7 +157,22 @@ fn frame(value: Json<'_>) -> FieldResult<Frame> {
         },
         _ => return Err(unknown("frame type", frame_type).under_key("type")),
     };
-    Ok(frame)
+    // An aggregate cut short carries its true length.
+    match (
+        f.take_optional("len", unsigned)?,
+        f.take_optional("truncated", boolean)?,
+    ) {
+        (Some(len), Some(true)) if frame.elements().is_some() || matches!(frame, Frame::Map(_)) => {
+            Ok(Frame::Cut {
+                kept: Box::new(frame),
+                len,
+            })
+        }
+        (None, None | Some(false)) => Ok(frame),
+        _ => Err(inconsistent(
+            "`len` and `truncated: true` go together, on an array, map, set or push".into(),
+        )),
+    }
 }
 
 fn frames(value: Json<'_>) -> FieldResult<Vec<Frame>> {

@@ -139,6 +139,11 @@ fn redact_settings(pairs: &mut [Blob]) -> bool {
 
 /// Masks the credentials a reply discloses.
 fn redact_reply(command: &str, args: &[Blob], reply: &mut Frame) -> bool {
+    // A reply cut short by the capture size is judged by what was kept of it.
+    let reply = match reply {
+        Frame::Cut { kept, .. } => &mut **kept,
+        whole => whole,
+    };
     match command {
         // CONFIG GET pattern ...: `name value` pairs (an array in RESP2, a map in RESP3).
         "CONFIG" if is(args.first(), "GET") => redact_reply_pairs(reply, |name, value| {
@@ -229,6 +234,7 @@ fn redact_frame(frame: &mut Frame) -> bool {
         Frame::Map(pairs) => pairs
             .iter_mut()
             .fold(false, |found, (_, v)| redact_frame(v) | found),
+        Frame::Cut { kept, .. } => redact_frame(kept),
         Frame::Error(_)
         | Frame::Integer(_)
         | Frame::Null

@@ -6,6 +6,12 @@
 //! value (marked truncated) instead of derailing the stream. A hole anywhere else, or bytes that are not
 //! RESP, put the decoder out of sync: it drops the partial frame and waits for [`RespDecoder::resync`].
 //!
+//! Memory is bounded by what is kept, not by what is sent: each top-level frame shares one budget of
+//! `keep_bytes` between its blob bytes and [`ELEMENT_COST`] per element kept. A value inside an
+//! aggregate keeps at most what is left of it (so it is cut, not lost), and once it is spent the
+//! remaining elements are skipped by their framing without being stored: the aggregate becomes a
+//! [`Frame::Cut`] with its true element count. Deepest nesting and longest lines are bounded too.
+//!
 //! Hand-written rather than `redis-protocol`: that crate re-parses from the start of a buffer on every
 //! attempt and has no notion of a hole of known length, both of which this use needs.
 //!
@@ -59,6 +65,14 @@ pub enum Frame {
         /// The text after the format prefix.
         text: Blob,
     },
+    /// An aggregate (array, map, set or push) of which only the first elements were kept: the capture
+    /// size ran out. The rest was skipped by its framing without being stored.
+    Cut {
+        /// The aggregate with the elements kept.
+        kept: Box<Frame>,
+        /// How many elements (pairs for a map) it really had.
+        len: u64,
+    },
 }
 
 impl Frame {
@@ -66,7 +80,16 @@ impl Frame {
     pub fn elements(&self) -> Option<&[Frame]> {
         match self {
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => Some(items),
+            Frame::Cut { kept, .. } => kept.elements(),
             _ => None,
+        }
+    }
+
+    /// The frame itself, or for a [`Frame::Cut`] aggregate the part kept.
+    pub fn kept(&self) -> &Frame {
+        match self {
+            Frame::Cut { kept, .. } => kept,
+            other => other,
         }
     }
 
@@ -85,6 +108,7 @@ impl Frame {
             Frame::Verbatim { text, .. } => text.is_truncated(),
             Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => v.iter().any(Frame::is_truncated),
             Frame::Map(v) => v.iter().any(|(k, x)| k.is_truncated() || x.is_truncated()),
+            Frame::Cut { .. } => true,
             _ => false,
         }
     }
@@ -149,6 +173,8 @@ struct BlobInProgress {
     remaining: u64,
     /// Bytes of the trailing CRLF still to come.
     crlf_remaining: u8,
+    /// Whether its aggregate keeps it (decided when it starts).
+    keep: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,9 +197,19 @@ enum AggKind {
 #[derive(Debug)]
 struct Aggregate {
     kind: AggKind,
+    /// Elements announced (pairs for maps and attributes).
+    announced: u64,
     remaining: u64,
     items: Vec<Frame>,
+    /// Elements not kept: the frame's budget ran out.
+    dropped: u64,
+    /// Whether its own parent does not keep it (decided when it starts): nothing inside is kept.
+    skip: bool,
 }
+
+/// What keeping one element costs a frame's budget beyond its bytes: an element of nulls or integers
+/// costs memory too (16 million nulls in one reply would otherwise be kept whole).
+const ELEMENT_COST: usize = 16;
 
 /// Decoder state for one direction.
 #[derive(Debug)]
@@ -184,6 +220,9 @@ pub struct RespDecoder {
     line: Vec<u8>,
     stack: Vec<Aggregate>,
     blob: Option<BlobInProgress>,
+    /// What the frame being decoded keeps so far: its blob bytes plus [`ELEMENT_COST`] per element kept
+    /// in an aggregate. Elements that would take it past `keep_bytes` are skipped.
+    frame_kept: usize,
     frame_started: bool,
     frame_bytes: u64,
     frame_start_ns: u64,
@@ -200,6 +239,7 @@ impl RespDecoder {
             line: Vec::new(),
             stack: Vec::new(),
             blob: None,
+            frame_kept: 0,
             frame_started: false,
             frame_bytes: 0,
             frame_start_ns: 0,
@@ -285,6 +325,7 @@ impl RespDecoder {
         self.line.clear();
         self.stack.clear();
         self.blob = None;
+        self.frame_kept = 0;
         self.frame_started = false;
         self.frame_bytes = 0;
     }
@@ -294,11 +335,15 @@ impl RespDecoder {
         let Some(blob) = &mut self.blob else { return 0 };
         let take = (blob.remaining.min(data.len() as u64)) as usize;
         // Keep nothing more once a hole was skipped: the bytes after it would not continue the prefix.
+        // Nor for an element its aggregate will not keep: the frame's budget is spent.
         let consumed = blob.blob.len - blob.remaining;
-        let room = if (blob.blob.data.len() as u64) < consumed {
+        let room = if (blob.blob.data.len() as u64) < consumed || !blob.keep {
             0
         } else {
-            self.keep_bytes.saturating_sub(blob.blob.data.len())
+            // Inside an aggregate, the frame's budget left (`frame_kept` is 0 for a top-level value).
+            self.keep_bytes
+                .saturating_sub(self.frame_kept)
+                .saturating_sub(blob.blob.data.len())
         };
         blob.blob.data.extend_from_slice(&data[..take.min(room)]);
         blob.remaining -= take as u64;
@@ -318,12 +363,13 @@ impl RespDecoder {
 
     fn finish_blob(&mut self, ts_ns: u64, out: &mut Vec<Output>) {
         let Some(done) = self.blob.take() else { return };
+        let charge = ELEMENT_COST + done.blob.data.len();
         let frame = match done.kind {
             BlobKind::Bulk => Frame::Bulk(done.blob),
             BlobKind::Error => Frame::Error(done.blob),
             BlobKind::Verbatim => verbatim(done.blob),
         };
-        self.complete(frame, ts_ns, out);
+        self.place(frame, done.keep, charge, ts_ns, out);
     }
 
     /// Consumes (part of) a header line; returns bytes used.
@@ -388,17 +434,22 @@ impl RespDecoder {
                     _ => BlobKind::Verbatim,
                 };
                 let len = len as u64;
+                let keep = self.keeps_next();
+                let capacity = if keep {
+                    len.min(self.keep_bytes as u64).min(4096)
+                } else {
+                    0
+                };
                 self.blob = Some(BlobInProgress {
                     kind,
                     blob: Blob {
-                        data: BlobData::with_capacity(
-                            len.min(self.keep_bytes as u64).min(4096) as usize
-                        ),
+                        data: BlobData::with_capacity(capacity as usize),
                         len,
                         redacted: false,
                     },
                     remaining: len,
                     crlf_remaining: 2,
+                    keep,
                 });
             }
             b'*' | b'%' | b'~' | b'>' | b'|' => {
@@ -417,10 +468,17 @@ impl RespDecoder {
                     b'>' => (AggKind::Push, n),
                     _ => (AggKind::Attribute, n * 2),
                 };
+                let keep = self.keeps_next();
+                if keep && !self.stack.is_empty() {
+                    self.frame_kept += ELEMENT_COST;
+                }
                 self.stack.push(Aggregate {
                     kind,
+                    announced: n as u64,
                     remaining: count as u64,
-                    items: Vec::with_capacity(count.min(64) as usize),
+                    items: Vec::with_capacity(if keep { count.min(64) as usize } else { 0 }),
+                    dropped: 0,
+                    skip: !keep,
                 });
                 if count == 0 {
                     self.close_empty(ts_ns, out);
@@ -446,11 +504,49 @@ impl RespDecoder {
             // The attribute is metadata about the value that follows; that value fills the slot.
             AggKind::Attribute => return,
         };
-        self.complete(frame, ts_ns, out);
+        let frame = if agg.dropped > 0 {
+            Frame::Cut {
+                kept: Box::new(frame),
+                len: agg.announced,
+            }
+        } else {
+            frame
+        };
+        // Its own cost was charged when it started, its elements' as they were kept.
+        self.place(frame, !agg.skip, 0, ts_ns, out);
     }
 
-    /// Places a finished value into its parent, or emits it when it is top-level.
+    /// Whether the element starting now will be kept: always at the top level; inside an aggregate,
+    /// while the frame's budget is not spent (so the last element kept may pass it by one element's
+    /// cost, and a value is held to what is left), and a map's value whenever its key was kept.
+    fn keeps_next(&self) -> bool {
+        let Some(parent) = self.stack.last() else {
+            return true;
+        };
+        if parent.skip || parent.kind == AggKind::Attribute {
+            return false;
+        }
+        let pair_started = parent.kind == AggKind::Map && parent.items.len() % 2 == 1;
+        pair_started || (parent.dropped == 0 && self.frame_kept < self.keep_bytes)
+    }
+
+    /// A finished one-line value (decided and charged now).
     fn complete(&mut self, frame: Frame, ts_ns: u64, out: &mut Vec<Output>) {
+        let keep = self.keeps_next();
+        let charge = ELEMENT_COST + blob_bytes(&frame);
+        self.place(frame, keep, charge, ts_ns, out);
+    }
+
+    /// Places a finished value into its parent (kept and charged `charge`, or counted as dropped), or
+    /// emits it when it is top-level.
+    fn place(
+        &mut self,
+        frame: Frame,
+        keep: bool,
+        charge: usize,
+        ts_ns: u64,
+        out: &mut Vec<Output>,
+    ) {
         let Some(parent) = self.stack.last_mut() else {
             out.push(Output::Frame(Decoded {
                 frame,
@@ -459,15 +555,35 @@ impl RespDecoder {
                 end_ns: ts_ns,
             }));
             self.frame_started = false;
+            self.frame_kept = 0;
             return;
         };
-        parent.items.push(frame);
+        // An attribute's elements are discarded when it ends: never kept, never missed.
+        if parent.kind != AggKind::Attribute {
+            if keep {
+                self.frame_kept += charge;
+                parent.items.push(frame);
+            } else {
+                parent.dropped += 1;
+            }
+        }
         parent.remaining -= 1;
         if parent.remaining == 0 {
             if let Some(agg) = self.stack.pop() {
                 self.finish_aggregate(agg, ts_ns, out);
             }
         }
+    }
+}
+
+/// The bytes a finished element keeps itself (its children were counted as they were kept).
+fn blob_bytes(frame: &Frame) -> usize {
+    match frame {
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
+            b.data.len()
+        }
+        Frame::Double(t) | Frame::BigNumber(t) => t.len(),
+        _ => 0,
     }
 }
 

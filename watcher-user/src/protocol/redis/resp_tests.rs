@@ -155,6 +155,7 @@ fn encode(frame: &Frame, out: &mut Vec<u8>) {
             data.extend_from_slice(&text.data);
             blob(out, b'=', &data);
         }
+        Frame::Cut { .. } => unreachable!("the encoder writes whole frames"),
     }
 }
 
@@ -631,9 +632,11 @@ fn value_of_exactly_keep_bytes_is_not_truncated() {
 
 #[test]
 fn truncation_inside_aggregates_is_reported_by_the_outer_frame() {
+    // The frame's budget: three elements kept (3 × ELEMENT_COST) and `k`, leaving 2 bytes for the error.
+    let keep = 3 * ELEMENT_COST + 1 + 2;
     let got = frames_of(decode_every_split(
         Role::Response,
-        2,
+        keep,
         b"*2\r\n:1\r\n%1\r\n+k\r\n!5\r\nERROR\r\n",
     ));
     let error = Frame::Error(Blob {
@@ -1188,4 +1191,101 @@ proptest! {
         let got = frames_of(decode_chunks(Role::Request, KEEP_ALL, &cut(&stream, &cuts)));
         prop_assert_eq!(got.into_iter().map(|d| d.frame).collect::<Vec<_>>(), sent);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bounded by what is kept, whatever is sent
+// ---------------------------------------------------------------------------------------------------
+
+/// `n` nulls in one RESP3 array.
+fn nulls(n: usize) -> Vec<u8> {
+    let mut out = format!("*{n}\r\n").into_bytes();
+    for _ in 0..n {
+        out.extend_from_slice(b"_\r\n");
+    }
+    out
+}
+
+#[test]
+fn a_huge_aggregate_keeps_its_first_elements_and_its_true_count() {
+    let keep = 1024;
+    let data = nulls(100_000);
+    let mut dec = RespDecoder::new(Role::Response, keep, true);
+    let mut out = Vec::new();
+    for chunk in data.chunks(4096) {
+        dec.feed(chunk, 1, &mut out);
+    }
+    let frames = frames_of(out);
+    assert_eq!(frames.len(), 1);
+    let Frame::Cut { kept, len } = &frames[0].frame else {
+        panic!("cut: {:?}", frames[0].frame)
+    };
+    assert_eq!(*len, 100_000);
+    let kept = kept.elements().expect("an array").len();
+    assert_eq!(kept, keep / ELEMENT_COST, "elements kept within the budget");
+    assert_eq!(
+        frames[0].wire_bytes,
+        data.len() as u64,
+        "every byte accounted for"
+    );
+    assert!(frames[0].frame.is_truncated());
+}
+
+#[test]
+fn values_inside_an_aggregate_share_the_budget_and_are_cut_not_lost() {
+    // A pub/sub message with a payload larger than the capture size: the payload is cut, the array
+    // stays whole, so it is still recognised as a message.
+    let payload = vec![b'p'; 4000];
+    let message = Frame::Array(vec![bulk(b"message"), bulk(b"news"), bulk(&payload)]);
+    let got = frames_of(decode_every_split(Role::Response, 1024, &encoded(&message)));
+    let Frame::Array(items) = &got[0].frame else {
+        panic!("an array: {:?}", got[0].frame)
+    };
+    assert_eq!(items.len(), 3);
+    let Frame::Bulk(cut) = &items[2] else {
+        panic!("a bulk")
+    };
+    assert_eq!(cut.len, 4000);
+    assert_eq!(
+        cut.data.len(),
+        1024 - 2 * ELEMENT_COST - "message".len() - "news".len()
+    );
+}
+
+#[test]
+fn a_cut_map_keeps_whole_pairs() {
+    let pairs: Vec<(Frame, Frame)> = (0..1000)
+        .map(|i| (bulk(format!("field{i}").as_bytes()), int(i)))
+        .collect();
+    let data = encoded(&Frame::Map(pairs.clone()));
+    let (head, tail) = data.split_at(data.len() / 3);
+    let got = frames_of(decode_chunks(Role::Response, 512, &[head, tail]));
+    let Frame::Cut { kept, len } = &got[0].frame else {
+        panic!("cut")
+    };
+    assert_eq!(*len, 1000);
+    let Frame::Map(kept) = &**kept else {
+        panic!("a map")
+    };
+    assert!(!kept.is_empty() && kept.len() < 1000);
+    assert_eq!(kept[..], pairs[..kept.len()]);
+}
+
+#[test]
+fn a_command_with_more_arguments_than_kept_is_cut_with_its_count() {
+    let words: Vec<String> = (0..5000).map(|i| format!("member{i}")).collect();
+    let mut all: Vec<&str> = vec!["SADD", "set"];
+    all.extend(words.iter().map(String::as_str));
+    let got = frames_of(decode_chunks(
+        Role::Request,
+        2048,
+        &[&encoded(&command(&all))],
+    ));
+    let Frame::Cut { kept, len } = &got[0].frame else {
+        panic!("cut")
+    };
+    assert_eq!(*len, 5002);
+    assert!(kept
+        .elements()
+        .is_some_and(|e| e.len() > 2 && e.len() < 5002));
 }

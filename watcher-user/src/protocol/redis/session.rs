@@ -112,8 +112,18 @@ impl RedisSession {
 
     fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
         let truncated = decoded.frame.is_truncated();
-        let Frame::Array(items) = decoded.frame else {
-            return;
+        // A command with more arguments than the capture size keeps is cut: its true count still
+        // decides how many replies it takes.
+        let (items, announced) = match decoded.frame {
+            Frame::Array(items) => {
+                let n = items.len();
+                (items, n)
+            }
+            Frame::Cut { kept, len } => match *kept {
+                Frame::Array(items) => (items, usize::try_from(len).unwrap_or(usize::MAX)),
+                _ => return,
+            },
+            _ => return,
         };
         let mut words = items.into_iter().filter_map(|f| match f {
             Frame::Bulk(b) | Frame::Simple(b) => Some(b),
@@ -123,7 +133,7 @@ impl RedisSession {
         let Some(name) = words.next() else { return };
         let command = command_name(name.data);
         let mut args: Vec<Blob> = words.collect();
-        let want = replies_wanted(&command, args.len());
+        let want = replies_wanted(&command, announced.saturating_sub(1));
         let answered = self.answered(&command, &args);
         let mut kept_bytes: usize = args.iter().map(|a| a.data.len()).sum();
         let mut truncated = truncated;

@@ -85,6 +85,22 @@ fn frame_lines(frame: &Frame, indent: usize, out: &mut Vec<DetailLine>) {
             }
         }
         Frame::Bulk(b) => push(value_text(b)),
+        Frame::Cut { kept, len } => {
+            frame_lines(kept, indent, out);
+            let shown = kept.elements().map_or_else(
+                || {
+                    if let Frame::Map(pairs) = &**kept {
+                        pairs.len()
+                    } else {
+                        0
+                    }
+                },
+                <[Frame]>::len,
+            );
+            out.push(DetailLine::text(format!(
+                "{pad}… {shown} of {len} elements captured (--capture-bytes)"
+            )));
+        }
         other => push(frame_summary(other, 4096)),
     }
 }
@@ -163,6 +179,10 @@ fn summarize(frame: &Frame, out: &mut String, max: usize) {
             let _ = write!(out, "(big number) {n}");
         }
         Frame::Verbatim { text, .. } => printable(&text.data, max, out),
+        Frame::Cut { kept, len } => {
+            let _ = write!(out, "({len} elements, cut) ");
+            summarize(kept, out, max);
+        }
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
             let label = match frame {
                 Frame::Set(_) => "set",
