@@ -296,3 +296,51 @@ fn commands_under_client_reply_off_get_no_reply_and_later_ones_pair_exactly() {
     assert!(watch_summary.contains(" 0 sync losses"), "{watch_summary}");
     assert!(watch_summary.contains(" 0 dropped"), "{watch_summary}");
 }
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_reply_with_more_elements_than_the_capture_size_keeps_the_first_and_its_true_count() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    // 6000 short members: the reply (about 60 KB) fits in what one call copies at `--capture-bytes
+    // 65536`, so both sides see all of it, but a frame keeps only about 3300 elements (20 bytes each
+    // of the budget). A reply written in one call larger than that copy is a gap today (issue 13's
+    // per-call ceiling).
+    let mut words = vec!["RPUSH".to_owned(), "big".to_owned()];
+    words.extend((0..6000).map(|i| i.to_string()));
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    redis.cli_stdin(&["--pipe"], resp(&words).as_bytes());
+    let watcher = Watcher::start(
+        "big-aggregate",
+        &["redis"],
+        &["--port", &port, "--capture-bytes", "65536"],
+    );
+    redis.cli(&["LRANGE", "big", "0", "-1"]);
+    redis.cli(&["GET", "after"]);
+    let (records, summary) = watcher.stop();
+    for side in ["client", "server"] {
+        let seen = on_port(&records, side, redis.port);
+        let lrange = seen
+            .iter()
+            .find(|r| r["redis"]["command"] == "LRANGE")
+            .unwrap_or_else(|| panic!("{side}: the LRANGE"));
+        let reply = &lrange["redis"]["reply"];
+        assert_eq!(reply["type"], "array", "{side}");
+        assert_eq!(reply["len"], 6000, "{side}: the true count");
+        assert_eq!(reply["truncated"], true);
+        let kept = reply["value"].as_array().map_or(0, Vec::len);
+        assert!((3000..4000).contains(&kept), "{side}: {kept} kept");
+        assert_eq!(reply["value"][0]["value"], "0");
+        assert_eq!(lrange["truncated"], true);
+        assert!(
+            lrange["response_bytes"].as_u64() > Some(50_000),
+            "{lrange}"
+        );
+        let get = seen
+            .iter()
+            .find(|r| r["redis"]["command"] == "GET")
+            .unwrap_or_else(|| panic!("{side}: the GET after it"));
+        assert_eq!(get["redis"]["reply"]["type"], "null", "{side}");
+    }
+    assert!(summary.contains(" 0 sync losses"), "{summary}");
+}
