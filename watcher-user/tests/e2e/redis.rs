@@ -332,10 +332,7 @@ fn a_reply_with_more_elements_than_the_capture_size_keeps_the_first_and_its_true
         assert!((3000..4000).contains(&kept), "{side}: {kept} kept");
         assert_eq!(reply["value"][0]["value"], "0");
         assert_eq!(lrange["truncated"], true);
-        assert!(
-            lrange["response_bytes"].as_u64() > Some(50_000),
-            "{lrange}"
-        );
+        assert!(lrange["response_bytes"].as_u64() > Some(50_000), "{lrange}");
         let get = seen
             .iter()
             .find(|r| r["redis"]["command"] == "GET")

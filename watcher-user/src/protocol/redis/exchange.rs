@@ -11,6 +11,8 @@ pub enum ExchangeKind {
     Command,
     /// A pub/sub message, RESP3 push or MONITOR line, with no request.
     Push,
+    /// A command a primary propagates to a replica over a replication link: no reply comes.
+    Replicated,
 }
 
 /// A decoded Redis exchange.

@@ -22,14 +22,15 @@ impl PayloadJson for RedisExchange {
         let kind = match self.kind {
             ExchangeKind::Command => "command",
             ExchangeKind::Push => "push",
+            ExchangeKind::Replicated => "replicated",
         };
         out.extend_from_slice(b"{\"kind\":");
         write_str(out, kind);
         out.extend_from_slice(b",\"command\":");
-        if self.kind == ExchangeKind::Command {
-            write_str(out, &self.command);
-        } else {
+        if self.kind == ExchangeKind::Push {
             out.extend_from_slice(b"null");
+        } else {
+            write_str(out, &self.command);
         }
         out.extend_from_slice(b",\"args\":");
         write_array(out, &self.args, write_blob);
@@ -46,7 +47,7 @@ impl PayloadJson for RedisExchange {
         let mut f = Fields::of(value)?;
         let kind = f.take("kind", exchange_kind)?;
         let command = match kind {
-            ExchangeKind::Command => f.take("command", owned_string)?,
+            ExchangeKind::Command | ExchangeKind::Replicated => f.take("command", owned_string)?,
             ExchangeKind::Push => {
                 f.take("command", null)?;
                 String::new()
@@ -127,6 +128,7 @@ fn exchange_kind(value: Json<'_>) -> FieldResult<ExchangeKind> {
     match name.as_ref() {
         "command" => Ok(ExchangeKind::Command),
         "push" => Ok(ExchangeKind::Push),
+        "replicated" => Ok(ExchangeKind::Replicated),
         _ => Err(unknown("kind", name)),
     }
 }

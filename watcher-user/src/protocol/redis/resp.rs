@@ -177,6 +177,28 @@ struct BlobInProgress {
     keep: bool,
 }
 
+/// What a decoder knows of a replication link it is the primary's side of.
+#[derive(Debug, Default)]
+struct ReplicaLink {
+    /// `PSYNC` or `SYNC` was sent: bare newlines between frames are keep-alives.
+    link: bool,
+    /// The next `$` frame is an RDB snapshot (after `+FULLRESYNC`, or the reply to `SYNC`): a payload
+    /// with no CRLF after it, or `$EOF:<mark>` and a payload ending with the mark.
+    snapshot_next: bool,
+    /// A snapshot ended by a mark, being skipped.
+    until_mark: Option<MarkScan>,
+}
+
+/// An RDB payload ended by a mark (`$EOF:<mark>`), being skipped.
+#[derive(Debug)]
+struct MarkScan {
+    mark: Vec<u8>,
+    /// The last bytes seen, in case the mark straddles two slices.
+    tail: Vec<u8>,
+    /// Payload and mark bytes so far.
+    bytes: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BlobKind {
     Bulk,
@@ -220,6 +242,8 @@ pub struct RespDecoder {
     line: Vec<u8>,
     stack: Vec<Aggregate>,
     blob: Option<BlobInProgress>,
+    /// Replication-link state (a primary's side of the link only).
+    replica: ReplicaLink,
     /// What the frame being decoded keeps so far: its blob bytes plus [`ELEMENT_COST`] per element kept
     /// in an aggregate. Elements that would take it past `keep_bytes` are skipped.
     frame_kept: usize,
@@ -239,6 +263,7 @@ impl RespDecoder {
             line: Vec::new(),
             stack: Vec::new(),
             blob: None,
+            replica: ReplicaLink::default(),
             frame_kept: 0,
             frame_started: false,
             frame_bytes: 0,
@@ -275,7 +300,9 @@ impl RespDecoder {
                 self.frame_start_ns = ts_ns;
                 self.frame_bytes = 0;
             }
-            let used = if self.blob.is_some() {
+            let used = if self.replica.until_mark.is_some() {
+                self.feed_rdb_until_mark(data, ts_ns, out)
+            } else if self.blob.is_some() {
                 self.feed_blob(data, ts_ns, out)
             } else if let Ok(used) = self.feed_line(data, ts_ns, out) {
                 used
@@ -309,6 +336,52 @@ impl RespDecoder {
         self.lose_sync(SyncLoss::Gap, out);
     }
 
+    /// The stream is a primary's side of a replication link (`PSYNC` was sent): bare newlines between
+    /// frames are keep-alives, and a snapshot follows `+FULLRESYNC`; with `snapshot_next` (`SYNC` was
+    /// sent) the next bulk string is the snapshot.
+    pub fn replication_link(&mut self, snapshot_next: bool) {
+        self.replica.link = true;
+        self.replica.snapshot_next |= snapshot_next;
+    }
+
+    /// Skips an RDB payload until its end mark, keeping the last bytes in case the mark straddles two
+    /// slices; the transfer is reported as a bulk string of its length, nothing kept.
+    fn feed_rdb_until_mark(&mut self, data: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> usize {
+        let Some(scan) = &mut self.replica.until_mark else {
+            return 0;
+        };
+        let seen = scan.tail.len();
+        scan.tail
+            .extend_from_slice(&data[..data.len().min(scan.mark.len() * 2)]);
+        // A mark found in the tail ends in `data` (one ending earlier was found in the last slice).
+        let end = memchr::memmem::find(&scan.tail, &scan.mark)
+            .map(|at| (at + scan.mark.len()).saturating_sub(seen))
+            .or_else(|| memchr::memmem::find(data, &scan.mark).map(|at| at + scan.mark.len()));
+        let used = end.unwrap_or(data.len());
+        scan.bytes += used as u64;
+        self.frame_bytes += used as u64;
+        if end.is_none() {
+            if data.len() >= scan.mark.len() {
+                scan.tail.clear();
+                scan.tail
+                    .extend_from_slice(&data[data.len() - scan.mark.len()..]);
+            } else {
+                let excess = scan.tail.len().saturating_sub(scan.mark.len());
+                scan.tail.drain(..excess);
+            }
+            return used;
+        }
+        let payload = scan.bytes - scan.mark.len() as u64;
+        self.replica.until_mark = None;
+        let blob = Blob {
+            data: BlobData::new(),
+            len: payload,
+            redacted: false,
+        };
+        self.place(Frame::Bulk(blob), true, 0, ts_ns, out);
+        used
+    }
+
     /// Drops any partial frame and waits for a fresh start (used when the other direction lost sync).
     pub fn force_out_of_sync(&mut self) {
         self.in_sync = false;
@@ -325,6 +398,7 @@ impl RespDecoder {
         self.line.clear();
         self.stack.clear();
         self.blob = None;
+        self.replica.until_mark = None;
         self.frame_kept = 0;
         self.frame_started = false;
         self.frame_bytes = 0;
@@ -384,6 +458,12 @@ impl RespDecoder {
             return Ok(data.len());
         };
         self.frame_bytes += nl as u64 + 1;
+        if self.replica.link && nl == 0 && self.line.is_empty() && self.stack.is_empty() {
+            // A primary sends bare newlines to a replica while it prepares the snapshot, to keep the
+            // link alive; they belong to no frame.
+            self.frame_started = false;
+            return Ok(1);
+        }
         let mut line = mem::take(&mut self.line);
         line.extend_from_slice(&data[..nl]);
         if line.last() == Some(&b'\r') {
@@ -411,6 +491,16 @@ impl RespDecoder {
         }
         let (&tag, rest) = line.split_first().ok_or(())?;
         match tag {
+            b'+' if self.replica.link
+                && self.stack.is_empty()
+                && rest.starts_with(b"FULLRESYNC") =>
+            {
+                self.replica.snapshot_next = true;
+                self.complete(Frame::Simple(Blob::full(rest)), ts_ns, out);
+            }
+            b'$' if self.replica.snapshot_next && self.stack.is_empty() => {
+                self.start_snapshot(rest, ts_ns, out)?;
+            }
             b'+' => self.complete(Frame::Simple(Blob::full(rest)), ts_ns, out),
             b'-' => self.complete(Frame::Error(Blob::full(rest)), ts_ns, out),
             b':' => self.complete(Frame::Integer(parse_int(rest)?), ts_ns, out),
@@ -452,39 +542,82 @@ impl RespDecoder {
                     keep,
                 });
             }
-            b'*' | b'%' | b'~' | b'>' | b'|' => {
-                let n = parse_int(rest)?;
-                if n > MAX_ELEMENTS || self.stack.len() >= MAX_DEPTH {
-                    return Err(());
-                }
-                if n < 0 {
-                    self.complete(Frame::Null, ts_ns, out);
-                    return Ok(());
-                }
-                let (kind, count) = match tag {
-                    b'*' => (AggKind::Array, n),
-                    b'%' => (AggKind::Map, n * 2),
-                    b'~' => (AggKind::Set, n),
-                    b'>' => (AggKind::Push, n),
-                    _ => (AggKind::Attribute, n * 2),
-                };
-                let keep = self.keeps_next();
-                if keep && !self.stack.is_empty() {
-                    self.frame_kept += ELEMENT_COST;
-                }
-                self.stack.push(Aggregate {
-                    kind,
-                    announced: n as u64,
-                    remaining: count as u64,
-                    items: Vec::with_capacity(if keep { count.min(64) as usize } else { 0 }),
-                    dropped: 0,
-                    skip: !keep,
-                });
-                if count == 0 {
-                    self.close_empty(ts_ns, out);
-                }
-            }
+            b'*' | b'%' | b'~' | b'>' | b'|' => self.start_aggregate(tag, rest, ts_ns, out)?,
             _ => return Err(()),
+        }
+        Ok(())
+    }
+
+    /// `*`, `%`, `~`, `>` or `|` with its count.
+    fn start_aggregate(
+        &mut self,
+        tag: u8,
+        rest: &[u8],
+        ts_ns: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ()> {
+        let n = parse_int(rest)?;
+        if n > MAX_ELEMENTS || self.stack.len() >= MAX_DEPTH {
+            return Err(());
+        }
+        if n < 0 {
+            self.complete(Frame::Null, ts_ns, out);
+            return Ok(());
+        }
+        let (kind, count) = match tag {
+            b'*' => (AggKind::Array, n),
+            b'%' => (AggKind::Map, n * 2),
+            b'~' => (AggKind::Set, n),
+            b'>' => (AggKind::Push, n),
+            _ => (AggKind::Attribute, n * 2),
+        };
+        let keep = self.keeps_next();
+        if keep && !self.stack.is_empty() {
+            self.frame_kept += ELEMENT_COST;
+        }
+        self.stack.push(Aggregate {
+            kind,
+            announced: n as u64,
+            remaining: count as u64,
+            items: Vec::with_capacity(if keep { count.min(64) as usize } else { 0 }),
+            dropped: 0,
+            skip: !keep,
+        });
+        if count == 0 {
+            self.close_empty(ts_ns, out);
+        }
+        Ok(())
+    }
+
+    /// The `$<len>` or `$EOF:<mark>` line opening an RDB snapshot.
+    fn start_snapshot(&mut self, rest: &[u8], ts_ns: u64, out: &mut Vec<Output>) -> Result<(), ()> {
+        self.replica.snapshot_next = false;
+        if let Some(mark) = rest.strip_prefix(b"EOF:") {
+            if mark.is_empty() {
+                return Err(());
+            }
+            self.replica.until_mark = Some(MarkScan {
+                mark: mark.to_vec(),
+                tail: Vec::new(),
+                bytes: 0,
+            });
+            return Ok(());
+        }
+        let len = u64::try_from(parse_int(rest)?).map_err(|_| ())?;
+        self.blob = Some(BlobInProgress {
+            kind: BlobKind::Bulk,
+            blob: Blob {
+                data: BlobData::new(),
+                len,
+                redacted: false,
+            },
+            remaining: len,
+            // An RDB payload has no CRLF after it.
+            crlf_remaining: 0,
+            keep: false,
+        });
+        if len == 0 {
+            self.finish_blob(ts_ns, out);
         }
         Ok(())
     }

@@ -8,6 +8,12 @@
 //! after which replies are ignored until they can be tied to a request decoded after the loss (the
 //! rules of `protocol::pairing`, shared with every request/response protocol).
 //!
+//! A replication link is followed from its start: the replica's `SYNC`/`PSYNC` is answered by
+//! `+FULLRESYNC` and the RDB snapshot (skipped by its length or end mark, never stored) or by
+//! `+CONTINUE`; from then on every frame the primary sends is a replicated command (its own record, no
+//! reply), and the replica's `REPLCONF ACK`s are recorded without waiting for a reply. A link met while
+//! already streaming is recognised by its first `REPLCONF ACK`.
+//!
 //! Memory is bounded whatever the client sends: at most [`MAX_PENDING`] requests wait per connection
 //! (more is a loss of sync, counted with the requests dropped), and once their kept arguments reach
 //! [`MAX_PENDING_BYTES`], further requests wait without their arguments (recorded as truncated), so
@@ -34,6 +40,17 @@ pub const MAX_PENDING: usize = 65_536;
 /// arguments.
 pub const MAX_PENDING_BYTES: usize = 4 << 20;
 
+/// How far a connection is a replication link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// An ordinary client.
+    No,
+    /// `SYNC` or `PSYNC` sent; the snapshot may be on its way.
+    Syncing,
+    /// Every frame from the server is a replicated command.
+    Streaming,
+}
+
 /// Whether the server answers the client's commands (`CLIENT REPLY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Replies {
@@ -53,6 +70,8 @@ enum Want {
     Count(usize),
     /// UNSUBSCRIBE with no channels: confirmations until the remaining count is 0.
     UntilZero,
+    /// SYNC or PSYNC: `+FULLRESYNC` and then the snapshot, or `+CONTINUE`, or an error.
+    Sync,
 }
 
 #[derive(Debug)]
@@ -82,6 +101,7 @@ pub struct RedisSession {
     subscribed: bool,
     monitoring: bool,
     replies: Replies,
+    link: Link,
     /// Argument bytes kept by the pending requests.
     pending_bytes: usize,
     scratch: Vec<Output>,
@@ -108,6 +128,11 @@ impl RedisSession {
     fn lose_sync(&mut self) {
         self.pairing.lose_sync();
         self.pending_bytes = 0;
+        if self.link == Link::Syncing {
+            // Lost in the snapshot: what follows it is the command stream, to be found again at a
+            // syscall start.
+            self.link = Link::Streaming;
+        }
     }
 
     fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
@@ -134,7 +159,22 @@ impl RedisSession {
         let command = command_name(name.data);
         let mut args: Vec<Blob> = words.collect();
         let want = replies_wanted(&command, announced.saturating_sub(1));
-        let answered = self.answered(&command, &args);
+        match command.as_str() {
+            "SYNC" | "PSYNC" => {
+                self.pairing.responses.replication_link(command == "SYNC");
+                self.link = Link::Syncing;
+            }
+            _ => {}
+        }
+        let ack = command == "REPLCONF"
+            && args
+                .first()
+                .is_some_and(|a| a.data.eq_ignore_ascii_case(b"ACK"));
+        if ack && self.link == Link::No {
+            // A link that was streaming before the watcher started.
+            self.link = Link::Streaming;
+        }
+        let answered = !ack && self.answered(&command, &args);
         let mut kept_bytes: usize = args.iter().map(|a| a.data.len()).sum();
         let mut truncated = truncated;
         if answered && self.pending_bytes + kept_bytes > MAX_PENDING_BYTES {
@@ -198,6 +238,13 @@ impl RedisSession {
     }
 
     fn on_reply(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
+        if self.link == Link::Streaming {
+            match replicated(decoded) {
+                Some(command) => out.push(command),
+                None => self.pairing.orphan(),
+            }
+            return;
+        }
         if self.is_push(&decoded.frame) {
             out.push(push(decoded));
             return;
@@ -214,7 +261,18 @@ impl RedisSession {
             Want::One => true,
             Want::Count(n) => front.replies.len() + 1 >= n,
             Want::UntilZero => subscription_count(&decoded.frame).is_none_or(|c| c == 0),
+            // `+FULLRESYNC` is followed by the snapshot; anything else ends the exchange.
+            Want::Sync => {
+                !matches!(&decoded.frame, Frame::Simple(b) if b.data.starts_with(b"FULLRESYNC"))
+            }
         };
+        if front.want == Want::Sync && done {
+            self.link = if matches!(decoded.frame, Frame::Error(_)) {
+                Link::No
+            } else {
+                Link::Streaming
+            };
+        }
         front.replies.push(decoded.frame);
         if !done {
             return;
@@ -226,7 +284,9 @@ impl RedisSession {
         if finished.command == "MONITOR" {
             self.monitoring = true;
         }
-        let reply = if finished.want == Want::One {
+        let single = finished.want == Want::One
+            || (finished.want == Want::Sync && finished.replies.len() == 1);
+        let reply = if single {
             finished.replies.pop()
         } else {
             Some(Frame::Array(std::mem::take(&mut finished.replies)))
@@ -262,12 +322,18 @@ impl Session for RedisSession {
             subscribed: false,
             monitoring: false,
             replies: Replies::On,
+            link: Link::No,
             pending_bytes: 0,
             scratch: Vec::new(),
         }
     }
 
     fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+        if self.link == Link::Streaming && chunk.flow == Flow::Response && chunk.call_start {
+            // Replicated commands answer no request, so the pairing's rule (a request pending) would
+            // never let a link that lost sync back in.
+            self.pairing.responses.resync(chunk.data);
+        }
         let mut outputs = std::mem::take(&mut self.scratch);
         self.pairing
             .decoder_for(chunk)
@@ -308,6 +374,7 @@ fn command_name(mut name: BlobData) -> String {
 
 fn replies_wanted(command: &str, arg_count: usize) -> Want {
     match command {
+        "SYNC" | "PSYNC" => Want::Sync,
         "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => Want::Count(arg_count.max(1)),
         "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" if arg_count > 0 => Want::Count(arg_count),
         "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => Want::UntilZero,
@@ -350,6 +417,37 @@ fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
         response_bytes: p.reply_bytes,
         truncated: p.truncated || reply_truncated,
     }
+}
+
+/// A command the primary propagated over a replication link; `None` if the frame is not a command.
+fn replicated(decoded: Decoded) -> Option<Paired> {
+    let truncated = decoded.frame.is_truncated();
+    let items = match decoded.frame {
+        Frame::Array(items) => items,
+        Frame::Cut { kept, .. } => match *kept {
+            Frame::Array(items) => items,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut words = items.into_iter().filter_map(|f| match f {
+        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
+        _ => None,
+    });
+    let command = command_name(words.next()?.data);
+    Some(Paired {
+        exchange: RedisExchange {
+            kind: ExchangeKind::Replicated,
+            command,
+            args: words.collect(),
+            reply: None,
+        },
+        start_ns: decoded.start_ns,
+        end_ns: None,
+        request_bytes: decoded.wire_bytes,
+        response_bytes: 0,
+        truncated,
+    })
 }
 
 fn push(decoded: Decoded) -> Paired {

@@ -752,3 +752,184 @@ fn past_the_byte_budget_requests_wait_without_arguments_and_still_pair() {
     assert!(last.exchange.args.is_empty() && last.truncated);
     assert_eq!((s.pending_bytes, s.stats()), (0, SessionStats::default()));
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Replication links
+// ---------------------------------------------------------------------------------------------------
+
+fn kinds_and_commands(paired: &[Paired]) -> Vec<(ExchangeKind, String)> {
+    paired
+        .iter()
+        .map(|p| (p.exchange.kind, p.exchange.command.clone()))
+        .collect()
+}
+
+/// A replica's handshake up to PSYNC, answered; returns what was recorded.
+fn handshake(s: &mut RedisSession) -> Vec<Paired> {
+    let mut out = Vec::new();
+    for (i, words) in [
+        &["PING"][..],
+        &["REPLCONF", "listening-port", "6380"],
+        &["REPLCONF", "capa", "eof", "capa", "psync2"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.extend(send(s, Flow::Request, &cmd(words), i as u64 * 2));
+        let reply: &[u8] = if i == 0 { b"+PONG\r\n" } else { b"+OK\r\n" };
+        out.extend(send(s, Flow::Response, reply, i as u64 * 2 + 1));
+    }
+    out.extend(send(s, Flow::Request, &cmd(&["PSYNC", "?", "-1"]), 10));
+    out
+}
+
+#[test]
+fn a_full_resync_skips_the_snapshot_then_records_replicated_commands() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = handshake(&mut s);
+    // Keep-alive newlines, the snapshot without a CRLF, then the command stream.
+    out.extend(send(
+        &mut s,
+        Flow::Response,
+        b"\n\n+FULLRESYNC 8de1 0\r\n$9\r\nREDIS0011",
+        11,
+    ));
+    out.extend(send(&mut s, Flow::Response, &cmd(&["SELECT", "0"]), 12));
+    out.extend(send(&mut s, Flow::Response, &cmd(&["SET", "k", "v"]), 13));
+    out.extend(send(
+        &mut s,
+        Flow::Request,
+        &cmd(&["REPLCONF", "ACK", "42"]),
+        14,
+    ));
+    out.extend(send(
+        &mut s,
+        Flow::Response,
+        &cmd(&["REPLCONF", "GETACK", "*"]),
+        15,
+    ));
+    let kinds = kinds_and_commands(&out);
+    let command = |c: &str| (ExchangeKind::Command, c.to_owned());
+    let replicated = |c: &str| (ExchangeKind::Replicated, c.to_owned());
+    assert_eq!(
+        kinds,
+        [
+            command("PING"),
+            command("REPLCONF"),
+            command("REPLCONF"),
+            command("PSYNC"),
+            replicated("SELECT"),
+            replicated("SET"),
+            command("REPLCONF"),
+            replicated("REPLCONF"),
+        ]
+    );
+    let psync = &out[3];
+    let Some(Frame::Array(replies)) = &psync.exchange.reply else {
+        panic!("FULLRESYNC and the snapshot: {:?}", psync.exchange.reply)
+    };
+    assert_eq!(replies[0], Frame::Simple(Blob::full("FULLRESYNC 8de1 0")));
+    let Frame::Bulk(rdb) = &replies[1] else {
+        panic!("the snapshot")
+    };
+    assert_eq!((rdb.len, rdb.data.len()), (9, 0), "counted, not kept");
+    assert_eq!(psync.end_ns, Some(11));
+    assert!(out[6].exchange.reply.is_none(), "an ACK gets no reply");
+    assert_eq!(out[5].exchange.args.len(), 2);
+    assert_eq!(s.stats(), SessionStats::default());
+}
+
+#[test]
+fn a_diskless_snapshot_ends_at_its_mark_even_split_across_calls() {
+    let mark = "0123456789abcdef0123456789abcdef01234567";
+    let mut stream = format!("+FULLRESYNC 8de1 0\r\n$EOF:{mark}\r\n").into_bytes();
+    stream.extend_from_slice(&[0xAB; 300]);
+    stream.extend_from_slice(mark.as_bytes());
+    stream.extend_from_slice(&cmd(&["SET", "k", "v"]));
+    for split in [1, 20, 330, 340, 360, stream.len() - 5] {
+        let mut s = RedisSession::new(KEEP_ALL, true);
+        let mut out = handshake(&mut s);
+        let (head, tail) = stream.split_at(split);
+        out.extend(send_part(&mut s, Flow::Response, head, 11, true));
+        out.extend(send_part(&mut s, Flow::Response, tail, 12, false));
+        let last = out.last().expect("records");
+        assert_eq!(
+            (last.exchange.kind, last.exchange.command.as_str()),
+            (ExchangeKind::Replicated, "SET"),
+            "split at {split}"
+        );
+        let Some(Frame::Array(replies)) = &out[3].exchange.reply else {
+            panic!("split at {split}: {:?}", out[3].exchange.reply)
+        };
+        assert_eq!(
+            replies[1],
+            Frame::Bulk(Blob {
+                data: BlobData::new(),
+                len: 300,
+                redacted: false
+            })
+        );
+        assert_eq!(s.stats(), SessionStats::default(), "split at {split}");
+    }
+}
+
+#[test]
+fn a_partial_resync_streams_at_once_and_a_refused_one_is_an_ordinary_reply() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = handshake(&mut s);
+    out.extend(send(&mut s, Flow::Response, b"+CONTINUE 8de1\r\n", 11));
+    out.extend(send(&mut s, Flow::Response, &cmd(&["INCR", "n"]), 12));
+    assert_eq!(
+        out[3].exchange.reply,
+        Some(Frame::Simple(Blob::full("CONTINUE 8de1")))
+    );
+    assert_eq!(out[4].exchange.kind, ExchangeKind::Replicated);
+
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    let mut out = handshake(&mut s);
+    out.extend(send(
+        &mut s,
+        Flow::Response,
+        b"-NOMASTERLINK Can't SYNC\r\n",
+        11,
+    ));
+    out.extend(send(&mut s, Flow::Request, &cmd(&["PING"]), 12));
+    out.extend(send(&mut s, Flow::Response, b"+PONG\r\n", 13));
+    assert_eq!(
+        kinds_and_commands(&out[3..]),
+        [
+            (ExchangeKind::Command, "PSYNC".to_owned()),
+            (ExchangeKind::Command, "PING".to_owned())
+        ]
+    );
+    assert!(out[4].exchange.reply.is_some());
+}
+
+#[test]
+fn a_link_already_streaming_is_recognised_by_its_first_ack() {
+    let mut s = RedisSession::new(KEEP_ALL, false);
+    // The middle of a replicated command, then a whole one: nothing until the replica acknowledges.
+    let mut out = send(&mut s, Flow::Response, b"k\r\n$1\r\nv\r\n", 1);
+    out.extend(send(
+        &mut s,
+        Flow::Request,
+        &cmd(&["REPLCONF", "ACK", "100"]),
+        2,
+    ));
+    out.extend(send(&mut s, Flow::Response, &cmd(&["DEL", "k"]), 3));
+    out.extend(send(
+        &mut s,
+        Flow::Request,
+        &cmd(&["REPLCONF", "ACK", "120"]),
+        4,
+    ));
+    assert_eq!(
+        kinds_and_commands(&out),
+        [
+            (ExchangeKind::Command, "REPLCONF".to_owned()),
+            (ExchangeKind::Replicated, "DEL".to_owned()),
+            (ExchangeKind::Command, "REPLCONF".to_owned()),
+        ]
+    );
+    assert!(out.iter().all(|p| p.exchange.reply.is_none()));
+}

@@ -5,7 +5,10 @@
 
 use std::fmt::Write as _;
 
-use super::{exchange::RedisExchange, resp::Frame};
+use super::{
+    exchange::{ExchangeKind, RedisExchange},
+    resp::Frame,
+};
 use crate::protocol::{
     plugin::{Cells, DetailLine, PayloadView, Tone},
     text::{printable, value_text},
@@ -105,6 +108,9 @@ fn frame_lines(frame: &Frame, indent: usize, out: &mut Vec<DetailLine>) {
     }
 }
 
+/// What stands for the reply of a command propagated to a replica (none comes).
+const REPLICATED: &str = "(replicated)";
+
 /// Longest error code taken from an error reply; a longer first word is not a code.
 const MAX_ERROR_CODE: usize = 32;
 
@@ -114,6 +120,9 @@ const MAX_ERROR_CODE: usize = 32;
 /// A reply whose first word does not look like one (empty, lower-case, too long, not UTF-8) is grouped
 /// as `(error)`, so free-form messages cannot each become a group of their own.
 pub fn status(x: &RedisExchange) -> &str {
+    if x.kind == ExchangeKind::Replicated {
+        return REPLICATED;
+    }
     match &x.reply {
         None => "(no reply)",
         Some(Frame::Error(blob)) => {
@@ -134,6 +143,9 @@ pub fn status(x: &RedisExchange) -> &str {
 
 /// One-line, human summary of the reply for tables, at most about `max` characters.
 pub fn reply_summary(x: &RedisExchange, max: usize) -> String {
+    if x.kind == ExchangeKind::Replicated {
+        return REPLICATED.to_owned();
+    }
     match &x.reply {
         None => "(no reply)".to_owned(),
         Some(frame) => frame_summary(frame, max),
