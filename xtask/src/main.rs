@@ -4,11 +4,14 @@
 //!   docs/architecture.md) when missing, then the eBPF object.
 //! - `build`: the eBPF object, then the `watcher` binary embedding it.
 //! - `run -- ARGS`: build, then run `watcher ARGS` (through sudo when not root).
-//! - `test`: install test packages, build, run unit tests, then the root-only end-to-end tests.
+//! - `test`: install test packages, build, run unit tests, then the root-only end-to-end tests, then
+//!   every fuzz target briefly.
+//! - `fuzz [--seconds N] [TARGET]`: the fuzz targets in `fuzz/` (see `fuzz.rs`).
 //! - `bench`: CPU cost per request of a redis-benchmark run with and without watcher attached.
 #![forbid(unsafe_code)]
 
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::{
@@ -40,6 +43,14 @@ enum Task {
     },
     /// Install test prerequisites, then run unit and end-to-end tests.
     Test,
+    /// Build the fuzz targets and run each (or TARGET) for a while from its seed corpus.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+        /// Only this target.
+        target: Option<String>,
+    },
     /// Measure watcher's overhead on a local redis-server and nginx, its capacity and memory.
     Bench {
         /// Fewer, shorter runs.
@@ -57,6 +68,7 @@ fn main() -> Result<()> {
         Task::Build => build().map(|_| ()),
         Task::Run { args } => run(&args),
         Task::Test => test(),
+        Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
         Task::Bench { quick, only } => {
             setup::apt_install(&["redis-server", "redis-tools", "nginx-light", "wrk"])?;
             let watcher = build()?;
@@ -163,5 +175,10 @@ fn test() -> Result<()> {
             .current_dir(root())
             .env("WATCHER_EBPF_OBJECT", ebpf_object())
             .env("WATCHER_BIN", &watcher),
-    )
+    )?;
+    // Every decoder that meets untrusted bytes, briefly: long runs are `cargo xtask fuzz`.
+    fuzz::run(FUZZ_SECONDS_IN_TEST, None)
 }
+
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS_IN_TEST: u32 = 20;

@@ -1,0 +1,46 @@
+//! One connection as a shard sees it: protocol detection over every protocol, then the protocol's
+//! session through the registry, with every finished exchange redacted.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use watcher::protocol::{
+    detect::{Decoding, Session},
+    plugin::Chunk,
+    redact::Redaction,
+    registry::Finished,
+    ProtocolSet,
+};
+use watcher_fuzz::{script, Step};
+
+fuzz_target!(|data: &[u8]| {
+    let script = script(data);
+    let decoding = Decoding {
+        protocols: ProtocolSet::all(),
+        keep_bytes: script.keep_bytes,
+    };
+    let mut session = Session::new(script.from_start);
+    let mut finished = Finished::default();
+    for (i, step) in script.steps.iter().enumerate() {
+        match *step {
+            Step::Data {
+                flow,
+                call_start,
+                bytes,
+            } => {
+                if session.on_data(
+                    &decoding,
+                    Chunk::new(flow, bytes, i as u64, call_start),
+                    &mut finished,
+                ) {
+                    break;
+                }
+            }
+            Step::Gap { flow, len } => session.on_gap(flow, len, &mut finished),
+        }
+    }
+    session.on_close(&mut finished);
+    let policy = Redaction::default();
+    finished.drain(|mut paired| {
+        paired.exchange.redact(&policy);
+    });
+});
