@@ -85,14 +85,6 @@ impl Frame {
         }
     }
 
-    /// The frame itself, or for a [`Frame::Cut`] aggregate the part kept.
-    pub fn kept(&self) -> &Frame {
-        match self {
-            Frame::Cut { kept, .. } => kept,
-            other => other,
-        }
-    }
-
     /// The bytes of a simple string or bulk string.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {

@@ -137,28 +137,15 @@ impl RedisSession {
 
     fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
         let truncated = decoded.frame.is_truncated();
-        // A command with more arguments than the capture size keeps is cut: its true count still
-        // decides how many replies it takes.
-        let (items, announced) = match decoded.frame {
-            Frame::Array(items) => {
-                let n = items.len();
-                (items, n)
-            }
-            Frame::Cut { kept, len } => match *kept {
-                Frame::Array(items) => (items, usize::try_from(len).unwrap_or(usize::MAX)),
-                _ => return,
-            },
-            _ => return,
+        let Some(Command {
+            name: command,
+            mut args,
+            announced_args,
+        }) = command(decoded.frame)
+        else {
+            return;
         };
-        let mut words = items.into_iter().filter_map(|f| match f {
-            Frame::Bulk(b) | Frame::Simple(b) => Some(b),
-            Frame::Integer(i) => Some(Blob::full(i.to_string())),
-            _ => None,
-        });
-        let Some(name) = words.next() else { return };
-        let command = command_name(name.data);
-        let mut args: Vec<Blob> = words.collect();
-        let want = replies_wanted(&command, announced.saturating_sub(1));
+        let want = replies_wanted(&command, announced_args);
         match command.as_str() {
             "SYNC" | "PSYNC" => {
                 self.pairing.responses.replication_link(command == "SYNC");
@@ -362,6 +349,42 @@ impl Session for RedisSession {
     }
 }
 
+/// A command as a frame carries it: a client's request, or what a primary propagates.
+struct Command {
+    /// Upper-cased.
+    name: String,
+    /// The arguments kept.
+    args: Vec<Blob>,
+    /// How many arguments it really had (more than kept when the frame was cut).
+    announced_args: usize,
+}
+
+/// The command an array frame (whole or cut by the capture size) carries; `None` for anything else.
+fn command(frame: Frame) -> Option<Command> {
+    let (items, announced) = match frame {
+        Frame::Array(items) => {
+            let n = items.len();
+            (items, n)
+        }
+        Frame::Cut { kept, len } => match *kept {
+            Frame::Array(items) => (items, usize::try_from(len).unwrap_or(usize::MAX)),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut words = items.into_iter().filter_map(|f| match f {
+        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
+        Frame::Integer(i) => Some(Blob::full(i.to_string())),
+        _ => None,
+    });
+    let name = command_name(words.next()?.data);
+    Some(Command {
+        name,
+        args: words.collect(),
+        announced_args: announced.saturating_sub(1),
+    })
+}
+
 /// The upper-cased command name, in the allocation the decoder already made for it when it had to make
 /// one (names longer than a blob keeps inline).
 fn command_name(mut name: BlobData) -> String {
@@ -422,24 +445,12 @@ fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
 /// A command the primary propagated over a replication link; `None` if the frame is not a command.
 fn replicated(decoded: Decoded) -> Option<Paired> {
     let truncated = decoded.frame.is_truncated();
-    let items = match decoded.frame {
-        Frame::Array(items) => items,
-        Frame::Cut { kept, .. } => match *kept {
-            Frame::Array(items) => items,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let mut words = items.into_iter().filter_map(|f| match f {
-        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
-        _ => None,
-    });
-    let command = command_name(words.next()?.data);
+    let Command { name, args, .. } = command(decoded.frame)?;
     Some(Paired {
         exchange: RedisExchange {
             kind: ExchangeKind::Replicated,
-            command,
-            args: words.collect(),
+            command: name,
+            args,
             reply: None,
         },
         start_ns: decoded.start_ns,
