@@ -5,7 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 use watcher::protocol::{
     detect::{Decoding, Session},
-    plugin::Chunk,
     redact::Redaction,
     registry::Finished,
     ProtocolSet,
@@ -20,18 +19,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut session = Session::new(script.from_start);
     let mut finished = Finished::default();
-    for (i, step) in script.steps.iter().enumerate() {
+    for step in &script.steps {
         match *step {
-            Step::Data {
-                flow,
-                call_start,
-                bytes,
-            } => {
-                if session.on_data(
-                    &decoding,
-                    Chunk::new(flow, bytes, i as u64, call_start),
-                    &mut finished,
-                ) {
+            Step::Data(chunk) => {
+                if session.on_data(&decoding, chunk, &mut finished) {
                     break;
                 }
             }

@@ -17,21 +17,17 @@ fuzz_target!(|data: &[u8]| {
     let mut given = 0u64;
     for step in &script.steps {
         match *step {
-            Step::Data {
-                flow,
-                call_start,
-                bytes,
-            } => {
-                let decoder = if flow == Flow::Request {
+            Step::Data(chunk) => {
+                let decoder = if chunk.flow == Flow::Request {
                     &mut requests
                 } else {
                     &mut responses
                 };
-                if call_start {
-                    decoder.resync(bytes);
+                if chunk.call_start {
+                    decoder.resync(chunk.data);
                 }
-                decoder.feed(bytes, 0, &mut out);
-                given += bytes.len() as u64;
+                decoder.feed(chunk.data, chunk.ts_ns, &mut out);
+                given += chunk.data.len() as u64;
             }
             Step::Gap { flow, len } => {
                 let decoder = if flow == Flow::Request {

@@ -19,15 +19,8 @@ use watcher::protocol::{
 /// One thing the kernel side delivers for a connection.
 #[derive(Debug)]
 pub enum Step<'a> {
-    /// Bytes that moved.
-    Data {
-        /// Direction.
-        flow: Flow,
-        /// Whether they begin a syscall's bytes.
-        call_start: bool,
-        /// The bytes.
-        bytes: &'a [u8],
-    },
+    /// Bytes that moved, timed by their position in the script.
+    Data(Chunk<'a>),
     /// Bytes that moved but were not captured.
     Gap {
         /// Direction.
@@ -64,11 +57,8 @@ pub fn script(data: &[u8]) -> Script<'_> {
         };
         if header & 4 == 0 {
             let (bytes, tail) = after.split_at(len.min(after.len()));
-            steps.push(Step::Data {
-                flow,
-                call_start: header & 2 != 0,
-                bytes,
-            });
+            let ts = steps.len() as u64;
+            steps.push(Step::Data(Chunk::new(flow, bytes, ts, header & 2 != 0)));
             rest = tail;
         } else {
             steps.push(Step::Gap {
@@ -93,13 +83,9 @@ where
     S::Exchange: PayloadJson + Redact + Debug,
 {
     let mut out: Vec<Paired<S::Exchange>> = Vec::new();
-    for (i, step) in script.steps.iter().enumerate() {
+    for step in &script.steps {
         match *step {
-            Step::Data {
-                flow,
-                call_start,
-                bytes,
-            } => session.on_data(Chunk::new(flow, bytes, i as u64, call_start), &mut out),
+            Step::Data(chunk) => session.on_data(chunk, &mut out),
             Step::Gap { flow, len } => session.on_gap(flow, len, &mut out),
         }
     }
