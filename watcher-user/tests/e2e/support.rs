@@ -35,10 +35,15 @@ impl Redis {
     /// A redis-server started with extra ARGS (e.g. `--requirepass`).
     pub fn start_with(args: &[&str]) -> Self {
         let port = free_port();
+        // Snapshots (a replica's full sync from disk) go here, never into the source tree.
+        let dir = std::env::temp_dir().join(format!("watcher-e2e-redis-{port}"));
+        std::fs::create_dir_all(&dir).expect("redis directory");
         let child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
+                "--dir",
+                &dir.display().to_string(),
                 "--save",
                 "",
                 "--appendonly",
