@@ -6,14 +6,15 @@
 #![no_std]
 #![deny(unsafe_code)]
 
-/// Largest payload slice carried by one data event, and the largest `--capture-bytes`. A plain call sends
-/// one chunk; a vectored call sends one chunk per iovec. Must be a power of two: the eBPF side bounds
-/// copy sizes with it for the verifier.
+/// Largest payload slice carried by one data event. A call's bytes are sent as consecutive chunks of this
+/// size (the last one shorter), whatever its buffers: the iovecs of a vectored call are packed together.
+/// Must be a power of two: the eBPF side bounds copy sizes with it for the verifier.
 pub const CHUNK_SIZE: usize = 64 * 1024;
-/// Largest `--capture-bytes` the kernel side can honour.
-pub const MAX_CAPTURE_BYTES: u32 = CHUNK_SIZE as u32;
-/// Vectored calls (`readv`, `writev`, `recvmsg`, `sendmsg`) copy from at most this many iovecs.
-pub const MAX_IOVECS: u32 = 8;
+/// Largest `--max-call-bytes`: the most bytes the kernel side copies from one syscall.
+pub const MAX_CALL_BYTES: u32 = 16 * 1024 * 1024;
+/// Vectored calls (`readv`, `writev`, `recvmsg`, `sendmsg`) are copied from all their iovecs; the kernel
+/// itself refuses more than this many (`UIO_MAXIOV`).
+pub const MAX_IOVECS: u32 = 1024;
 /// Most `--port` values the kernel filter holds.
 pub const MAX_PORT_FILTERS: usize = 8;
 /// Length of a task's command name, as in the kernel (`TASK_COMM_LEN`).
@@ -158,9 +159,9 @@ kernel_loss! {
     ring_full_bytes,
     /// Chunks whose user memory could not be read.
     copy_failed,
-    /// Syscalls that moved more than `--capture-bytes`.
+    /// Syscalls that moved more than `--max-call-bytes`.
     truncated_calls,
-    /// Bytes beyond `--capture-bytes` that were not copied.
+    /// Bytes beyond `--max-call-bytes` that were not copied.
     truncated_bytes,
     /// Syscalls dropped because another thread took their in-flight slot before they returned.
     pending_full,
@@ -219,8 +220,9 @@ pub struct KernelConfig {
     pub offsets: KernelOffsets,
     /// The watcher's own tgid, never traced.
     pub self_tgid: u32,
-    /// Bytes copied per syscall at most (≤ [`MAX_CAPTURE_BYTES`]).
-    pub capture_bytes: u32,
+    /// Bytes copied per syscall at most (≤ [`MAX_CALL_BYTES`]); the rest of a longer call is reported
+    /// as not captured.
+    pub max_call_bytes: u32,
     /// Non-zero: only tgids present in the `PID_FILTER` map are traced.
     pub pid_filter_on: u8,
     /// Non-zero: only threads whose comm equals `comm` are traced.

@@ -6,7 +6,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use watcher_common::{DataEvent, KernelConfig, KernelLoss};
+use watcher_common::{DataEvent, KernelConfig, KernelLoss, OpenEvent, CHUNK_SIZE};
 
 /// Default ring size; user space may resize it at load time (`set_max_entries("EVENTS", ..)`).
 const RING_BYTES: u32 = 32 * 1024 * 1024;
@@ -85,11 +85,58 @@ pub static IN_FLIGHT: Array<InFlight> = Array::with_max_entries(IN_FLIGHT_SLOTS,
 #[map]
 pub static CONNECTING: HashMap<u64, i32> = HashMap::with_max_entries(16_384, 0);
 
+/// Where the copy of one call stands, between the steps of its `bpf_loop`.
+///
+/// Kept in a map slot rather than on the stack: the verifier tracks stack values exactly, so a position
+/// that grows every step would make it walk every one of up to a thousand steps, for every program, at
+/// load time (seconds). Values loaded from a map are unknown to it, so the step is verified once.
+#[repr(C)]
+pub struct CopyState {
+    /// The call's user buffer, or its iovec array.
+    pub buf: u64,
+    /// The buffer's length, or the iovec count.
+    pub len: u64,
+    /// Non-zero when `buf` is an iovec array.
+    pub vectored: u64,
+    /// Bytes of the call to copy: what it moved, up to the ceiling.
+    pub want: u64,
+    /// Bytes copied so far (sent, or waiting in the event).
+    pub done: u64,
+    /// Bytes waiting in the event, always less than `CHUNK_SIZE` between steps.
+    pub fill: u64,
+    /// Index of the next iovec to load.
+    pub next_segment: u64,
+    /// Where the not yet copied part of the current buffer starts, and its length.
+    pub segment_base: u64,
+    pub segment_left: u64,
+    /// Non-zero once user memory could not be read; the copy stops there.
+    pub failed: u64,
+    /// `KernelConfig::wake_bytes`, for the submit flags.
+    pub wake_bytes: u64,
+}
+
+/// A data event being built, with room after it that is never sent, and the state of its copy.
+///
+/// Buffers are packed into the event at a variable fill level, each copy up to `CHUNK_SIZE` long. The
+/// verifier bounds the fill level and the copy length separately, so it only accepts the copy if both
+/// maxima together fit in the slot: the slack makes that true.
+#[repr(C)]
+pub struct Scratch {
+    /// First, so the slot's start is the event's start.
+    pub event: DataEvent,
+    pub slack: [u8; CHUNK_SIZE],
+    pub copy: CopyState,
+}
+
 /// Build area for data events, one slot per CPU (indexed by CPU id), too large for the 512-byte BPF
 /// stack. A plain array rather than a per-CPU one because per-CPU values are limited to 32 KiB; user
 /// space sets `max_entries` to the number of possible CPUs at load time.
 #[map]
-pub static SCRATCH: Array<DataEvent> = Array::with_max_entries(1, 0);
+pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+/// Build area for open events, one per CPU: kept off the stack, which the data path needs.
+#[map]
+pub static OPEN_SCRATCH: PerCpuArray<OpenEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU loss counters.
 #[map]

@@ -1,20 +1,33 @@
-//! Copying the bytes of a finished I/O syscall into the ring buffer: one chunk per buffer (per iovec for
-//! vectored calls), each at most `CHUNK_SIZE`.
+//! Copying the bytes of a finished I/O syscall into the ring buffer, in chunks of up to `CHUNK_SIZE`.
 //!
-//! Every chunk carries the call's true byte count and its stream position, so user space can tell exactly
-//! which bytes were captured, which were cut by `--capture-bytes` and which were lost.
+//! A call is copied completely up to `--max-call-bytes` (1 MiB by default), from every iovec of a
+//! vectored call (the kernel allows 1024), packing small buffers together so a `writev` of nine pieces
+//! costs one event, not nine. The copy runs in a `bpf_loop`, one step per buffer piece, because a plain
+//! loop over a thousand iovecs and sixteen chunks is far more than the verifier will walk.
+//!
+//! Every chunk carries the call's true byte count, its stream position and its offset in the call, so
+//! user space can tell exactly which bytes were captured and which were not (a call longer than the
+//! ceiling, user memory that could not be read, a full ring).
 
-use aya_ebpf::helpers::{bpf_get_smp_processor_id, bpf_probe_read_user, bpf_probe_read_user_buf};
+use core::ffi::c_void;
+
+use aya_ebpf::helpers::{
+    bpf_get_smp_processor_id, bpf_probe_read_user,
+    generated::{bpf_loop, bpf_probe_read_user as bpf_probe_read_user_raw},
+};
 use watcher_common::{
-    flags, kind, DataEvent, EventHeader, KernelConfig, CHUNK_SIZE, COMM_LEN, MAX_IOVECS,
+    flags, kind, EventHeader, KernelConfig, CHUNK_SIZE, COMM_LEN, MAX_CALL_BYTES, MAX_IOVECS,
 };
 
 use crate::{
     loss,
-    maps::{InFlight, SocketState, EVENTS, SCRATCH},
+    maps::{CopyState, InFlight, Scratch, SocketState, EVENTS, SCRATCH},
 };
 
 const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// Steps the copy loop may take: one per iovec plus one per chunk sent, at most.
+const MAX_STEPS: u32 = MAX_IOVECS + MAX_CALL_BYTES / CHUNK_SIZE as u32 + 1;
 
 /// A user-space `struct iovec`.
 #[repr(C)]
@@ -24,22 +37,33 @@ struct IoVec {
     len: u64,
 }
 
-/// The user buffer segment at `index` of the call.
+/// The user buffer at `index` of the call.
 #[inline(always)]
-fn segment(call: &InFlight, index: u32) -> Option<(u64, u64)> {
-    if call.vectored == 0 {
-        return (index == 0).then_some((call.buf, call.len));
+fn segment(copy: &CopyState, index: u64) -> Option<(u64, u64)> {
+    if copy.vectored == 0 {
+        return (index == 0).then_some((copy.buf, copy.len));
     }
-    if u64::from(index) >= call.len || index >= MAX_IOVECS {
+    if index >= copy.len || index >= u64::from(MAX_IOVECS) {
         return None;
     }
-    let ptr = (call.buf + u64::from(index) * 16) as *const IoVec;
+    let ptr = (copy.buf + index * 16) as *const IoVec;
     // SAFETY: bpf_probe_read_user validates the address and fails instead of faulting.
     let iov = unsafe { bpf_probe_read_user(ptr) }.ok()?;
     Some((iov.base, iov.len))
 }
 
-/// Sends the first `min(ret, capture_bytes)` bytes of the call to user space.
+/// This CPU's scratch event.
+#[inline(always)]
+fn scratch() -> Option<&'static mut Scratch> {
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let ptr = SCRATCH.get_ptr_mut(cpu)?;
+    // SAFETY: this CPU's slot; a tracepoint program runs to completion on its CPU, so no other run
+    // uses the slot meanwhile.
+    Some(unsafe { &mut *ptr })
+}
+
+/// Sends the first `min(ret, max_call_bytes)` bytes of the call to user space.
 #[inline(always)]
 pub fn emit(
     cfg: &KernelConfig,
@@ -60,115 +84,171 @@ pub fn emit(
         old
     };
     // A call without a user buffer (sendfile) has nothing to copy.
-    let cap = if call.buf == 0 && call.vectored == 0 {
+    let want = if call.buf == 0 && call.vectored == 0 {
         0
-    } else if ret < u64::from(cfg.capture_bytes) {
+    } else if ret < u64::from(cfg.max_call_bytes) {
         ret
     } else {
-        u64::from(cfg.capture_bytes)
+        u64::from(cfg.max_call_bytes)
     };
-    if cap < ret {
+    if want < ret && want > 0 {
         loss::count(|l| {
             l.truncated_calls += 1;
-            l.truncated_bytes += ret - cap;
+            l.truncated_bytes += ret - want;
         });
     }
-    // SAFETY: no preconditions.
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    let Some(event) = SCRATCH.get_ptr_mut(cpu) else {
+    let Some(slot) = scratch() else {
         return;
     };
-    // SAFETY: this CPU's slot; a tracepoint program runs to completion on its CPU, so no other run
-    // uses the slot meanwhile.
-    let event = unsafe { &mut *event };
-    event.header = EventHeader {
-        kind: kind::DATA,
-        direction: call.direction,
-        side: 0,
-        flags: 0,
-        tgid,
-        tid,
-        fd: call.fd,
-        ts_ns: moved_ns,
-        call_bytes: ret,
-        stream_pos,
-        chunk_offset: 0,
-        chunk_len: 0,
-        // Left empty: user space names a connection from its open event, and this saves a helper
-        // call on every data event.
-        comm: [0; COMM_LEN],
+    // Field by field: a whole `EventHeader` value would be built on the 512-byte stack first.
+    let header = &mut slot.event.header;
+    header.kind = kind::DATA;
+    header.direction = call.direction;
+    header.side = 0;
+    header.flags = 0;
+    header.tgid = tgid;
+    header.tid = tid;
+    header.fd = call.fd;
+    header.ts_ns = moved_ns;
+    header.call_bytes = ret;
+    header.stream_pos = stream_pos;
+    // Left empty: user space names a connection from its open event, and this saves a helper call on
+    // every data event.
+    header.comm = [0; COMM_LEN];
+    slot.copy = CopyState {
+        buf: call.buf,
+        len: call.len,
+        vectored: u64::from(call.vectored),
+        want,
+        done: 0,
+        fill: 0,
+        next_segment: 0,
+        segment_base: 0,
+        segment_left: 0,
+        failed: 0,
+        wake_bytes: u64::from(cfg.wake_bytes),
     };
-
-    let mut offset: u64 = 0;
-    for index in 0..MAX_IOVECS {
-        if offset >= cap {
-            break;
+    if want > 0 {
+        // The steps find the slot themselves (see `CopyState`); no reference to it is held across.
+        // SAFETY: the callback is a static function of the signature bpf_loop calls; it takes no context.
+        unsafe {
+            bpf_loop(
+                MAX_STEPS,
+                copy_step as *mut c_void,
+                core::ptr::null_mut(),
+                0,
+            );
         }
-        let Some((base, len)) = segment(call, index) else {
-            break;
-        };
-        let mut n = cap - offset;
-        if n > len {
-            n = len;
-        }
-        if n > CHUNK_SIZE as u64 {
-            n = CHUNK_SIZE as u64;
-        }
-        if n == 0 {
-            continue;
-        }
-        let last = offset + n >= cap;
-        send_chunk(cfg, event, base, n as usize, offset as u32, last);
-        offset += n;
     }
-    if offset < cap || cap == 0 {
-        // Ran out of iovecs, or had nothing to copy: close the call with an empty chunk so user space
-        // knows the rest is missing.
-        event.header.flags = flags::LAST_CHUNK;
-        event.header.chunk_offset = offset as u32;
-        event.header.chunk_len = 0;
-        output(cfg, event, 0);
+    let Some(scratch) = scratch() else {
+        return;
+    };
+    if scratch.copy.fill > 0 {
+        // The buffers ran out before `want` (or the steps did): send what is waiting.
+        flush(scratch, false);
+    }
+    let copy = &scratch.copy;
+    if copy.done < want || want == 0 {
+        // Close the call with an empty chunk, so user space knows the rest is missing.
+        let header = &mut scratch.event.header;
+        header.flags = flags::LAST_CHUNK
+            | if copy.failed != 0 {
+                flags::COPY_FAILED
+            } else {
+                0
+            };
+        header.chunk_offset = copy.done as u32;
+        header.chunk_len = 0;
+        output(scratch, 0, copy.wake_bytes);
     }
 }
 
+/// One step of the copy: loads the next buffer if the current one is done, copies as much of it as fits
+/// in the scratch event, and sends the event when it is full or the call is complete. Returns 1 to stop.
+extern "C" fn copy_step(_index: u32, _ctx: *mut c_void) -> i64 {
+    match scratch().and_then(step) {
+        Some(true) => 0,
+        _ => 1,
+    }
+}
+
+/// The body of [`copy_step`]: `Some(true)` to go on.
 #[inline(always)]
-fn send_chunk(
-    cfg: &KernelConfig,
-    event: &mut DataEvent,
-    src: u64,
-    n: usize,
-    offset: u32,
-    last: bool,
-) {
-    event.header.chunk_offset = offset;
-    event.header.flags = if last { flags::LAST_CHUNK } else { 0 };
-    let Some(dst) = event.data.get_mut(..n) else {
-        return;
+fn step(scratch: &mut Scratch) -> Option<bool> {
+    let copy = &mut scratch.copy;
+    if copy.segment_left == 0 {
+        let (base, len) = segment(copy, copy.next_segment)?;
+        copy.next_segment += 1;
+        copy.segment_base = base;
+        copy.segment_left = len;
+        if len == 0 {
+            return Some(true);
+        }
+    }
+    // Masks and clamps the verifier can follow: `fill` below CHUNK_SIZE and `n` at most CHUNK_SIZE,
+    // which the scratch slot's slack makes safe together.
+    let fill = copy.fill & (CHUNK_SIZE as u64 - 1);
+    let mut n = copy.segment_left;
+    if n > copy.want - copy.done {
+        n = copy.want - copy.done;
+    }
+    if n > CHUNK_SIZE as u64 - fill {
+        n = CHUNK_SIZE as u64 - fill;
+    }
+    if n > CHUNK_SIZE as u64 {
+        n = CHUNK_SIZE as u64;
+    }
+    // SAFETY: `fill + n` stays within the event's data and slack (see above); the helper validates
+    // the user address and fails instead of faulting.
+    let read = unsafe {
+        let dst = scratch.event.data.as_mut_ptr().add(fill as usize);
+        bpf_probe_read_user_raw(dst.cast(), n as u32, copy.segment_base as *const c_void)
     };
-    // SAFETY: bpf_probe_read_user validates the source and fails instead of faulting.
-    let copied = unsafe { bpf_probe_read_user_buf(src as *const u8, dst) }.is_ok();
-    if copied {
-        event.header.chunk_len = n as u32;
-        output(cfg, event, n);
-    } else {
+    if read != 0 {
         loss::count(|l| l.copy_failed += 1);
-        event.header.flags |= flags::COPY_FAILED;
-        event.header.chunk_len = 0;
-        output(cfg, event, 0);
+        copy.failed = 1;
+        return None;
     }
+    copy.fill = fill + n;
+    copy.done += n;
+    copy.segment_base += n;
+    copy.segment_left -= n;
+    let complete = copy.done >= copy.want;
+    if copy.fill >= CHUNK_SIZE as u64 || complete {
+        flush(scratch, complete);
+    }
+    Some(!complete)
 }
 
+/// Sends the bytes waiting in the scratch event as the chunk that ends at `copy.done`.
 #[inline(always)]
-fn output(cfg: &KernelConfig, event: &DataEvent, n: usize) {
+fn flush(scratch: &mut Scratch, last: bool) {
+    let (done, fill, wake_bytes) = (
+        scratch.copy.done,
+        scratch.copy.fill,
+        scratch.copy.wake_bytes,
+    );
+    let header = &mut scratch.event.header;
+    header.chunk_offset = (done - fill) as u32;
+    header.chunk_len = fill as u32;
+    header.flags = if last { flags::LAST_CHUNK } else { 0 };
+    output(scratch, fill as usize, wake_bytes);
+    scratch.copy.fill = 0;
+}
+
+/// Writes the scratch event with `n` payload bytes to the ring.
+#[inline(always)]
+fn output(scratch: &Scratch, n: usize, wake_bytes: u64) {
     let size = HEADER_SIZE + (n & (CHUNK_SIZE * 2 - 1));
-    if size > core::mem::size_of::<DataEvent>() {
+    if size > HEADER_SIZE + CHUNK_SIZE {
         return;
     }
-    // SAFETY: `size` is at most the size of the event, so the slice stays inside the per-CPU slot.
+    // SAFETY: the slot starts with the event's header and data (`repr(C)`), and `size` is at most their
+    // size, so the slice stays inside the slot.
     let bytes =
-        unsafe { core::slice::from_raw_parts(core::ptr::from_ref(event).cast::<u8>(), size) };
+        unsafe { core::slice::from_raw_parts(core::ptr::from_ref(scratch).cast::<u8>(), size) };
     if EVENTS
-        .output::<[u8]>(bytes, crate::ring::submit_flags(cfg))
+        .output::<[u8]>(bytes, crate::ring::submit_flags(wake_bytes as u32))
         .is_err()
     {
         loss::count(|l| {

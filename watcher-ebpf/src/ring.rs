@@ -5,15 +5,13 @@
 //! submitted silently and user space drains the ring on a short timer; only when a burst has filled the
 //! ring past `wake_bytes` does a producer force a wake-up, so bursts are drained before they overflow.
 
-use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
-use watcher_common::KernelConfig;
-
 use crate::maps::EVENTS;
+use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
-/// Submit flags for a record written now.
+/// Submit flags for a record written now (`wake_bytes` is `KernelConfig::wake_bytes`).
 #[inline(always)]
-pub fn submit_flags(cfg: &KernelConfig) -> u64 {
-    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(cfg.wake_bytes) {
+pub fn submit_flags(wake_bytes: u32) -> u64 {
+    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(wake_bytes) {
         u64::from(BPF_RB_FORCE_WAKEUP)
     } else {
         u64::from(BPF_RB_NO_WAKEUP)

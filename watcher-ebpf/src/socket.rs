@@ -8,7 +8,9 @@
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel};
 use watcher_common::{flags, kind, side, EventHeader, KernelConfig, OpenEvent, SocketAddrs};
 
-use crate::maps::{SocketState, EVENTS, SOCKETS, STATE_IGNORED, STATE_NOT_TCP, STATE_TRACED};
+use crate::maps::{
+    SocketState, EVENTS, OPEN_SCRATCH, SOCKETS, STATE_IGNORED, STATE_NOT_TCP, STATE_TRACED,
+};
 
 const S_IFMT: u16 = 0o170_000;
 const S_IFSOCK: u16 = 0o140_000;
@@ -29,9 +31,9 @@ fn read<T>(base: u64, offset: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
 }
 
-/// Reads the addresses of `fd` in the current task if it is a TCP socket.
+/// Reads the addresses of `fd` in the current task into `addrs`, if it is a TCP socket.
 #[inline(always)]
-fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32) -> Option<SocketAddrs> {
+fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32, addrs: &mut SocketAddrs) -> Option<()> {
     let off = &cfg.offsets;
     // SAFETY: the helper has no preconditions; it returns the current task pointer.
     let task = unsafe { bpf_get_current_task() };
@@ -61,14 +63,14 @@ fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32) -> Option<SocketAddrs> {
         return None;
     }
     let family: u16 = read(sk, off.skc_family)?;
-    let mut addrs = SocketAddrs {
-        family,
-        local_port: read(sk, off.skc_num)?,
-        remote_port: u16::from_be(read(sk, off.skc_dport)?),
-        ..SocketAddrs::default()
-    };
+    addrs.family = family;
+    addrs.local_port = read(sk, off.skc_num)?;
+    addrs.remote_port = u16::from_be(read(sk, off.skc_dport)?);
+    addrs.pad = 0;
     match family {
         AF_INET => {
+            addrs.local_addr = [0; 16];
+            addrs.remote_addr = [0; 16];
             let local: [u8; 4] = read(sk, off.skc_rcv_saddr)?;
             let remote: [u8; 4] = read(sk, off.skc_daddr)?;
             addrs.local_addr[..4].copy_from_slice(&local);
@@ -80,7 +82,7 @@ fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32) -> Option<SocketAddrs> {
         }
         _ => return None,
     }
-    Some(addrs)
+    Some(())
 }
 
 #[inline(always)]
@@ -111,13 +113,22 @@ fn passes_connection_filters(cfg: &KernelConfig, tgid: u32, side: u8, addrs: &So
 
 /// Classifies `fd`, remembers the result and announces traced connections. `side` is what the calling
 /// hook knows (`UNKNOWN` when the fd is met for the first time in the middle of its life).
+///
+/// The open event is built in a per-CPU map slot, not on the stack: this runs inside the data path,
+/// whose copy loop needs its share of the 512-byte stack too.
 #[inline(always)]
 pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u8 {
-    let addrs = tcp_socket_addrs(cfg, fd);
-    let state = match &addrs {
-        None => STATE_NOT_TCP,
-        Some(a) if passes_connection_filters(cfg, tgid, side, a) => STATE_TRACED,
-        Some(_) => STATE_IGNORED,
+    let Some(open) = OPEN_SCRATCH.get_ptr_mut(0) else {
+        return STATE_NOT_TCP;
+    };
+    // SAFETY: this CPU's slot, valid for the program's run and used by no other run meanwhile.
+    let open = unsafe { &mut *open };
+    let state = if tcp_socket_addrs(cfg, fd, &mut open.addrs).is_none() {
+        STATE_NOT_TCP
+    } else if passes_connection_filters(cfg, tgid, side, &open.addrs) {
+        STATE_TRACED
+    } else {
+        STATE_IGNORED
     };
     let entry = SocketState {
         state,
@@ -127,39 +138,40 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
     };
     // A full LRU map evicts; an insert failure only means we classify again next time.
     let _ = SOCKETS.insert(socket_key(tgid, fd), entry, 0);
-    if let (STATE_TRACED, Some(addrs)) = (state, addrs) {
-        announce(cfg, tgid, tid, fd, side, addrs);
+    if state == STATE_TRACED {
+        announce(cfg, open, tgid, tid, fd, side);
     }
     state
 }
 
+/// Sends `open`, whose addresses are filled in, as the open event of `fd`.
 #[inline(always)]
-fn announce(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8, addrs: SocketAddrs) {
-    let Some(mut slot) = EVENTS.reserve::<OpenEvent>(0) else {
-        crate::loss::count(|l| l.ring_full_events += 1);
-        return;
+fn announce(cfg: &KernelConfig, open: &mut OpenEvent, tgid: u32, tid: u32, fd: i32, side: u8) {
+    let header = &mut open.header;
+    header.kind = kind::OPEN;
+    header.direction = 0;
+    header.side = side;
+    header.flags = if side == side::UNKNOWN {
+        flags::MID_STREAM
+    } else {
+        0
     };
+    header.tgid = tgid;
+    header.tid = tid;
+    header.fd = fd;
     // SAFETY: the ts helper has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    slot.write(OpenEvent {
-        header: EventHeader {
-            kind: kind::OPEN,
-            side,
-            flags: if side == side::UNKNOWN {
-                flags::MID_STREAM
-            } else {
-                0
-            },
-            tgid,
-            tid,
-            fd,
-            ts_ns: now,
-            comm: aya_ebpf::helpers::bpf_get_current_comm().unwrap_or_default(),
-            ..EventHeader::default()
-        },
-        addrs,
-    });
-    slot.submit(crate::ring::submit_flags(cfg));
+    header.ts_ns = unsafe { bpf_ktime_get_ns() };
+    header.call_bytes = 0;
+    header.stream_pos = 0;
+    header.chunk_offset = 0;
+    header.chunk_len = 0;
+    header.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or_default();
+    if EVENTS
+        .output::<OpenEvent>(&*open, crate::ring::submit_flags(cfg.wake_bytes))
+        .is_err()
+    {
+        crate::loss::count(|l| l.ring_full_events += 1);
+    }
 }
 
 /// Looks up `fd`, classifying it on first sight. Returns the map entry if the fd is traced.
@@ -202,5 +214,5 @@ pub fn forget(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) {
         ts_ns: now,
         ..EventHeader::default()
     });
-    slot.submit(crate::ring::submit_flags(cfg));
+    slot.submit(crate::ring::submit_flags(cfg.wake_bytes));
 }

@@ -1,11 +1,12 @@
-//! `cargo xtask fuzz [--seconds N] [TARGET]`: the fuzz targets in `fuzz/`, built the way cargo-fuzz
-//! builds them (nightly, libFuzzer's coverage instrumentation, the address sanitizer) without needing
-//! cargo-fuzz installed, then run one after the other for N seconds each from the seed corpus in
+//! `cargo xtask fuzz [--seconds N] [--runs N] [TARGET]`: the fuzz targets in `fuzz/`, built the way
+//! cargo-fuzz builds them (nightly, libFuzzer's coverage instrumentation, the address sanitizer) without
+//! needing cargo-fuzz installed, then run one after the other for N seconds (or N executions, whichever
+//! comes first) each from the seed corpus in
 //! `fuzz/corpus/<target>/`. New inputs found go to a scratch corpus under `target/`, so the seeds in the
 //! repository change only when someone copies an input there. A crash stops the run and leaves the
 //! input in `fuzz/artifacts/<target>/`; it then belongs in a regression test.
 
-use std::{path::PathBuf, process::Command};
+use std::{path::PathBuf, process::Command, time::Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -18,6 +19,7 @@ pub const TARGETS: &[&str] = &[
     "http_session",
     "connection",
     "ndjson_import",
+    "redact",
 ];
 
 /// The flags cargo-fuzz passes for libFuzzer with the address sanitizer.
@@ -27,9 +29,9 @@ const RUSTFLAGS: &str = "-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-
 
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
-/// Builds the targets and runs `only` (or every target) for `seconds` each; prints each target's
-/// number of executions.
-pub fn run(seconds: u32, only: Option<&str>) -> Result<()> {
+/// Builds the targets and runs `only` (or every target) for `seconds` each, or `runs` executions if
+/// that comes first; prints each target's number of executions and time.
+pub fn run(seconds: u32, runs: Option<u64>, only: Option<&str>) -> Result<()> {
     let targets: Vec<&str> = match only {
         Some(name) if TARGETS.contains(&name) => vec![name],
         Some(name) => bail!(
@@ -61,17 +63,19 @@ pub fn run(seconds: u32, only: Option<&str>) -> Result<()> {
         std::fs::create_dir_all(&scratch).context("creating the scratch corpus")?;
         std::fs::create_dir_all(&artifacts).context("creating the artifacts directory")?;
         let binary: PathBuf = dir.join("target").join(TRIPLE).join("release").join(target);
+        let started = Instant::now();
         let output = Command::new(&binary)
             .arg(&scratch)
             .arg(dir.join("corpus").join(target))
             .arg(format!("-max_total_time={seconds}"))
+            .args(runs.map(|n| format!("-runs={n}")))
             .arg("-rss_limit_mb=2048")
             .arg("-print_final_stats=1")
             .arg(format!("-artifact_prefix={}/", artifacts.display()))
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
         let log = String::from_utf8_lossy(&output.stderr);
-        let runs = log
+        let executed = log
             .lines()
             .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
             .map_or("?", str::trim)
@@ -79,11 +83,14 @@ pub fn run(seconds: u32, only: Option<&str>) -> Result<()> {
         if !output.status.success() {
             eprintln!("{log}");
             bail!(
-                "fuzz target {target} failed after {runs} executions; the input is in {}",
+                "fuzz target {target} failed after {executed} executions; the input is in {}",
                 artifacts.display()
             );
         }
-        println!("xtask: fuzz {target}: {runs} executions in {seconds} s, no crash");
+        println!(
+            "xtask: fuzz {target}: {executed} executions in {:.0} s, no crash",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! - `run -- ARGS`: build, then run `watcher ARGS` (through sudo when not root).
 //! - `test`: install test packages, build, run unit tests, then the root-only end-to-end tests, then
 //!   every fuzz target briefly.
-//! - `fuzz [--seconds N] [TARGET]`: the fuzz targets in `fuzz/` (see `fuzz.rs`).
+//! - `fuzz [--seconds N] [--runs N] [TARGET]`: the fuzz targets in `fuzz/` (see `fuzz.rs`).
 //! - `bench`: CPU cost per request of a redis-benchmark run with and without watcher attached.
 #![forbid(unsafe_code)]
 
@@ -48,6 +48,9 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u32,
+        /// Also stop a target after this many executions (a campaign: `--seconds 1800 --runs 10000000`).
+        #[arg(long)]
+        runs: Option<u64>,
         /// Only this target.
         target: Option<String>,
     },
@@ -68,7 +71,11 @@ fn main() -> Result<()> {
         Task::Build => build().map(|_| ()),
         Task::Run { args } => run(&args),
         Task::Test => test(),
-        Task::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
+        Task::Fuzz {
+            seconds,
+            runs,
+            target,
+        } => fuzz::run(seconds, runs, target.as_deref()),
         Task::Bench { quick, only } => {
             setup::apt_install(&["redis-server", "redis-tools", "nginx-light", "wrk"])?;
             let watcher = build()?;
@@ -177,7 +184,7 @@ fn test() -> Result<()> {
             .env("WATCHER_BIN", &watcher),
     )?;
     // Every decoder that meets untrusted bytes, briefly: long runs are `cargo xtask fuzz`.
-    fuzz::run(FUZZ_SECONDS_IN_TEST, None)
+    fuzz::run(FUZZ_SECONDS_IN_TEST, None, None)
 }
 
 /// Seconds each fuzz target runs in `cargo xtask test`.

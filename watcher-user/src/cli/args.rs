@@ -85,9 +85,13 @@ pub struct TraceArgs {
     /// also trace every process's connections on this port.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
-    /// Bytes copied from each syscall, and kept of each value or body (larger ones are marked truncated).
+    /// Bytes kept of each value or body; longer ones keep their true length and are marked truncated.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
     pub capture_bytes: u32,
+    /// Bytes copied from one syscall at most, so the stream stays decodable; the rest of a longer call
+    /// is a counted gap.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_call_bytes: u32,
     /// Records kept in memory (oldest are dropped first).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_records: usize,

@@ -5,7 +5,7 @@
 
 use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 
-use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CAPTURE_BYTES, MAX_PORT_FILTERS};
+use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CALL_BYTES, MAX_PORT_FILTERS};
 
 use super::args::{
     CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, SecretArgs, ShowArgs, SideArg,
@@ -56,6 +56,8 @@ pub struct PipelineConfig {
     pub pids: Vec<u32>,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
+    /// Bytes kept of each value or body (`--capture-bytes`).
+    pub keep_bytes: usize,
     /// Shard threads.
     pub shards: usize,
     /// Store capacity.
@@ -360,6 +362,7 @@ fn pipeline(
         kernel,
         pids: trace.pids.clone(),
         ring_bytes: trace.ring_mib * 1024 * 1024,
+        keep_bytes: trace.capture_bytes as usize,
         shards: shard_count(),
         max_records: trace.max_records,
         filter,
@@ -388,11 +391,22 @@ fn redaction(args: &SecretArgs) -> Result<Redaction, ConfigError> {
     Ok(Redaction::new(args.redact_header.clone()))
 }
 
+/// Largest `--capture-bytes`: what one value or body may hold in memory.
+const MAX_KEEP_BYTES: u32 = 64 * 1024 * 1024;
+/// Smallest `--max-call-bytes`: below a page, ordinary requests would be cut.
+const MIN_CALL_BYTES: u32 = 4096;
+
 fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
-    if args.capture_bytes == 0 || args.capture_bytes > MAX_CAPTURE_BYTES {
+    if args.capture_bytes == 0 || args.capture_bytes > MAX_KEEP_BYTES {
         return Err(invalid(
             "--capture-bytes",
-            format!("must be between 1 and {MAX_CAPTURE_BYTES}"),
+            format!("must be between 1 and {MAX_KEEP_BYTES}"),
+        ));
+    }
+    if !(MIN_CALL_BYTES..=MAX_CALL_BYTES).contains(&args.max_call_bytes) {
+        return Err(invalid(
+            "--max-call-bytes",
+            format!("must be between {MIN_CALL_BYTES} and {MAX_CALL_BYTES}"),
         ));
     }
     if args.ports.len() > MAX_PORT_FILTERS {
@@ -407,8 +421,17 @@ fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
     if !args.ring_mib.is_power_of_two() || args.ring_mib > 1024 {
         return Err(invalid("--ring-mib", "must be a power of two up to 1024"));
     }
+    if u64::from(args.max_call_bytes) * 4 > u64::from(args.ring_mib) * 1024 * 1024 {
+        return Err(invalid(
+            "--max-call-bytes",
+            format!(
+                "{} bytes do not fit four times in a ring of {} MiB; raise --ring-mib",
+                args.max_call_bytes, args.ring_mib
+            ),
+        ));
+    }
     let mut kernel = KernelConfig {
-        capture_bytes: args.capture_bytes,
+        max_call_bytes: args.max_call_bytes,
         pid_filter_on: u8::from(!args.pids.is_empty()),
         ..KernelConfig::default()
     };
@@ -542,6 +565,11 @@ mod tests {
     fn bad_values_name_their_flag() {
         for (args, flag) in [
             (&["--capture-bytes", "0"][..], "--capture-bytes"),
+            (&["--max-call-bytes", "100"][..], "--max-call-bytes"),
+            (
+                &["--max-call-bytes", "16777216", "--ring-mib", "32"][..],
+                "--max-call-bytes",
+            ),
             (&["--min-latency", "fast"][..], "--min-latency"),
             (&["--comm", "a-name-longer-than-15"][..], "--comm"),
         ] {

@@ -1,9 +1,9 @@
 //! A shard: owns a set of connections and turns their events into records.
 //!
 //! Each connection tracks the stream position of both directions, so bytes the kernel did not deliver
-//! (cut by `--capture-bytes`, or lost) reach the protocol session as gaps of exact length, and each
-//! direction is mapped to request or response by the process's side. The shard thread is the only owner
-//! of this state; it talks to the rest by channels.
+//! (past `--max-call-bytes`, unreadable, or lost) reach the protocol session as gaps of exact length,
+//! and each direction is mapped to request or response by the process's side. The shard thread is the
+//! only owner of this state; it talks to the rest by channels.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -345,3 +345,7 @@ fn socket_addr(family: u16, addr: &[u8; 16], port: u16) -> SocketAddr {
     };
     SocketAddr::new(ip, port)
 }
+
+#[cfg(test)]
+#[path = "shard_tests.rs"]
+mod tests;

@@ -85,7 +85,7 @@ impl Pipeline {
         let ctx = ShardContext {
             decoding: Decoding {
                 protocols: cfg.protocols,
-                keep_bytes: kernel.capture_bytes as usize,
+                keep_bytes: cfg.keep_bytes,
             },
             filter: cfg.filter.clone(),
             redaction: Arc::new(cfg.redaction.clone()),

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{curl, Nginx, Redis, Watcher, BIG_FILE_BYTES};
+use crate::support::{curl, Nginx, NodeServer, Redis, Watcher, BIG_FILE_BYTES};
 
 const UPLOAD_BYTES: usize = 100_000;
 
@@ -300,6 +300,51 @@ fn redis_and_http_are_watched_at_once_and_old_connections_resync() {
     assert!(records
         .iter()
         .any(|r| r["redis"]["command"] == "SET" && r["side"] == "server"));
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_node_server_answering_chunked_is_decoded_on_both_sides() {
+    const REQUESTS: usize = 10;
+    let node = NodeServer::chunked();
+    let port = node.port.to_string();
+    let watcher = Watcher::start("node", &["http"], &["--port", &port]);
+    // One curl, one keep-alive connection, ten requests: each response is one writev of about
+    // seventeen buffers from node, read by curl in one or more reads.
+    let urls: Vec<String> = (0..REQUESTS)
+        .map(|i| format!("http://127.0.0.1:{port}/r{i}"))
+        .collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let fetched = curl(&urls);
+    assert_eq!(
+        fetched,
+        (0..REQUESTS)
+            .map(|i| NodeServer::body(&format!("/r{i}")))
+            .collect::<String>(),
+        "curl got every chunked body"
+    );
+    let (records, summary) = watcher.stop();
+
+    for (comm, side) in [("node", "server"), ("curl", "client")] {
+        let seen = http(&records, comm, side);
+        assert_eq!(seen.len(), REQUESTS, "{comm} {side}: {seen:#?}");
+        for i in 0..REQUESTS {
+            let path = format!("/r{i}");
+            let r = one(&with_target(&seen, &path), &format!("{comm} {side} {path}"));
+            assert_eq!(r["http"]["status"], 200, "{comm} {side}: {r:#}");
+            let response = &r["http"]["response"];
+            assert_eq!(
+                header(response, "Transfer-Encoding"),
+                Some("chunked"),
+                "{r:#}"
+            );
+            assert_eq!(response["body"], NodeServer::body(&path).as_str(), "{r:#}");
+            assert_eq!(response["body_truncated"], false, "{r:#}");
+            assert_eq!(r["truncated"], false, "{r:#}");
+        }
+    }
+    assert!(summary.contains(" 0 lost"), "{summary}");
+    assert!(summary.contains(" 0 sync losses"), "{summary}");
 }
 
 /// Reads one small response with a Content-Length from a keep-alive connection.

@@ -2,6 +2,7 @@
 //! exporting to a file that is read back as JSON.
 
 use std::{
+    fmt::Write as _,
     io::{BufRead, BufReader, Write},
     net::{TcpListener, TcpStream},
     path::PathBuf,
@@ -12,6 +13,18 @@ use std::{
 };
 
 use serde_json::Value;
+
+/// Waits up to ten seconds for `what` to accept connections on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -55,14 +68,7 @@ impl Redis {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (cargo xtask test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "redis-server");
         Self { port, child }
     }
 
@@ -325,11 +331,7 @@ http {{
             .spawn()
             .expect("nginx must be installed (cargo xtask test installs it)");
         for port in [front, back] {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "nginx did not start on {port}");
-                thread::sleep(Duration::from_millis(50));
-            }
+            wait_for_port(port, "nginx");
         }
         Self {
             front,
@@ -352,6 +354,54 @@ impl Drop for Nginx {
             .status();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Node.js HTTP server (the `http` module) on a loopback port that answers every request with a
+/// chunked body of [`NODE_PARTS`] writes: `part I of PATH` lines, then `end`. Node sends such a response
+/// as one `writev` with three buffers per chunk, far more than eight. Stopped on drop.
+pub struct NodeServer {
+    pub port: u16,
+    child: Child,
+}
+
+/// `res.write` calls per response of [`NodeServer`], before its `res.end("end\n")`.
+pub const NODE_PARTS: usize = 4;
+
+impl NodeServer {
+    pub fn chunked() -> Self {
+        let port = free_port();
+        let script = format!(
+            "require('http').createServer((req, res) => {{
+               res.setHeader('Content-Type', 'text/plain');
+               for (let i = 0; i < {NODE_PARTS}; i++) res.write(`part ${{i}} of ${{req.url}}\n`);
+               res.end('end\n');
+             }}).listen({port}, '127.0.0.1');"
+        );
+        let child = Command::new("node")
+            .args(["-e", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("node must be installed (PLATFORM.md: node v20 is on the machines)");
+        wait_for_port(port, "node");
+        Self { port, child }
+    }
+
+    /// The body every response of the server to `path` carries, once its chunked framing is removed.
+    pub fn body(path: &str) -> String {
+        let mut body = String::new();
+        for i in 0..NODE_PARTS {
+            let _ = writeln!(body, "part {i} of {path}");
+        }
+        body.push_str("end\n");
+        body
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -3,7 +3,8 @@
 //! Sections, each printed with the command it ran:
 //! - overhead: CPU per request of redis-server plus its observer under redis-benchmark, alternating
 //!   baseline / `redis-cli MONITOR` / empty programs on our tracepoints / watcher, medians;
-//! - capacity: records and loss counters at the highest rate redis-benchmark reaches;
+//! - capacity: records and loss counters at the highest rate redis-benchmark reaches, up to 1 MiB values,
+//!   and what copying whole calls (up to `--max-call-bytes`) costs against cutting them at 16 KiB;
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
 //! - memory: RSS with 100 000 records stored, and over a soak run;
 //! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
@@ -287,30 +288,66 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
-    println!("\n== Capacity: watcher --pid <redis-server> --json-output /dev/null [--capture-bytes], redis-benchmark at full speed");
+    println!("\n== Capacity: watcher --pid <redis-server> --json-output /dev/null, redis-benchmark -c 50 at full speed");
     println!("   every SET and GET must become a record, with nothing lost");
     let n = plan.requests * 2;
-    for (pipeline, value_bytes, extra) in [
-        (1, 3, &[][..]),
-        (16, 3, &[][..]),
-        (16, 4096, &["--capture-bytes", "65536"][..]),
+    // Each call is copied whole up to --max-call-bytes (1 MiB): a -P 16 batch of 4 KiB values is a
+    // 66 KB write, a 1 MiB value a call of just over the ceiling (its last bytes are a counted gap).
+    for (pipeline, value_bytes, requests) in [
+        (1, 3, n),
+        (16, 3, n),
+        (16, 4096, n),
+        (1, 1 << 20, BIG_VALUE_REQUESTS),
     ] {
         let observer = bench
-            .observe(Setup::Watcher, extra)?
+            .observe(Setup::Watcher, &[])?
             .context("watcher observer")?;
         let started = Instant::now();
-        procs::load(n, pipeline, value_bytes)?;
-        let rate = f64::from(n * 2) / started.elapsed().as_secs_f64();
+        procs::load(requests, pipeline, value_bytes)?;
+        let rate = f64::from(requests * 2) / started.elapsed().as_secs_f64();
         let summary = procs::parse_summary(&observer.stop()?).unwrap_or_default();
-        let ok = summary.lost == 0 && summary.records >= u64::from(n * 2);
+        let ok = summary.lost == 0 && summary.records >= u64::from(requests * 2);
         println!(
-            "   -P {pipeline:>2} -d {value_bytes:>4} {:<24} {:>7.0} req/s  {:>7} requests  {:>7} records  {:>5} lost  {}",
-            extra.join(" "),
+            "   -P {pipeline:>2} -d {value_bytes:>7} {:>7.0} req/s  {:>7} requests  {:>7} records  {:>5} lost  {}",
             rate,
-            n * 2,
+            requests * 2,
             summary.records,
             summary.lost,
             verdict(ok)
+        );
+    }
+    copy_cost(bench, plan)
+}
+
+/// Requests of the 1 MiB-value runs (each SET and GET moves 1 MiB through the ring).
+const BIG_VALUE_REQUESTS: u32 = 200;
+
+/// What copying every call whole costs: the same load with each call cut at 16 KiB (what one call
+/// copied before, losing pipelined commands past it) and at the default 1 MiB ceiling, alternating.
+fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
+    const CEILINGS: [&[&str]; 2] = [&["--max-call-bytes", "16384"], &[]];
+    let rounds = plan.rounds.min(5);
+    println!("\n== Copying whole calls: CPU ns per request (server + watcher), --max-call-bytes 16384 vs the default 1048576, medians of {rounds} alternating rounds");
+    for (pipeline, value_bytes, requests) in
+        [(16, 4096, plan.requests), (1, 1 << 20, BIG_VALUE_REQUESTS)]
+    {
+        let mut costs = [Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, extra) in CEILINGS.iter().enumerate() {
+                let observer = bench
+                    .observe(Setup::Watcher, extra)?
+                    .context("watcher observer")?;
+                let cost = bench.measure(Some(&observer), || {
+                    procs::load(requests, pipeline, value_bytes).map(|()| requests * 2)
+                })?;
+                observer.stop()?;
+                costs[i].push(cost.service + cost.observer);
+            }
+        }
+        let [cut, whole] = costs.map(median);
+        println!(
+            "   -P {pipeline:>2} -d {value_bytes:>7}: cut at 16 KiB {cut:>9.0} ns, whole up to 1 MiB {whole:>9.0} ns ({:+.0}%)",
+            (whole / cut.max(1.0) - 1.0) * 100.0
         );
     }
     Ok(())

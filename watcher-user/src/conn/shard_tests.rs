@@ -1,0 +1,242 @@
+//! A shard fed the events the kernel side sends for whole calls: a call arrives as consecutive chunks
+//! (`chunk_offset`, `LAST_CHUNK` on the last), and whatever of a call was not copied (past
+//! `--max-call-bytes`, unreadable memory, a full ring) must reach the session as a gap of its exact length.
+
+use std::{collections::HashSet, sync::Arc};
+
+use serde_json::Value;
+use watcher_common::{direction, flags, kind, side, EventHeader, SocketAddrs};
+
+use super::{Shard, ShardContext};
+use crate::{
+    clock::WallClock,
+    conn::{ConnEvent, EventBatch},
+    counters::Counters,
+    ndjson::write::write_record,
+    protocol::{detect::Decoding, redact::Redaction, ProtocolSet},
+    record::filter::RecordFilter,
+};
+
+const FD: i32 = 7;
+
+fn shard() -> Shard {
+    Shard::new(ShardContext {
+        decoding: Decoding {
+            protocols: ProtocolSet::all(),
+            keep_bytes: 1024,
+        },
+        filter: RecordFilter::default(),
+        redaction: Arc::new(Redaction::default()),
+        clock: WallClock::identity(),
+        listeners: Arc::new(HashSet::new()),
+        counters: Arc::new(Counters::default()),
+    })
+}
+
+/// Builds the events of one client connection to port 6379.
+#[derive(Default)]
+struct Events {
+    batch: EventBatch,
+    pos: [u64; 2],
+    ts: u64,
+}
+
+impl Events {
+    fn new() -> Self {
+        let mut events = Self::default();
+        let mut addrs = SocketAddrs {
+            family: 2,
+            local_port: 40000,
+            remote_port: 6379,
+            ..SocketAddrs::default()
+        };
+        addrs.local_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        addrs.remote_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        events.push(
+            EventHeader {
+                kind: kind::OPEN,
+                side: side::CLIENT,
+                ..header()
+            },
+            addrs,
+            b"",
+        );
+        events
+    }
+
+    fn push(&mut self, header: EventHeader, addrs: SocketAddrs, payload: &[u8]) {
+        self.batch.events.push(ConnEvent {
+            header,
+            addrs,
+            payload_start: self.batch.payload.len(),
+        });
+        self.batch.payload.extend_from_slice(payload);
+    }
+
+    /// One call of `call` bytes in `dir`, of which the kernel sent the chunks `(offset, len)` and then,
+    /// if the last of them does not reach the end, an empty last chunk where the copy stopped.
+    fn call(&mut self, dir: u8, call: &[u8], chunks: &[(usize, usize)]) {
+        self.ts += 1000;
+        let stream_pos = self.pos[usize::from(dir)];
+        self.pos[usize::from(dir)] += call.len() as u64;
+        let copied = chunks.last().map_or(0, |(offset, len)| offset + len);
+        for (i, &(offset, len)) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len() && copied == call.len();
+            self.push(
+                EventHeader {
+                    kind: kind::DATA,
+                    direction: dir,
+                    flags: if last { flags::LAST_CHUNK } else { 0 },
+                    ts_ns: self.ts,
+                    call_bytes: call.len() as u64,
+                    stream_pos,
+                    chunk_offset: offset as u32,
+                    chunk_len: len as u32,
+                    ..header()
+                },
+                SocketAddrs::default(),
+                &call[offset..offset + len],
+            );
+        }
+        if copied < call.len() {
+            self.push(
+                EventHeader {
+                    kind: kind::DATA,
+                    direction: dir,
+                    flags: flags::LAST_CHUNK,
+                    ts_ns: self.ts,
+                    call_bytes: call.len() as u64,
+                    stream_pos,
+                    chunk_offset: copied as u32,
+                    chunk_len: 0,
+                    ..header()
+                },
+                SocketAddrs::default(),
+                b"",
+            );
+        }
+    }
+
+    /// The records the shard makes of these events, as their JSON.
+    fn records(self) -> Vec<Value> {
+        let mut shard = shard();
+        shard.process(&self.batch);
+        shard
+            .take_records()
+            .iter()
+            .map(|record| {
+                let mut line = Vec::new();
+                write_record(record, &mut line);
+                serde_json::from_slice(&line).expect("records are JSON")
+            })
+            .collect()
+    }
+}
+
+fn header() -> EventHeader {
+    EventHeader {
+        tgid: 100,
+        tid: 100,
+        fd: FD,
+        comm: *b"client\0\0\0\0\0\0\0\0\0\0",
+        ..EventHeader::default()
+    }
+}
+
+fn set(key: &str, value: &str) -> String {
+    format!(
+        "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+        key.len(),
+        value.len()
+    )
+}
+
+fn summary(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} -> {} truncated={}",
+                r["redis"]["command"],
+                r["redis"]["args"][0],
+                r["redis"]["reply"]["value"],
+                r["truncated"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_sent_in_several_chunks_is_one_stream() {
+    let mut events = Events::new();
+    let request = [set("a", "1"), set("b", "2"), set("c", "3")].concat();
+    // Chunk boundaries inside frames, as 64 KiB chunks fall in a large call.
+    events.call(
+        direction::EGRESS,
+        request.as_bytes(),
+        &[(0, 10), (10, 31), (41, request.len() - 41)],
+    );
+    events.call(
+        direction::INGRESS,
+        b"+OK\r\n+OK\r\n+OK\r\n",
+        &[(0, 7), (7, 8)],
+    );
+    assert_eq!(
+        summary(&events.records()),
+        [
+            "\"SET\" \"a\" -> \"OK\" truncated=false",
+            "\"SET\" \"b\" -> \"OK\" truncated=false",
+            "\"SET\" \"c\" -> \"OK\" truncated=false",
+        ]
+    );
+}
+
+#[test]
+fn the_uncopied_tail_of_a_call_is_a_gap_and_what_follows_still_pairs() {
+    let mut events = Events::new();
+    let value = "v".repeat(300);
+    let request = [set("a", "1"), set("big", &value)].concat();
+    // The copy stopped 100 bytes into the big value (a call longer than --max-call-bytes).
+    let copied = set("a", "1").len() + 20 + 100;
+    events.call(direction::EGRESS, request.as_bytes(), &[(0, copied)]);
+    events.call(direction::INGRESS, b"+OK\r\n+OK\r\n", &[(0, 10)]);
+    let get = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n";
+    events.call(direction::EGRESS, get.as_bytes(), &[(0, get.len())]);
+    events.call(direction::INGRESS, b"$1\r\n1\r\n", &[(0, 7)]);
+    let records = events.records();
+    assert_eq!(
+        summary(&records),
+        [
+            "\"SET\" \"a\" -> \"OK\" truncated=false",
+            "\"SET\" \"big\" -> \"OK\" truncated=true",
+            "\"GET\" \"a\" -> \"1\" truncated=false",
+        ]
+    );
+    assert_eq!(records[1]["redis"]["args"][1]["len"], 300, "true length");
+}
+
+#[test]
+fn a_chunk_lost_from_the_middle_of_a_call_is_a_gap_of_its_length() {
+    let mut events = Events::new();
+    let value = "v".repeat(300);
+    let request = [set("a", "1"), set("big", &value), set("c", "3")].concat();
+    let big_start = set("a", "1").len();
+    // The ring was full for the chunk holding the middle of the big value.
+    events.call(
+        direction::EGRESS,
+        request.as_bytes(),
+        &[
+            (0, big_start + 50),
+            (big_start + 250, request.len() - big_start - 250),
+        ],
+    );
+    events.call(direction::INGRESS, b"+OK\r\n+OK\r\n+OK\r\n", &[(0, 15)]);
+    assert_eq!(
+        summary(&events.records()),
+        [
+            "\"SET\" \"a\" -> \"OK\" truncated=false",
+            "\"SET\" \"big\" -> \"OK\" truncated=true",
+            "\"SET\" \"c\" -> \"OK\" truncated=false",
+        ]
+    );
+}
