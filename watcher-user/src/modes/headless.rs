@@ -57,11 +57,12 @@ impl std::fmt::Display for Summary {
         let t = &self.totals;
         write!(
             f,
-            "watcher: {} records ({} exported), {} lost, {} truncated ({}; {} sync losses, {} unrecognised connections)",
+            "watcher: {} records ({} exported), {} lost, {} truncated ({} calls longer than --max-call-bytes; {}; {} sync losses, {} unrecognised connections)",
             self.records,
             self.exported,
             t.lost(),
             self.truncated,
+            t.kernel.truncated_calls,
             t.loss_breakdown(),
             t.user.lost_sync,
             t.user.unrecognised_connections,

@@ -374,8 +374,8 @@ impl NodeServer {
         let script = format!(
             "require('http').createServer((req, res) => {{
                res.setHeader('Content-Type', 'text/plain');
-               for (let i = 0; i < {NODE_PARTS}; i++) res.write(`part ${{i}} of ${{req.url}}\n`);
-               res.end('end\n');
+               for (let i = 0; i < {NODE_PARTS}; i++) res.write(`part ${{i}} of ${{req.url}}\\n`);
+               res.end('end\\n');
              }}).listen({port}, '127.0.0.1');"
         );
         let child = Command::new("node")
