@@ -168,7 +168,8 @@ fn a_one_mebibyte_value_is_counted_in_full_and_marked_truncated() {
     let seen = on_port(&records, "server", redis.port);
     let set = with_command(&seen, "SET");
     assert_eq!(set.len(), 1, "one SET in {seen:?}");
-    // redis-cli -x appends the stdin as the last argument; the value is larger than one syscall's capture.
+    // redis-cli -x appends the stdin as the last argument; the value is longer than --capture-bytes,
+    // and its call a few bytes longer than --max-call-bytes.
     let arg = &set[0]["redis"]["args"][1];
     assert_eq!(arg["len"], 1 << 20, "true length kept: {arg}");
     assert_eq!(set[0]["truncated"], true);
@@ -184,6 +185,50 @@ fn a_one_mebibyte_value_is_counted_in_full_and_marked_truncated() {
     let get = with_command(&seen, "GET");
     assert_eq!(get[0]["redis"]["reply"]["value"]["len"], 1 << 20);
     assert_eq!(get[0]["truncated"], true);
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_large_value_within_the_call_ceiling_arrives_byte_for_byte_on_both_sides() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start(
+        "whole",
+        &["redis"],
+        &["--port", &port, "--capture-bytes", "1048576"],
+    );
+    // 1 000 000 bytes that differ along their length, so a chunk put at the wrong offset shows: the
+    // calls carrying them (the SET's write, the GET reply's write) are copied whole, as fifteen full
+    // 64 KiB chunks straight into the ring and a packed tail.
+    let value: String = (0..1_000_000u32)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    assert_eq!(
+        redis
+            .cli_stdin(&["-x", "SET", "whole"], value.as_bytes())
+            .trim(),
+        "OK"
+    );
+    assert_eq!(redis.cli(&["GET", "whole"]).trim_end(), value);
+    let (records, summary) = watcher.stop();
+    for side in ["client", "server"] {
+        let seen = on_port(&records, side, redis.port);
+        let set = with_command(&seen, "SET");
+        assert_eq!(set.len(), 1, "{side}: one SET");
+        assert_eq!(set[0]["truncated"], false, "{side}");
+        assert!(
+            set[0]["redis"]["args"][1].as_str() == Some(value.as_str()),
+            "{side}: the SET's value differs"
+        );
+        let get = with_command(&seen, "GET");
+        assert_eq!(get.len(), 1, "{side}: one GET");
+        assert_eq!(get[0]["truncated"], false, "{side}");
+        assert!(
+            get[0]["redis"]["reply"]["value"].as_str() == Some(value.as_str()),
+            "{side}: the GET's reply differs"
+        );
+    }
+    assert!(summary.contains(" 0 lost"), "{summary}");
 }
 
 #[test]

@@ -322,32 +322,44 @@ fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
 /// Requests of the 1 MiB-value runs (each SET and GET moves 1 MiB through the ring).
 const BIG_VALUE_REQUESTS: u32 = 200;
 
-/// What copying every call whole costs: the same load with each call cut at 16 KiB (what one call
-/// copied before, losing pipelined commands past it) and at the default 1 MiB ceiling, alternating.
+/// What copying every call whole costs: the same load with nothing attached, with a watcher that cuts
+/// each call at 16 KiB (what one call copied before, losing pipelined commands past it) and with the
+/// default 1 MiB ceiling, alternating.
 fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
-    const CEILINGS: [&[&str]; 2] = [&["--max-call-bytes", "16384"], &[]];
+    const CONFIGS: [(Setup, &[&str]); 3] = [
+        (Setup::Baseline, &[]),
+        (Setup::Watcher, &["--max-call-bytes", "16384"]),
+        (Setup::Watcher, &[]),
+    ];
     let rounds = plan.rounds.min(5);
-    println!("\n== Copying whole calls: CPU ns per request (server + watcher), --max-call-bytes 16384 vs the default 1048576, medians of {rounds} alternating rounds");
+    println!("\n== Copying whole calls: CPU ns per request, baseline vs watcher --max-call-bytes 16384 vs the default 1048576, medians of {rounds} alternating rounds");
     for (pipeline, value_bytes, requests) in
         [(16, 4096, plan.requests), (1, 1 << 20, BIG_VALUE_REQUESTS)]
     {
-        let mut costs = [Vec::new(), Vec::new()];
+        let mut service = [Vec::new(), Vec::new(), Vec::new()];
+        let mut observer_cpu = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..rounds {
-            for (i, extra) in CEILINGS.iter().enumerate() {
-                let observer = bench
-                    .observe(Setup::Watcher, extra)?
-                    .context("watcher observer")?;
-                let cost = bench.measure(Some(&observer), || {
+            for (i, (setup, extra)) in CONFIGS.iter().enumerate() {
+                let observer = bench.observe(*setup, extra)?;
+                let cost = bench.measure(observer.as_ref(), || {
                     procs::load(requests, pipeline, value_bytes).map(|()| requests * 2)
                 })?;
-                observer.stop()?;
-                costs[i].push(cost.service + cost.observer);
+                if let Some(observer) = observer {
+                    observer.stop()?;
+                }
+                service[i].push(cost.service);
+                observer_cpu[i].push(cost.observer);
             }
         }
-        let [cut, whole] = costs.map(median);
+        let [base, cut_server, whole_server] = service.map(median);
+        let [_, cut_watcher, whole_watcher] = observer_cpu.map(median);
+        let (cut, whole) = (cut_server + cut_watcher, whole_server + whole_watcher);
         println!(
-            "   -P {pipeline:>2} -d {value_bytes:>7}: cut at 16 KiB {cut:>9.0} ns, whole up to 1 MiB {whole:>9.0} ns ({:+.0}%)",
-            (whole / cut.max(1.0) - 1.0) * 100.0
+            "   -P {pipeline:>2} -d {value_bytes:>7}: baseline server {base:.0} ns; cut at 16 KiB adds {:.0} ({:+.0} server, {cut_watcher:.0} watcher); whole up to 1 MiB adds {:.0} ({:+.0} server, {whole_watcher:.0} watcher)",
+            cut - base,
+            cut_server - base,
+            whole - base,
+            whole_server - base,
         );
     }
     Ok(())
