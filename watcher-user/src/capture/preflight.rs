@@ -1,4 +1,4 @@
-//! Checks and fixes before loading programs: privileges, BTF, tracefs, memlock.
+//! Checks and fixes before loading programs: privileges, kernel version, BTF, tracefs, memlock.
 //!
 //! Each failure says what is missing and how to fix it; nothing here loads BPF code.
 
@@ -20,6 +20,16 @@ pub enum PreflightError {
     NotRoot {
         /// The effective uid.
         euid: u32,
+    },
+    /// A kernel without a helper the programs call.
+    #[error(
+        "watcher needs Linux {}.{} or later (its programs copy with bpf_loop); this kernel is {release}",
+        MIN_KERNEL.0,
+        MIN_KERNEL.1
+    )]
+    KernelTooOld {
+        /// `/proc/sys/kernel/osrelease`.
+        release: String,
     },
     /// No kernel BTF.
     #[error("kernel BTF is missing ({VMLINUX_BTF}); watcher needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
@@ -43,11 +53,27 @@ pub struct PreflightReport {
     pub mounted_tracefs: bool,
 }
 
+/// Oldest kernel the programs load on: `bpf_loop` came in 5.17 (ring buffers in 5.8).
+const MIN_KERNEL: (u32, u32) = (5, 17);
+
+/// `(major, minor)` of a kernel release such as `6.18.0-1-amd64`.
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut numbers = release.trim().split(|c: char| !c.is_ascii_digit());
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+}
+
 /// Runs every check; mounts tracefs when missing.
 pub fn run() -> Result<PreflightReport, PreflightError> {
     let euid = nix::unistd::geteuid().as_raw();
     if euid != 0 {
         return Err(PreflightError::NotRoot { euid });
+    }
+    // An unreadable release is no reason to refuse: loading says what is missing then.
+    if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        if kernel_version(&release).is_some_and(|v| v < MIN_KERNEL) {
+            let release = release.trim().to_owned();
+            return Err(PreflightError::KernelTooOld { release });
+        }
     }
     if !Path::new(VMLINUX_BTF).exists() {
         return Err(PreflightError::NoBtf);
@@ -71,4 +97,19 @@ pub fn run() -> Result<PreflightReport, PreflightError> {
         nix::sys::resource::RLIM_INFINITY,
     );
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_releases_are_compared_by_major_and_minor() {
+        assert_eq!(kernel_version("6.18.0-1-amd64\n"), Some((6, 18)));
+        assert_eq!(kernel_version("5.4.0"), Some((5, 4)));
+        assert!(kernel_version("5.4.0").is_some_and(|v| v < MIN_KERNEL));
+        assert!(kernel_version("5.17.3-arch1").is_some_and(|v| v >= MIN_KERNEL));
+        assert!(kernel_version("6.1").is_some_and(|v| v >= MIN_KERNEL));
+        assert_eq!(kernel_version("not a version"), None);
+    }
 }
