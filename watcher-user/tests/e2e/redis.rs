@@ -152,6 +152,46 @@ fn a_thousand_commands_pipelined_in_one_write_are_all_paired_on_both_sides() {
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn sendmsg_and_recvmsg_over_many_buffers_are_copied_from_every_buffer() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let watcher = Watcher::start("many-buffers", &["redis"], &["--port", &port]);
+    // Python's socket module: forty PINGs in one sendmsg of forty buffers, and the replies read with
+    // recvmsg_into into a hundred 3-byte buffers per call (the kernel side once copied eight).
+    let script = format!(
+        "import socket
+s = socket.create_connection(('127.0.0.1', {port}))
+sent = s.sendmsg([b'*1\\r\\n$4\\r\\nPING\\r\\n'] * 40)
+assert sent == 40 * 14, sent
+want, got = 40 * len(b'+PONG\\r\\n'), b''
+while len(got) < want:
+    bufs = [bytearray(3) for _ in range(100)]
+    n = s.recvmsg_into(bufs)[0]
+    assert n > 0
+    got += b''.join(bufs)[:n]
+assert got == b'+PONG\\r\\n' * 40, got
+"
+    );
+    let status = Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "the Python client failed");
+    let (records, summary) = watcher.stop();
+    for side in ["client", "server"] {
+        let seen = on_port(&records, side, redis.port);
+        let pings = with_command(&seen, "PING");
+        assert_eq!(pings.len(), 40, "{side}: every PING ({summary})");
+        assert!(
+            pings.iter().all(|r| r["redis"]["reply"]["value"] == "PONG"),
+            "{side}: each PING paired with its PONG"
+        );
+    }
+    assert!(summary.contains(" 0 sync losses"), "{summary}");
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn a_one_mebibyte_value_is_counted_in_full_and_marked_truncated() {
     let redis = Redis::start();
     let port = redis.port.to_string();
