@@ -23,8 +23,14 @@ pub const FILE_MODE: u32 = 0o600;
 
 /// Opens a file for writing with [`FILE_MODE`], new (`create_new`) or else truncating an existing one,
 /// and sets the mode again on the open file: the umask may have taken bits away, and an existing file
-/// keeps its old mode. A file it creates is given to `owner`.
-fn open_private(path: &Path, create_new: bool, owner: Option<Owner>) -> std::io::Result<File> {
+/// keeps its old mode. A file it creates is given to `owner`. Something that is not a regular file (a
+/// device such as `/dev/null`, a pipe) is written as it is: its mode and owner are not ours to change.
+/// Returns whether the file was created.
+fn open_private(
+    path: &Path,
+    create_new: bool,
+    owner: Option<Owner>,
+) -> std::io::Result<(File, bool)> {
     let create = |new: bool| {
         OpenOptions::new()
             .write(true)
@@ -41,11 +47,13 @@ fn open_private(path: &Path, create_new: bool, owner: Option<Owner>) -> std::io:
         }
         Err(e) => return Err(e),
     };
-    file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    if created || file.metadata()?.file_type().is_file() {
+        file.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    }
     if let (Some(owner), true) = (owner, created) {
         fchown(&file, Some(owner.uid.as_raw()), Some(owner.gid.as_raw()))?;
     }
-    Ok(file)
+    Ok((file, created))
 }
 
 /// Where records go.
@@ -85,7 +93,8 @@ pub struct OpenError {
 pub struct Opened {
     /// What to call it in messages (`stdout` or the path).
     pub name: String,
-    /// The file created, if one was (to remove it if the run never starts).
+    /// The file, if watcher created it (to remove it if the run never starts); never a file that
+    /// existed before, such as `/dev/null`.
     pub created: Option<PathBuf>,
     /// Where to write.
     pub writer: Box<dyn Write + Send>,
@@ -93,7 +102,7 @@ pub struct Opened {
 
 /// Opens `target` for writing; a file it creates is given to `owner`.
 pub fn open(target: &Target, owner: Option<Owner>) -> Result<Opened, OpenError> {
-    let (path, file) = match target {
+    let (path, file, created) = match target {
         Target::Stdout => {
             return Ok(Opened {
                 name: "stdout".into(),
@@ -102,24 +111,26 @@ pub fn open(target: &Target, owner: Option<Owner>) -> Result<Opened, OpenError> 
             })
         }
         Target::File(path) => {
-            let file = open_private(path, false, owner).map_err(|source| OpenError {
+            let (file, created) = open_private(path, false, owner).map_err(|source| OpenError {
                 path: path.display().to_string(),
                 source,
             })?;
-            (path.clone(), file)
+            (path.clone(), file, created)
         }
         Target::Timestamped(prefix) => {
-            { create_timestamped(Path::new(""), prefix, SystemTime::now(), owner) }.map_err(
-                |source| OpenError {
-                    path: format!("{prefix}-<time>.ndjson"),
-                    source,
-                },
-            )?
+            let (path, file) =
+                { create_timestamped(Path::new(""), prefix, SystemTime::now(), owner) }.map_err(
+                    |source| OpenError {
+                        path: format!("{prefix}-<time>.ndjson"),
+                        source,
+                    },
+                )?;
+            (path, file, true)
         }
     };
     Ok(Opened {
         name: path.display().to_string(),
-        created: Some(path),
+        created: created.then(|| path.clone()),
         writer: Box::new(BufWriter::new(file)),
     })
 }
@@ -151,7 +162,7 @@ pub fn create_timestamped(
         };
         let path = dir.join(name);
         match open_private(&path, true, owner) {
-            Ok(file) => return Ok((path, file)),
+            Ok((file, _)) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
                 attempt += 1;
             }
@@ -211,6 +222,36 @@ mod tests {
 
         nix::sys::stat::umask(umask);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_device_is_written_as_it_is_and_never_counted_as_created() {
+        // Writing to /dev/null must neither make it private (chmod 0600 as root breaks every other
+        // user's shell) nor let a failed start remove it.
+        let null = Path::new("/dev/null");
+        let before = mode_of(null);
+        let opened = open(&Target::File(null.into()), None).unwrap();
+        let after = mode_of(null);
+        if after != before {
+            // Put it back before failing, so a regression does not break the machine running it.
+            let _ = std::fs::set_permissions(null, Permissions::from_mode(before));
+        }
+        assert_eq!(after, before, "the mode of /dev/null is left alone");
+        assert_eq!(opened.created, None);
+    }
+
+    #[test]
+    fn an_existing_file_is_not_counted_as_created() {
+        let path = std::env::temp_dir().join(format!("watcher-existing-{}", std::process::id()));
+        std::fs::write(&path, "older").unwrap();
+        assert_eq!(
+            open(&Target::File(path.clone()), None).unwrap().created,
+            None
+        );
+        std::fs::remove_file(&path).unwrap();
+        let fresh = open(&Target::File(path.clone()), None).unwrap();
+        assert_eq!(fresh.created.as_deref(), Some(path.as_path()));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
