@@ -2,7 +2,8 @@
 //!
 //! Every file watcher creates is opened here, when a mode starts, never while arguments are validated.
 //! Captures hold what services said, so every file is private to its owner (mode 0600, whatever the
-//! umask, and also when `--json-output` names a file that exists). A default-named file is created new
+//! umask, and also when `--json-output` names a regular file that exists; a device or pipe such as
+//! `/dev/null` is written as it is). A default-named file is created new
 //! (`create_new`, which also refuses to follow a symlink), so an earlier capture is never overwritten
 //! and nothing is written through a file or link someone else left under that name. A file created
 //! while watcher runs as root through `sudo` is given to the user who ran `sudo` (`--json-output` files
