@@ -154,7 +154,10 @@ fn test() -> Result<()> {
         "nginx-light",
         "wrk",
         "curl",
+        "python3",
     ])?;
+    // The chunked-HTTP end-to-end test's server.
+    setup::command_or_package("node", "nodejs")?;
     let watcher = build()?;
     check(
         Command::new("cargo")

@@ -68,6 +68,16 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
     )
 }
 
+/// Installs Debian's `package` when no `command` is on PATH. For programs a machine may already have from
+/// elsewhere (the development machines carry Node.js 20 outside Debian's packages), where installing
+/// the package over it would be wrong.
+pub fn command_or_package(command: &str, package: &str) -> Result<()> {
+    if has_command(command, &env::var_os("PATH").unwrap_or_default()) {
+        return Ok(());
+    }
+    apt_install(&[package])
+}
+
 /// Makes sure nightly has `rust-src` and that `bpf-linker` is installed.
 pub fn ebpf_toolchain() -> Result<()> {
     let sysroot = nightly_output(&["--print", "sysroot"])?;
