@@ -1,5 +1,5 @@
 //! Protocols: turn the byte streams of a connection into exchanges, and say what those exchanges mean to
-//! every later stage. One folder per protocol (`redis/`, `http/`), each implementing the traits of
+//! every later stage. One folder per protocol (`redis/`, `http/`, `mysql/`), each implementing the traits of
 //! `plugin`; `registry` is the one list of them and the only way the rest of watcher reaches them.
 //! Beside them: `detect` (which protocol a connection speaks), `pairing` (the sync rules every
 //! request/response session shares), `redact` (which secrets are masked, and the masking rules protocols
@@ -15,6 +15,7 @@ pub mod common;
 pub mod detect;
 pub mod http;
 pub mod json;
+pub mod mysql;
 pub mod pairing;
 pub mod plugin;
 pub mod redact;

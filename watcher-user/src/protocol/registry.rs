@@ -267,6 +267,7 @@ macro_rules! protocols {
 protocols! {
     Redis => redis::Redis(super::redis::RedisExchange),
     Http => http::Http(Box<super::http::HttpExchange>),
+    Mysql => mysql::Mysql(Box<super::mysql::MysqlExchange>),
 }
 
 impl ProtocolId {
