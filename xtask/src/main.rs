@@ -155,9 +155,14 @@ fn test() -> Result<()> {
         "wrk",
         "curl",
         "python3",
+        "mariadb-server",
+        "mariadb-client",
+        "sysbench",
     ])?;
     // The chunked-HTTP end-to-end test's server.
     setup::command_or_package("node", "nodejs")?;
+    // The MySQL end-to-end tests' Python clients (text and binary protocol).
+    let python = setup::python_venv(&root().join("target/e2e-python"), E2E_PYTHON_PACKAGES)?;
     let watcher = build()?;
     check(
         Command::new("cargo")
@@ -184,11 +189,15 @@ fn test() -> Result<()> {
             ])
             .current_dir(root())
             .env("WATCHER_EBPF_OBJECT", ebpf_object())
-            .env("WATCHER_BIN", &watcher),
+            .env("WATCHER_BIN", &watcher)
+            .env("WATCHER_PYTHON", &python),
     )?;
     // Every decoder that meets untrusted bytes, briefly: long runs are `cargo xtask fuzz`.
     fuzz::run(FUZZ_SECONDS_IN_TEST, None, None)
 }
+
+/// Python packages the end-to-end tests' clients use, pinned.
+const E2E_PYTHON_PACKAGES: &[&str] = &["PyMySQL==1.1.1", "mysql-connector-python==9.1.0"];
 
 /// Seconds each fuzz target runs in `cargo xtask test`.
 const FUZZ_SECONDS_IN_TEST: u32 = 20;

@@ -78,6 +78,47 @@ pub fn command_or_package(command: &str, package: &str) -> Result<()> {
     apt_install(&[package])
 }
 
+/// A Python virtual environment at `dir` with `packages` (pinned `name==version`) installed; returns its
+/// interpreter. Reused when it already has them.
+pub fn python_venv(dir: &Path, packages: &[&str]) -> Result<PathBuf> {
+    let python = dir.join("bin/python");
+    let wanted = packages.join("\n");
+    let stamp = dir.join("watcher-packages.txt");
+    if python.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(python);
+    }
+    if !Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        apt_install(&["python3-venv"])?;
+    }
+    eprintln!(
+        "xtask: making a Python environment in {} with {}",
+        dir.display(),
+        packages.join(" ")
+    );
+    check(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(dir),
+    )?;
+    check(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(packages),
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
 /// Makes sure nightly has `rust-src` and that `bpf-linker` is installed.
 pub fn ebpf_toolchain() -> Result<()> {
     let sysroot = nightly_output(&["--print", "sysroot"])?;

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real watcher binary with its real eBPF programs, real servers (redis-server,
-//! nginx) on loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, raw sockets),
+//! nginx, MariaDB) on loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, the
+//! mariadb client, PyMySQL, mysql-connector-python, sysbench, raw sockets),
 //! asserting on the NDJSON records watcher exports.
 //!
 //! They need root and the built binary, so they are `#[ignore]`d for plain `cargo test` and run by
@@ -7,6 +8,7 @@
 //! saying what was expected.
 
 mod http;
+mod mysql;
 mod record;
 mod redis;
 mod secrets;

@@ -1,5 +1,5 @@
-//! What every end-to-end test needs: free ports, a redis-server, nginx and curl, and a headless watcher
-//! exporting to a file that is read back as JSON.
+//! What every end-to-end test needs: free ports, a redis-server, a MariaDB server, nginx and curl, the
+//! Python that has the test clients, and a headless watcher exporting to a file that is read back as JSON.
 
 use std::{
     fmt::Write as _,
@@ -107,6 +107,122 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A MariaDB server on a free loopback port with a data directory of its own, made for the test, and a
+/// user `app` (password [`MariaDb::PASSWORD`]) who may do anything, with a database `shop`. Killed and
+/// removed on drop.
+pub struct MariaDb {
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl MariaDb {
+    pub const PASSWORD: &'static str = "app-secret-pw";
+
+    pub fn start() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("watcher-e2e-mariadb-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("MariaDB directory");
+        let data = dir.join("data");
+        let install = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .expect(
+                "mariadb-install-db must be installed (cargo xtask test installs mariadb-server)",
+            );
+        assert!(
+            install.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let child = Command::new("mariadbd")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--bind-address=127.0.0.1",
+                "--skip-log-bin",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.join("sock").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd starts");
+        wait_for_port(port, "mariadbd");
+        let server = Self { port, dir, child };
+        server.admin(&format!(
+            "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES; \
+             CREATE USER 'app'@'localhost' IDENTIFIED BY '{0}'; \
+             CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '{0}'; \
+             GRANT ALL ON *.* TO 'app'@'localhost'; GRANT ALL ON *.* TO 'app'@'127.0.0.1'; \
+             CREATE DATABASE shop;",
+            Self::PASSWORD
+        ));
+        server
+    }
+
+    /// Runs SQL as root over the server's Unix socket (not traced: no TCP).
+    pub fn admin(&self, sql: &str) {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-uroot"])
+            .arg(format!("--socket={}", self.dir.join("sock").display()))
+            .args(["-e", sql])
+            .output()
+            .expect("mariadb client runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs the `mariadb` client as `app` over TCP with extra ARGS; returns what it printed.
+    pub fn client(&self, args: &[&str]) -> String {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-h127.0.0.1", "-uapp"])
+            .arg(format!("-P{}", self.port))
+            .arg(format!("-p{}", Self::PASSWORD))
+            .args(args)
+            .output()
+            .expect("mariadb client runs");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the Python SCRIPT with the interpreter that has the test clients (`WATCHER_PYTHON`, set by
+/// cargo xtask test); returns its standard output, failing with its errors when it fails.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("WATCHER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{python} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "the Python client failed (is WATCHER_PYTHON the venv cargo xtask test makes?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A headless watcher exporting to a temporary file.

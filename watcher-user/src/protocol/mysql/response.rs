@@ -310,6 +310,7 @@ impl ResponseReader {
         });
         let metadata_follows = r.u8().is_none_or(|b| b != 0);
         if !metadata_follows {
+            // The definitions are the ones the client cached; the classic EOF still follows.
             let mut set = set;
             set.columns = self
                 .expect
@@ -317,7 +318,7 @@ impl ResponseReader {
                 .as_deref()
                 .unwrap_or_default()
                 .to_vec();
-            return (State::Rows(set), Progress::More);
+            return (State::AfterColumns(set), Progress::More);
         }
         (State::Columns { left: count, set }, Progress::More)
     }
