@@ -32,7 +32,7 @@ fn with_sql<'a>(records: &'a [Value], text: &str) -> Vec<&'a Value> {
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
-fn the_mariadb_client_queries_errors_use_multi_statements_and_logins_on_both_sides() {
+fn the_mariadb_client_queries_errors_use_compression_and_logins_on_both_sides() {
     let db = MariaDb::start();
     let port = db.port.to_string();
     let watcher = Watcher::start("mysql-cli", &["mysql"], &["--port", &port]);
@@ -69,78 +69,82 @@ fn the_mariadb_client_queries_errors_use_multi_statements_and_logins_on_both_sid
     assert!(!text.contains(MariaDb::PASSWORD), "nor the login's");
 
     for side in ["server", "client"] {
-        let seen = on_port(&records, side, db.port);
-        let logins = with_mysql_command(&seen, "CONNECT");
-        assert_eq!(logins.len(), 4, "{side}: one login per client run");
-        let connection = &logins[0]["mysql"]["connection"];
-        assert_eq!(connection["user"], "app");
-        assert_eq!(connection["database"], "shop");
-        assert!(connection["server_version"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("MariaDB"));
-        assert!(logins
-            .iter()
-            .any(|l| l["mysql"]["connection"]["compressed"] == true));
+        check_cli_side(&on_port(&records, side, db.port), side);
+    }
+}
 
-        let insert = with_sql(
-            &seen,
-            "INSERT INTO items (name, price) VALUES ('pen', 1.50), ('ink', NULL), ('pad', 3.25)",
-        );
-        assert_eq!(insert.len(), 1, "{side}: {seen:#?}");
-        assert_eq!(insert[0]["mysql"]["results"][0]["ok"]["affected_rows"], 3);
-        let select = with_sql(&seen, "SELECT id, name, price FROM items ORDER BY id");
-        assert_eq!(select.len(), 1);
-        let rows = &select[0]["mysql"]["results"][0]["rows"];
-        assert_eq!(rows["count"], 3);
-        assert_eq!(rows["columns"][1]["name"], "name");
-        assert_eq!(rows["first_rows"][1], serde_json::json!(["2", "ink", null]));
-        assert!(select[0]["latency_ns"].as_u64().is_some_and(|l| l > 0));
+/// What one side of the `mariadb` client test must show.
+fn check_cli_side(seen: &[Value], side: &str) {
+    let logins = with_mysql_command(seen, "CONNECT");
+    assert_eq!(logins.len(), 4, "{side}: one login per client run");
+    let connection = &logins[0]["mysql"]["connection"];
+    assert_eq!(connection["user"], "app");
+    assert_eq!(connection["database"], "shop");
+    assert!(connection["server_version"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("MariaDB"));
+    assert!(logins
+        .iter()
+        .any(|l| l["mysql"]["connection"]["compressed"] == true));
 
-        let missing = with_sql(&seen, "SELECT * FROM missing_table");
-        assert_eq!(missing.len(), 1);
-        assert_eq!(missing[0]["error"], true);
-        assert_eq!(missing[0]["mysql"]["error_code"], 1146);
-        assert_eq!(
-            missing[0]["mysql"]["results"][0]["error"]["sql_state"],
-            "42S02"
-        );
+    let insert = with_sql(
+        seen,
+        "INSERT INTO items (name, price) VALUES ('pen', 1.50), ('ink', NULL), ('pad', 3.25)",
+    );
+    assert_eq!(insert.len(), 1, "{side}: {seen:#?}");
+    assert_eq!(insert[0]["mysql"]["results"][0]["ok"]["affected_rows"], 3);
+    let select = with_sql(seen, "SELECT id, name, price FROM items ORDER BY id");
+    assert_eq!(select.len(), 1);
+    let rows = &select[0]["mysql"]["results"][0]["rows"];
+    assert_eq!(rows["count"], 3);
+    assert_eq!(rows["columns"][1]["name"], "name");
+    assert_eq!(rows["first_rows"][1], serde_json::json!(["2", "ink", null]));
+    assert!(select[0]["latency_ns"].as_u64().is_some_and(|l| l > 0));
 
-        let use_db = with_mysql_command(&seen, "INIT_DB");
+    let missing = with_sql(seen, "SELECT * FROM missing_table");
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["error"], true);
+    assert_eq!(missing[0]["mysql"]["error_code"], 1146);
+    assert_eq!(
+        missing[0]["mysql"]["results"][0]["error"]["sql_state"],
+        "42S02"
+    );
+
+    let use_db = with_mysql_command(seen, "INIT_DB");
+    assert!(
+        use_db.iter().any(|r| r["mysql"]["argument"] == "shop"),
+        "{side}: USE shop"
+    );
+
+    let count = with_sql(seen, "SELECT COUNT(*) FROM items");
+    assert_eq!(count.len(), 1, "{side}: the query after USE");
+    assert_eq!(
+        count[0]["mysql"]["results"][0]["rows"]["first_rows"][0][0],
+        "3"
+    );
+
+    let compressed = with_sql(seen, "SELECT name FROM items WHERE id IN (1, 3)");
+    assert_eq!(
+        compressed.len(),
+        1,
+        "{side}: the compressed connection's query"
+    );
+    assert_eq!(compressed[0]["mysql"]["rows"], 2);
+
+    let create_user = seen
+        .iter()
+        .find(|r| sql(r).starts_with("CREATE USER 'reader'"))
+        .unwrap_or_else(|| panic!("{side}: CREATE USER recorded"));
+    assert_eq!(create_user["redacted"], true);
+    assert!(sql(create_user).contains("IDENTIFIED BY '**************'"));
+
+    for r in seen {
+        let unanswered = r["end_unix_ns"].is_null();
         assert!(
-            use_db.iter().any(|r| r["mysql"]["argument"] == "shop"),
-            "{side}: USE shop"
+            !unanswered || r["mysql"]["command"] == "QUIT",
+            "{side}: unanswered {r:#?}"
         );
-
-        let count = with_sql(&seen, "SELECT COUNT(*) FROM items");
-        assert_eq!(count.len(), 1, "{side}: the query after USE");
-        assert_eq!(
-            count[0]["mysql"]["results"][0]["rows"]["first_rows"][0][0],
-            "3"
-        );
-
-        let compressed = with_sql(&seen, "SELECT name FROM items WHERE id IN (1, 3)");
-        assert_eq!(
-            compressed.len(),
-            1,
-            "{side}: the compressed connection's query"
-        );
-        assert_eq!(compressed[0]["mysql"]["rows"], 2);
-
-        let create_user = seen
-            .iter()
-            .find(|r| sql(r).starts_with("CREATE USER 'reader'"))
-            .unwrap_or_else(|| panic!("{side}: CREATE USER recorded"));
-        assert_eq!(create_user["redacted"], true);
-        assert!(sql(create_user).contains("IDENTIFIED BY '**************'"));
-
-        for r in &seen {
-            let unanswered = r["end_unix_ns"].is_null();
-            assert!(
-                !unanswered || r["mysql"]["command"] == "QUIT",
-                "{side}: unanswered {r:#?}"
-            );
-        }
     }
 }
 
