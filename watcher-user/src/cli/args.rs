@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::protocol::{registry::ProtocolFilterArgs, ProtocolId};
 
-/// See the Redis and HTTP traffic of every process on this host, live, through eBPF.
+/// See the Redis, HTTP and MySQL traffic of every process on this host, live, through eBPF.
 #[derive(Debug, Parser)]
 #[command(name = "watcher", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -17,8 +17,9 @@ pub struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
-  watcher watch                                    live table of every Redis and HTTP exchange on the host
+  watcher watch                                    live table of every Redis, HTTP and MySQL exchange on the host
   watcher watch redis                              Redis only
+  watcher watch mysql --sql-regex '(?i)^update' --errors
   watcher watch http --status 5xx --path-prefix /api
   watcher watch redis --port 6379 --side server    only what the server on 6379 answers
   watcher watch redis --command GET --command SET --min-latency 5ms
@@ -31,7 +32,7 @@ const EXAMPLES: &str = "Examples:
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Watch live traffic (Redis and HTTP, or one protocol).
+    /// Watch live traffic (Redis, HTTP and MySQL, or one protocol).
     Watch(Box<WatchArgs>),
     /// Run a command and record the traffic of it and every process it starts; exit with its status.
     #[command(after_help = RECORD_HELP)]
@@ -68,6 +69,7 @@ const STAT_HELP: &str =
 Examples:
   watcher stat capture.ndjson                          by command
   watcher stat capture.ndjson --group-by endpoint --sort p99
+  watcher stat mysql --duration 30s --group-by statement   SQL with its literals as ?
   watcher stat redis --duration 30s --group-by process live, then print
   watcher stat capture.ndjson --json | jq '.groups[0]'";
 
@@ -112,6 +114,9 @@ pub struct FilterArgs {
     /// Show only exchanges at least this slow, e.g. 500us, 5ms, 1s.
     #[arg(long, value_name = "DURATION")]
     pub min_latency: Option<String>,
+    /// Show only errors: Redis error replies, HTTP 4xx and 5xx, MySQL ERR packets.
+    #[arg(long)]
+    pub errors: bool,
 }
 
 /// Which secrets are masked (shared by every subcommand: live captures mask them as they decode, files
@@ -151,7 +156,7 @@ pub struct OutputArgs {
     #[arg(long, value_name = "FILE|-")]
     pub json_output: Option<PathBuf>,
     /// Exit with status 123 and list the offending records if CONDITION is met (repeatable):
-    /// redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost.
+    /// redis-error, http-5xx, http-4xx, mysql-error, latency>DURATION (e.g. latency>50ms), lost.
     // Listed after the subcommand's own output options.
     #[arg(long = "fail-on", value_name = "CONDITION", display_order = 100)]
     pub fail_on: Vec<String>,
@@ -159,7 +164,7 @@ pub struct OutputArgs {
 
 const WATCH_JSON_OUTPUT: &str =
     "Write records as NDJSON to FILE, or to stdout with `-` (implies --headless)";
-const WATCH_FAIL_ON: &str = "Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable): redis-error, http-5xx, http-4xx, latency>DURATION (e.g. latency>50ms), lost";
+const WATCH_FAIL_ON: &str = "Headless: exit with status 123 and list the offending records if CONDITION is met (repeatable): redis-error, http-5xx, http-4xx, mysql-error, latency>DURATION (e.g. latency>50ms), lost";
 const RECORD_JSON_OUTPUT: &str = "Write records as NDJSON to FILE, or to stdout with `-` [default: watcher-YYYYMMDD-HHMMSS.ndjson]";
 
 /// `watcher watch ...`
@@ -218,11 +223,11 @@ pub struct ShowArgs {
     pub secrets: SecretArgs,
 }
 
-/// `watcher stat [redis|http|FILE]`
+/// `watcher stat [redis|http|mysql|FILE]`
 #[derive(Debug, Args)]
 pub struct StatArgs {
-    /// `redis` or `http` to capture live (both when omitted), or an NDJSON file to read.
-    #[arg(value_name = "redis|http|FILE")]
+    /// `redis`, `http` or `mysql` to capture live (all when omitted), or an NDJSON file to read.
+    #[arg(value_name = "redis|http|mysql|FILE")]
     pub source: Option<PathBuf>,
     #[command(flatten)]
     pub trace: TraceArgs,
@@ -230,7 +235,8 @@ pub struct StatArgs {
     pub filters: FilterArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
-    /// What to group records by.
+    /// What to group records by: command, endpoint (or statement: SQL with its literals as ?),
+    /// status, connection, remote or process.
     #[arg(
         long,
         value_name = "KEY",

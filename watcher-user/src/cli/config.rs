@@ -484,6 +484,7 @@ fn filters(
         RecordFilter {
             min_latency_ns,
             side,
+            errors_only: args.errors,
             protocols: protocol_filters,
         },
         protocols,

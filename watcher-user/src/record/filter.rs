@@ -1,4 +1,4 @@
-//! Record filters: the command-line ones (common: `--side`, `--min-latency`; each protocol's own, such as
+//! Record filters: the command-line ones (common: `--side`, `--min-latency`, `--errors`; each protocol's own, such as
 //! Redis's `--command` or HTTP's `--status`, from its folder through the registry) and the TUI's
 //! type-to-filter text match. One place decides what "matches" means for every view and export.
 
@@ -13,6 +13,8 @@ pub struct RecordFilter {
     pub min_latency_ns: Option<u64>,
     /// Keep only this side.
     pub side: Option<Side>,
+    /// Keep only errors (each protocol's error rule).
+    pub errors_only: bool,
     /// Each protocol's own filters.
     pub protocols: ProtocolFilters,
 }
@@ -27,6 +29,9 @@ impl RecordFilter {
             if record.latency_ns().is_none_or(|l| l < min) {
                 return false;
             }
+        }
+        if self.errors_only && !record.exchange.payload().is_error() {
+            return false;
         }
         self.protocols.matches(&record.exchange)
     }
@@ -48,4 +53,26 @@ pub fn matches_text(record: &Record, query: &str) -> bool {
         return true;
     }
     record.exchange.payload().contains_text(&mut found_in)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        protocol::redis::{Blob, Frame},
+        test_records::redis,
+    };
+
+    #[test]
+    fn errors_keeps_only_what_its_protocol_calls_an_error() {
+        let filter = RecordFilter {
+            errors_only: true,
+            ..RecordFilter::default()
+        };
+        let error = redis("INCR", Some(Frame::Error(Blob::full(b"WRONGTYPE no".to_vec()))));
+        let fine = redis("GET", Some(Frame::Bulk(Blob::full(b"v".to_vec()))));
+        assert!(filter.matches(&error));
+        assert!(!filter.matches(&fine));
+        assert!(RecordFilter::default().matches(&fine));
+    }
 }

@@ -11,7 +11,7 @@ use crate::record::{Record, Side};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not one of [`GroupBy::ALL`]'s names.
-    #[error("unknown group-by `{name}`; expected one of command, endpoint, status, connection, remote, process")]
+    #[error("unknown group-by `{name}`; expected one of command, endpoint (or statement), status, connection, remote, process")]
     GroupBy {
         /// What was given.
         name: String,
@@ -26,6 +26,9 @@ pub enum ParseError {
     },
 }
 
+/// Another name for [`GroupBy::Endpoint`], the natural one for SQL.
+const STATEMENT: &str = "statement";
+
 /// What records are grouped by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,7 +37,8 @@ pub enum GroupBy {
     #[default]
     Command,
     /// What was asked, generalised, by each protocol's rule: HTTP method and path template
-    /// (`GET /users/{id}`); Redis command name.
+    /// (`GET /users/{id}`); Redis command name; MySQL statement with its literals as `?` (which is why
+    /// `statement` names it too).
     Endpoint,
     /// How it was answered, by each protocol's rule: HTTP status code (`(no response)` when
     /// unanswered); Redis `ok`, the error code of an error reply
@@ -120,8 +124,12 @@ impl fmt::Display for GroupBy {
 impl FromStr for GroupBy {
     type Err = ParseError;
 
-    /// Parses a name from [`GroupBy::name`], ignoring ASCII case.
+    /// Parses a name from [`GroupBy::name`] (or `statement`, another name for `endpoint`), ignoring
+    /// ASCII case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case(STATEMENT) {
+            return Ok(GroupBy::Endpoint);
+        }
         GroupBy::ALL
             .into_iter()
             .find(|g| g.name().eq_ignore_ascii_case(s))

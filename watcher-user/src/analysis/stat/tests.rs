@@ -13,6 +13,7 @@ fn group_by_names_round_trip_and_unknown_names_fail() {
         assert_eq!(g.to_string(), g.name());
     }
     assert_eq!("Remote".parse::<GroupBy>(), Ok(GroupBy::Remote));
+    assert_eq!("statement".parse::<GroupBy>(), Ok(GroupBy::Endpoint));
     let names: Vec<_> = GroupBy::ALL.iter().map(|g| g.name()).collect();
     assert_eq!(
         names,
