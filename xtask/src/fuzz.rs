@@ -17,6 +17,7 @@ pub const TARGETS: &[&str] = &[
     "resp",
     "redis_session",
     "http_session",
+    "mysql_session",
     "connection",
     "ndjson_import",
     "redact",

@@ -967,3 +967,112 @@ proptest! {
         assert_eq!(line_of(&parse_line(&line).unwrap()), line);
     }
 }
+
+#[test]
+fn mysql_exchanges_of_every_result_kind_round_trip() {
+    use crate::protocol::mysql::{
+        exchange::{Column, ErrorInfo, OkInfo, Param, Prepared, ResultSet},
+        Command, ConnectionInfo, MysqlExchange, MysqlResponse, Outcome,
+    };
+    let connection = Some(Arc::new(ConnectionInfo {
+        server_version: "10.11.6-MariaDB".into(),
+        connection_id: 42,
+        user: "app".into(),
+        database: Some("shop".into()),
+        capabilities: (1 << 5) | (1 << 36),
+    }));
+    let column = |name: &str, type_code| Column {
+        name: name.into(),
+        type_code,
+        flags: 0x20,
+    };
+    let mut query = MysqlExchange::new(Command::QUERY);
+    query.sql = Some(prefix("SELECT id, note FROM t; UPDATE t SET", 60));
+    query.connection = connection.clone();
+    query.response = Some(MysqlResponse {
+        results: vec![
+            Outcome::Rows(Box::new(ResultSet {
+                columns: vec![column("id", 3), column("note", 0xfc)],
+                rows: 3,
+                first_rows: vec![
+                    vec![Some(Blob::full("1")), None],
+                    vec![Some(Blob::full("2")), Some(prefix(vec![0xff, 0], 900))],
+                ],
+                binary: false,
+                end: OkInfo {
+                    status: 0x0a,
+                    ..OkInfo::default()
+                },
+            })),
+            Outcome::Ok(OkInfo {
+                affected_rows: 2,
+                last_insert_id: 9,
+                status: 2,
+                warnings: 1,
+                info: "Rows matched: 2  Changed: 2  Warnings: 1".into(),
+            }),
+            Outcome::Error(ErrorInfo {
+                code: 1146,
+                sql_state: "42S02".into(),
+                message: "Table 'shop.u' doesn't exist".into(),
+            }),
+        ],
+    });
+    let mut execute = MysqlExchange::new(Command::STMT_EXECUTE);
+    execute.sql = Some(Blob::full("SELECT c FROM t WHERE id = ? AND d > ?"));
+    execute.statement_id = Some(7);
+    execute.params = vec![
+        Param {
+            type_code: 8,
+            unsigned: true,
+            value: Some(Blob::full("18446744073709551615")),
+        },
+        Param {
+            type_code: 0x99,
+            unsigned: false,
+            value: None,
+        },
+    ];
+    execute.response = Some(MysqlResponse {
+        results: vec![Outcome::Rows(Box::new(ResultSet {
+            columns: vec![column("c", 0xfe)],
+            rows: 0,
+            binary: true,
+            ..ResultSet::default()
+        }))],
+    });
+    let mut prepare = MysqlExchange::new(Command::STMT_PREPARE);
+    prepare.sql = execute.sql.clone();
+    prepare.response = Some(MysqlResponse {
+        results: vec![Outcome::Prepared(Box::new(Prepared {
+            statement_id: 7,
+            params: 2,
+            columns: vec![column("c", 0xfe)],
+            warnings: 0,
+        }))],
+    });
+    let mut fields = MysqlExchange::new(Command::FIELD_LIST);
+    fields.argument = Some(Blob::full("t"));
+    fields.response = Some(MysqlResponse {
+        results: vec![Outcome::Fields(vec![column("id", 3)])],
+    });
+    let mut statistics = MysqlExchange::new(Command::STATISTICS);
+    statistics.response = Some(MysqlResponse {
+        results: vec![Outcome::Text(Blob::full("Uptime: 5  Threads: 1"))],
+    });
+    let mut infile = MysqlExchange::new(Command::QUERY);
+    infile.sql = Some(Blob::full("LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t"));
+    infile.response = Some(MysqlResponse {
+        results: vec![Outcome::Infile("/tmp/x.csv".into()), Outcome::Ok(OkInfo::default())],
+    });
+    let mut close = MysqlExchange::new(Command::STMT_CLOSE);
+    close.statement_id = Some(7);
+    close.response = Some(MysqlResponse::default());
+    let unanswered = MysqlExchange::new(Command::from_code(0x0e));
+    for exchange in [query, execute, prepare, fields, statistics, infile, close] {
+        assert_round_trip(&record(Exchange::Mysql(Box::new(exchange))));
+    }
+    let mut r = record(Exchange::Mysql(Box::new(unanswered)));
+    r.end_unix_ns = None;
+    assert_round_trip(&r);
+}
