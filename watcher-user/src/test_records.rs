@@ -139,3 +139,22 @@ pub(crate) fn on(mut record: Record, endpoint: Arc<Endpoint>) -> Record {
     record.endpoint = endpoint;
     record
 }
+
+/// A MySQL query from `app` (pid 9) to 10.0.0.7:3306 answered with `results` (unanswered when `None`).
+pub(crate) fn mysql(sql: &str, results: Option<Vec<crate::protocol::mysql::Outcome>>) -> Record {
+    use crate::protocol::mysql::{Command, MysqlExchange, MysqlResponse};
+    let mut exchange = MysqlExchange::new(Command::QUERY);
+    exchange.sql = Some(crate::protocol::Blob::full(sql));
+    exchange.response = results.map(|results| MysqlResponse { results });
+    Record {
+        id: 1,
+        endpoint: endpoint(9, "app", "10.0.0.1:40001", "10.0.0.7:3306", Side::Client),
+        start_unix_ns: 2_000_000,
+        end_unix_ns: exchange.response.as_ref().map(|_| 2_500_000),
+        request_bytes: 4 + sql.len() as u64,
+        response_bytes: 11,
+        truncated: false,
+        redacted: false,
+        exchange: Exchange::Mysql(Box::new(exchange)),
+    }
+}

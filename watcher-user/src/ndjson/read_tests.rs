@@ -1061,9 +1061,14 @@ fn mysql_exchanges_of_every_result_kind_round_trip() {
         results: vec![Outcome::Text(Blob::full("Uptime: 5  Threads: 1"))],
     });
     let mut infile = MysqlExchange::new(Command::QUERY);
-    infile.sql = Some(Blob::full("LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t"));
+    infile.sql = Some(Blob::full(
+        "LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t",
+    ));
     infile.response = Some(MysqlResponse {
-        results: vec![Outcome::Infile("/tmp/x.csv".into()), Outcome::Ok(OkInfo::default())],
+        results: vec![
+            Outcome::Infile("/tmp/x.csv".into()),
+            Outcome::Ok(OkInfo::default()),
+        ],
     });
     let mut close = MysqlExchange::new(Command::STMT_CLOSE);
     close.statement_id = Some(7);

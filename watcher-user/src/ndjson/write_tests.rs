@@ -312,3 +312,54 @@ fn http_records_carry_request_response_headers_and_lossless_bodies() {
     );
     assert_eq!(rsp["trailers"][0], serde_json::json!(["X-Checksum", "abc"]));
 }
+
+#[test]
+fn mysql_records_match_the_schema_and_it_rejects_a_result_of_two_kinds() {
+    use crate::protocol::mysql::{
+        exchange::{Column, ErrorInfo, OkInfo, ResultSet},
+        Outcome,
+    };
+    let rows = Outcome::Rows(Box::new(ResultSet {
+        columns: vec![Column {
+            name: "note".into(),
+            type_code: 0xfc,
+            flags: 0,
+        }],
+        rows: 2,
+        first_rows: vec![
+            vec![None],
+            vec![Some(Blob {
+                data: vec![0xff; 4].into(),
+                len: 10,
+                redacted: false,
+            })],
+        ],
+        binary: false,
+        end: OkInfo::default(),
+    }));
+    let error = Outcome::Error(ErrorInfo {
+        code: 1146,
+        sql_state: "42S02".into(),
+        message: "no".into(),
+    });
+    let r = crate::test_records::mysql(
+        "SELECT note FROM t; SELECT * FROM u",
+        Some(vec![rows, error]),
+    );
+    let v = json(&r);
+    assert_eq!(v["protocol"], "mysql");
+    assert_eq!(v["error"], true);
+    assert_eq!(v["mysql"]["rows"], 2);
+    assert_eq!(v["mysql"]["error_code"], 1146);
+    assert_eq!(
+        v["mysql"]["results"][0]["rows"]["first_rows"][0][0],
+        serde_json::Value::Null
+    );
+    json(&crate::test_records::mysql("SELECT 1", None));
+    let mut broken = v.clone();
+    broken["mysql"]["results"][1]["ok"] = serde_json::json!({});
+    assert!(!schema().is_valid(&broken));
+    let mut broken = v;
+    broken["http"] = serde_json::json!({});
+    assert!(!schema().is_valid(&broken), "one payload object per record");
+}

@@ -69,7 +69,10 @@ mod tests {
             errors_only: true,
             ..RecordFilter::default()
         };
-        let error = redis("INCR", Some(Frame::Error(Blob::full(b"WRONGTYPE no".to_vec()))));
+        let error = redis(
+            "INCR",
+            Some(Frame::Error(Blob::full(b"WRONGTYPE no".to_vec()))),
+        );
         let fine = redis("GET", Some(Frame::Bulk(Blob::full(b"v".to_vec()))));
         assert!(filter.matches(&error));
         assert!(!filter.matches(&fine));
