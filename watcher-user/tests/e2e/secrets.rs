@@ -1,6 +1,7 @@
 //! Secrets end to end: a redis-server with `requirepass` and ACL users, and nginx receiving bearer
 //! tokens, cookies, secret query parameters, form and JSON passwords and a custom header (and proxying
-//! them to its backend), all watched on both sides. No secret may reach the capture file, `stat` or the
+//! them to its backend), all watched on both sides; and MariaDB given passwords in SQL, one of them in a
+//! statement the server rejects and quotes back. No secret may reach the capture file, `stat` or the
 //! `--fail-on` report; each must be found masked, with its length, where it was; `--show-secrets`
 //! must show them. (The UI screen is checked in `tui.rs`.)
 
@@ -8,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{curl, record, temp_path, watcher_bin, Nginx, Redis, Watcher};
+use crate::support::{curl, record, temp_path, watcher_bin, MariaDb, Nginx, Redis, Watcher};
 
 pub const REDIS_PW: &str = "redis-pw-Zq8xK2";
 const ACL_PW: &str = "acl-pw-Hy3Lm7";
@@ -20,6 +21,9 @@ const QUERY_TOKEN: &str = "query-tok-Jk7Wc3";
 const FORM_PW: &str = "form-pw-Gx5Tn8";
 const JSON_PW: &str = "json-pw-Lp9Fz4";
 const CUSTOM: &str = "custom-Mn3Kd6";
+const SQL_PW: &str = "sql-pw-Bt5Rw2";
+const SQL_PW_SET: &str = "sql-pw-set-Kc8Hd1";
+const SQL_PW_BAD: &str = "sql-pw-bad-Wm4Jp6";
 
 const SECRETS: &[&str] = &[
     REDIS_PW,
@@ -32,6 +36,9 @@ const SECRETS: &[&str] = &[
     FORM_PW,
     JSON_PW,
     CUSTOM,
+    SQL_PW,
+    SQL_PW_SET,
+    SQL_PW_BAD,
 ];
 
 pub fn assert_no_secret(what: &str, text: &str) {
@@ -397,4 +404,69 @@ fn check_report(port: &str) {
         "record's capture",
         &run.records.iter().map(Value::to_string).collect::<String>(),
     );
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn mysql_passwords_never_reach_the_capture_stat_or_the_failure_report() {
+    let db = MariaDb::start();
+    let port = db.port.to_string();
+    let sql = format!(
+        "CREATE USER 'viewer'@'localhost' IDENTIFIED BY '{SQL_PW}'; \
+         SET PASSWORD FOR 'viewer'@'localhost' = PASSWORD('{SQL_PW_SET}'); \
+         ALTER USER 'viewer'@'localhost' IDENTIFIED BY '{SQL_PW_BAD}' BOGUS;"
+    );
+    let run = record(
+        "secrets-mysql",
+        &["mysql", "--fail-on", "mysql-error"],
+        &[
+            "mariadb",
+            "--no-defaults",
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            "-uapp",
+            &format!("-p{}", MariaDb::PASSWORD),
+            "-e",
+            &sql,
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "mariadb fails on the bad statement:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1064"),
+        "the report lists the syntax error:\n{}",
+        run.stderr
+    );
+    let report = &run.stderr[run.stderr.find("--fail-on").unwrap_or(0)..];
+    assert_no_secret("the --fail-on report", report);
+    let text: String = run.records.iter().map(|r| r.to_string() + "\n").collect();
+    assert_no_secret("the capture", &text);
+    let statements: Vec<&Value> = run
+        .records
+        .iter()
+        .filter(|r| r["mysql"]["command"] == "QUERY" && r["redacted"] == true)
+        .collect();
+    assert_eq!(
+        statements.len(),
+        3,
+        "each statement masked: {:#?}",
+        run.records
+    );
+    let bad = statements
+        .iter()
+        .find(|r| r["error"] == true)
+        .expect("the rejected one");
+    let message = bad["mysql"]["results"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("near ") && message.contains('*'),
+        "the quoted statement masked: {message}"
+    );
+    check_stat(&text);
+    let _ = std::fs::remove_file(&run.path);
 }
