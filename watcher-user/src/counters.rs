@@ -52,6 +52,8 @@ user_counters! {
     orphan_replies,
     /// Connections whose traffic no enabled protocol recognised (not shown, not loss).
     unrecognised_connections,
+    /// Connections that switched to TLS inside their protocol (not decoded further, not loss).
+    encrypted_connections,
     /// Records produced by the decoders (before filters).
     records_decoded,
     /// Records removed by user-space filters.

@@ -172,6 +172,7 @@ struct Tally {
     dropped_requests: u64,
     orphan_replies: u64,
     unrecognised_connections: u64,
+    encrypted_connections: u64,
     records_decoded: u64,
     records_filtered: u64,
 }
@@ -188,6 +189,7 @@ impl Tally {
                 &counters.unrecognised_connections,
                 tally.unrecognised_connections,
             ),
+            (&counters.encrypted_connections, tally.encrypted_connections),
             (&counters.records_decoded, tally.records_decoded),
             (&counters.records_filtered, tally.records_filtered),
         ] {
@@ -208,6 +210,7 @@ fn emit(
     tally.lost_sync += stats.lost_sync - conn.reported.lost_sync;
     tally.dropped_requests += stats.dropped_requests - conn.reported.dropped_requests;
     tally.orphan_replies += stats.orphan_replies - conn.reported.orphan_replies;
+    tally.encrypted_connections += stats.encrypted - conn.reported.encrypted;
     conn.reported = stats;
     finished.drain(|paired| {
         let record = record(ctx, conn, paired);

@@ -57,7 +57,7 @@ impl std::fmt::Display for Summary {
         let t = &self.totals;
         write!(
             f,
-            "watcher: {} records ({} exported), {} lost, {} truncated ({} calls longer than --max-call-bytes; {}; {} sync losses, {} unrecognised connections)",
+            "watcher: {} records ({} exported), {} lost, {} truncated ({} calls longer than --max-call-bytes; {}; {} sync losses, {} unrecognised connections, {} encrypted connections)",
             self.records,
             self.exported,
             t.lost(),
@@ -66,6 +66,7 @@ impl std::fmt::Display for Summary {
             t.loss_breakdown(),
             t.user.lost_sync,
             t.user.unrecognised_connections,
+            t.user.encrypted_connections,
         )
     }
 }

@@ -968,19 +968,15 @@ proptest! {
     }
 }
 
-#[test]
-fn mysql_exchanges_of_every_result_kind_round_trip() {
+/// A multi-statement query answered with rows (a NULL, a truncated binary value), an OK and an error,
+/// on a connection whose handshake was seen.
+fn mysql_multi_result_query(
+    connection: Option<Arc<crate::protocol::mysql::ConnectionInfo>>,
+) -> crate::protocol::mysql::MysqlExchange {
     use crate::protocol::mysql::{
-        exchange::{Column, ErrorInfo, OkInfo, Param, Prepared, ResultSet},
-        Command, ConnectionInfo, MysqlExchange, MysqlResponse, Outcome,
+        exchange::{Column, ErrorInfo, OkInfo, ResultSet},
+        Command, MysqlExchange, MysqlResponse, Outcome,
     };
-    let connection = Some(Arc::new(ConnectionInfo {
-        server_version: "10.11.6-MariaDB".into(),
-        connection_id: 42,
-        user: "app".into(),
-        database: Some("shop".into()),
-        capabilities: (1 << 5) | (1 << 36),
-    }));
     let column = |name: &str, type_code| Column {
         name: name.into(),
         type_code,
@@ -988,7 +984,7 @@ fn mysql_exchanges_of_every_result_kind_round_trip() {
     };
     let mut query = MysqlExchange::new(Command::QUERY);
     query.sql = Some(prefix("SELECT id, note FROM t; UPDATE t SET", 60));
-    query.connection = connection.clone();
+    query.connection = connection;
     query.response = Some(MysqlResponse {
         results: vec![
             Outcome::Rows(Box::new(ResultSet {
@@ -1018,6 +1014,28 @@ fn mysql_exchanges_of_every_result_kind_round_trip() {
             }),
         ],
     });
+    query
+}
+
+#[test]
+fn mysql_exchanges_of_every_result_kind_round_trip() {
+    use crate::protocol::mysql::{
+        exchange::{Column, OkInfo, Param, Prepared, ResultSet},
+        Command, ConnectionInfo, MysqlExchange, MysqlResponse, Outcome,
+    };
+    let connection = Some(Arc::new(ConnectionInfo {
+        server_version: "10.11.6-MariaDB".into(),
+        connection_id: 42,
+        user: "app".into(),
+        database: Some("shop".into()),
+        capabilities: (1 << 5) | (1 << 36),
+    }));
+    let column = |name: &str, type_code| Column {
+        name: name.into(),
+        type_code,
+        flags: 0x20,
+    };
+    let query = mysql_multi_result_query(connection);
     let mut execute = MysqlExchange::new(Command::STMT_EXECUTE);
     execute.sql = Some(Blob::full("SELECT c FROM t WHERE id = ? AND d > ?"));
     execute.statement_id = Some(7);

@@ -98,4 +98,7 @@ pub struct SessionStats {
     pub dropped_requests: u64,
     /// Replies ignored because no request could be tied to them.
     pub orphan_replies: u64,
+    /// 1 once the connection switched to TLS inside the protocol (MySQL's `SSLRequest`): not decoded
+    /// further, and neither loss nor unrecognised.
+    pub encrypted: u64,
 }

@@ -160,7 +160,8 @@ mod tests {
             SessionStats {
                 lost_sync: 1,
                 dropped_requests: 2,
-                orphan_replies: 1
+                orphan_replies: 1,
+                encrypted: 0,
             }
         );
     }

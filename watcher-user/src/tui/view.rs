@@ -218,6 +218,9 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
             t.user.unrecognised_connections
         );
     }
+    if t.user.encrypted_connections > 0 {
+        let _ = write!(text, " · encrypted conns {}", t.user.encrypted_connections);
+    }
     if app.editing_filter || !app.filter.is_empty() {
         let _ = write!(
             text,

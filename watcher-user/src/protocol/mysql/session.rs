@@ -206,7 +206,10 @@ impl Session for MysqlSession {
     }
 
     fn stats(&self) -> SessionStats {
-        self.pairing.stats
+        SessionStats {
+            encrypted: u64::from(self.conversation.phase == Phase::Encrypted),
+            ..self.pairing.stats
+        }
     }
 }
 

@@ -524,6 +524,7 @@ fn after_a_request_gap_replies_are_ignored_until_a_fresh_request_is_pending() {
             lost_sync: 1,
             dropped_requests: 2,
             orphan_replies: 0,
+            encrypted: 0,
         }
     );
     // Replies to the dropped requests are ignored.
