@@ -77,7 +77,15 @@ fn main() -> Result<()> {
             target,
         } => fuzz::run(seconds, runs, target.as_deref()),
         Task::Bench { quick, only } => {
-            setup::apt_install(&["redis-server", "redis-tools", "nginx-light", "wrk"])?;
+            setup::apt_install(&[
+                "redis-server",
+                "redis-tools",
+                "nginx-light",
+                "wrk",
+                "mariadb-server",
+                "mariadb-client",
+                "sysbench",
+            ])?;
             let watcher = build()?;
             bench::run(&watcher, quick, only)
         }

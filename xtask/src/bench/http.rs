@@ -1,6 +1,7 @@
 //! The HTTP case of `cargo xtask bench`: CPU per request of nginx (one worker, static file) under wrk,
-//! alternating baseline / empty programs / watcher (`watch http --pid <worker>`), medians; plus the
-//! records and loss watcher reported, so a cheap run that lost requests cannot pass for a good one.
+//! alternating baseline / empty programs / watcher (`watch http --pid <worker>`), medians (`service`);
+//! plus the records and loss watcher reported, so a cheap run that lost requests cannot pass for a good
+//! one.
 
 use std::{
     net::TcpStream,
@@ -16,11 +17,7 @@ use nix::{
     unistd::Pid,
 };
 
-use super::{
-    median,
-    procs::{self, Guard, Observer},
-    Plan,
-};
+use super::{procs::Guard, service, Plan};
 
 /// Port of the benchmark's nginx.
 const PORT: u16 = 16391;
@@ -101,72 +98,19 @@ impl Drop for Nginx {
     }
 }
 
-/// Runs wrk for `secs` and returns the requests it completed.
-fn wrk(secs: u64) -> Result<u64> {
+/// Runs wrk for `secs` and returns the requests it completed and the seconds it ran.
+fn wrk(secs: u64) -> Result<(u64, f64)> {
     let out = Command::new("wrk")
         .args(["-t", "1", "-c", "50", "-d", &format!("{secs}s")])
         .arg(format!("http://127.0.0.1:{PORT}/index.html"))
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    let requests = text
+        .lines()
         .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
-        .with_context(|| format!("no request count in wrk's output: {text}"))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Setup {
-    Baseline,
-    EmptyPrograms,
-    Watcher,
-}
-
-impl Setup {
-    const ALL: [Setup; 3] = [Setup::Baseline, Setup::EmptyPrograms, Setup::Watcher];
-
-    fn label(self) -> &'static str {
-        match self {
-            Setup::Baseline => "baseline",
-            Setup::EmptyPrograms => "empty programs",
-            Setup::Watcher => "watcher",
-        }
-    }
-
-    fn observer(self, watcher: &Path, worker: u32) -> Result<Option<Observer>> {
-        Ok(match self {
-            Setup::Baseline => None,
-            Setup::EmptyPrograms => Some(Observer::start(
-                Command::new(watcher).arg("bench-probes"),
-                Some("attached"),
-            )?),
-            Setup::Watcher => Some(Observer::start(
-                Command::new(watcher)
-                    .args(["watch", "http", "--headless", "--pid", &worker.to_string()])
-                    .args(["--json-output", "/dev/null"]),
-                Some("capturing"),
-            )?),
-        })
-    }
-}
-
-/// One measured run: CPU ns per request of nginx's worker and of the observer, and watcher's summary.
-fn run(watcher: &Path, worker: u32, setup: Setup, secs: u64) -> Result<(f64, f64, String)> {
-    let observer = setup.observer(watcher, worker)?;
-    let observer_pid = observer.as_ref().map(Observer::pid);
-    let cpu = || (procs::cpu_ns(worker), observer_pid.map_or(0, procs::cpu_ns));
-    let before = cpu();
-    let requests = wrk(secs)?.max(1) as f64;
-    thread::sleep(Duration::from_millis(300));
-    let after = cpu();
-    let summary = match observer {
-        Some(o) => o.stop()?,
-        None => String::new(),
-    };
-    Ok((
-        (after.0 - before.0) as f64 / requests,
-        (after.1 - before.1) as f64 / requests,
-        summary,
-    ))
+        .with_context(|| format!("no request count in wrk's output: {text}"))?;
+    Ok((requests, secs as f64))
 }
 
 /// The HTTP overhead section.
@@ -179,28 +123,7 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     println!("   CPU ns per request: nginx worker, its observer, total, added to baseline");
     let nginx = Nginx::start()?;
     let worker = nginx.worker()?;
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); Setup::ALL.len()];
-    let mut last_summary = String::new();
-    for _ in 0..plan.rounds {
-        for (i, setup) in Setup::ALL.iter().enumerate() {
-            let (service, observer, summary) = run(watcher, worker, *setup, secs)?;
-            runs[i].push((service, observer));
-            if *setup == Setup::Watcher {
-                last_summary = summary;
-            }
-        }
-    }
-    let total = |i: usize| median(runs[i].iter().map(|(s, o)| s + o).collect());
-    for (i, setup) in Setup::ALL.iter().enumerate() {
-        println!(
-            "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}",
-            setup.label(),
-            median(runs[i].iter().map(|c| c.0).collect()),
-            median(runs[i].iter().map(|c| c.1).collect()),
-            total(i),
-            total(i) - total(0),
-        );
-    }
-    println!("   last watcher run: {last_summary}");
+    let summary = service::alternate(watcher, "http", worker, plan.rounds, || wrk(secs))?;
+    println!("   last watcher run: {summary}");
     Ok(())
 }

@@ -101,6 +101,19 @@ impl Command {
         }
     }
 
+    /// Its name where space is short (the table's command column): the prepared-statement commands
+    /// without `STMT_` (`EXECUTE`, `PREPARE`, `CLOSE`), others as [`Command::name`].
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Self::STMT_BULK_EXECUTE => "BULK_EXECUTE",
+            Self::STMT_SEND_LONG_DATA => "LONG_DATA",
+            _ => {
+                let name = self.name();
+                name.strip_prefix("STMT_").unwrap_or(name)
+            }
+        }
+    }
+
     /// The command named `name` (as [`Command::name`] gives it).
     pub fn from_name(name: &str) -> Option<Self> {
         if name == "STMT_BULK_EXECUTE" {
@@ -144,6 +157,8 @@ mod tests {
         }
         assert_eq!(Command::QUERY.name(), "QUERY");
         assert_eq!(Command(0x99).name(), "UNKNOWN");
+        assert_eq!(Command::STMT_EXECUTE.short_name(), "EXECUTE");
+        assert_eq!(Command::QUERY.short_name(), "QUERY");
         assert!(!Command::STMT_CLOSE.is_answered());
         assert!(Command::STMT_BULK_EXECUTE.is_known() && !Command::CONNECT.is_known());
     }

@@ -93,11 +93,11 @@ fn packet_fits(data: &[u8]) -> bool {
 }
 
 impl Payload for MysqlExchange {
-    /// A query's statement keyword (`SELECT`, `BEGIN`); otherwise the command (`STMT_EXECUTE`).
+    /// A query's statement keyword (`SELECT`, `BEGIN`); otherwise the command, short (`EXECUTE`).
     fn operation(&self) -> &str {
         match (&self.sql, self.command) {
             (Some(sql), Command::QUERY) => sql::verb(&sql.data).unwrap_or("QUERY"),
-            _ => self.command.name(),
+            _ => self.command.short_name(),
         }
     }
 
