@@ -1,6 +1,6 @@
 //! MySQL end to end, against a real MariaDB server on loopback: the `mariadb` command-line client
-//! (queries, an error, `USE`, compression, a password being set), PyMySQL (text protocol, a
-//! multi-statement), mysql-connector-python with server-side prepared statements (binary protocol) and with
+//! (queries, an error, `USE`, a multi-statement, compression, a password being set), PyMySQL (text
+//! protocol, a multi-statement), mysql-connector-python with server-side prepared statements (binary protocol) and with
 //! compression, and `sysbench oltp_read_write`, whose own count of queries the records must match.
 
 use std::process::Command;
@@ -32,7 +32,7 @@ fn with_sql<'a>(records: &'a [Value], text: &str) -> Vec<&'a Value> {
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
-fn the_mariadb_client_queries_errors_use_compression_and_logins_on_both_sides() {
+fn the_mariadb_client_queries_errors_use_multi_statements_compression_and_logins_on_both_sides() {
     let db = MariaDb::start();
     let port = db.port.to_string();
     let watcher = Watcher::start("mysql-cli", &["mysql"], &["--port", &port]);
@@ -46,6 +46,13 @@ fn the_mariadb_client_queries_errors_use_compression_and_logins_on_both_sides() 
     ]);
     assert!(out.contains("doesn't exist"), "the client printed {out}");
     db.client(&["-e", "USE shop; SELECT COUNT(*) FROM items"]);
+    // With another delimiter the client sends both statements as one query.
+    db.client(&[
+        "shop",
+        "--delimiter=//",
+        "-e",
+        "SELECT name FROM items WHERE price IS NULL; UPDATE items SET price = 2 WHERE name = 'pen'//",
+    ]);
     db.client(&[
         "--compress",
         "shop",
@@ -76,7 +83,7 @@ fn the_mariadb_client_queries_errors_use_compression_and_logins_on_both_sides() 
 /// What one side of the `mariadb` client test must show.
 fn check_cli_side(seen: &[Value], side: &str) {
     let logins = with_mysql_command(seen, "CONNECT");
-    assert_eq!(logins.len(), 4, "{side}: one login per client run");
+    assert_eq!(logins.len(), 5, "{side}: one login per client run");
     let connection = &logins[0]["mysql"]["connection"];
     assert_eq!(connection["user"], "app");
     assert_eq!(connection["database"], "shop");
@@ -123,6 +130,20 @@ fn check_cli_side(seen: &[Value], side: &str) {
         count[0]["mysql"]["results"][0]["rows"]["first_rows"][0][0],
         "3"
     );
+
+    let multi = with_sql(
+        seen,
+        "SELECT name FROM items WHERE price IS NULL; UPDATE items SET price = 2 WHERE name = 'pen'",
+    );
+    assert_eq!(multi.len(), 1, "{side}: one record for the multi-statement");
+    let results = multi[0]["mysql"]["results"].as_array().expect("results");
+    assert_eq!(
+        results.len(),
+        2,
+        "{side}: both statements' results: {results:#?}"
+    );
+    assert_eq!(results[0]["rows"]["first_rows"][0][0], "ink");
+    assert_eq!(results[1]["ok"]["affected_rows"], 1);
 
     let compressed = with_sql(seen, "SELECT name FROM items WHERE id IN (1, 3)");
     assert_eq!(
