@@ -159,6 +159,12 @@ pub trait Payload: PayloadJson + PayloadView {
     /// Whether it meets the `--fail-on` condition named `condition` (one of its protocol's
     /// [`Protocol::FAIL_ON`]).
     fn meets(&self, condition: &str) -> bool;
+
+    /// Rows it touched, for protocols that have rows (SQL: rows returned plus rows changed); `stat`
+    /// sums them per group.
+    fn rows(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// An exchange's JSON: the protocol's section of `docs/json-schema.md`.

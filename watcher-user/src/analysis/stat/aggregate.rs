@@ -71,6 +71,8 @@ pub struct GroupStats {
     pub request_bytes: u64,
     /// Response bytes on the wire, summed.
     pub response_bytes: u64,
+    /// Rows returned and changed, summed, for protocols that have rows (MySQL); `None` for the others.
+    pub rows: Option<u64>,
     /// Answered records per latency bucket (see [`HISTOGRAM_BOUNDS_NS`]).
     pub histogram: [u64; HISTOGRAM_BUCKETS],
 }
@@ -98,6 +100,7 @@ struct Group {
     errors: u64,
     request_bytes: u64,
     response_bytes: u64,
+    rows: Option<u64>,
     latencies: Vec<u64>,
     histogram: [u64; HISTOGRAM_BUCKETS],
 }
@@ -193,6 +196,9 @@ impl Group {
         self.errors += u64::from(record.is_error());
         self.request_bytes = self.request_bytes.saturating_add(record.request_bytes);
         self.response_bytes = self.response_bytes.saturating_add(record.response_bytes);
+        if let Some(rows) = record.exchange.payload().rows() {
+            self.rows = Some(self.rows.unwrap_or(0).saturating_add(rows));
+        }
         if let Some(ns) = record.latency_ns() {
             self.latencies.push(ns);
             self.histogram[histogram_bucket(ns)] += 1;
@@ -220,6 +226,7 @@ impl Group {
             mean_ns,
             request_bytes: self.request_bytes,
             response_bytes: self.response_bytes,
+            rows: self.rows,
             histogram: self.histogram,
         }
     }

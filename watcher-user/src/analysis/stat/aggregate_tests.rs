@@ -215,6 +215,7 @@ fn stats(key: &str, count: u64, errors: u64, p50: Option<u64>, bytes: u64) -> Gr
         mean_ns: p50,
         request_bytes: bytes,
         response_bytes: 1,
+        rows: None,
         histogram: [0; 16],
     }
 }

@@ -34,11 +34,16 @@ const NUMERIC_HEADERS: [&str; 8] = [
 /// last line says how many were left out.
 pub fn render_table(groups: &[GroupStats], group_by: GroupBy, limit: Option<usize>) -> String {
     let shown = &groups[..limit.map_or(groups.len(), |l| l.min(groups.len()))];
+    // A rows column only when a shown group's protocol has rows.
+    let with_rows = shown.iter().any(|g| g.rows.is_some());
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(shown.len() + 1);
     let mut header = vec!["protocol".to_owned(), group_by.name().to_owned()];
     header.extend(NUMERIC_HEADERS.iter().map(|&h| h.to_owned()));
+    if with_rows {
+        header.push("rows".to_owned());
+    }
     rows.push(header);
-    rows.extend(shown.iter().map(cells));
+    rows.extend(shown.iter().map(|g| cells(g, with_rows)));
 
     // Widths in characters, not bytes: `µs` and `→` are one column each.
     let mut widths = vec![0; rows[0].len()];
@@ -60,8 +65,8 @@ pub fn render_table(groups: &[GroupStats], group_by: GroupBy, limit: Option<usiz
     out
 }
 
-fn cells(g: &GroupStats) -> Vec<String> {
-    vec![
+fn cells(g: &GroupStats, with_rows: bool) -> Vec<String> {
+    let mut cells = vec![
         g.protocol.to_owned(),
         printable(&g.key),
         g.count.to_string(),
@@ -72,7 +77,11 @@ fn cells(g: &GroupStats) -> Vec<String> {
         latency(g.max_ns),
         g.request_bytes.to_string(),
         g.response_bytes.to_string(),
-    ]
+    ];
+    if with_rows {
+        cells.push(g.rows.map_or_else(|| "-".to_owned(), |r| r.to_string()));
+    }
+    cells
 }
 
 /// `text` with control characters escaped: keys come from the traffic (command names, paths, process
@@ -140,7 +149,7 @@ impl<'a> Report<'a> {
 mod tests {
     use super::{render_table, Report};
     use crate::analysis::stat::{
-        test_records::{error, http, ok, redis, with_latency},
+        test_records::{error, http, mysql, ok, redis, with_latency},
         Aggregator, GroupBy, HISTOGRAM_BUCKETS,
     };
 
@@ -168,6 +177,56 @@ redis     GET          3  33.3%  1.50ms  2.00s  2.00s  2.00s         60         
 http      POST         1   0.0%    12µs   12µs   12µs   12µs        100         40
 ";
         assert_eq!(table, expected, "\n{table}");
+    }
+
+    #[test]
+    fn a_rows_column_appears_with_sql_groups_and_sums_returned_and_changed_rows() {
+        use crate::protocol::mysql::{exchange::OkInfo, exchange::ResultSet, Outcome};
+        let mut agg = Aggregator::new(GroupBy::Endpoint);
+        let select = |n| {
+            Outcome::Rows(Box::new(ResultSet {
+                rows: n,
+                ..ResultSet::default()
+            }))
+        };
+        let update = |n| {
+            Outcome::Ok(OkInfo {
+                affected_rows: n,
+                ..OkInfo::default()
+            })
+        };
+        agg.add(&mysql(
+            "SELECT * FROM t WHERE id IN (1, 2)",
+            Some(vec![select(2)]),
+        ));
+        agg.add(&mysql(
+            "SELECT * FROM t WHERE id IN (3)",
+            Some(vec![select(1)]),
+        ));
+        agg.add(&mysql("UPDATE t SET a = 1", Some(vec![update(7)])));
+        agg.add(&redis("GET", Some(ok())));
+        let groups = agg.finish();
+        let table = render_table(&groups, GroupBy::Endpoint, None);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("rsp bytes  rows"), "{table}");
+        let select = lines
+            .iter()
+            .find(|l| l.contains("IN (...)"))
+            .expect("one group");
+        assert!(select.ends_with("  3"), "{table}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("UPDATE") && l.ends_with("  7")),
+            "{table}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("redis") && l.ends_with("  -")),
+            "{table}"
+        );
+        assert!(!render_table(&sample(), GroupBy::Command, None).contains("rows"));
     }
 
     #[test]
@@ -250,6 +309,7 @@ http      POST         1   0.0%    12µs   12µs   12µs   12µs        100     
                 "protocol",
                 "request_bytes",
                 "response_bytes",
+                "rows",
                 "unanswered"
             ]
         );

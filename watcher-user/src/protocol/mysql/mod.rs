@@ -130,4 +130,11 @@ impl Payload for MysqlExchange {
     fn meets(&self, condition: &str) -> bool {
         condition == ERROR_CONDITION && self.is_error()
     }
+
+    /// Rows returned plus rows changed; `None` without an answer.
+    fn rows(&self) -> Option<u64> {
+        self.response
+            .as_ref()
+            .map(|r| r.rows().saturating_add(r.affected_rows()))
+    }
 }
