@@ -597,6 +597,26 @@ fn opens_compressed(data: &[u8]) -> bool {
         && (plain == 0 || data.get(COMPRESSED_HEADER) == Some(&0x78))
 }
 
+/// Whether `data`, a client's syscall on a connection met in the middle, is one command in the
+/// compressed protocol: exactly one compressed packet with compressed sequence id 0, holding either a
+/// zlib stream or, uncompressed, exactly one command packet. A plain command packet never passes (its
+/// header gives a length 3 bytes shorter than the data's).
+pub fn opens_compressed_command(data: &[u8]) -> bool {
+    let Some(head) = data.get(..COMPRESSED_HEADER) else {
+        return false;
+    };
+    let (len, plain) = (u24(head), u24(&head[4..]));
+    if head[3] != 0 || data.len() != COMPRESSED_HEADER + len {
+        return false;
+    }
+    let body = &data[COMPRESSED_HEADER..];
+    if plain == 0 {
+        return opens_packet(Flow::Request, body) && body.len() == 4 + u24(body);
+    }
+    // A zlib header: deflate with a 32 KiB window at most, and a check value.
+    matches!(body, [cmf, flg, ..] if cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0)
+}
+
 impl crate::protocol::pairing::StreamDecoder for Stream {
     fn resync(&mut self, data: &[u8]) {
         Stream::resync(self, data);

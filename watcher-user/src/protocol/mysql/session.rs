@@ -10,7 +10,8 @@
 //! current exchange (auth data, a `LOCAL INFILE` file) and are counted, never decoded.
 //!
 //! A connection met in the middle (the watcher started after it) is decoded from the first command
-//! packet that starts a syscall's bytes; what its handshake said is then unknown. An `SSLRequest` means
+//! packet that starts a syscall's bytes (a compressed one too: the compressed protocol is then switched on
+//! for both directions); what its handshake said is then unknown. An `SSLRequest` means
 //! TLS follows: the connection is counted as encrypted and not decoded further.
 //!
 //! Memory is bounded whatever either side sends: at most [`MAX_PENDING`] commands wait, at most
@@ -28,7 +29,7 @@ use super::{
     handshake::{
         self, Answer, Greeting, CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_QUERY_ATTRIBUTES,
     },
-    packet::{Control, Fed, Packet, Stream},
+    packet::{self, Control, Fed, Packet, Stream},
     response::{Expect, Progress, ResponseReader},
     wire::{self, Reader},
 };
@@ -159,6 +160,18 @@ impl Session for MysqlSession {
             || (c.phase == Phase::Binlog && chunk.flow == Flow::Response)
         {
             return;
+        }
+        if c.phase == Phase::Command
+            && c.info.is_none()
+            && chunk.flow == Flow::Request
+            && chunk.call_start
+            && !self.pairing.requests.in_sync()
+            && !self.pairing.requests.is_compressed()
+            && packet::opens_compressed_command(chunk.data)
+        {
+            // Met in the middle, after a login that agreed compression.
+            self.pairing.requests.compress();
+            self.pairing.responses.compress();
         }
         self.pairing.decoder_for(chunk);
         let Pairing {
