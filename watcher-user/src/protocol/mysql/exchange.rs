@@ -7,6 +7,9 @@ use std::sync::Arc;
 use super::command::Command;
 use crate::protocol::common::Blob;
 
+/// `CLIENT_COMPRESS`: the capability flag of the compressed protocol.
+pub const CLIENT_COMPRESS: u64 = 1 << 5;
+
 /// What the connection phase said, shared by the records of one connection. Never the auth data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionInfo {
@@ -25,7 +28,7 @@ pub struct ConnectionInfo {
 impl ConnectionInfo {
     /// Whether the compressed protocol was agreed.
     pub fn compressed(&self) -> bool {
-        self.capabilities & super::handshake::CLIENT_COMPRESS != 0
+        self.capabilities & CLIENT_COMPRESS != 0
     }
 }
 

@@ -3,14 +3,14 @@
 //! they agree on. What is kept is what people need to know about a connection; the auth data is read
 //! past and never kept.
 
+#[cfg(test)]
+use super::exchange::CLIENT_COMPRESS;
 use super::{exchange::ConnectionInfo, wire::Reader};
 
 /// `CLIENT_LONG_PASSWORD`: set by every 4.1+ client; MariaDB clears it to say it is MariaDB.
 const CLIENT_MYSQL: u64 = 1;
 /// `CLIENT_CONNECT_WITH_DB`.
 const CLIENT_CONNECT_WITH_DB: u64 = 1 << 3;
-/// `CLIENT_COMPRESS`.
-pub const CLIENT_COMPRESS: u64 = 1 << 5;
 /// `CLIENT_PROTOCOL_41`.
 const CLIENT_PROTOCOL_41: u64 = 1 << 9;
 /// `CLIENT_SSL`.

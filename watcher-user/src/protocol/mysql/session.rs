@@ -25,10 +25,10 @@ use std::{collections::HashMap, sync::Arc};
 use super::{
     binary,
     command::Command,
-    exchange::{Column, ConnectionInfo, MysqlExchange, MysqlResponse, Outcome, Param},
-    handshake::{
-        self, Answer, Greeting, CLIENT_COMPRESS, CLIENT_DEPRECATE_EOF, CLIENT_QUERY_ATTRIBUTES,
+    exchange::{
+        Column, ConnectionInfo, MysqlExchange, MysqlResponse, Outcome, Param, CLIENT_COMPRESS,
     },
+    handshake::{self, Answer, Greeting, CLIENT_DEPRECATE_EOF, CLIENT_QUERY_ATTRIBUTES},
     packet::{self, Control, Fed, Packet, Stream},
     response::{Expect, Progress, ResponseReader},
     wire::{self, Reader},

@@ -95,7 +95,7 @@ fn login_calls(capabilities: u64) -> Vec<Call> {
             &[mariadb_greeting(
                 "10.11.6-MariaDB",
                 7,
-                capabilities | handshake::CLIENT_COMPRESS,
+                capabilities | CLIENT_COMPRESS,
             )],
             0,
         ),
@@ -241,7 +241,7 @@ fn prepared_statements_show_their_sql_and_bound_parameters() {
 
 #[test]
 fn compressed_connections_are_inflated_after_the_login() {
-    let caps = CLIENT | handshake::CLIENT_COMPRESS;
+    let caps = CLIENT | CLIENT_COMPRESS;
     let mut calls = login_calls(caps);
     let compress = |call: Call, seq: u8| -> Call {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
