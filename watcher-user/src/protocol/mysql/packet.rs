@@ -19,6 +19,10 @@ use crate::protocol::common::Flow;
 /// A physical packet of this length is followed by another carrying the rest of the payload.
 pub const MAX_PHYSICAL: usize = 0xff_ffff;
 
+/// Capacity of a connection's assembly buffer kept between packets; a larger one is freed once its
+/// packet was handed out.
+const KEEP_BUFFER: usize = 4096;
+
 /// Bytes of a compressed packet's header: compressed length, compressed sequence id, length before
 /// compression.
 const COMPRESSED_HEADER: usize = 7;
@@ -171,7 +175,12 @@ impl PacketReader {
     fn next<'s, 'd: 's>(&'s mut self, rest: &mut &'d [u8], ts: u64) -> Option<Step<'s>> {
         match std::mem::replace(&mut self.handout, Handout::None) {
             Handout::Done => {
-                self.buf.clear();
+                if self.buf.capacity() > KEEP_BUFFER {
+                    // A large packet was assembled: an idle connection must not hold on to it.
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.clear();
+                }
                 self.started = false;
             }
             Handout::Ready => return Some(Step::Packet(self.assembled())),
