@@ -172,12 +172,15 @@ fn time(out: &mut String, r: &mut Reader<'_>) -> Option<()> {
 
 /// The bound parameters of `COM_STMT_EXECUTE`, from the null bitmap on: `count` parameters whose types
 /// are sent here when the new-params-bound flag is set, else the `types` of the previous execution.
-/// `types` is updated when new ones are sent. Returns the parameters, or `None` when they cannot be
-/// read (types never seen, or the payload ends first); keeps `keep` bytes of all values together.
+/// `types` is updated when new ones are sent. The parameters in `long_data` (index, bytes) were sent
+/// before with `COM_STMT_SEND_LONG_DATA`: the execution carries no value for them, and each is given
+/// as a value of that many bytes, none kept. Returns the parameters, or `None` when they cannot be read
+/// (types never seen, or the payload ends first); keeps `keep` bytes of all values together.
 pub fn params(
     r: &mut Reader<'_>,
     count: usize,
     types: &mut Vec<(u8, bool)>,
+    long_data: &[(u16, u64)],
     keep: usize,
 ) -> Option<Vec<Param>> {
     let bitmap = r.bytes(count.div_ceil(8))?;
@@ -196,7 +199,14 @@ pub fn params(
     let mut out = Vec::with_capacity(count);
     for (i, &(code, unsigned)) in types.iter().enumerate() {
         let null = bitmap[i / 8] & (1 << (i % 8)) != 0;
-        let value = if null || code == TYPE_NULL {
+        let sent_before = long_data.iter().find(|(p, _)| usize::from(*p) == i);
+        let value = if let Some(&(_, len)) = sent_before {
+            Some(Blob {
+                data: BlobData::new(),
+                len,
+                redacted: false,
+            })
+        } else if null || code == TYPE_NULL {
             None
         } else {
             let v = value(r, code, unsigned, left)?;
@@ -267,7 +277,7 @@ mod tests {
         payload.extend([8, 1, 1, 0, 0, 0, 2, 3, 4]);
         payload.extend([0xff]);
         let mut types = Vec::new();
-        let got = params(&mut Reader::new(&payload), 8, &mut types, 1024).unwrap();
+        let got = params(&mut Reader::new(&payload), 8, &mut types, &[], 1024).unwrap();
         let texts: Vec<_> = got
             .iter()
             .map(|p| p.value.as_ref().map(|v| text(Some(v))))
@@ -290,14 +300,28 @@ mod tests {
         let mut again = vec![0xfe, 0];
         again.extend(7i64.to_le_bytes());
         again.extend(1u32.to_le_bytes());
-        let got = params(&mut Reader::new(&again), 8, &mut types, 1024).unwrap();
+        let got = params(&mut Reader::new(&again), 8, &mut types, &[], 1024).unwrap();
         assert_eq!(text(got[0].value.as_ref()), "7");
         assert!(got[1..].iter().all(|p| p.value.is_none()));
         let mut cut = vec![0, 0];
         cut.extend(7i64.to_le_bytes());
-        let got = params(&mut Reader::new(&cut), 8, &mut types, 1024);
+        let got = params(&mut Reader::new(&cut), 8, &mut types, &[], 1024);
         assert!(got.is_none(), "the values run out before the second");
-        assert!(params(&mut Reader::new(&[0, 0]), 1, &mut Vec::new(), 10).is_none());
+        assert!(params(&mut Reader::new(&[0, 0]), 1, &mut Vec::new(), &[], 10).is_none());
+        // Parameter 1 went as long data: the execution holds only parameter 0's value.
+        let mut two = vec![0, 1, 0x08, 0, 0xfc, 0];
+        two.extend(9i64.to_le_bytes());
+        let got = params(
+            &mut Reader::new(&two),
+            2,
+            &mut Vec::new(),
+            &[(1, 70_000)],
+            10,
+        )
+        .unwrap();
+        assert_eq!(text(got[0].value.as_ref()), "9");
+        let long = got[1].value.as_ref().unwrap();
+        assert_eq!((long.data.len(), long.len), (0, 70_000));
     }
 
     #[test]

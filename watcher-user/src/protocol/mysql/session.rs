@@ -70,6 +70,8 @@ struct Statement {
     columns: Arc<[Column]>,
     /// Parameter types of the last execution (sent only when they change).
     types: Vec<(u8, bool)>,
+    /// Parameters sent with `COM_STMT_SEND_LONG_DATA` since the last execution, and their bytes.
+    long_data: Vec<(u16, u64)>,
 }
 
 #[derive(Debug)]
@@ -368,6 +370,7 @@ impl Conversation {
                         exchange.sql.clone_from(&s.sql);
                         expect.binary_columns = Some(Arc::clone(&s.columns));
                     }
+                    self.long_data(command, id, body, body_len);
                 }
             }
             Command::INIT_DB | Command::FIELD_LIST | Command::CHANGE_USER => {
@@ -403,6 +406,31 @@ impl Conversation {
         Control::Continue
     }
 
+    /// What `COM_STMT_SEND_LONG_DATA` (statement id, parameter, data) and `COM_STMT_RESET` do to the
+    /// statement's long data.
+    fn long_data(&mut self, command: Command, id: u32, body: &[u8], body_len: u64) {
+        let Some(statement) = self.statements.get_mut(&id) else {
+            return;
+        };
+        match command {
+            Command::STMT_RESET => statement.long_data.clear(),
+            Command::STMT_SEND_LONG_DATA => {
+                let Some(param) = body.get(4..6).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+                    return;
+                };
+                if param >= statement.params {
+                    return;
+                }
+                let bytes = body_len.saturating_sub(6);
+                match statement.long_data.iter_mut().find(|(p, _)| *p == param) {
+                    Some((_, total)) => *total = total.saturating_add(bytes),
+                    None => statement.long_data.push((param, bytes)),
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn statement_id(&self, id: u32) -> u32 {
         match (id, self.last_prepared) {
             (LAST_PREPARED, Some(last)) => last,
@@ -433,10 +461,15 @@ impl Conversation {
                 .unwrap_or(0);
         }
         if count > 0 && u16::try_from(count).is_ok() {
-            if let Some(params) = binary::params(&mut r, count, &mut statement.types, keep) {
+            let long_data = &statement.long_data;
+            if let Some(params) =
+                binary::params(&mut r, count, &mut statement.types, long_data, keep)
+            {
                 exchange.params = params;
             }
         }
+        // The server forgets long data once the statement has run.
+        statement.long_data.clear();
     }
 
     /// MySQL 8's query attributes before a query's text: count, set count, then named binary values.
@@ -562,6 +595,7 @@ impl Conversation {
                             params: p.params,
                             columns: p.columns.clone().into(),
                             types: Vec::new(),
+                            long_data: Vec::new(),
                         },
                     );
                     self.last_prepared = Some(p.statement_id);

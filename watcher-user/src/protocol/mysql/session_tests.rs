@@ -441,3 +441,49 @@ fn hostile_bytes_never_panic_and_memory_stays_bounded() {
     }
     assert!(s.pairing.pending.len() <= MAX_PENDING);
 }
+
+#[test]
+fn long_data_parameters_are_not_read_from_the_execution() {
+    let mut calls = login_calls(CLIENT);
+    calls.push(client(0, b"\x16INSERT INTO docs (id, body) VALUES (?, ?)"));
+    let mut prepare_ok = vec![0, 3, 0, 0, 0];
+    prepare_ok.extend(0u16.to_le_bytes());
+    prepare_ok.extend(2u16.to_le_bytes());
+    prepare_ok.extend([0, 0, 0]);
+    calls.push(server(
+        &[prepare_ok, column_def("?", 8), column_def("?", 0xfc)],
+        1,
+    ));
+    // The body goes in two pieces of long data, unanswered.
+    for piece in [&[b'a'; 300][..], &[b'b'; 200][..]] {
+        calls.push(client(0, &[&[0x18, 3, 0, 0, 0, 1, 0][..], piece].concat()));
+    }
+    let mut execute = vec![0x17, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 8, 0, 0xfc, 0];
+    execute.extend(77i64.to_le_bytes());
+    calls.push(client(0, &execute));
+    calls.push(server(&[ok(1, 2)], 1));
+    let got = run_all_cuts(&calls, true);
+    let commands: Vec<_> = got.iter().map(|p| p.exchange.command.name()).collect();
+    assert_eq!(
+        commands,
+        [
+            "CONNECT",
+            "STMT_PREPARE",
+            "STMT_SEND_LONG_DATA",
+            "STMT_SEND_LONG_DATA",
+            "STMT_EXECUTE"
+        ]
+    );
+    let params = &got[4].exchange.params;
+    assert_eq!(params[0].value.as_ref().unwrap().data.as_slice(), b"77");
+    let body = params[1].value.as_ref().unwrap();
+    assert_eq!(
+        (body.data.len(), body.len),
+        (0, 500),
+        "500 bytes sent before, none kept"
+    );
+    assert_eq!(
+        got[4].exchange.response.as_ref().unwrap().affected_rows(),
+        1
+    );
+}
