@@ -57,15 +57,16 @@ impl Protocol for Mysql {
 
     /// The server's greeting is sure. So is a whole command packet (sequence id 0, a known command,
     /// the length the header gives): a connection met in the middle is picked up at its next command.
+    /// An error packet in the greeting's place (a refused connection) is plausible.
     fn recognise(flow: Flow, data: &[u8]) -> Recognition {
         match flow {
             Flow::Response => {
-                let is_greeting = data.len() > 5
-                    && data[3] == 0
-                    && packet_fits(data)
-                    && handshake::greeting(&data[4..]).is_some();
-                if is_greeting {
+                let first_packet = data.len() > 5 && data[3] == 0 && packet_fits(data);
+                if first_packet && handshake::greeting(&data[4..]).is_some() {
                     Recognition::Yes
+                } else if first_packet && data[4] == 0xff && super::text::is_text(&data[7..]) {
+                    // A server refusing the connection instead of greeting it: an error code and text.
+                    Recognition::Maybe
                 } else {
                     Recognition::No
                 }
@@ -136,5 +137,42 @@ impl Payload for MysqlExchange {
         self.response
             .as_ref()
             .map(|r| r.rows().saturating_add(r.affected_rows()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greetings_commands_and_refusals_are_recognised() {
+        let greeting = handshake::tests::mariadb_greeting("10.11.6-MariaDB", 1, 0);
+        let mut packet = vec![greeting.len() as u8, 0, 0, 0];
+        packet.extend(&greeting);
+        assert_eq!(Mysql::recognise(Flow::Response, &packet), Recognition::Yes);
+        assert_eq!(
+            Mysql::recognise(Flow::Request, b"\x09\x00\x00\x00\x03SELECT 1"),
+            Recognition::Yes
+        );
+        assert_eq!(
+            Mysql::recognise(
+                Flow::Request,
+                b"\x09\x00\x00\x00\x03\x00\x01\x02\x03\x04\x05\x06\x07"
+            ),
+            Recognition::No
+        );
+        let refused = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
+        assert_eq!(
+            Mysql::recognise(Flow::Response, refused),
+            Recognition::Maybe
+        );
+        assert_eq!(
+            Mysql::recognise(Flow::Response, b"HTTP/1.1 200 OK\r\n\r\n"),
+            Recognition::No
+        );
+        assert_eq!(
+            Mysql::recognise(Flow::Request, b"GET / HTTP/1.1\r\n\r\n"),
+            Recognition::No
+        );
     }
 }

@@ -537,6 +537,10 @@ impl Conversation {
                 if let Some(greeting) = handshake::greeting(p.payload) {
                     self.greeting = Some(greeting);
                     self.phase = Phase::Login;
+                } else if p.first() == 0xff {
+                    // Refused before any greeting ("Too many connections", a blocked host): the
+                    // login's record, with the error.
+                    out.push(refused(p));
                 }
                 return Control::Continue;
             }
@@ -620,6 +624,22 @@ impl Conversation {
             _ => {}
         }
         Control::Continue
+    }
+}
+
+/// The record of a connection the server refused with `error` instead of a greeting.
+fn refused(error: &Packet<'_>) -> Paired {
+    let mut exchange = MysqlExchange::new(Command::CONNECT);
+    exchange.response = Some(MysqlResponse {
+        results: vec![Outcome::Error(super::response::err_packet(error.payload))],
+    });
+    Paired {
+        exchange,
+        start_ns: error.start_ns,
+        end_ns: Some(error.end_ns),
+        request_bytes: 0,
+        response_bytes: error.len + HEADER,
+        truncated: !error.is_whole(),
     }
 }
 

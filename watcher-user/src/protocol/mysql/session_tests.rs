@@ -487,3 +487,16 @@ fn long_data_parameters_are_not_read_from_the_execution() {
         1
     );
 }
+
+#[test]
+fn a_connection_refused_instead_of_greeted_is_a_failed_login() {
+    let calls = [server(&[b"\xff\x10\x04Too many connections".to_vec()], 0)];
+    let got = run_all_cuts(&calls, true);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].exchange.command, Command::CONNECT);
+    let error = got[0].exchange.error().expect("the error");
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (1040, "Too many connections")
+    );
+}
