@@ -94,6 +94,9 @@ pub struct Secrets {
 
 /// Masks the string literals that hold secrets in SQL text (see the module doc).
 pub fn mask_sql(sql: &mut [u8]) -> Secrets {
+    if !mentions_secret_word(sql) {
+        return Secrets::default();
+    }
     let mut spans = Vec::new();
     let mut found = Secrets::default();
     let mut armed = false;
@@ -121,6 +124,21 @@ pub fn mask_sql(sql: &mut [u8]) -> Secrets {
         }
     }
     found
+}
+
+/// Whether `IDENTIFIED` or `PASSWORD` (any case) occurs anywhere in `sql`: without either, no word can
+/// arm [`mask_sql`]. Every statement is checked, so this looks only at the rare letters of the two
+/// words (`W`, `F`) with a vectorised search, instead of scanning the SQL token by token.
+fn mentions_secret_word(sql: &[u8]) -> bool {
+    let around = |at: usize, before: &[u8], after: &[u8]| {
+        at >= before.len()
+            && sql[at - before.len()..at].eq_ignore_ascii_case(before)
+            && sql
+                .get(at + 1..at + 1 + after.len())
+                .is_some_and(|a| a.eq_ignore_ascii_case(after))
+    };
+    memchr::memchr2_iter(b'w', b'W', sql).any(|at| around(at, b"PASS", b"ORD"))
+        || memchr::memchr2_iter(b'f', b'F', sql).any(|at| around(at, b"IDENTI", b"IED"))
 }
 
 fn ends_with_password(word: &[u8]) -> bool {
@@ -170,5 +188,9 @@ mod tests {
         assert_eq!(got, "SELECT * FROM users WHERE name = 'bob'");
         assert_eq!(found, Secrets::default());
         assert!(masked("CREATE USER ? IDENTIFIED BY ?").1.placeholders);
+        assert!(mentions_secret_word(b"x identified y") && mentions_secret_word(b"SET PassWord"));
+        assert!(!mentions_secret_word(
+            b"SELECT pass, word FROM identity WHERE f = 'identifie'"
+        ));
     }
 }
