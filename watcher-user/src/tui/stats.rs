@@ -34,13 +34,13 @@ pub fn histogram_bars(histogram: &[u64; HISTOGRAM_BUCKETS]) -> String {
         .collect()
 }
 
-fn row(group: &GroupStats) -> Row<'static> {
+fn row(group: &GroupStats, with_rows: bool) -> Row<'static> {
     let error_style = if group.errors > 0 {
         Style::default().fg(Color::Red)
     } else {
         Style::default()
     };
-    Row::new(vec![
+    let mut cells = vec![
         Cell::from(group.protocol),
         Cell::from(group.key.clone()),
         Cell::from(group.count.to_string()),
@@ -50,8 +50,15 @@ fn row(group: &GroupStats) -> Row<'static> {
         Cell::from(latency(group.p99_ns)),
         Cell::from(latency(group.max_ns)),
         Cell::from(format!("{}/{}", group.request_bytes, group.response_bytes)),
-        Cell::from(histogram_bars(&group.histogram)).style(Style::default().fg(Color::Cyan)),
-    ])
+    ];
+    if with_rows {
+        cells.push(Cell::from(
+            group.rows.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        ));
+    }
+    cells
+        .push(Cell::from(histogram_bars(&group.histogram)).style(Style::default().fg(Color::Cyan)));
+    Row::new(cells)
 }
 
 /// Draws the tab.
@@ -61,12 +68,14 @@ pub fn draw_stats(f: &mut UiFrame, app: &App, area: Rect) {
     let first = stats
         .selected
         .saturating_sub(rows_on_screen.saturating_sub(1));
+    // A rows column only when a group's protocol has rows (SQL).
+    let with_rows = stats.groups.iter().any(|g| g.rows.is_some());
     let rows: Vec<Row> = stats.groups[first.min(stats.groups.len())..]
         .iter()
         .take(rows_on_screen)
-        .map(row)
+        .map(|g| row(g, with_rows))
         .collect();
-    let header = Row::new([
+    let mut header = vec![
         "proto",
         stats.group_by.name(),
         "count",
@@ -76,10 +85,8 @@ pub fn draw_stats(f: &mut UiFrame, app: &App, area: Rect) {
         "p99",
         "max",
         "bytes req/rsp",
-        "latency <1µs … ≥10s",
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let widths = [
+    ];
+    let mut widths = vec![
         Constraint::Length(5),
         Constraint::Min(20),
         Constraint::Length(8),
@@ -89,8 +96,14 @@ pub fn draw_stats(f: &mut UiFrame, app: &App, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(9),
         Constraint::Length(15),
-        Constraint::Length(HISTOGRAM_BUCKETS as u16 + 4),
     ];
+    if with_rows {
+        header.push("rows");
+        widths.push(Constraint::Length(10));
+    }
+    header.push("latency <1µs … ≥10s");
+    widths.push(Constraint::Length(HISTOGRAM_BUCKETS as u16 + 4));
+    let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
     let title = format!(
         " stats · by {} (b) · sort {} (s) · {} groups of {} rows · Tab: table ",
         stats.group_by.name(),

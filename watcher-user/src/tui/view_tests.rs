@@ -224,3 +224,35 @@ fn stats_tab_groups_the_rows_shown_and_follows_group_by_and_filter() {
         "{text}"
     );
 }
+
+#[test]
+fn stats_tab_shows_rows_when_a_group_has_them() {
+    use crate::protocol::mysql::{exchange::ResultSet, Outcome};
+    let rows = |n| {
+        Outcome::Rows(Box::new(ResultSet {
+            rows: n,
+            ..ResultSet::default()
+        }))
+    };
+    let mut app = app_with(vec![
+        crate::test_records::mysql("SELECT * FROM t", Some(vec![rows(40)])),
+        crate::test_records::mysql("SELECT * FROM t", Some(vec![rows(2)])),
+    ]);
+    app.update(Action::ToggleStats);
+    let text = screen(&mut app, 160, 12);
+    let header = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.contains("bytes req/rsp"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header(&text).contains("rows"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("mysql SELECT"))
+        .unwrap_or_else(|| panic!("a SELECT row: {text}"));
+    assert!(row.contains(" 42 "), "40 + 2 rows: {row}");
+    let mut redis_only = app_with(vec![record("GET", "a", Frame::Bulk(Blob::full("1")))]);
+    redis_only.update(Action::ToggleStats);
+    assert!(!header(&screen(&mut redis_only, 160, 12)).contains("rows"));
+}
