@@ -176,21 +176,9 @@ impl Session for MysqlSession {
             self.pairing.responses.compress();
         }
         self.pairing.decoder_for(chunk);
-        let Pairing {
-            requests,
-            responses,
-            pending,
-            stats,
-        } = &mut self.pairing;
-        let fed = match chunk.flow {
-            Flow::Request => requests.feed(chunk.data, chunk.ts_ns, &mut |p| {
-                c.on_request(&p, pending, out)
-            }),
-            Flow::Response => responses.feed(chunk.data, chunk.ts_ns, &mut |p| {
-                c.on_response(&p, pending, stats, out)
-            }),
-        };
-        self.after(fed);
+        self.with_stream(chunk.flow, out, |stream, handle| {
+            stream.feed(chunk.data, chunk.ts_ns, handle)
+        });
     }
 
     fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
@@ -199,19 +187,7 @@ impl Session for MysqlSession {
             return;
         }
         let ts = c.last_ns;
-        let Pairing {
-            requests,
-            responses,
-            pending,
-            stats,
-        } = &mut self.pairing;
-        let fed = match flow {
-            Flow::Request => requests.gap(len, ts, &mut |p| c.on_request(&p, pending, out)),
-            Flow::Response => {
-                responses.gap(len, ts, &mut |p| c.on_response(&p, pending, stats, out))
-            }
-        };
-        self.after(fed);
+        self.with_stream(flow, out, |stream, handle| stream.gap(len, ts, handle));
     }
 
     fn on_close(&mut self, out: &mut Vec<Paired>) {
@@ -229,6 +205,28 @@ impl Session for MysqlSession {
 }
 
 impl MysqlSession {
+    /// Runs `step` (feeding bytes or a gap) on `flow`'s stream, with the conversation's handler of that
+    /// direction's packets, then applies what followed.
+    fn with_stream(
+        &mut self,
+        flow: Flow,
+        out: &mut Vec<Paired>,
+        step: impl FnOnce(&mut Stream, &mut dyn FnMut(Packet<'_>) -> Control) -> Fed,
+    ) {
+        let c = &mut self.conversation;
+        let Pairing {
+            requests,
+            responses,
+            pending,
+            stats,
+        } = &mut self.pairing;
+        let fed = match flow {
+            Flow::Request => step(requests, &mut |p| c.on_request(&p, pending, out)),
+            Flow::Response => step(responses, &mut |p| c.on_response(&p, pending, stats, out)),
+        };
+        self.after(fed);
+    }
+
     /// After bytes were fed: compression the login switched on, and the loss rules.
     fn after(&mut self, fed: Fed) {
         if std::mem::take(&mut self.conversation.compress_requests) {

@@ -104,6 +104,26 @@ fn login_calls(capabilities: u64) -> Vec<Call> {
     ]
 }
 
+/// `call`'s bytes as one compressed packet with compressed sequence id `seq`.
+fn compress(call: Call, seq: u8) -> Call {
+    let (flow, plain_bytes) = call;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&plain_bytes).unwrap();
+    let body = z.finish().unwrap();
+    let plain = plain_bytes.len();
+    let mut bytes = vec![
+        body.len() as u8,
+        (body.len() >> 8) as u8,
+        0,
+        seq,
+        plain as u8,
+        (plain >> 8) as u8,
+        0,
+    ];
+    bytes.extend(body);
+    (flow, bytes)
+}
+
 fn query(text: &str) -> Call {
     client(0, &[&[3u8][..], text.as_bytes()].concat())
 }
@@ -243,23 +263,6 @@ fn prepared_statements_show_their_sql_and_bound_parameters() {
 fn compressed_connections_are_inflated_after_the_login() {
     let caps = CLIENT | CLIENT_COMPRESS;
     let mut calls = login_calls(caps);
-    let compress = |call: Call, seq: u8| -> Call {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&call.1).unwrap();
-        let body = z.finish().unwrap();
-        let plain = call.1.len();
-        let mut bytes = vec![
-            body.len() as u8,
-            (body.len() >> 8) as u8,
-            0,
-            seq,
-            plain as u8,
-            (plain >> 8) as u8,
-            0,
-        ];
-        bytes.extend(body);
-        (call.0, bytes)
-    };
     calls.push(compress(
         query("SELECT 'compressed', 'compressed', 'compressed'"),
         0,
@@ -288,23 +291,6 @@ fn compressed_connections_are_inflated_after_the_login() {
 
 #[test]
 fn a_compressed_connection_met_in_the_middle_is_recognised_and_inflated() {
-    let compress = |call: Call, seq: u8| -> Call {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&call.1).unwrap();
-        let body = z.finish().unwrap();
-        let plain = call.1.len();
-        let mut bytes = vec![
-            body.len() as u8,
-            (body.len() >> 8) as u8,
-            0,
-            seq,
-            plain as u8,
-            (plain >> 8) as u8,
-            0,
-        ];
-        bytes.extend(body);
-        (call.0, bytes)
-    };
     let calls = vec![
         compress(query("SELECT 'first seen'"), 0),
         compress(
