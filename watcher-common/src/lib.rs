@@ -57,6 +57,24 @@ pub mod flags {
     /// Open: the connection was found on first use, not at accept/connect, so its streams may start
     /// in the middle of a message.
     pub const MID_STREAM: u8 = 4;
+    /// Data: plaintext of a TLS library call (`SSL_read`, `SSL_write`, ...) on the socket, with its own
+    /// stream positions. The socket's ciphertext is not sent once its plaintext is known.
+    pub const TLS: u8 = 8;
+}
+
+/// The TLS library functions the uprobes sit on, passed to the programs as the attach cookie so one
+/// entry and one return program serve them all.
+pub mod tls_function {
+    /// `int SSL_read(SSL *ssl, void *buf, int num)`: returns the bytes read.
+    pub const READ: u64 = 1;
+    /// `int SSL_write(SSL *ssl, const void *buf, int num)`: returns the bytes written.
+    pub const WRITE: u64 = 2;
+    /// `int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)`: returns 1 on success.
+    pub const READ_EX: u64 = 3;
+    /// `int SSL_write_ex(SSL *ssl, const void *buf, size_t num, size_t *written)`: returns 1 on success.
+    pub const WRITE_EX: u64 = 4;
+    /// `int SSL_do_handshake(SSL *ssl)`: its socket calls are ciphertext of the connection.
+    pub const HANDSHAKE: u64 = 5;
 }
 
 /// Common prefix of every ring-buffer event.
@@ -168,6 +186,14 @@ kernel_loss! {
     /// Processes that should have been followed (children of a recorded command) but did not fit in
     /// the pid table, so their traffic is missed.
     pid_table_full,
+    /// TLS library calls dropped because another thread took their slot before they returned, or
+    /// because their return probe never fired.
+    tls_pending_full,
+    /// TLS calls with plaintext whose socket could not be told (no socket call seen for the `SSL`
+    /// object yet, or its entry evicted), so their plaintext was not sent.
+    tls_no_socket_calls,
+    /// Plaintext bytes of those calls.
+    tls_no_socket_bytes,
 }
 
 /// Byte offsets of the kernel struct fields the programs read, found in the running kernel's BTF.
@@ -247,8 +273,8 @@ pub struct KernelConfig {
     /// attached, and disarms them before detaching, because attaching and detaching take seconds on
     /// some machines and a half-attached set (reads seen, writes not) would show broken exchanges.
     pub armed: u8,
-    /// Explicit padding.
-    pub pad: u8,
+    /// Non-zero: the TLS uprobes run (`--no-tls` clears it; they are then not attached either).
+    pub tls: u8,
     /// Offset of `child_pid` in `sched_process_fork` records (it moved between kernel versions).
     pub fork_child_pid: u32,
 }

@@ -1,9 +1,9 @@
 //! Kernel side of watcher: syscall tracepoint programs that find TCP sockets and copy their payload into
-//! a ring buffer for user space.
+//! a ring buffer for user space, and uprobes on TLS libraries that do the same with the plaintext.
 //!
 //! Entry points are thin (`fn x(ctx) -> u32` calling `try_x`); filtering is in `task` and `socket`,
-//! copying in `payload`, following a recorded command's process tree in `process`, counting of loss in
-//! `loss`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
+//! copying in `payload`, TLS calls in `tls`, following a recorded command's process tree in `process`,
+//! counting of loss in `loss`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
 //! enough for the verifier and cheap for the traced process.
 #![no_std]
 #![no_main]
@@ -15,11 +15,12 @@ mod process;
 mod ring;
 mod socket;
 mod task;
+mod tls;
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user},
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::{tracepoint, uprobe, uretprobe},
+    programs::{ProbeContext, RetProbeContext, TracePointContext},
 };
 use watcher_common::{direction, side};
 
@@ -119,14 +120,35 @@ fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
     }
     let cfg = task::config()?;
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    // Inside a TLS library call these bytes are the call's ciphertext: note its socket for the return
+    // probe, and whatever the filters say, send nothing.
+    let mut tls_call = if cfg.tls == 0 {
+        None
+    } else {
+        tls::current_call(id)
+    };
+    if let Some(tls_call) = tls_call.as_mut() {
+        tls_call.fd = call.fd;
+    }
     let sock = socket::traced_socket(cfg, tgid, tid, call.fd)?;
+    // SAFETY: a SOCKETS value pointer, valid during this run.
+    let sock = unsafe { &mut *sock };
+    if tls_call.is_some() {
+        sock.tls = 1;
+        return None;
+    }
+    if sock.tls != 0 {
+        // Ciphertext of a socket whose plaintext is captured (an alert, a close_notify).
+        return None;
+    }
     let moved_ns = if call.direction == direction::INGRESS {
         // SAFETY: no preconditions.
         unsafe { bpf_ktime_get_ns() }
     } else {
         call.ts_enter_ns
     };
-    payload::emit(cfg, &call, sock, ret as u64, tgid, tid, moved_ns);
+    let stream = &raw mut sock.stream_pos[usize::from(call.direction & 1)];
+    payload::emit(cfg, &call, stream, 0, ret as u64, tgid, tid, moved_ns);
     Some(())
 }
 
@@ -295,6 +317,20 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let _ = process::try_exit();
+    0
+}
+
+/// Entry of a TLS library function (which one is the attach cookie): see `tls`.
+#[uprobe]
+pub fn tls_enter(ctx: ProbeContext) -> u32 {
+    let _ = tls::try_enter(&ctx);
+    0
+}
+
+/// Return of a TLS library function: sends its plaintext.
+#[uretprobe]
+pub fn tls_return(ctx: RetProbeContext) -> u32 {
+    let _ = tls::try_return(&ctx);
     0
 }
 

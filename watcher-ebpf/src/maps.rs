@@ -19,9 +19,14 @@ pub struct SocketState {
     pub state: u8,
     /// One of `watcher_common::side`.
     pub side: u8,
-    pub pad: [u8; 6],
+    /// Non-zero once a TLS library call was seen on the socket: from then on its plaintext is sent and
+    /// its ciphertext is not.
+    pub tls: u8,
+    pub pad: [u8; 5],
     /// Bytes seen so far in each direction (indexed by `watcher_common::direction`).
     pub stream_pos: [u64; 2],
+    /// Plaintext bytes of TLS calls so far in each direction.
+    pub tls_pos: [u64; 2],
 }
 
 /// The fd is not a TCP socket: skip it cheaply from now on.
@@ -81,6 +86,38 @@ pub const IN_FLIGHT_SLOTS: u32 = 65_536;
 #[map]
 pub static IN_FLIGHT: Array<InFlight> = Array::with_max_entries(IN_FLIGHT_SLOTS, 0);
 
+/// A TLS library call between its entry and return probes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TlsCall {
+    /// pid_tgid of the thread whose call this is; 0 when the slot is free.
+    pub owner: u64,
+    /// Which function (`watcher_common::tls_function`).
+    pub function: u64,
+    /// The `SSL *` argument.
+    pub ssl: u64,
+    /// The plaintext buffer.
+    pub buf: u64,
+    /// Where `SSL_read_ex`/`SSL_write_ex` store the byte count (0 for the others).
+    pub count_ptr: u64,
+    /// Entry timestamp of writes (0 for reads, which are stamped at return).
+    pub ts_enter_ns: u64,
+    /// The socket the library read or wrote during the call, or -1 while none was seen.
+    pub fd: i32,
+    pub pad: u32,
+}
+
+/// TLS library calls in progress, one slot per thread id modulo the slot count, like [`IN_FLIGHT`]
+/// (the socket hooks look here on every traced call, so this must be an array lookup, not a hash).
+#[map]
+pub static TLS_CALLS: Array<TlsCall> = Array::with_max_entries(IN_FLIGHT_SLOTS, 0);
+
+/// The socket fd of each `SSL` object, keyed by `[tgid, SSL *]`, learnt from the socket calls made
+/// during its calls. A call served from the library's buffer makes no socket call and finds its fd
+/// here. LRU: `SSL_free` is not hooked, so stale entries are evicted rather than removed.
+#[map]
+pub static TLS_SOCKETS: LruHashMap<[u64; 2], i32> = LruHashMap::with_max_entries(65_536, 0);
+
 /// Connect calls between entry and exit: pid_tgid -> fd.
 #[map]
 pub static CONNECTING: HashMap<u64, i32> = HashMap::with_max_entries(16_384, 0);
@@ -113,6 +150,8 @@ pub struct CopyState {
     pub failed: u64,
     /// `KernelConfig::wake_bytes`, for the submit flags.
     pub wake_bytes: u64,
+    /// Flags every chunk of the call carries (`watcher_common::flags::TLS`).
+    pub base_flags: u64,
 }
 
 /// A data event being built, with room after it that is never sent, and the state of its copy.

@@ -24,7 +24,7 @@ use watcher_common::{
 
 use crate::{
     loss,
-    maps::{CopyState, InFlight, Scratch, SocketState, EVENTS, SCRATCH},
+    maps::{CopyState, InFlight, Scratch, EVENTS, SCRATCH},
 };
 
 const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
@@ -66,24 +66,27 @@ fn scratch() -> Option<&'static mut Scratch> {
     Some(unsafe { &mut *ptr })
 }
 
-/// Sends the first `min(ret, max_call_bytes)` bytes of the call to user space.
+/// Sends the first `min(ret, max_call_bytes)` bytes of the call to user space. `stream` is the
+/// position of the stream the bytes belong to (a socket's bytes, or its TLS plaintext), advanced here;
+/// `base_flags` go on every chunk.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn emit(
     cfg: &KernelConfig,
     call: &InFlight,
-    sock: *mut SocketState,
+    stream: *mut u64,
+    base_flags: u8,
     ret: u64,
     tgid: u32,
     tid: u32,
     moved_ns: u64,
 ) {
-    // SAFETY: `sock` points into the SOCKETS map and is valid for this run. The update is not atomic
+    // SAFETY: `stream` points into the SOCKETS map and is valid for this run. The update is not atomic
     // (the BPF target offers no 64-bit fetch-add to Rust); two threads writing one socket at the same
     // instant can skew a position, which user space then reports as a gap rather than misparsing.
     let stream_pos = unsafe {
-        let pos = &mut (*sock).stream_pos[usize::from(call.direction & 1)];
-        let old = *pos;
-        *pos = old + ret;
+        let old = *stream;
+        *stream = old + ret;
         old
     };
     // A call without a user buffer (sendfile) has nothing to copy.
@@ -108,7 +111,7 @@ pub fn emit(
     header.kind = kind::DATA;
     header.direction = call.direction;
     header.side = 0;
-    header.flags = 0;
+    header.flags = base_flags;
     header.tgid = tgid;
     header.tid = tid;
     header.fd = call.fd;
@@ -130,6 +133,7 @@ pub fn emit(
         segment_left: 0,
         failed: 0,
         wake_bytes: u64::from(cfg.wake_bytes),
+        base_flags: u64::from(base_flags),
     };
     if want > 0 {
         // The steps find the slot themselves (see `CopyState`); no reference to it is held across.
@@ -154,7 +158,8 @@ pub fn emit(
     if copy.done < want || want == 0 {
         // Close the call with an empty chunk, so user space knows the rest is missing.
         let header = &mut scratch.event.header;
-        header.flags = flags::LAST_CHUNK
+        header.flags = base_flags
+            | flags::LAST_CHUNK
             | if copy.failed != 0 {
                 flags::COPY_FAILED
             } else {
@@ -242,6 +247,7 @@ fn whole_chunk(scratch: &mut Scratch) -> Option<bool> {
     copy.segment_left -= CHUNK_SIZE as u64;
     let complete = copy.done >= copy.want;
     let wake_bytes = copy.wake_bytes as u32;
+    let base_flags = copy.base_flags as u8;
     let Some(mut entry) = EVENTS.reserve::<DataEvent>(0) else {
         // Lost like a full ring's `output`; the next chunk's offset shows user space the hole.
         loss::count(|l| {
@@ -257,7 +263,7 @@ fn whole_chunk(scratch: &mut Scratch) -> Option<bool> {
         (*event).header = scratch.event.header;
         (*event).header.chunk_offset = offset as u32;
         (*event).header.chunk_len = CHUNK_SIZE as u32;
-        (*event).header.flags = if complete { flags::LAST_CHUNK } else { 0 };
+        (*event).header.flags = base_flags | if complete { flags::LAST_CHUNK } else { 0 };
         bpf_probe_read_user_raw(
             (*event).data.as_mut_ptr().cast(),
             CHUNK_SIZE as u32,
@@ -279,15 +285,16 @@ fn whole_chunk(scratch: &mut Scratch) -> Option<bool> {
 /// Sends the bytes waiting in the scratch event as the chunk that ends at `copy.done`.
 #[inline(always)]
 fn flush(scratch: &mut Scratch, last: bool) {
-    let (done, fill, wake_bytes) = (
+    let (done, fill, wake_bytes, base_flags) = (
         scratch.copy.done,
         scratch.copy.fill,
         scratch.copy.wake_bytes,
+        scratch.copy.base_flags as u8,
     );
     let header = &mut scratch.event.header;
     header.chunk_offset = (done - fill) as u32;
     header.chunk_len = fill as u32;
-    header.flags = if last { flags::LAST_CHUNK } else { 0 };
+    header.flags = base_flags | if last { flags::LAST_CHUNK } else { 0 };
     output(scratch, fill as usize, wake_bytes);
     scratch.copy.fill = 0;
 }

@@ -133,8 +133,10 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
     let entry = SocketState {
         state,
         side,
-        pad: [0; 6],
+        tls: 0,
+        pad: [0; 5],
         stream_pos: [0; 2],
+        tls_pos: [0; 2],
     };
     // A full LRU map evicts; an insert failure only means we classify again next time.
     let _ = SOCKETS.insert(socket_key(tgid, fd), entry, 0);

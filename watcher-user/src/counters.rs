@@ -52,7 +52,7 @@ user_counters! {
     orphan_replies,
     /// Connections whose traffic no enabled protocol recognised (not shown, not loss).
     unrecognised_connections,
-    /// Connections that switched to TLS inside their protocol (not decoded further, not loss).
+    /// Connections carrying TLS whose plaintext was not captured (not decoded, not loss).
     encrypted_connections,
     /// Records produced by the decoders (before filters).
     records_decoded,
@@ -60,6 +60,12 @@ user_counters! {
     records_filtered,
     /// Records that did not get exported because the store evicted them first.
     export_missed,
+    /// Files (libraries, programs) the TLS probes were attached to.
+    tls_files,
+    /// Files with OpenSSL the TLS probes could not be attached to.
+    tls_attach_failures,
+    /// Connections whose TLS plaintext was captured.
+    tls_connections,
 }
 
 /// Live counters.
@@ -85,11 +91,13 @@ impl Totals {
     pub fn loss_breakdown(&self) -> String {
         let (k, u) = (&self.kernel, &self.user);
         format!(
-            "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
+            "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full, {} TLS calls without a socket, {} TLS calls unfinished; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
             k.ring_full_events,
             k.copy_failed,
             k.pending_full,
             k.pid_table_full,
+            k.tls_no_socket_calls,
+            k.tls_pending_full,
             u.queue_full_events + u.queue_full_records,
             u.malformed_events,
             u.dropped_requests,
@@ -104,6 +112,8 @@ impl Totals {
             + k.copy_failed
             + k.pending_full
             + k.pid_table_full
+            + k.tls_no_socket_calls
+            + k.tls_pending_full
             + u.queue_full_events
             + u.queue_full_records
             + u.malformed_events

@@ -85,6 +85,8 @@ fn main() -> Result<()> {
                 "mariadb-server",
                 "mariadb-client",
                 "sysbench",
+                // The HTTPS section's certificate.
+                "openssl",
             ])?;
             let watcher = build()?;
             bench::run(&watcher, quick, only)
@@ -166,8 +168,11 @@ fn test() -> Result<()> {
         "mariadb-server",
         "mariadb-client",
         "sysbench",
+        // The TLS end-to-end tests' certificates.
+        "openssl",
     ])?;
-    // The chunked-HTTP end-to-end test's server.
+    // The chunked-HTTP end-to-end test's server and a TLS test's client (the machines' node v20 has
+    // OpenSSL linked in statically; Debian's own nodejs 18 would use libssl.so.3 through libnode).
     setup::command_or_package("node", "nodejs")?;
     // The MySQL end-to-end tests' Python clients (text and binary protocol).
     let python = setup::python_venv(&root().join("target/e2e-python"), E2E_PYTHON_PACKAGES)?;

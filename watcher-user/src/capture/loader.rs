@@ -1,13 +1,19 @@
-//! Loading the eBPF object, configuring it and attaching every program to its tracepoint.
+//! Loading the eBPF object, configuring it, attaching every program to its tracepoint, and the TLS
+//! programs to each file that holds OpenSSL (found by `tls`).
 //!
 //! Owns the `aya::Ebpf` handle: dropping a [`LoadedPrograms`] detaches everything.
 
 use aya::{
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{
+        uprobe::{UProbeAttachPoint, UProbeScope},
+        TracePoint, UProbe,
+    },
     Ebpf, EbpfLoader,
 };
 use watcher_common::{pid_mark, KernelConfig, KernelLoss};
+
+use super::tls::TlsTarget;
 
 /// The compiled kernel side, embedded at build time (empty when `cargo xtask build-ebpf` has not run).
 static EBPF_OBJECT: &[u8] =
@@ -44,6 +50,10 @@ const SYSCALL_PROGRAMS: &[&str] = &[
 /// `KernelConfig::follow_children` is set, so a plain `watch` pays nothing at every fork.
 const PROCESS_PROGRAMS: &[&str] = &["sched_process_fork", "sched_process_exit"];
 
+/// The TLS programs: one entry and one return probe per function, told apart by the attach cookie.
+const TLS_ENTRY: &str = "tls_enter";
+const TLS_RETURN: &str = "tls_return";
+
 /// Why loading failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -55,6 +65,15 @@ pub enum LoadError {
     Program {
         /// Program name.
         program: String,
+        /// The aya error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A TLS probe could not be attached to a file.
+    #[error("attaching the TLS probes to {file}: {source}")]
+    Tls {
+        /// The file, as its processes see it.
+        file: String,
         /// The aya error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -97,12 +116,15 @@ pub struct LoadedPrograms {
 }
 
 /// Loads the object with `config`, fills the pid filter, attaches all programs (the `sched` ones only
-/// when children are followed) and then arms them, so capture starts at one instant.
+/// when children are followed, the TLS ones when `config.tls` is set, to each of `tls`) and then arms
+/// them, so capture starts at one instant. A TLS file that cannot be instrumented is not fatal: the
+/// second value says which ones failed and why.
 pub fn load(
     config: &KernelConfig,
     pids: &[u32],
     ring_bytes: u32,
-) -> Result<LoadedPrograms, LoadError> {
+    tls: &[TlsTarget],
+) -> Result<(LoadedPrograms, Vec<LoadError>), LoadError> {
     let mut ebpf = open_object(ring_bytes)?;
     let config = KernelConfig {
         // A quarter full: early enough that the reader catches up long before the ring overflows.
@@ -138,6 +160,18 @@ pub fn load(
             .attach(category, name)
             .map_err(|e| program_error(name, e))?;
     }
+    let mut tls_failures = Vec::new();
+    if config.tls != 0 {
+        for name in [TLS_ENTRY, TLS_RETURN] {
+            uprobe(&mut ebpf, name)?
+                .load()
+                .map_err(|e| program_error(name, e))?;
+        }
+        tls_failures = tls
+            .iter()
+            .filter_map(|target| attach_tls(&mut ebpf, target).err())
+            .collect();
+    }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
     let ring = RingBuf::try_from(
         ebpf.take_map("EVENTS")
@@ -149,12 +183,37 @@ pub fn load(
             .ok_or_else(|| map_error("LOSS", MissingMap))?,
     )
     .map_err(|e| map_error("LOSS", e))?;
-    Ok(LoadedPrograms {
-        ebpf,
-        ring,
-        loss,
-        config,
-    })
+    Ok((
+        LoadedPrograms {
+            ebpf,
+            ring,
+            loss,
+            config,
+        },
+        tls_failures,
+    ))
+}
+
+/// Puts the TLS entry and return probes on every function of `target`, for every process that maps it.
+/// The return probe goes first, so no call is entered without a return to end it.
+pub fn attach_tls(ebpf: &mut Ebpf, target: &TlsTarget) -> Result<(), LoadError> {
+    let tls_error = |e: aya::programs::ProgramError| LoadError::Tls {
+        file: target.shown.clone(),
+        source: Box::new(e),
+    };
+    for name in [TLS_RETURN, TLS_ENTRY] {
+        let program = uprobe(ebpf, name)?;
+        for &(function, offset) in &target.functions {
+            let point = UProbeAttachPoint {
+                location: offset.into(),
+                cookie: Some(function),
+            };
+            program
+                .attach(point, &target.path, UProbeScope::AllProcesses)
+                .map_err(tls_error)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_config(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), LoadError> {
@@ -189,6 +248,13 @@ fn open_object(ring_bytes: u32) -> Result<Ebpf, LoadError> {
         .map_max_entries("SCRATCH", possible_cpus())
         .load(EBPF_OBJECT)
         .map_err(|e| program_error("(object)", e))
+}
+
+fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe, LoadError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| program_error(name, MissingMap))?
+        .try_into()
+        .map_err(|e| program_error(name, e))
 }
 
 fn tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut TracePoint, LoadError> {

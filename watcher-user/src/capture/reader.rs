@@ -7,13 +7,25 @@
 //!
 //! On stop it disarms and detaches the programs first, then drains what is left, so every event the
 //! kernel produced before the stop is delivered.
+//!
+//! It owns the programs, so it is also where the TLS probes are attached to files found after start
+//! (`tls::follow` finds them on its own thread and sends them here).
 
 use std::{sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
-use tokio::{io::unix::AsyncFd, sync::watch, time::MissedTickBehavior};
+use tokio::{
+    io::unix::AsyncFd,
+    sync::{mpsc, watch},
+    time::MissedTickBehavior,
+};
 
-use super::{event, loader::LoadedPrograms, EventSink};
+use super::{
+    event,
+    loader::{self, LoadedPrograms},
+    tls::TlsTarget,
+    EventSink,
+};
 use crate::counters::Counters;
 
 /// How often the ring is drained when the kernel has not asked for it.
@@ -30,12 +42,22 @@ fn drain(ring: &mut RingBuf<MapData>, sink: &mut impl EventSink, counters: &Coun
     sink.flush();
 }
 
-/// Reads until `stop` turns true (or its sender is dropped).
+/// The next file to put the TLS probes on; never ready when TLS capture is off.
+async fn next_tls_target(targets: &mut Option<mpsc::Receiver<TlsTarget>>) -> Option<TlsTarget> {
+    match targets {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads until `stop` turns true (or its sender is dropped), attaching the TLS probes to each file that
+/// arrives on `tls_targets`.
 pub async fn run(
     programs: LoadedPrograms,
     mut sink: impl EventSink,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
+    mut tls_targets: Option<mpsc::Receiver<TlsTarget>>,
 ) -> std::io::Result<()> {
     let LoadedPrograms {
         mut ebpf,
@@ -59,6 +81,17 @@ pub async fn run(
             }
             _ = drain_tick.tick() => drain(ring.get_mut(), &mut sink, &counters),
             _ = loss_tick.tick() => counters.set_kernel(LoadedPrograms::sum_loss(&loss)),
+            target = next_tls_target(&mut tls_targets) => match target {
+                Some(target) => {
+                    let counter = match loader::attach_tls(&mut ebpf, &target) {
+                        Ok(()) => &counters.user.tls_files,
+                        Err(_) => &counters.user.tls_attach_failures,
+                    };
+                    Counters::add(counter, 1);
+                }
+                // The finder stopped (it never does before we do); stop asking it.
+                None => tls_targets = None,
+            },
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break;

@@ -100,6 +100,10 @@ pub struct TraceArgs {
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
     pub ring_mib: u32,
+    /// Do not capture TLS plaintext. By default uprobes on OpenSSL (`libssl`, and programs with it
+    /// built in) show HTTPS and Redis-over-TLS decrypted; without them TLS connections are only counted.
+    #[arg(long)]
+    pub no_tls: bool,
 }
 
 /// Which records are kept (shared by every subcommand): the common filters, then each protocol's own.

@@ -433,6 +433,7 @@ fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
     let mut kernel = KernelConfig {
         max_call_bytes: args.max_call_bytes,
         pid_filter_on: u8::from(!args.pids.is_empty()),
+        tls: u8::from(!args.no_tls),
         ..KernelConfig::default()
     };
     if let Some(comm) = &args.comm {

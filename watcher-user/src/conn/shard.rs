@@ -4,6 +4,12 @@
 //! (past `--max-call-bytes`, unreadable, or lost) reach the protocol session as gaps of exact length,
 //! and each direction is mapped to request or response by the process's side. The shard thread is the
 //! only owner of this state; it talks to the rest by channels.
+//!
+//! A TLS connection has two streams per direction: the socket's ciphertext and the TLS library's
+//! plaintext (events flagged `flags::TLS`, with positions of their own). The first plaintext event
+//! switches the connection to its plaintext for good: it gets a fresh session and positions, and its
+//! records are marked TLS. The kernel stops sending the ciphertext then; what came before (a handshake
+//! the probes did not see) was taken for TLS records and counted as encrypted, never decoded.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -50,6 +56,8 @@ struct Connection {
     session: Session,
     next_pos: [u64; 2],
     reported: SessionStats,
+    /// Whether the connection was seen from its start (its open event was not mid-stream).
+    from_start: bool,
 }
 
 /// Connection state for the connections routed to one shard.
@@ -157,6 +165,16 @@ impl Shard {
             let endpoint = endpoint_of(header, &SocketAddrs::default(), &ctx.listeners);
             new_connection(endpoint, false)
         });
+        if header.flags & flags::TLS != 0 {
+            if !conn.endpoint.tls {
+                to_plaintext(conn, header, finished);
+                tally.tls_connections += 1;
+            }
+        } else if conn.endpoint.tls {
+            // Ciphertext of a connection whose plaintext is known: sent only if it was already on its
+            // way when the first plaintext was captured.
+            return;
+        }
         if feed(&ctx.decoding, conn, header, payload, finished) {
             tally.unrecognised_connections += 1;
         }
@@ -173,6 +191,7 @@ struct Tally {
     orphan_replies: u64,
     unrecognised_connections: u64,
     encrypted_connections: u64,
+    tls_connections: u64,
     records_decoded: u64,
     records_filtered: u64,
 }
@@ -190,6 +209,7 @@ impl Tally {
                 tally.unrecognised_connections,
             ),
             (&counters.encrypted_connections, tally.encrypted_connections),
+            (&counters.tls_connections, tally.tls_connections),
             (&counters.records_decoded, tally.records_decoded),
             (&counters.records_filtered, tally.records_filtered),
         ] {
@@ -245,7 +265,21 @@ fn new_connection(endpoint: Endpoint, in_sync: bool) -> Connection {
         session: Session::new(in_sync),
         next_pos: [0; 2],
         reported: SessionStats::default(),
+        from_start: in_sync,
     }
+}
+
+/// Switches a connection to its TLS plaintext, which `header` is the first event of. Whatever the
+/// ciphertext session held is finished (it is emitted with the next records); its counts stay counted.
+fn to_plaintext(conn: &mut Connection, header: &EventHeader, out: &mut Finished) {
+    conn.session.on_close(out);
+    // Plaintext positions count from the socket's first TLS call: from the start if the connection was.
+    let from_start = conn.from_start && header.stream_pos == 0 && header.chunk_offset == 0;
+    conn.session = Session::new(from_start);
+    // The old session's figures were reported; the new one counts from zero.
+    conn.reported = SessionStats::default();
+    conn.next_pos = [0; 2];
+    conn.endpoint = Arc::new(conn.endpoint.with_tls());
 }
 
 /// Feeds one data chunk to a connection, turning holes in the stream position into gaps. Returns true

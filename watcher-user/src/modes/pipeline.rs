@@ -3,6 +3,7 @@
 //! ```text
 //! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
 //! store writer (owns the store) -> Snapshot (ArcSwap) -> TUI / exporter / summary
+//! TLS finder thread --bounded--> capture thread (attaches the TLS probes to new files)
 //! ```
 //! Stop order: detach programs and drain the ring, then each stage ends when its input disconnects, so
 //! nothing in flight is lost on an orderly stop.
@@ -18,7 +19,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use tokio::sync::watch;
 
 use crate::{
-    capture::{listeners, loader, offsets, preflight, reader, tracefs},
+    capture::{
+        listeners, loader, offsets, preflight, reader,
+        tls::{self, Finder, Scan},
+        tracefs,
+    },
     cli::config::PipelineConfig,
     clock::WallClock,
     conn::{
@@ -36,6 +41,8 @@ use crate::{
 const SHARD_QUEUE: usize = 256;
 /// Queue depth (in record batches) between the shards and the store writer.
 const STORE_QUEUE: usize = 1024;
+/// Queue depth (in files) between the TLS finder and the capture thread.
+const TLS_QUEUE: usize = 64;
 
 /// A running pipeline.
 pub struct Pipeline {
@@ -47,6 +54,7 @@ pub struct Pipeline {
     capture: JoinHandle<std::io::Result<()>>,
     shards: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
+    tls_finder: Option<JoinHandle<()>>,
 }
 
 /// Notes for the user from start-up (e.g. that tracefs was mounted).
@@ -76,10 +84,28 @@ impl Pipeline {
         // Measure the clock and read listeners before attaching, so the first events are interpreted right.
         let clock = WallClock::measure();
         let listeners: Arc<HashSet<u16>> = Arc::new(listeners::listening_ports());
-        let programs = loader::load(&kernel, &cfg.pids, cfg.ring_bytes)
-            .context("loading the eBPF programs")?;
-
+        let mut finder = Finder::default();
+        let tls_scan = if kernel.tls == 0 {
+            Scan::default()
+        } else {
+            finder.scan_host()
+        };
+        let (programs, tls_failures) =
+            loader::load(&kernel, &cfg.pids, cfg.ring_bytes, &tls_scan.targets)
+                .context("loading the eBPF programs")?;
         let counters = Arc::new(Counters::default());
+        if kernel.tls != 0 {
+            notes.extend(tls_notes(&tls_scan, &tls_failures));
+            Counters::add(
+                &counters.user.tls_files,
+                (tls_scan.targets.len() - tls_failures.len()) as u64,
+            );
+            Counters::add(
+                &counters.user.tls_attach_failures,
+                tls_failures.len() as u64,
+            );
+        }
+
         let (store_writer, store) = store::new(cfg.max_records);
         let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
         let ctx = ShardContext {
@@ -100,6 +126,16 @@ impl Pipeline {
 
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters));
         let (stop, stop_rx) = watch::channel(false);
+        let (tls_finder, tls_targets) = if kernel.tls == 0 {
+            (None, None)
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::channel(TLS_QUEUE);
+            let handle = thread::Builder::new()
+                .name("watcher-tls-finder".into())
+                .spawn(move || tls::follow(finder, &tx))
+                .context("starting the TLS finder thread")?;
+            (Some(handle), Some(rx))
+        };
         let reader_counters = Arc::clone(&counters);
         let capture = thread::Builder::new()
             .name("watcher-capture".into())
@@ -107,7 +143,13 @@ impl Pipeline {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                runtime.block_on(reader::run(programs, router, reader_counters, stop_rx))
+                runtime.block_on(reader::run(
+                    programs,
+                    router,
+                    reader_counters,
+                    stop_rx,
+                    tls_targets,
+                ))
             })
             .context("starting the capture thread")?;
         Ok((
@@ -118,6 +160,7 @@ impl Pipeline {
                 capture,
                 shards,
                 writer,
+                tls_finder,
             },
             notes,
         ))
@@ -131,11 +174,48 @@ impl Pipeline {
             let _ = shard.join();
         }
         let _ = self.writer.join();
+        // The finder notices within one round that the capture thread is gone.
+        if let Some(finder) = self.tls_finder {
+            let _ = finder.join();
+        }
         match captured {
             Ok(result) => result.context("reading the ring buffer"),
             Err(_) => anyhow::bail!("the capture thread panicked"),
         }
     }
+}
+
+/// What the user is told at start about TLS: which files were instrumented, which could not be, and
+/// which processes use TLS the probes cannot see.
+fn tls_notes(scan: &Scan, failures: &[loader::LoadError]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let failed: Vec<String> = failures
+        .iter()
+        .map(ToString::to_string)
+        .chain(scan.failed.iter().cloned())
+        .collect();
+    let instrumented: Vec<&str> = scan
+        .targets
+        .iter()
+        .map(|t| t.shown.as_str())
+        .filter(|shown| !failures.iter().any(|f| matches!(f, loader::LoadError::Tls { file, .. } if file == shown)))
+        .collect();
+    notes.push(if instrumented.is_empty() {
+        "TLS: no OpenSSL found yet; processes bringing their own are instrumented as they appear"
+            .to_owned()
+    } else {
+        format!("TLS: instrumented {}", instrumented.join(", "))
+    });
+    if !failed.is_empty() {
+        notes.push(format!("TLS: could not instrument {}", failed.join("; ")));
+    }
+    if !scan.uncovered.is_empty() {
+        notes.push(format!(
+            "TLS: not decrypted (library not supported): {}",
+            scan.uncovered.join(", ")
+        ));
+    }
+    notes
 }
 
 /// Hands memory freed so far back to the kernel. Parsing the kernel's BTF takes tens of MiB that are

@@ -197,15 +197,18 @@ impl SharedEndpoints {
         local: SocketAddr,
         remote: SocketAddr,
         side: Side,
+        tls: bool,
     ) -> Arc<Endpoint> {
         let same_addresses = self.0.entry((local, remote)).or_default();
         let found = same_addresses
             .iter()
-            .find(|e| e.pid == pid && e.side == side && *e.comm == *comm);
+            .find(|e| e.pid == pid && e.side == side && e.tls == tls && *e.comm == *comm);
         if let Some(endpoint) = found {
             return Arc::clone(endpoint);
         }
-        let endpoint = Arc::new(Endpoint::new(pid, comm, local, remote, side));
+        let mut endpoint = Endpoint::new(pid, comm, local, remote, side);
+        endpoint.tls = tls;
+        let endpoint = Arc::new(endpoint);
         same_addresses.push(Arc::clone(&endpoint));
         endpoint
     }
@@ -228,6 +231,8 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
     let comm = f.take("comm", string)?;
     let local = f.take("local", address)?;
     let remote = f.take("remote", address)?;
+    // Written only when true, and absent from files written before TLS capture existed.
+    let tls = f.take_optional("tls", boolean)?.unwrap_or(false);
     let Some(payload) = ProtocolId::from_name(&protocol) else {
         return Err(unknown("protocol", protocol).under_key("protocol"));
     };
@@ -235,7 +240,7 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
     let exchange = f.take(payload.name(), |v| payload.read_json(v))?;
     Ok(Record {
         id,
-        endpoint: endpoints.get(pid, &comm, local, remote, side),
+        endpoint: endpoints.get(pid, &comm, local, remote, side, tls),
         start_unix_ns: f.take("start_unix_ns", unsigned)?,
         end_unix_ns: f.take("end_unix_ns", nullable(unsigned))?,
         request_bytes: f.take("request_bytes", unsigned)?,

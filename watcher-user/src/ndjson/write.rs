@@ -70,6 +70,10 @@ fn write_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
     write_str(out, e.local_text());
     out.extend_from_slice(b",\"remote\":");
     write_str(out, e.remote_text());
+    // Only when true: plain connections are most of a capture, and the field is additive.
+    if e.tls {
+        out.extend_from_slice(b",\"tls\":true");
+    }
 }
 
 fn write_tail(out: &mut Vec<u8>, r: &Record) {

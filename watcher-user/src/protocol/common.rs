@@ -98,7 +98,8 @@ pub struct SessionStats {
     pub dropped_requests: u64,
     /// Replies ignored because no request could be tied to them.
     pub orphan_replies: u64,
-    /// 1 once the connection switched to TLS inside the protocol (MySQL's `SSLRequest`): not decoded
-    /// further, and neither loss nor unrecognised.
+    /// 1 once the connection is known to carry TLS whose plaintext is not captured (TLS records from
+    /// its first bytes, or MySQL's `SSLRequest`): not decoded further, and neither loss nor
+    /// unrecognised.
     pub encrypted: u64,
 }

@@ -4,7 +4,8 @@
 //! protocol whether the bytes open one of its messages; the first that is sure (in registry order), or
 //! else the first that finds them plausible, gets the connection for good. Bytes before that are not decoded, so a watcher started in the middle of a
 //! stream picks up at the next message start. A connection that carries data no protocol recognises is
-//! counted, never shown.
+//! counted, never shown. One that starts with TLS records is counted as encrypted instead: its
+//! plaintext, when the TLS probes capture it, arrives as a stream of its own (see `conn::shard`).
 //!
 //! Pure: no I/O.
 
@@ -40,6 +41,8 @@ pub enum Session {
         /// Call starts seen without a match.
         misses: u32,
     },
+    /// The bytes are TLS records: nothing to decode.
+    Encrypted,
     /// The protocol is known.
     Decided(ProtocolSession),
 }
@@ -61,6 +64,10 @@ impl Session {
                 *from_start = false;
                 return false;
             }
+            if looks_like_tls_record(chunk.data) {
+                *self = Session::Encrypted;
+                return false;
+            }
             let Some(detected) = detect(decoding.protocols, chunk.flow, chunk.data) else {
                 *from_start = false;
                 *misses += 1;
@@ -78,6 +85,7 @@ impl Session {
     pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
         match self {
             Session::Undecided { from_start, .. } => *from_start = false,
+            Session::Encrypted => {}
             Session::Decided(s) => s.on_gap(flow, len, out),
         }
     }
@@ -93,9 +101,26 @@ impl Session {
     pub fn stats(&self) -> SessionStats {
         match self {
             Session::Undecided { .. } => SessionStats::default(),
+            Session::Encrypted => SessionStats {
+                encrypted: 1,
+                ..SessionStats::default()
+            },
             Session::Decided(s) => s.stats(),
         }
     }
+}
+
+/// Largest TLS record on the wire: 2^14 bytes of plaintext plus the most expansion the RFCs allow.
+const MAX_TLS_RECORD: u16 = (1 << 14) + 2048;
+
+/// Whether `data` (the start of a syscall's bytes) is the header of a TLS record: a content type
+/// (change cipher spec, alert, handshake, application data), version 3.x, and a plausible length.
+fn looks_like_tls_record(data: &[u8]) -> bool {
+    let [content_type, 3, minor, hi, lo, ..] = *data else {
+        return false;
+    };
+    let len = u16::from_be_bytes([hi, lo]);
+    (0x14..=0x17).contains(&content_type) && minor <= 4 && len > 0 && len <= MAX_TLS_RECORD
 }
 
 /// Which enabled protocol, if any, `data` (the start of a syscall's bytes) opens a message of: the first
@@ -162,12 +187,45 @@ mod tests {
                         protocols: ProtocolSet::all(),
                         keep_bytes: 64,
                     },
-                    Chunk::new(Flow::Request, b"\x16\x03\x01garbage", u64::from(*i), true),
+                    Chunk::new(Flow::Request, b"\x00\x03\x01garbage", u64::from(*i), true),
                     &mut out,
                 )
             })
             .count();
         assert_eq!(reports, 1);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_connection_that_starts_with_tls_records_is_encrypted_not_unrecognised() {
+        let decoding = Decoding {
+            protocols: ProtocolSet::all(),
+            keep_bytes: 64,
+        };
+        let mut out = Finished::default();
+        // A ClientHello's record header, then application data records.
+        let mut session = Session::new(true);
+        let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+        assert!(!session.on_data(&decoding, Chunk::new(Flow::Request, hello, 1, true), &mut out));
+        for i in 0..2 * UNRECOGNISED_AFTER {
+            let record = b"\x17\x03\x03\x00\x20GET / HTTP/1.1\r\n";
+            assert!(!session.on_data(
+                &decoding,
+                Chunk::new(Flow::Request, record, u64::from(i), true),
+                &mut out
+            ));
+        }
+        assert_eq!(session.stats().encrypted, 1);
+        assert!(out.is_empty());
+        // Not TLS: a zero length, a version other than 3.x, an unknown content type, too short.
+        for data in [
+            &b"\x16\x03\x01\x00\x00"[..],
+            b"\x16\x02\x01\x00\x10",
+            b"\x18\x03\x03\x00\x10",
+            b"\x16\x03\x01\x00",
+            b"\x17\x03\x03\xff\xff",
+        ] {
+            assert!(!looks_like_tls_record(data), "{data:?}");
+        }
     }
 }

@@ -39,6 +39,9 @@ pub struct Endpoint {
     pub comm: Box<str>,
     /// Which end the process is.
     pub side: Side,
+    /// Whether the connection is TLS and its records were decoded from the plaintext of the TLS
+    /// library's calls.
+    pub tls: bool,
     // Private, so the rendered text can never disagree with the address it was rendered from.
     local: SocketAddr,
     remote: SocketAddr,
@@ -55,6 +58,7 @@ impl Endpoint {
             local,
             remote,
             side,
+            tls: false,
             local_text: local.to_string().into(),
             remote_text: remote.to_string().into(),
         }
@@ -78,6 +82,15 @@ impl Endpoint {
     /// The peer's address as text.
     pub fn remote_text(&self) -> &str {
         &self.remote_text
+    }
+
+    /// The same endpoint, marked as carrying TLS plaintext.
+    #[must_use]
+    pub fn with_tls(&self) -> Self {
+        Self {
+            tls: true,
+            ..self.clone()
+        }
     }
 
     /// `(client, server)` addresses, whichever side the process is.

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real watcher binary with its real eBPF programs, real servers (redis-server,
-//! nginx, MariaDB) on loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, the
-//! mariadb client, PyMySQL, mysql-connector-python, sysbench, raw sockets),
+//! nginx, MariaDB; the first two also over TLS, with a certificate made by `openssl` at test time) on
+//! loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, the mariadb client, PyMySQL,
+//! mysql-connector-python, sysbench, raw sockets, Python's `ssl` and node's `https`),
 //! asserting on the NDJSON records watcher exports.
 //!
 //! They need root and the built binary, so they are `#[ignore]`d for plain `cargo test` and run by
@@ -13,4 +14,5 @@ mod record;
 mod redis;
 mod secrets;
 mod support;
+mod tls;
 mod tui;

@@ -1,5 +1,6 @@
-//! What every end-to-end test needs: free ports, a redis-server, a MariaDB server, nginx and curl, the
-//! Python that has the test clients, and a headless watcher exporting to a file that is read back as JSON.
+//! What every end-to-end test needs: free ports, a redis-server, a MariaDB server, nginx and curl (each
+//! server also with TLS, using a throwaway certificate), the Python that has the test clients, and a
+//! headless watcher exporting to a file that is read back as JSON.
 
 use std::{
     fmt::Write as _,
@@ -36,7 +37,10 @@ pub fn free_port() -> u16 {
 
 /// A redis-server on a free loopback port, killed on drop.
 pub struct Redis {
+    /// The port it listens on: its TLS port when started with [`Redis::start_tls`].
     pub port: u16,
+    /// The CA file `cli` and `cli_stdin` trust when the server speaks TLS.
+    ca: Option<PathBuf>,
     child: Child,
 }
 
@@ -48,13 +52,41 @@ impl Redis {
     /// A redis-server started with extra ARGS (e.g. `--requirepass`).
     pub fn start_with(args: &[&str]) -> Self {
         let port = free_port();
+        Self::spawn(port, &["--port", &port.to_string()], args, None)
+    }
+
+    /// A redis-server that speaks only TLS (`--tls-port`, `--port 0`) with CERT, not asking clients for
+    /// certificates; `cli` and `cli_stdin` connect with `--tls --cacert`.
+    pub fn start_tls(cert: &TestCert) -> Self {
+        let port = free_port();
+        let (cert_file, key_file) = (
+            cert.cert.display().to_string(),
+            cert.key.display().to_string(),
+        );
+        let tls = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &cert_file,
+            "--tls-key-file",
+            &key_file,
+            "--tls-ca-cert-file",
+            &cert_file,
+            "--tls-auth-clients",
+            "no",
+        ];
+        Self::spawn(port, &tls, &[], Some(cert.cert.clone()))
+    }
+
+    fn spawn(port: u16, listen: &[&str], args: &[&str], ca: Option<PathBuf>) -> Self {
         // Snapshots (a replica's full sync from disk) go here, never into the source tree.
         let dir = std::env::temp_dir().join(format!("watcher-e2e-redis-{port}"));
         std::fs::create_dir_all(&dir).expect("redis directory");
         let child = Command::new("redis-server")
+            .args(listen)
             .args([
-                "--port",
-                &port.to_string(),
                 "--dir",
                 &dir.display().to_string(),
                 "--save",
@@ -69,13 +101,22 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (cargo xtask test installs it)");
         wait_for_port(port, "redis-server");
-        Self { port, child }
+        Self { port, ca, child }
+    }
+
+    /// `redis-cli -p PORT`, with `--tls --cacert` when the server speaks TLS.
+    fn redis_cli(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        cli.arg("-p").arg(self.port.to_string());
+        if let Some(ca) = &self.ca {
+            cli.arg("--tls").arg("--cacert").arg(ca);
+        }
+        cli
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .arg("-p")
-            .arg(self.port.to_string())
+        let out = self
+            .redis_cli()
             .args(args)
             .output()
             .expect("redis-cli runs");
@@ -83,9 +124,8 @@ impl Redis {
     }
 
     pub fn cli_stdin(&self, args: &[&str], input: &[u8]) -> String {
-        let mut child = Command::new("redis-cli")
-            .arg("-p")
-            .arg(self.port.to_string())
+        let mut child = self
+            .redis_cli()
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -207,6 +247,47 @@ impl Drop for MariaDb {
     }
 }
 
+/// A self-signed certificate for `localhost` and `127.0.0.1`, valid for a day, made with `openssl` when
+/// the test starts: servers use `cert` and `key`, and clients trust `cert` as their CA. Removed on drop.
+pub struct TestCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCert {
+    pub fn make(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("watcher-e2e-cert-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("certificate directory");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl must be installed (cargo xtask test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl could not make a test certificate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { cert, key, dir }
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs the Python SCRIPT with the interpreter that has the test clients (`WATCHER_PYTHON`, set by
 /// cargo xtask test); returns its standard output, failing with its errors when it fails.
 pub fn python(script: &str, args: &[&str]) -> String {
@@ -230,6 +311,7 @@ pub struct Watcher {
     child: Child,
     output: PathBuf,
     stderr: mpsc::Receiver<String>,
+    notes: Vec<String>,
 }
 
 impl Watcher {
@@ -255,6 +337,7 @@ impl Watcher {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut notes = Vec::new();
         loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -263,12 +346,19 @@ impl Watcher {
                 break;
             }
             assert!(!line.contains("error"), "watcher failed to start: {line}");
+            notes.push(line);
         }
         Self {
             child,
             output,
             stderr: rx,
+            notes,
         }
+    }
+
+    /// What watcher printed on stderr before "capturing" (its start-up notes), one line each.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Stops with SIGINT (as Ctrl-C would) and returns the exported records and the summary line.
@@ -286,6 +376,18 @@ impl Watcher {
         let _ = std::fs::remove_file(&self.output);
         (records, summary.join("\n"))
     }
+}
+
+/// The number the headless summary line prints before WHAT (e.g. `"unrecognised connections"`).
+///
+/// # Panics
+/// When the summary has no such count.
+pub fn summary_count(summary: &str, what: &str) -> u64 {
+    summary
+        .split_once(&format!(" {what}"))
+        .and_then(|(before, _)| before.rsplit([' ', '(', ',']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of {what} in the summary: {summary}"))
 }
 
 pub fn on_port(records: &[Value], side: &str, port: u16) -> Vec<Value> {
@@ -381,10 +483,13 @@ pub fn record(name: &str, args: &[&str], command: &[&str]) -> Recorded {
 pub const BIG_FILE_BYTES: u64 = 5 * 1024 * 1024;
 
 /// nginx on two loopback ports: `front` serves files from a temporary directory and proxies `/api/`
-/// and `/upload` to `back`, which answers by itself. Stopped on drop.
+/// and `/upload` to `back`, which answers by itself. Started with [`Nginx::with_tls`], `front`'s server
+/// also listens with TLS on a third port. Stopped on drop.
 pub struct Nginx {
     pub front: u16,
     pub back: u16,
+    /// The TLS port of `front`'s server, when there is one.
+    tls: Option<u16>,
     dir: PathBuf,
     child: Child,
 }
@@ -396,6 +501,16 @@ impl Nginx {
 
     /// Also serves `locations` (nginx `location` blocks) on `front`.
     pub fn with_front_locations(name: &str, locations: &str) -> Self {
+        Self::build(name, locations, None)
+    }
+
+    /// `front`'s server also listens with TLS (CERT; 1.3 and 1.2, where nginx 1.22 alone would not
+    /// offer 1.3) on [`Nginx::tls_port`]: the same files, the same proxying to the plaintext `back`.
+    pub fn with_tls(name: &str, cert: &TestCert) -> Self {
+        Self::build(name, "", Some(cert))
+    }
+
+    fn build(name: &str, locations: &str, cert: Option<&TestCert>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("watcher-e2e-nginx-{name}-{}", std::process::id()));
         let www = dir.join("www");
@@ -405,6 +520,18 @@ impl Nginx {
         let big: Vec<u8> = (0..BIG_FILE_BYTES).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(www.join("big.bin"), big).expect("file");
         let (front, back) = (free_port(), free_port());
+        let tls = cert.map(|cert| (free_port(), cert));
+        let tls_listen = tls.map_or_else(String::new, |(port, cert)| {
+            format!(
+                "listen 127.0.0.1:{port} ssl;
+    ssl_certificate {};
+    ssl_certificate_key {};
+    ssl_protocols TLSv1.2 TLSv1.3;",
+                cert.cert.display(),
+                cert.key.display()
+            )
+        });
+        let tls = tls.map(|(port, _)| port);
         let d = dir.display();
         let config = format!(
             "worker_processes 1;
@@ -422,6 +549,7 @@ http {{
   types {{ text/html html; application/json json; application/octet-stream bin; }}
   server {{
     listen 127.0.0.1:{front};
+    {tls_listen}
     root {d}/www;
     location /api/ {{ proxy_pass http://127.0.0.1:{back}/; }}
     location /upload {{ proxy_pass http://127.0.0.1:{back}/upload; }}
@@ -446,12 +574,13 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx must be installed (cargo xtask test installs it)");
-        for port in [front, back] {
+        for port in [front, back].into_iter().chain(tls) {
             wait_for_port(port, "nginx");
         }
         Self {
             front,
             back,
+            tls,
             dir,
             child,
         }
@@ -459,6 +588,20 @@ http {{
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.front)
+    }
+
+    /// The TLS port of `front`'s server.
+    ///
+    /// # Panics
+    /// When nginx was started without TLS.
+    pub fn tls_port(&self) -> u16 {
+        self.tls
+            .expect("nginx was started without TLS: use Nginx::with_tls")
+    }
+
+    /// The `https://` URL of PATH on [`Nginx::tls_port`].
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.tls_port())
     }
 }
 

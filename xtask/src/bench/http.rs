@@ -1,7 +1,7 @@
 //! The HTTP case of `cargo xtask bench`: CPU per request of nginx (one worker, static file) under wrk,
 //! alternating baseline / empty programs / watcher (`watch http --pid <worker>`), medians (`service`);
 //! plus the records and loss watcher reported, so a cheap run that lost requests cannot pass for a good
-//! one.
+//! one. Its nginx and wrk serve the HTTPS section too (`https`).
 
 use std::{
     net::TcpStream,
@@ -22,14 +22,15 @@ use super::{procs::Guard, service, Plan};
 /// Port of the benchmark's nginx.
 const PORT: u16 = 16391;
 
-/// nginx with one worker serving a small page; stopped (with its worker) on drop.
-struct Nginx {
+/// nginx with one worker serving a small page on [`PORT`]; stopped (with its worker) on drop.
+pub(super) struct Nginx {
     master: Guard,
     dir: PathBuf,
 }
 
 impl Nginx {
-    fn start() -> Result<Self> {
+    /// Starts nginx; `server` is added to its server block (e.g. a TLS `listen` and its certificate).
+    pub(super) fn start(server: &str) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("watcher-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("www"))?;
         std::fs::write(
@@ -50,7 +51,7 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-  server {{ listen 127.0.0.1:{PORT}; root {d}/www; }}
+  server {{ listen 127.0.0.1:{PORT}; root {d}/www; {server} }}
 }}
 "
         );
@@ -76,7 +77,7 @@ http {{
     }
 
     /// The worker's pid (the process that serves requests).
-    fn worker(&self) -> Result<u32> {
+    pub(super) fn worker(&self) -> Result<u32> {
         let pid = self.master.0.id();
         let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
         children
@@ -98,11 +99,14 @@ impl Drop for Nginx {
     }
 }
 
-/// Runs wrk for `secs` and returns the requests it completed and the seconds it ran.
-fn wrk(secs: u64) -> Result<(u64, f64)> {
+/// The page every run fetches.
+pub(super) const PAGE: &str = "/index.html";
+
+/// Runs wrk against `url` for `secs` and returns the requests it completed and the seconds it ran.
+pub(super) fn wrk(url: &str, secs: u64) -> Result<(u64, f64)> {
     let out = Command::new("wrk")
         .args(["-t", "1", "-c", "50", "-d", &format!("{secs}s")])
-        .arg(format!("http://127.0.0.1:{PORT}/index.html"))
+        .arg(url)
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -121,9 +125,10 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
         plan.rounds
     );
     println!("   CPU ns per request: nginx worker, its observer, total, added to baseline");
-    let nginx = Nginx::start()?;
+    let nginx = Nginx::start("")?;
     let worker = nginx.worker()?;
-    let summary = service::alternate(watcher, "http", worker, plan.rounds, || wrk(secs))?;
+    let url = format!("http://127.0.0.1:{PORT}{PAGE}");
+    let summary = service::alternate(watcher, "http", worker, plan.rounds, || wrk(&url, secs))?;
     println!("   last watcher run: {summary}");
     Ok(())
 }

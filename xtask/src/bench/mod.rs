@@ -8,10 +8,12 @@
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
 //! - memory: RSS with 100 000 records stored, and over a soak run;
 //! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
+//! - https: the same over TLS, baseline / watcher `--no-tls` / watcher capturing TLS plaintext;
 //! - mysql: CPU per query of MariaDB under `sysbench oltp_read_write`, baseline / empty programs / watcher;
 //! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
 
 mod http;
+mod https;
 mod mysql;
 mod procs;
 mod service;
@@ -150,6 +152,8 @@ pub enum Section {
     Overhead,
     /// HTTP overhead (nginx, wrk).
     Http,
+    /// HTTPS overhead (nginx with TLS, wrk), without and with TLS capture.
+    Https,
     /// MySQL overhead (MariaDB, sysbench).
     Mysql,
     /// Redis capacity at full speed.
@@ -193,6 +197,9 @@ pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
     }
     if wanted(Section::Http) {
         http::overhead(watcher, &plan)?;
+    }
+    if wanted(Section::Https) {
+        https::overhead(watcher, &plan)?;
     }
     if wanted(Section::Mysql) {
         mysql::overhead(watcher, &plan)?;

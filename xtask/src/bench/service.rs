@@ -1,6 +1,7 @@
-//! What the HTTP and MySQL sections share: one service process under a load, measured alternately with
-//! nothing attached, with empty programs on watcher's tracepoints and with watcher (`watch PROTOCOL
-//! --pid <service>`); CPU per request of the service and of its observer, medians, printed as a table.
+//! What the HTTP, HTTPS and MySQL sections share: one service process under a load, measured
+//! alternately under each of a list of setups (by default nothing attached, empty programs on watcher's
+//! tracepoints, and watcher `watch PROTOCOL --pid <service>`, possibly with extra arguments); CPU per
+//! request of the service and of its observer, medians, printed as a table.
 
 use std::{path::Path, process::Command, thread, time::Duration};
 
@@ -11,21 +12,29 @@ use super::{
     procs::{self, Observer},
 };
 
+/// Who watches the service during a run.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Setup {
+pub enum Setup {
     Baseline,
     EmptyPrograms,
-    Watcher,
+    /// `watcher watch PROTOCOL --headless --pid <service> --json-output /dev/null` and these arguments.
+    Watcher(&'static [&'static str]),
 }
 
 impl Setup {
-    const ALL: [Setup; 3] = [Setup::Baseline, Setup::EmptyPrograms, Setup::Watcher];
+    /// The setups of [`alternate`].
+    const ALL: [Setup; 3] = [Setup::Baseline, Setup::EmptyPrograms, Setup::Watcher(&[])];
 
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Setup::Baseline => "baseline",
-            Setup::EmptyPrograms => "empty programs",
-            Setup::Watcher => "watcher",
+            Setup::Baseline => "baseline".into(),
+            Setup::EmptyPrograms => "empty programs".into(),
+            Setup::Watcher(args) => ["watcher"]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
@@ -36,7 +45,7 @@ impl Setup {
                 Command::new(watcher).arg("bench-probes"),
                 Some("attached"),
             )?),
-            Setup::Watcher => Some(Observer::start(
+            Setup::Watcher(args) => Some(Observer::start(
                 Command::new(watcher)
                     .args([
                         "watch",
@@ -45,7 +54,8 @@ impl Setup {
                         "--pid",
                         &service.to_string(),
                     ])
-                    .args(["--json-output", "/dev/null"]),
+                    .args(["--json-output", "/dev/null"])
+                    .args(args),
                 Some("capturing"),
             )?),
         })
@@ -95,23 +105,35 @@ pub fn alternate(
     protocol: &str,
     service: u32,
     rounds: usize,
-    mut load: impl FnMut() -> Result<(u64, f64)>,
+    load: impl FnMut() -> Result<(u64, f64)>,
 ) -> Result<String> {
-    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); Setup::ALL.len()];
-    let mut last_summary = String::new();
+    let summaries = alternate_setups(watcher, protocol, service, &Setup::ALL, rounds, load)?;
+    Ok(summaries.into_iter().last().unwrap_or_default().1)
+}
+
+/// [`alternate`] over `setups` (the first is what the others are compared with). Returns, per setup
+/// that runs a watcher, its label and its last run's summary.
+pub fn alternate_setups(
+    watcher: &Path,
+    protocol: &str,
+    service: u32,
+    setups: &[Setup],
+    rounds: usize,
+    mut load: impl FnMut() -> Result<(u64, f64)>,
+) -> Result<Vec<(String, String)>> {
+    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); setups.len()];
+    let mut last_summaries = vec![String::new(); setups.len()];
     for _ in 0..rounds {
-        for (i, setup) in Setup::ALL.iter().enumerate() {
+        for (i, setup) in setups.iter().enumerate() {
             let (cost, observer, rate, summary) =
                 run(watcher, protocol, service, *setup, &mut load)?;
             runs[i].push((cost, observer, rate));
-            if *setup == Setup::Watcher {
-                last_summary = summary;
-            }
+            last_summaries[i] = summary;
         }
     }
     let total = |i: usize| median(runs[i].iter().map(|(s, o, _)| s + o).collect());
     let rate = |i: usize| median(runs[i].iter().map(|r| r.2).collect());
-    for (i, setup) in Setup::ALL.iter().enumerate() {
+    for (i, setup) in setups.iter().enumerate() {
         println!(
             "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)",
             setup.label(),
@@ -123,5 +145,10 @@ pub fn alternate(
             rate(i) / rate(0).max(1e-9) * 100.0,
         );
     }
-    Ok(last_summary)
+    Ok(setups
+        .iter()
+        .zip(last_summaries)
+        .filter(|(setup, _)| matches!(setup, Setup::Watcher(_)))
+        .map(|(setup, summary)| (setup.label(), summary))
+        .collect())
 }

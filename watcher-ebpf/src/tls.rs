@@ -1,0 +1,175 @@
+//! TLS plaintext: uprobes on OpenSSL's `SSL_read`, `SSL_write`, their `_ex` forms and
+//! `SSL_do_handshake`, tied to the socket each call reads or writes.
+//!
+//! The entry probe keeps the call's buffer in a per-thread slot of `TLS_CALLS`. While the call runs, the
+//! socket hooks (`main.rs`) see the thread's slot: they note the fd of any socket the library reads or
+//! writes, mark that socket as TLS and send none of its ciphertext. The return probe then sends the
+//! plaintext on that socket's plaintext stream (`SocketState::tls_pos`), flagged `flags::TLS`. A call
+//! served from the library's buffer makes no socket call; it finds its socket through `TLS_SOCKETS`,
+//! which remembers the fd of every `SSL` object seen on a socket. Handshakes are hooked only so their
+//! ciphertext is recognised and held back, and their `SSL` object's socket learnt.
+//!
+//! One entry and one return program serve every function: the attach cookie says which one fired.
+//! Nothing here writes to the traced process's memory.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
+        generated::bpf_get_attach_cookie,
+    },
+    programs::{ProbeContext, RetProbeContext},
+    EbpfContext,
+};
+use watcher_common::{direction, flags, tls_function};
+
+use crate::{
+    loss,
+    maps::{InFlight, TlsCall, TLS_CALLS, TLS_SOCKETS},
+    payload, socket, task,
+};
+
+/// The [`TLS_CALLS`] slot of a thread.
+#[inline(always)]
+fn slot_of(pid_tgid: u64) -> u32 {
+    (pid_tgid as u32) & (crate::maps::IN_FLIGHT_SLOTS - 1)
+}
+
+/// The TLS call the current thread is inside, if any: what the socket hooks ask on every traced call.
+#[inline(always)]
+pub fn current_call(pid_tgid: u64) -> Option<&'static mut TlsCall> {
+    let slot = TLS_CALLS.get_ptr_mut(slot_of(pid_tgid))?;
+    // SAFETY: a pointer into the array, valid for this run; the owner check below tells threads that
+    // share the slot apart.
+    let slot = unsafe { &mut *slot };
+    (slot.owner == pid_tgid).then_some(slot)
+}
+
+#[inline(always)]
+fn cookie(ctx: &impl EbpfContext) -> u64 {
+    // SAFETY: the context pointer is the program's own; the helper only reads the attach cookie.
+    unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }
+}
+
+/// Entry of a TLS function: remembers the call for the socket hooks and the return probe.
+pub fn try_enter(ctx: &ProbeContext) -> Option<()> {
+    let cfg = task::config()?;
+    let id = bpf_get_current_pid_tgid();
+    if cfg.tls == 0 || !task::task_traced(cfg, (id >> 32) as u32) {
+        return None;
+    }
+    let function = cookie(ctx);
+    let slot = TLS_CALLS.get_ptr_mut(slot_of(id))?;
+    // SAFETY: as in `current_call`.
+    let slot = unsafe { &mut *slot };
+    if slot.owner == id && function == tls_function::HANDSHAKE {
+        // A handshake inside a read or write: the outer call owns the slot, and the inner return
+        // leaves it alone (see `try_return`).
+        return None;
+    }
+    if slot.owner != 0 {
+        // Another thread's call (their ids collide in the slot), or one of this thread's whose return
+        // probe never fired: either way that call is lost.
+        loss::count(|l| l.tls_pending_full += 1);
+    }
+    let (buf, count_ptr) = match function {
+        tls_function::READ | tls_function::WRITE => (ctx.arg::<u64>(1)?, 0),
+        tls_function::READ_EX | tls_function::WRITE_EX => (ctx.arg::<u64>(1)?, ctx.arg::<u64>(3)?),
+        _ => (0, 0),
+    };
+    let writes = function == tls_function::WRITE || function == tls_function::WRITE_EX;
+    *slot = TlsCall {
+        owner: id,
+        function,
+        ssl: ctx.arg::<u64>(0)?,
+        buf,
+        count_ptr,
+        // SAFETY: no preconditions.
+        ts_enter_ns: if writes { unsafe { bpf_ktime_get_ns() } } else { 0 },
+        fd: -1,
+        pad: 0,
+    };
+    Some(())
+}
+
+/// Return of a TLS function: sends the plaintext it moved on its socket's plaintext stream.
+pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
+    let id = bpf_get_current_pid_tgid();
+    let call = current_call(id)?;
+    if call.function != cookie(ctx) {
+        // The return of a nested call whose entry was not recorded.
+        return None;
+    }
+    call.owner = 0;
+    let call = *call;
+    let cfg = task::config()?;
+    let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    let key = [u64::from(tgid), call.ssl];
+    let fd = if call.fd >= 0 {
+        // A full LRU map evicts; a failed insert only means a later buffered call may go unattributed.
+        let _ = TLS_SOCKETS.insert(&key, &call.fd, 0);
+        call.fd
+    } else {
+        // SAFETY: the value is copied out at once.
+        unsafe { TLS_SOCKETS.get(&key) }.copied().unwrap_or(-1)
+    };
+    // Every probed function returns a C `int`: the upper half of the register is not part of it.
+    let ret = i64::from(ctx.ret::<i32>());
+    let (dir, bytes) = match call.function {
+        tls_function::READ if ret > 0 => (direction::INGRESS, ret as u64),
+        tls_function::WRITE if ret > 0 => (direction::EGRESS, ret as u64),
+        // SAFETY (both): the helper validates the user address and fails instead of faulting.
+        tls_function::READ_EX if ret == 1 => (direction::INGRESS, unsafe {
+            bpf_probe_read_user(call.count_ptr as *const u64)
+        }
+        .ok()?),
+        tls_function::WRITE_EX if ret == 1 => (direction::EGRESS, unsafe {
+            bpf_probe_read_user(call.count_ptr as *const u64)
+        }
+        .ok()?),
+        _ => return None,
+    };
+    if bytes == 0 {
+        return None;
+    }
+    if fd < 0 {
+        loss::count(|l| {
+            l.tls_no_socket_calls += 1;
+            l.tls_no_socket_bytes += bytes;
+        });
+        return None;
+    }
+    // Filters apply as to any socket: an ignored socket's plaintext is ignored too.
+    let sock = socket::traced_socket(cfg, tgid, tid, fd)?;
+    // SAFETY: a SOCKETS value pointer, valid during this run.
+    let stream = unsafe {
+        (*sock).tls = 1;
+        &raw mut (*sock).tls_pos[usize::from(dir & 1)]
+    };
+    let moved_ns = if dir == direction::INGRESS {
+        // SAFETY: no preconditions.
+        unsafe { bpf_ktime_get_ns() }
+    } else {
+        call.ts_enter_ns
+    };
+    let plain = InFlight {
+        owner: id,
+        fd,
+        direction: dir,
+        vectored: 0,
+        pad: [0; 2],
+        buf: call.buf,
+        len: bytes,
+        ts_enter_ns: moved_ns,
+    };
+    payload::emit(
+        cfg,
+        &plain,
+        stream,
+        flags::TLS,
+        bytes,
+        tgid,
+        tid,
+        moved_ns,
+    );
+    Some(())
+}

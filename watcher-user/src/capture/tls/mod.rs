@@ -1,0 +1,187 @@
+//! TLS capture, user side: finding OpenSSL in the host's files and processes, so `loader` can put the
+//! uprobes of `watcher-ebpf/src/tls.rs` on each file that holds it.
+//!
+//! A uprobe binds to a file, not to a process: one attachment covers every process that maps the file,
+//! now or later. So the host's own libssl is instrumented at start, before any process loads it, and
+//! the [`Finder`] then watches for processes bringing files of their own (a container's copy, a bundled
+//! library, a program with OpenSSL built in). Each file is inspected once, known by its inode.
+
+pub mod discover;
+pub mod symbols;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use discover::FileId;
+use symbols::TlsCode;
+
+/// A file to put the TLS probes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsTarget {
+    /// Where to open it from here.
+    pub path: PathBuf,
+    /// Its path as its processes see it, for messages.
+    pub shown: String,
+    /// `(function, file offset)` of each function probed (`watcher_common::tls_function`).
+    pub functions: Vec<(u64, u64)>,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Files to instrument, each new.
+    pub targets: Vec<TlsTarget>,
+    /// Processes whose TLS the probes cannot see, and why (`caddy (pid 12): Go crypto/tls`).
+    pub uncovered: Vec<String>,
+    /// Files that hold TLS code but could not be inspected, with the reason.
+    pub failed: Vec<String>,
+}
+
+/// How often the [`follow`] loop looks for new processes.
+const NEW_PROCESS_INTERVAL: Duration = Duration::from_millis(200);
+/// Every this many rounds it also re-reads the maps of every process (libraries loaded late).
+const FULL_SCAN_EVERY: u32 = 10;
+
+/// What was learnt about one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    OpenSsl,
+    Go,
+    Neither,
+}
+
+/// Remembers which files and processes have been looked at.
+#[derive(Debug, Default)]
+pub struct Finder {
+    files: HashMap<FileId, Known>,
+    pids: HashSet<u32>,
+}
+
+impl Finder {
+    /// Everything at start: the host's libssl files, every running process, and the large programs on
+    /// `PATH` (so one started later with OpenSSL built in is covered from its first call).
+    pub fn scan_host(&mut self) -> Scan {
+        let mut scan = Scan::default();
+        for path in discover::system_libraries() {
+            let shown = path.to_string_lossy().into_owned();
+            self.inspect(&path, &shown, &mut scan);
+        }
+        self.scan_processes(true, &mut scan);
+        for path in discover::large_programs() {
+            let shown = path.to_string_lossy().into_owned();
+            self.inspect(&path, &shown, &mut scan);
+        }
+        scan
+    }
+
+    /// Processes not seen before, or with `all` every process again (to find libraries loaded late).
+    pub fn scan_processes(&mut self, all: bool, scan: &mut Scan) {
+        let me = std::process::id();
+        let live: HashSet<u32> = discover::pids().into_iter().collect();
+        for &pid in &live {
+            if pid == me || (!all && self.pids.contains(&pid)) {
+                continue;
+            }
+            let first_look = !self.pids.contains(&pid);
+            let Some(files) = discover::process_files(pid) else {
+                continue;
+            };
+            let mut covered = false;
+            let mut go = false;
+            for (path, shown) in &files.libraries {
+                covered |= self.inspect(path, shown, scan) == Some(Known::OpenSsl);
+            }
+            if let Some((path, shown)) = &files.exe {
+                match self.inspect(path, shown, scan) {
+                    Some(Known::OpenSsl) => covered = true,
+                    Some(Known::Go) => go = true,
+                    _ => {}
+                }
+            }
+            if first_look && !covered {
+                let name = format!("{} (pid {pid})", files.comm);
+                if go {
+                    scan.uncovered.push(format!("{name}: Go crypto/tls"));
+                }
+                for library in &files.other {
+                    scan.uncovered.push(format!("{name}: {library}"));
+                }
+            }
+        }
+        self.pids = live;
+    }
+
+    /// Inspects a file unless it was inspected before, adding it to the scan's targets when it holds
+    /// OpenSSL. Returns what the file is, `None` when it cannot be read (gone, or not ELF).
+    fn inspect(&mut self, path: &Path, shown: &str, scan: &mut Scan) -> Option<Known> {
+        let id = FileId::of(path)?;
+        if let Some(known) = self.files.get(&id) {
+            return Some(*known);
+        }
+        let known = match symbols::inspect(path) {
+            Ok(TlsCode::OpenSsl(functions)) => {
+                scan.targets.push(TlsTarget {
+                    path: path.to_owned(),
+                    shown: shown.to_owned(),
+                    functions,
+                });
+                Known::OpenSsl
+            }
+            Ok(TlsCode::Go) => Known::Go,
+            Ok(TlsCode::None) => Known::Neither,
+            Err(e) => {
+                if discover::is_libssl(shown.rsplit('/').next().unwrap_or_default()) {
+                    scan.failed.push(format!("{shown}: {e}"));
+                }
+                Known::Neither
+            }
+        };
+        self.files.insert(id, known);
+        Some(known)
+    }
+}
+
+/// Watches for new processes and late-loaded libraries until `targets` closes, handing each new file
+/// with OpenSSL to whoever attaches the probes (the capture thread, which owns the programs).
+pub fn follow(mut finder: Finder, targets: &tokio::sync::mpsc::Sender<TlsTarget>) {
+    let mut round = 0u32;
+    while !targets.is_closed() {
+        std::thread::sleep(NEW_PROCESS_INTERVAL);
+        round = round.wrapping_add(1);
+        let mut scan = Scan::default();
+        finder.scan_processes(round % FULL_SCAN_EVERY == 0, &mut scan);
+        for target in scan.targets {
+            if targets.blocking_send(target).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_inspected_once_whatever_path_reaches_it() {
+        let mut finder = Finder::default();
+        let mut scan = Scan::default();
+        let exe = std::env::current_exe().expect("test binary");
+        // The test binary defines SSL_read and SSL_write (see `symbols`' tests).
+        assert_eq!(
+            finder.inspect(&exe, "first", &mut scan),
+            Some(Known::OpenSsl)
+        );
+        let via_proc = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+        assert_eq!(
+            finder.inspect(&via_proc, "second", &mut scan),
+            Some(Known::OpenSsl)
+        );
+        assert_eq!(scan.targets.len(), 1);
+        assert_eq!(scan.targets[0].shown, "first");
+        assert_eq!(finder.inspect(Path::new("/nonexistent"), "x", &mut scan), None);
+    }
+}

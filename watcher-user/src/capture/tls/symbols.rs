@@ -1,0 +1,128 @@
+//! Reading an ELF file's symbols: where OpenSSL's functions are (as file offsets, which uprobes take),
+//! and whether the file is a Go program (whose `crypto/tls` these probes do not cover).
+//!
+//! The file is mapped, not read: only the pages holding its headers and symbol tables are touched, so
+//! inspecting a 100 MB executable costs little more than a small one.
+
+use std::{fs::File, path::Path};
+
+use object::{Object, ObjectSection, ObjectSymbol};
+use watcher_common::tls_function;
+
+/// The functions probed, by name, with the code the programs know them by.
+pub const FUNCTIONS: [(&str, u64); 5] = [
+    ("SSL_read", tls_function::READ),
+    ("SSL_write", tls_function::WRITE),
+    ("SSL_read_ex", tls_function::READ_EX),
+    ("SSL_write_ex", tls_function::WRITE_EX),
+    ("SSL_do_handshake", tls_function::HANDSHAKE),
+];
+
+/// What an ELF file holds, as far as TLS is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsCode {
+    /// OpenSSL's (or a compatible library's) functions, defined in this file: `(function, file
+    /// offset)` for each one found. `SSL_read` and `SSL_write` are always among them.
+    OpenSsl(Vec<(u64, u64)>),
+    /// A Go program: its TLS is Go's own `crypto/tls`.
+    Go,
+    /// Neither.
+    None,
+}
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// Opening or mapping it failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// It is not an ELF file we can read.
+    #[error("not a readable ELF file: {0}")]
+    Elf(#[from] object::Error),
+}
+
+/// Inspects the ELF file at `path`.
+pub fn inspect(path: &Path) -> Result<TlsCode, InspectError> {
+    let file = File::open(path)?;
+    // SAFETY: the mapping is read-only and private. If another process truncates the file meanwhile,
+    // reading the mapping can fault (SIGBUS); libraries and executables being run are not rewritten in
+    // place (package managers replace them by rename), which is the case every ELF reader relies on.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }?;
+    inspect_bytes(&map)
+}
+
+/// Inspects an ELF image held in memory.
+pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
+    let elf = object::File::parse(bytes)?;
+    let mut found = Vec::new();
+    // Libraries export the functions in `.dynsym`; a static executable may only have `.symtab`.
+    for symbol in elf.dynamic_symbols().chain(elf.symbols()) {
+        if symbol.is_undefined() || !symbol.is_definition() {
+            continue;
+        }
+        let Ok(name) = symbol.name() else { continue };
+        let Some(&(_, function)) = FUNCTIONS.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        if found.iter().any(|(f, _)| *f == function) {
+            continue;
+        }
+        if let Some(offset) = file_offset(&elf, &symbol) {
+            found.push((function, offset));
+        }
+    }
+    let has = |f| found.iter().any(|(g, _)| *g == f);
+    if has(tls_function::READ) && has(tls_function::WRITE) {
+        found.sort_unstable();
+        return Ok(TlsCode::OpenSsl(found));
+    }
+    if elf.section_by_name(".go.buildinfo").is_some() {
+        return Ok(TlsCode::Go);
+    }
+    Ok(TlsCode::None)
+}
+
+/// The file offset of a symbol's code: uprobes are placed by offset in the file, not by address.
+fn file_offset<'a>(elf: &object::File<'a>, symbol: &impl ObjectSymbol<'a>) -> Option<u64> {
+    let section = elf.section_by_index(symbol.section_index()?).ok()?;
+    let (section_offset, _) = section.file_range()?;
+    let within = symbol.address().checked_sub(section.address())?;
+    section_offset.checked_add(within)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Functions with OpenSSL's names in this test binary, so inspecting it finds them.
+    #[unsafe(no_mangle)]
+    extern "C" fn SSL_read() -> i32 {
+        std::hint::black_box(1)
+    }
+
+    #[unsafe(no_mangle)]
+    extern "C" fn SSL_write() -> i32 {
+        std::hint::black_box(2)
+    }
+
+    #[test]
+    fn defined_functions_are_found_with_offsets_inside_the_file() {
+        assert_eq!(SSL_read() + SSL_write(), 3);
+        let exe = std::env::current_exe().expect("test binary");
+        let size = std::fs::metadata(&exe).expect("size").len();
+        let TlsCode::OpenSsl(found) = inspect(&exe).expect("inspect") else {
+            panic!("the test binary defines SSL_read and SSL_write");
+        };
+        let functions: Vec<u64> = found.iter().map(|(f, _)| *f).collect();
+        assert_eq!(functions, [tls_function::READ, tls_function::WRITE]);
+        assert!(found.iter().all(|(_, offset)| *offset > 0 && *offset < size));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(inspect_bytes(b"\x7fELF not really").is_err());
+        assert!(inspect_bytes(&[]).is_err());
+        assert!(inspect(Path::new("/nonexistent/libssl.so.3")).is_err());
+    }
+}
