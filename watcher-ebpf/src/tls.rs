@@ -84,7 +84,11 @@ pub fn try_enter(ctx: &ProbeContext) -> Option<()> {
         buf,
         count_ptr,
         // SAFETY: no preconditions.
-        ts_enter_ns: if writes { unsafe { bpf_ktime_get_ns() } } else { 0 },
+        ts_enter_ns: if writes {
+            unsafe { bpf_ktime_get_ns() }
+        } else {
+            0
+        },
         fd: -1,
         pad: 0,
     };
@@ -118,14 +122,14 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
         tls_function::READ if ret > 0 => (direction::INGRESS, ret as u64),
         tls_function::WRITE if ret > 0 => (direction::EGRESS, ret as u64),
         // SAFETY (both): the helper validates the user address and fails instead of faulting.
-        tls_function::READ_EX if ret == 1 => (direction::INGRESS, unsafe {
-            bpf_probe_read_user(call.count_ptr as *const u64)
-        }
-        .ok()?),
-        tls_function::WRITE_EX if ret == 1 => (direction::EGRESS, unsafe {
-            bpf_probe_read_user(call.count_ptr as *const u64)
-        }
-        .ok()?),
+        tls_function::READ_EX if ret == 1 => (
+            direction::INGRESS,
+            unsafe { bpf_probe_read_user(call.count_ptr as *const u64) }.ok()?,
+        ),
+        tls_function::WRITE_EX if ret == 1 => (
+            direction::EGRESS,
+            unsafe { bpf_probe_read_user(call.count_ptr as *const u64) }.ok()?,
+        ),
         _ => return None,
     };
     if bytes == 0 {
@@ -161,15 +165,6 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
         len: bytes,
         ts_enter_ns: moved_ns,
     };
-    payload::emit(
-        cfg,
-        &plain,
-        stream,
-        flags::TLS,
-        bytes,
-        tgid,
-        tid,
-        moved_ns,
-    );
+    payload::emit(cfg, &plain, stream, flags::TLS, bytes, tgid, tid, moved_ns);
     Some(())
 }

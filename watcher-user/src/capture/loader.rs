@@ -6,7 +6,8 @@
 use aya::{
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{
-        uprobe::{UProbeAttachPoint, UProbeScope},
+        trace_point::TracePointLinkId,
+        uprobe::{UProbeAttachPoint, UProbeLinkId, UProbeScope},
         TracePoint, UProbe,
     },
     Ebpf, EbpfLoader,
@@ -103,10 +104,19 @@ fn map_error(map: &'static str, e: impl std::error::Error + Send + Sync + 'stati
     }
 }
 
+/// Every attachment made, so they can be detached together (see [`detach`]).
+#[derive(Debug, Default)]
+pub struct Links {
+    tracepoints: Vec<(&'static str, TracePointLinkId)>,
+    uprobes: Vec<(&'static str, UProbeLinkId)>,
+}
+
 /// Programs loaded and attached, with the maps user space reads.
 pub struct LoadedPrograms {
-    /// Keeps the programs attached; dropping it detaches them.
+    /// Keeps the programs attached; dropping it detaches them (one by one: see [`detach`]).
     pub ebpf: Ebpf,
+    /// The attachments.
+    pub links: Links,
     /// The event ring.
     pub ring: RingBuf<MapData>,
     /// Per-CPU loss counters.
@@ -151,14 +161,16 @@ pub fn load(
     };
     let programs = process_programs
         .iter()
-        .map(|name| ("sched", name))
-        .chain(SYSCALL_PROGRAMS.iter().map(|name| ("syscalls", name)));
+        .map(|name| ("sched", *name))
+        .chain(SYSCALL_PROGRAMS.iter().map(|name| ("syscalls", *name)));
+    let mut links = Links::default();
     for (category, name) in programs {
         let program = tracepoint(&mut ebpf, name)?;
         program.load().map_err(|e| program_error(name, e))?;
-        program
+        let link = program
             .attach(category, name)
             .map_err(|e| program_error(name, e))?;
+        links.tracepoints.push((name, link));
     }
     let mut tls_failures = Vec::new();
     if config.tls != 0 {
@@ -169,7 +181,7 @@ pub fn load(
         }
         tls_failures = tls
             .iter()
-            .filter_map(|target| attach_tls(&mut ebpf, target).err())
+            .filter_map(|target| attach_tls(&mut ebpf, &mut links, target).err())
             .collect();
     }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
@@ -186,6 +198,7 @@ pub fn load(
     Ok((
         LoadedPrograms {
             ebpf,
+            links,
             ring,
             loss,
             config,
@@ -196,7 +209,7 @@ pub fn load(
 
 /// Puts the TLS entry and return probes on every function of `target`, for every process that maps it.
 /// The return probe goes first, so no call is entered without a return to end it.
-pub fn attach_tls(ebpf: &mut Ebpf, target: &TlsTarget) -> Result<(), LoadError> {
+pub fn attach_tls(ebpf: &mut Ebpf, links: &mut Links, target: &TlsTarget) -> Result<(), LoadError> {
     let tls_error = |e: aya::programs::ProgramError| LoadError::Tls {
         file: target.shown.clone(),
         source: Box::new(e),
@@ -208,9 +221,10 @@ pub fn attach_tls(ebpf: &mut Ebpf, target: &TlsTarget) -> Result<(), LoadError> 
                 location: offset.into(),
                 cookie: Some(function),
             };
-            program
+            let link = program
                 .attach(point, &target.path, UProbeScope::AllProcesses)
                 .map_err(tls_error)?;
+            links.uprobes.push((name, link));
         }
     }
     Ok(())
@@ -223,6 +237,36 @@ fn write_config(ebpf: &mut Ebpf, config: &KernelConfig) -> Result<(), LoadError>
     let mut array: Array<_, KernelConfig> =
         Array::try_from(map).map_err(|e| map_error("CONFIG", e))?;
     array.set(0, config, 0).map_err(|e| map_error("CONFIG", e))
+}
+
+/// Detaches every program and unloads the object, with all detachments in flight at once.
+///
+/// Each detachment waits for the kernel's grace periods (tens to hundreds of milliseconds for a uprobe);
+/// one after another, as dropping the `Ebpf` would do them, fifty of them took seconds. Concurrent
+/// ones share the waits. Call it after disarming, so the order of detachment does not matter.
+pub fn detach(mut ebpf: Ebpf, links: Links) {
+    let mut owned: Vec<Box<dyn Send>> = Vec::new();
+    for (name, id) in links.tracepoints {
+        if let Ok(link) = tracepoint(&mut ebpf, name)
+            .and_then(|p| p.take_link(id).map_err(|e| program_error(name, e)))
+        {
+            owned.push(Box::new(link));
+        }
+    }
+    for (name, id) in links.uprobes {
+        if let Ok(link) = uprobe(&mut ebpf, name)
+            .and_then(|p| p.take_link(id).map_err(|e| program_error(name, e)))
+        {
+            owned.push(Box::new(link));
+        }
+    }
+    std::thread::scope(|scope| {
+        for link in owned {
+            // If no thread can be started the closure, and the link with it, is dropped right here.
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || drop(link));
+        }
+    });
+    drop(ebpf);
 }
 
 /// Attaches a program that does nothing to every tracepoint [`load`] uses: the cost of the hooks alone,

@@ -5,8 +5,10 @@
 //! The kernel side submits records without waking us (see `watcher-ebpf/src/ring.rs`), so the traced
 //! process never pays for a wake-up per syscall; a timer bounds how stale the display can be.
 //!
-//! On stop it disarms and detaches the programs first, then drains what is left, so every event the
-//! kernel produced before the stop is delivered.
+//! On stop it disarms the programs first (they return at once from then on), waits out any run still
+//! in progress, then drains what is left, so every event the kernel produced before the stop is
+//! delivered. Detaching takes seconds (the kernel waits out grace periods for each uprobe), so it
+//! happens on a thread of its own, after the capture is over: nobody waits for it but process exit.
 //!
 //! It owns the programs, so it is also where the TLS probes are attached to files found after start
 //! (`tls::follow` finds them on its own thread and sends them here).
@@ -30,6 +32,9 @@ use crate::counters::Counters;
 
 /// How often the ring is drained when the kernel has not asked for it.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longer than any program run that read the configuration just before it was disarmed (the longest,
+/// copying a 16 MiB call, takes a few milliseconds).
+const DISARM_SETTLE: Duration = Duration::from_millis(20);
 
 /// Hands every record in the ring to `sink`, counting those that do not decode, then flushes it.
 fn drain(ring: &mut RingBuf<MapData>, sink: &mut impl EventSink, counters: &Counters) {
@@ -61,6 +66,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let LoadedPrograms {
         mut ebpf,
+        mut links,
         ring,
         loss,
         config,
@@ -83,7 +89,7 @@ pub async fn run(
             _ = loss_tick.tick() => counters.set_kernel(LoadedPrograms::sum_loss(&loss)),
             target = next_tls_target(&mut tls_targets) => match target {
                 Some(target) => {
-                    let counter = match loader::attach_tls(&mut ebpf, &target) {
+                    let counter = match loader::attach_tls(&mut ebpf, &mut links, &target) {
                         Ok(()) => &counters.user.tls_files,
                         Err(_) => &counters.user.tls_attach_failures,
                     };
@@ -99,10 +105,21 @@ pub async fn run(
             }
         }
     }
-    // If disarming fails, detaching still stops the programs, only less cleanly.
-    let _ = LoadedPrograms::disarm(&mut ebpf, &config);
-    drop(ebpf);
+    let attached = if LoadedPrograms::disarm(&mut ebpf, &config).is_ok() {
+        tokio::time::sleep(DISARM_SETTLE).await;
+        Some((ebpf, links))
+    } else {
+        // The programs still run: only detaching stops them, and it must come before the last drain.
+        loader::detach(ebpf, links);
+        None
+    };
     drain(ring.get_mut(), &mut sink, &counters);
     counters.set_kernel(LoadedPrograms::sum_loss(&loss));
+    if let Some((ebpf, links)) = attached {
+        // Disarmed programs do nothing; if this thread cannot start, process exit detaches them.
+        let _ = std::thread::Builder::new()
+            .name("watcher-detach".into())
+            .spawn(move || loader::detach(ebpf, links));
+    }
     Ok(())
 }

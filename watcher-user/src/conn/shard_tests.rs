@@ -38,6 +38,7 @@ fn shard() -> Shard {
 struct Events {
     batch: EventBatch,
     pos: [u64; 2],
+    tls_pos: [u64; 2],
     ts: u64,
 }
 
@@ -117,11 +118,37 @@ impl Events {
         }
     }
 
+    /// One TLS library call moving the plaintext `call` in `dir`, whole, on its own stream.
+    fn tls_call(&mut self, dir: u8, call: &[u8]) {
+        self.ts += 1000;
+        let stream_pos = self.tls_pos[usize::from(dir)];
+        self.tls_pos[usize::from(dir)] += call.len() as u64;
+        self.push(
+            EventHeader {
+                kind: kind::DATA,
+                direction: dir,
+                flags: flags::TLS | flags::LAST_CHUNK,
+                ts_ns: self.ts,
+                call_bytes: call.len() as u64,
+                stream_pos,
+                chunk_len: call.len() as u32,
+                ..header()
+            },
+            SocketAddrs::default(),
+            call,
+        );
+    }
+
     /// The records the shard makes of these events, as their JSON.
     fn records(self) -> Vec<Value> {
+        self.records_and_counters().0
+    }
+
+    /// The records, and the counters the shard published.
+    fn records_and_counters(self) -> (Vec<Value>, crate::counters::Totals) {
         let mut shard = shard();
         shard.process(&self.batch);
-        shard
+        let records = shard
             .take_records()
             .iter()
             .map(|record| {
@@ -129,7 +156,8 @@ impl Events {
                 write_record(record, &mut line);
                 serde_json::from_slice(&line).expect("records are JSON")
             })
-            .collect()
+            .collect();
+        (records, shard.ctx.counters.totals())
     }
 }
 
@@ -239,4 +267,54 @@ fn a_chunk_lost_from_the_middle_of_a_call_is_a_gap_of_its_length() {
             "\"SET\" \"c\" -> \"OK\" truncated=false",
         ]
     );
+}
+
+#[test]
+fn tls_plaintext_replaces_the_ciphertext_of_its_connection() {
+    let mut events = Events::new();
+    // A handshake the probes did not see (the connection predates them): TLS records, counted as
+    // encrypted, never decoded.
+    let hello = b"\x16\x03\x01\x00\x30client hello bytes........................";
+    events.call(direction::EGRESS, hello, &[(0, hello.len())]);
+    events.call(
+        direction::INGRESS,
+        b"\x16\x03\x03\x00\x10server hello....",
+        &[(0, 21)],
+    );
+    // Then the library's plaintext, with positions of its own from 0.
+    events.tls_call(direction::EGRESS, set("k", "v").as_bytes());
+    // Ciphertext already on its way when the plaintext was first captured: ignored.
+    events.call(
+        direction::INGRESS,
+        b"\x17\x03\x03\x00\x05+OK\r\n",
+        &[(0, 10)],
+    );
+    events.tls_call(direction::INGRESS, b"+OK\r\n");
+    let get = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    events.tls_call(direction::EGRESS, get.as_bytes());
+    events.tls_call(direction::INGRESS, b"$1\r\nv\r\n");
+    let (records, totals) = events.records_and_counters();
+    assert_eq!(
+        summary(&records),
+        [
+            "\"SET\" \"k\" -> \"OK\" truncated=false",
+            "\"GET\" \"k\" -> \"v\" truncated=false",
+        ]
+    );
+    assert!(records.iter().all(|r| r["tls"] == true), "{records:#?}");
+    assert_eq!(totals.user.tls_connections, 1);
+    assert_eq!(totals.user.encrypted_connections, 1);
+    assert_eq!(totals.user.unrecognised_connections, 0);
+    assert_eq!(totals.user.lost_sync, 0);
+}
+
+#[test]
+fn plain_records_carry_no_tls_field() {
+    let mut events = Events::new();
+    let request = set("k", "v");
+    events.call(direction::EGRESS, request.as_bytes(), &[(0, request.len())]);
+    events.call(direction::INGRESS, b"+OK\r\n", &[(0, 5)]);
+    let records = events.records();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].get("tls").is_none());
 }

@@ -57,7 +57,7 @@ impl std::fmt::Display for Summary {
         let t = &self.totals;
         write!(
             f,
-            "watcher: {} records ({} exported), {} lost, {} truncated ({} calls longer than --max-call-bytes; {}; {} sync losses, {} unrecognised connections, {} encrypted connections)",
+            "watcher: {} records ({} exported), {} lost, {} truncated ({} calls longer than --max-call-bytes; {}; {} sync losses, {} unrecognised connections, {} encrypted connections, {} TLS connections decrypted)",
             self.records,
             self.exported,
             t.lost(),
@@ -67,6 +67,7 @@ impl std::fmt::Display for Summary {
             t.user.lost_sync,
             t.user.unrecognised_connections,
             t.user.encrypted_connections,
+            t.user.tls_connections,
         )
     }
 }

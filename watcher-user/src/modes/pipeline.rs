@@ -198,7 +198,11 @@ fn tls_notes(scan: &Scan, failures: &[loader::LoadError]) -> Vec<String> {
         .targets
         .iter()
         .map(|t| t.shown.as_str())
-        .filter(|shown| !failures.iter().any(|f| matches!(f, loader::LoadError::Tls { file, .. } if file == shown)))
+        .filter(|shown| {
+            !failures
+                .iter()
+                .any(|f| matches!(f, loader::LoadError::Tls { file, .. } if file == shown))
+        })
         .collect();
     notes.push(if instrumented.is_empty() {
         "TLS: no OpenSSL found yet; processes bringing their own are instrumented as they appear"

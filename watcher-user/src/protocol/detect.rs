@@ -206,7 +206,11 @@ mod tests {
         // A ClientHello's record header, then application data records.
         let mut session = Session::new(true);
         let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
-        assert!(!session.on_data(&decoding, Chunk::new(Flow::Request, hello, 1, true), &mut out));
+        assert!(!session.on_data(
+            &decoding,
+            Chunk::new(Flow::Request, hello, 1, true),
+            &mut out
+        ));
         for i in 0..2 * UNRECOGNISED_AFTER {
             let record = b"\x17\x03\x03\x00\x20GET / HTTP/1.1\r\n";
             assert!(!session.on_data(

@@ -57,8 +57,13 @@ fn summary_lines(record: &Record) -> Vec<Line<'static>> {
             Span::raw(format!("   {} · id {}", record.protocol(), record.id)),
         ]),
         Line::from(format!(
-            "{} side · pid {} ({}) · {client} → {server}",
+            "{} side{} · pid {} ({}) · {client} → {server}",
             record.endpoint.side.as_str(),
+            if record.endpoint.tls {
+                " · TLS, decrypted"
+            } else {
+                ""
+            },
             record.endpoint.pid,
             record.endpoint.comm
         )),

@@ -84,9 +84,11 @@ fn clock(unix_ns: u64) -> String {
 
 fn row(record: &Record) -> Row<'static> {
     let (client, server) = record.endpoint.client_server();
-    let side = match record.endpoint.side {
-        Side::Client => "C",
-        Side::Server => "S",
+    let side = match (record.endpoint.side, record.endpoint.tls) {
+        (Side::Client, false) => "C",
+        (Side::Server, false) => "S",
+        (Side::Client, true) => "C TLS",
+        (Side::Server, true) => "S TLS",
     };
     let cells = record.exchange.payload().cells();
     let outcome = Cell::from(cells.outcome).style(tone_style(cells.tone));
@@ -170,7 +172,8 @@ fn draw_table(f: &mut UiFrame, app: &App, area: Rect) {
     .style(Style::default().add_modifier(Modifier::BOLD));
     let widths = [
         Constraint::Length(12),
-        Constraint::Length(1),
+        // The side, and whether the row was decrypted from TLS.
+        Constraint::Length(5),
         Constraint::Length(18),
         Constraint::Length(34),
         Constraint::Length(10),
@@ -220,6 +223,9 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
     }
     if t.user.encrypted_connections > 0 {
         let _ = write!(text, " · encrypted conns {}", t.user.encrypted_connections);
+    }
+    if t.user.tls_connections > 0 {
+        let _ = write!(text, " · TLS conns {}", t.user.tls_connections);
     }
     if app.editing_filter || !app.filter.is_empty() {
         let _ = write!(

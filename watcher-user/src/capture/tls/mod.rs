@@ -152,7 +152,7 @@ pub fn follow(mut finder: Finder, targets: &tokio::sync::mpsc::Sender<TlsTarget>
         std::thread::sleep(NEW_PROCESS_INTERVAL);
         round = round.wrapping_add(1);
         let mut scan = Scan::default();
-        finder.scan_processes(round % FULL_SCAN_EVERY == 0, &mut scan);
+        finder.scan_processes(round.is_multiple_of(FULL_SCAN_EVERY), &mut scan);
         for target in scan.targets {
             if targets.blocking_send(target).is_err() {
                 return;
@@ -182,6 +182,9 @@ mod tests {
         );
         assert_eq!(scan.targets.len(), 1);
         assert_eq!(scan.targets[0].shown, "first");
-        assert_eq!(finder.inspect(Path::new("/nonexistent"), "x", &mut scan), None);
+        assert_eq!(
+            finder.inspect(Path::new("/nonexistent"), "x", &mut scan),
+            None
+        );
     }
 }

@@ -95,12 +95,15 @@ fn file_offset<'a>(elf: &object::File<'a>, symbol: &impl ObjectSymbol<'a>) -> Op
 mod tests {
     use super::*;
 
-    // Functions with OpenSSL's names in this test binary, so inspecting it finds them.
+    // Functions with OpenSSL's names in this test binary, so inspecting it finds them. Exported names
+    // are `unsafe` to the compiler because they could clash; nothing else here defines these.
+    #[allow(unsafe_code)]
     #[unsafe(no_mangle)]
     extern "C" fn SSL_read() -> i32 {
         std::hint::black_box(1)
     }
 
+    #[allow(unsafe_code)]
     #[unsafe(no_mangle)]
     extern "C" fn SSL_write() -> i32 {
         std::hint::black_box(2)
@@ -116,7 +119,9 @@ mod tests {
         };
         let functions: Vec<u64> = found.iter().map(|(f, _)| *f).collect();
         assert_eq!(functions, [tls_function::READ, tls_function::WRITE]);
-        assert!(found.iter().all(|(_, offset)| *offset > 0 && *offset < size));
+        assert!(found
+            .iter()
+            .all(|(_, offset)| *offset > 0 && *offset < size));
     }
 
     #[test]
