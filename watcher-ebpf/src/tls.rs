@@ -110,11 +110,11 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
     let key = [u64::from(tgid), call.ssl];
     let fd = if call.fd >= 0 {
         // A full LRU map evicts; a failed insert only means a later buffered call may go unattributed.
-        let _ = TLS_SOCKETS.insert(&key, &call.fd, 0);
+        let _ = TLS_SOCKETS.insert(key, call.fd, 0);
         call.fd
     } else {
         // SAFETY: the value is copied out at once.
-        unsafe { TLS_SOCKETS.get(&key) }.copied().unwrap_or(-1)
+        unsafe { TLS_SOCKETS.get(key) }.copied().unwrap_or(-1)
     };
     // Every probed function returns a C `int`: the upper half of the register is not part of it.
     let ret = i64::from(ctx.ret::<i32>());
