@@ -115,30 +115,33 @@ fn try_exit_io(ctx: &TracePointContext) -> Option<()> {
         *slot
     };
     let ret = arg(ctx, 0)? as i64;
-    if ret <= 0 {
-        return None;
-    }
     let cfg = task::config()?;
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
-    // Inside a TLS library call these bytes are the call's ciphertext: note its socket for the return
-    // probe, and whatever the filters say, send nothing.
-    let mut tls_call = if cfg.tls == 0 {
+    let tls_call = if cfg.tls == 0 {
         None
     } else {
         tls::current_call(id)
     };
-    if let Some(tls_call) = tls_call.as_mut() {
-        tls_call.fd = call.fd;
-    }
-    let sock = socket::traced_socket(cfg, tgid, tid, call.fd)?;
-    // SAFETY: a SOCKETS value pointer, valid during this run.
-    let sock = unsafe { &mut *sock };
-    if tls_call.is_some() {
-        sock.tls = 1;
+    if ret <= 0 {
+        // A read that found nothing (EAGAIN) inside a TLS call still names the call's socket.
+        if let Some(tls_call) = tls_call {
+            if socket::known_tcp(tgid, call.fd) {
+                tls::socket_used(tls_call, call.fd);
+            }
+        }
         return None;
     }
-    if sock.tls != 0 {
-        // Ciphertext of a socket whose plaintext is captured (an alert, a close_notify).
+    let sock = socket::tcp_socket(cfg, tgid, tid, call.fd)?;
+    if let Some(tls_call) = tls_call {
+        // The bytes are ciphertext of a TLS call (or the first flush after one): note the socket for
+        // the return probe, and whatever the filters say, send nothing.
+        if tls::claims(tls_call, tgid, call.fd, call.direction) {
+            sock.tls = 1;
+            return None;
+        }
+    }
+    if sock.state != maps::STATE_TRACED || sock.tls != 0 {
+        // Filtered out, or ciphertext of a socket whose plaintext is captured (an alert, a close_notify).
         return None;
     }
     let moved_ns = if call.direction == direction::INGRESS {

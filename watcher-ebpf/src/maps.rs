@@ -86,12 +86,10 @@ pub const IN_FLIGHT_SLOTS: u32 = 65_536;
 #[map]
 pub static IN_FLIGHT: Array<InFlight> = Array::with_max_entries(IN_FLIGHT_SLOTS, 0);
 
-/// A TLS library call between its entry and return probes.
+/// One TLS library call between its entry and return probes.
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct TlsCall {
-    /// pid_tgid of the thread whose call this is; 0 when the slot is free.
-    pub owner: u64,
+pub struct TlsFrame {
     /// Which function (`watcher_common::tls_function`).
     pub function: u64,
     /// The `SSL *` argument.
@@ -105,6 +103,22 @@ pub struct TlsCall {
     /// The socket the library read or wrote during the call, or -1 while none was seen.
     pub fd: i32,
     pub pad: u32,
+}
+
+/// A thread's TLS calls in progress: the innermost, and the one it interrupted, if any. Calls nest
+/// when the library calls back into the program, which calls the library again: Node.js writes from
+/// inside `SSL_read`, in the handshake-done callback.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TlsCall {
+    /// pid_tgid of the thread whose calls these are; 0 when the slot is free.
+    pub owner: u64,
+    /// Non-zero when `outer` holds the call `call` interrupted.
+    pub nested: u64,
+    /// The innermost call.
+    pub call: TlsFrame,
+    /// The interrupted call.
+    pub outer: TlsFrame,
 }
 
 /// TLS library calls in progress, one slot per thread id modulo the slot count, like [`IN_FLIGHT`]

@@ -176,18 +176,46 @@ fn announce(cfg: &KernelConfig, open: &mut OpenEvent, tgid: u32, tid: u32, fd: i
     }
 }
 
+/// Looks up `fd`, classifying it on first sight. Returns the map entry if the fd is a TCP socket, traced
+/// or ignored by the filters (`state` tells which).
+#[inline(always)]
+pub fn tcp_socket(
+    cfg: &KernelConfig,
+    tgid: u32,
+    tid: u32,
+    fd: i32,
+) -> Option<&'static mut SocketState> {
+    let key = socket_key(tgid, fd);
+    let ptr = match SOCKETS.get_ptr_mut(key) {
+        Some(ptr) => ptr,
+        None => {
+            if classify(cfg, tgid, tid, fd, side::UNKNOWN) == STATE_NOT_TCP {
+                return None;
+            }
+            SOCKETS.get_ptr_mut(key)?
+        }
+    };
+    // SAFETY: map value pointer, valid during this program run.
+    let sock = unsafe { &mut *ptr };
+    (sock.state != STATE_NOT_TCP).then_some(sock)
+}
+
 /// Looks up `fd`, classifying it on first sight. Returns the map entry if the fd is traced.
 #[inline(always)]
-pub fn traced_socket(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) -> Option<*mut SocketState> {
-    let key = socket_key(tgid, fd);
-    if let Some(ptr) = SOCKETS.get_ptr_mut(key) {
-        // SAFETY: map value pointer, valid during this program run.
-        return (unsafe { (*ptr).state } == STATE_TRACED).then_some(ptr);
-    }
-    if classify(cfg, tgid, tid, fd, side::UNKNOWN) != STATE_TRACED {
-        return None;
-    }
-    SOCKETS.get_ptr_mut(key)
+pub fn traced_socket(
+    cfg: &KernelConfig,
+    tgid: u32,
+    tid: u32,
+    fd: i32,
+) -> Option<&'static mut SocketState> {
+    tcp_socket(cfg, tgid, tid, fd).filter(|sock| sock.state == STATE_TRACED)
+}
+
+/// Whether `fd` is already known as a TCP socket (traced or not); never classifies.
+#[inline(always)]
+pub fn known_tcp(tgid: u32, fd: i32) -> bool {
+    // SAFETY: the value is read at once.
+    unsafe { SOCKETS.get(socket_key(tgid, fd)) }.is_some_and(|s| s.state != STATE_NOT_TCP)
 }
 
 /// Forgets `fd` on close, telling user space if it was traced.

@@ -9,6 +9,12 @@
 //! which remembers the fd of every `SSL` object seen on a socket. Handshakes are hooked only so their
 //! ciphertext is recognised and held back, and their `SSL` object's socket learnt.
 //!
+//! Some programs (Node.js) run OpenSSL on memory buffers and move the ciphertext themselves, after the
+//! call: no socket call happens inside any TLS call. For them, a call that ends wanting I/O (returns 0
+//! or less) without having touched a socket leaves its slot waiting: the thread's next write to a TCP
+//! socket is that connection's ciphertext (the handshake bytes the library just produced), and names
+//! the `SSL` object's socket from then on.
+//!
 //! One entry and one return program serve every function: the attach cookie says which one fired.
 //! Nothing here writes to the traced process's memory.
 
@@ -24,9 +30,40 @@ use watcher_common::{direction, flags, tls_function};
 
 use crate::{
     loss,
-    maps::{InFlight, TlsCall, TLS_CALLS, TLS_SOCKETS},
+    maps::{InFlight, TlsCall, TlsFrame, TLS_CALLS, TLS_SOCKETS},
     payload, socket, task,
 };
+
+/// `TlsFrame::function` of a slot whose call returned wanting I/O without touching a socket: waiting
+/// for the thread's next socket write (see the module doc). Not a cookie value.
+const AWAITING_FLUSH: u64 = 0x100;
+
+/// The socket hooks saw the current thread's call use `fd` (a known TCP socket) in a call that moved
+/// no bytes.
+#[inline(always)]
+pub fn socket_used(slot: &mut TlsCall, fd: i32) {
+    if slot.call.function != AWAITING_FLUSH {
+        slot.call.fd = fd;
+    }
+}
+
+/// The socket hooks saw the current thread move bytes on TCP socket `fd` in `direction` while its slot
+/// is taken. Returns true if the bytes are TLS ciphertext (never to be sent): those of a call in
+/// progress, or the first write after a call that ended waiting for its flush.
+#[inline(always)]
+pub fn claims(slot: &mut TlsCall, tgid: u32, fd: i32, direction: u8) -> bool {
+    if slot.call.function != AWAITING_FLUSH {
+        slot.call.fd = fd;
+        return true;
+    }
+    if direction != direction::EGRESS {
+        return false;
+    }
+    // A full LRU map evicts; a failed insert only means the next call waits for a flush again.
+    let _ = TLS_SOCKETS.insert([u64::from(tgid), slot.call.ssl], fd, 0);
+    slot.owner = 0;
+    true
+}
 
 /// The [`TLS_CALLS`] slot of a thread.
 #[inline(always)]
@@ -58,27 +95,13 @@ pub fn try_enter(ctx: &ProbeContext) -> Option<()> {
         return None;
     }
     let function = cookie(ctx);
-    let slot = TLS_CALLS.get_ptr_mut(slot_of(id))?;
-    // SAFETY: as in `current_call`.
-    let slot = unsafe { &mut *slot };
-    if slot.owner == id && function == tls_function::HANDSHAKE {
-        // A handshake inside a read or write: the outer call owns the slot, and the inner return
-        // leaves it alone (see `try_return`).
-        return None;
-    }
-    if slot.owner != 0 {
-        // Another thread's call (their ids collide in the slot), or one of this thread's whose return
-        // probe never fired: either way that call is lost.
-        loss::count(|l| l.tls_pending_full += 1);
-    }
     let (buf, count_ptr) = match function {
         tls_function::READ | tls_function::WRITE => (ctx.arg::<u64>(1)?, 0),
         tls_function::READ_EX | tls_function::WRITE_EX => (ctx.arg::<u64>(1)?, ctx.arg::<u64>(3)?),
         _ => (0, 0),
     };
     let writes = function == tls_function::WRITE || function == tls_function::WRITE_EX;
-    *slot = TlsCall {
-        owner: id,
+    let frame = TlsFrame {
         function,
         ssl: ctx.arg::<u64>(0)?,
         buf,
@@ -92,19 +115,50 @@ pub fn try_enter(ctx: &ProbeContext) -> Option<()> {
         fd: -1,
         pad: 0,
     };
+    let slot = TLS_CALLS.get_ptr_mut(slot_of(id))?;
+    // SAFETY: as in `current_call`.
+    let slot = unsafe { &mut *slot };
+    if slot.owner != 0 && slot.call.function == AWAITING_FLUSH {
+        // A previous call left the slot waiting for a flush that has not come: nothing is lost.
+        slot.owner = 0;
+    }
+    if slot.owner == id {
+        // Called from inside another call of this thread (a callback of the library).
+        if slot.nested != 0 {
+            // Deeper than two: the middle call is given up.
+            loss::count(|l| l.tls_pending_full += 1);
+        }
+        slot.outer = slot.call;
+        slot.nested = 1;
+        slot.call = frame;
+        return Some(());
+    }
+    if slot.owner != 0 {
+        // Another thread's calls (their ids collide in the slot): they are lost.
+        loss::count(|l| l.tls_pending_full += 1);
+    }
+    slot.owner = id;
+    slot.nested = 0;
+    slot.call = frame;
     Some(())
 }
 
 /// Return of a TLS function: sends the plaintext it moved on its socket's plaintext stream.
 pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
     let id = bpf_get_current_pid_tgid();
-    let call = current_call(id)?;
-    if call.function != cookie(ctx) {
-        // The return of a nested call whose entry was not recorded.
+    let slot = current_call(id)?;
+    if slot.call.function != cookie(ctx) {
+        // Not the return of the call in the slot (whose entry came before the probes were armed).
         return None;
     }
-    call.owner = 0;
-    let call = *call;
+    let call = slot.call;
+    let outermost = slot.nested == 0;
+    if outermost {
+        slot.owner = 0;
+    } else {
+        slot.call = slot.outer;
+        slot.nested = 0;
+    }
     let cfg = task::config()?;
     let (tgid, tid) = ((id >> 32) as u32, id as u32);
     let key = [u64::from(tgid), call.ssl];
@@ -118,6 +172,16 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
     };
     // Every probed function returns a C `int`: the upper half of the register is not part of it.
     let ret = i64::from(ctx.ret::<i32>());
+    if fd < 0 && ret <= 0 {
+        if outermost {
+            // Wants I/O it did not do itself: its ciphertext is in memory, and the thread's next
+            // socket write carries it.
+            slot.owner = id;
+            slot.call.function = AWAITING_FLUSH;
+            slot.call.ssl = call.ssl;
+        }
+        return None;
+    }
     let (dir, bytes) = match call.function {
         tls_function::READ if ret > 0 => (direction::INGRESS, ret as u64),
         tls_function::WRITE if ret > 0 => (direction::EGRESS, ret as u64),
@@ -144,11 +208,8 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
     }
     // Filters apply as to any socket: an ignored socket's plaintext is ignored too.
     let sock = socket::traced_socket(cfg, tgid, tid, fd)?;
-    // SAFETY: a SOCKETS value pointer, valid during this run.
-    let stream = unsafe {
-        (*sock).tls = 1;
-        &raw mut (*sock).tls_pos[usize::from(dir & 1)]
-    };
+    sock.tls = 1;
+    let stream = &raw mut sock.tls_pos[usize::from(dir & 1)];
     let moved_ns = if dir == direction::INGRESS {
         // SAFETY: no preconditions.
         unsafe { bpf_ktime_get_ns() }

@@ -41,8 +41,13 @@ pub enum Session {
         /// Call starts seen without a match.
         misses: u32,
     },
-    /// The bytes are TLS records: nothing to decode.
-    Encrypted,
+    /// The bytes are TLS records: nothing to decode. The connection counts as encrypted once
+    /// application data flows (before that, the TLS probes may yet capture its plaintext, which then
+    /// replaces this session).
+    Encrypted {
+        /// Whether an application data record was seen.
+        application_data: bool,
+    },
     /// The protocol is known.
     Decided(ProtocolSession),
 }
@@ -59,21 +64,33 @@ impl Session {
     /// Feeds bytes of one direction (see [`super::plugin::Session::on_data`]). Returns true the one
     /// time an undecided connection is given up as unrecognised.
     pub fn on_data(&mut self, decoding: &Decoding, chunk: Chunk<'_>, out: &mut Finished) -> bool {
-        if let Session::Undecided { from_start, misses } = self {
+        if let Session::Undecided { from_start, .. } = self {
             if !chunk.call_start {
                 *from_start = false;
                 return false;
             }
             if looks_like_tls_record(chunk.data) {
-                *self = Session::Encrypted;
+                *self = Session::Encrypted {
+                    application_data: false,
+                };
+            }
+        }
+        match self {
+            Session::Encrypted { application_data } => {
+                *application_data |= chunk.call_start
+                    && chunk.data.first() == Some(&TLS_APPLICATION_DATA)
+                    && looks_like_tls_record(chunk.data);
                 return false;
             }
-            let Some(detected) = detect(decoding.protocols, chunk.flow, chunk.data) else {
-                *from_start = false;
-                *misses += 1;
-                return *misses == UNRECOGNISED_AFTER;
-            };
-            *self = Session::Decided(detected.session(decoding.keep_bytes, *from_start));
+            Session::Undecided { from_start, misses } => {
+                let Some(detected) = detect(decoding.protocols, chunk.flow, chunk.data) else {
+                    *from_start = false;
+                    *misses += 1;
+                    return *misses == UNRECOGNISED_AFTER;
+                };
+                *self = Session::Decided(detected.session(decoding.keep_bytes, *from_start));
+            }
+            Session::Decided(_) => {}
         }
         if let Session::Decided(s) = self {
             s.on_data(chunk, out);
@@ -85,7 +102,7 @@ impl Session {
     pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
         match self {
             Session::Undecided { from_start, .. } => *from_start = false,
-            Session::Encrypted => {}
+            Session::Encrypted { .. } => {}
             Session::Decided(s) => s.on_gap(flow, len, out),
         }
     }
@@ -101,14 +118,17 @@ impl Session {
     pub fn stats(&self) -> SessionStats {
         match self {
             Session::Undecided { .. } => SessionStats::default(),
-            Session::Encrypted => SessionStats {
-                encrypted: 1,
+            Session::Encrypted { application_data } => SessionStats {
+                encrypted: u64::from(*application_data),
                 ..SessionStats::default()
             },
             Session::Decided(s) => s.stats(),
         }
     }
 }
+
+/// Content type of a TLS record carrying application data (after the handshake).
+const TLS_APPLICATION_DATA: u8 = 0x17;
 
 /// Largest TLS record on the wire: 2^14 bytes of plaintext plus the most expansion the RFCs allow.
 const MAX_TLS_RECORD: u16 = (1 << 14) + 2048;
@@ -211,6 +231,8 @@ mod tests {
             Chunk::new(Flow::Request, hello, 1, true),
             &mut out
         ));
+        // Handshake records only: the probes may still capture the plaintext, so not counted yet.
+        assert_eq!(session.stats().encrypted, 0);
         for i in 0..2 * UNRECOGNISED_AFTER {
             let record = b"\x17\x03\x03\x00\x20GET / HTTP/1.1\r\n";
             assert!(!session.on_data(
