@@ -75,6 +75,16 @@ pub mod tls_function {
     pub const WRITE_EX: u64 = 4;
     /// `int SSL_do_handshake(SSL *ssl)`: its socket calls are ciphertext of the connection.
     pub const HANDSHAKE: u64 = 5;
+    /// Go: entry of `crypto/tls.(*Conn).Read(b []byte) (int, error)`.
+    pub const GO_READ: u64 = 16;
+    /// Go: a `RET` instruction of `(*Conn).Read`.
+    pub const GO_READ_RETURN: u64 = 17;
+    /// Go: entry of `crypto/tls.(*Conn).Write(b []byte) (int, error)`.
+    pub const GO_WRITE: u64 = 18;
+    /// Go: a `RET` instruction of `(*Conn).Write`.
+    pub const GO_WRITE_RETURN: u64 = 19;
+    /// Go: entry of `crypto/tls.(*Conn).handshakeContext`: the connection is TLS from its first byte.
+    pub const GO_HANDSHAKE: u64 = 20;
 }
 
 /// Common prefix of every ring-buffer event.

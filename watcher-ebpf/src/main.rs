@@ -2,12 +2,13 @@
 //! a ring buffer for user space, and uprobes on TLS libraries that do the same with the plaintext.
 //!
 //! Entry points are thin (`fn x(ctx) -> u32` calling `try_x`); filtering is in `task` and `socket`,
-//! copying in `payload`, TLS calls in `tls`, following a recorded command's process tree in `process`,
+//! copying in `payload`, TLS calls in `tls` (OpenSSL) and `go_tls` (Go), following a recorded command's process tree in `process`,
 //! counting of loss in `loss`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
 //! enough for the verifier and cheap for the traced process.
 #![no_std]
 #![no_main]
 
+mod go_tls;
 mod loss;
 mod maps;
 mod payload;
@@ -334,6 +335,14 @@ pub fn tls_enter(ctx: ProbeContext) -> u32 {
 #[uretprobe]
 pub fn tls_return(ctx: RetProbeContext) -> u32 {
     let _ = tls::try_return(&ctx);
+    0
+}
+
+/// A probe point of Go's `crypto/tls` (an entry or a `RET`; which one is the attach cookie): see
+/// `go_tls`.
+#[uprobe]
+pub fn go_tls(ctx: ProbeContext) -> u32 {
+    let _ = go_tls::try_probe(&ctx);
     0
 }
 

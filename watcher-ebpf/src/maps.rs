@@ -132,6 +132,27 @@ pub static TLS_CALLS: Array<TlsCall> = Array::with_max_entries(IN_FLIGHT_SLOTS, 
 #[map]
 pub static TLS_SOCKETS: LruHashMap<[u64; 2], i32> = LruHashMap::with_max_entries(65_536, 0);
 
+/// A Go `crypto/tls` read or write between its entry and one of its `RET` instructions.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct GoTlsCall {
+    /// `GO_READ` or `GO_WRITE` (`watcher_common::tls_function`).
+    pub function: u64,
+    /// The plaintext buffer.
+    pub buf: u64,
+    /// Entry timestamp of writes (0 for reads, which are stamped at return).
+    pub ts_enter_ns: u64,
+    /// The connection's socket fd, read from the `tls.Conn` at entry.
+    pub fd: i32,
+    pub pad: u32,
+}
+
+/// Go TLS calls in progress, keyed by `[tgid, goroutine]` (the `g` pointer in R14): a goroutine that
+/// blocks in a read resumes on whichever thread picks it up, so a thread id names nothing. LRU: a call
+/// whose goroutine dies inside it is never finished.
+#[map]
+pub static GO_TLS_CALLS: LruHashMap<[u64; 2], GoTlsCall> = LruHashMap::with_max_entries(16_384, 0);
+
 /// Connect calls between entry and exit: pid_tgid -> fd.
 #[map]
 pub static CONNECTING: HashMap<u64, i32> = HashMap::with_max_entries(16_384, 0);

@@ -26,7 +26,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
     EbpfContext,
 };
-use watcher_common::{direction, flags, tls_function};
+use watcher_common::{direction, flags, tls_function, KernelConfig};
 
 use crate::{
     loss,
@@ -81,8 +81,9 @@ pub fn current_call(pid_tgid: u64) -> Option<&'static mut TlsCall> {
     (slot.owner == pid_tgid).then_some(slot)
 }
 
+/// The attach cookie: which function's probe fired.
 #[inline(always)]
-fn cookie(ctx: &impl EbpfContext) -> u64 {
+pub fn cookie(ctx: &impl EbpfContext) -> u64 {
     // SAFETY: the context pointer is the program's own; the helper only reads the attach cookie.
     unsafe { bpf_get_attach_cookie(ctx.as_ptr()) }
 }
@@ -160,7 +161,7 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
         slot.nested = 0;
     }
     let cfg = task::config()?;
-    let (tgid, tid) = ((id >> 32) as u32, id as u32);
+    let tgid = (id >> 32) as u32;
     let key = [u64::from(tgid), call.ssl];
     let fd = if call.fd >= 0 {
         // A full LRU map evicts; a failed insert only means a later buffered call may go unattributed.
@@ -206,26 +207,54 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
         });
         return None;
     }
-    // Filters apply as to any socket: an ignored socket's plaintext is ignored too.
-    let sock = socket::traced_socket(cfg, tgid, tid, fd)?;
-    sock.tls = 1;
-    let stream = &raw mut sock.tls_pos[usize::from(dir & 1)];
     let moved_ns = if dir == direction::INGRESS {
         // SAFETY: no preconditions.
         unsafe { bpf_ktime_get_ns() }
     } else {
         call.ts_enter_ns
     };
+    send_plaintext(cfg, id, fd, dir, call.buf, bytes, moved_ns);
+    Some(())
+}
+
+/// Marks socket `fd` of the current process as TLS (its ciphertext is held back from now on), if it is
+/// a TCP socket.
+#[inline(always)]
+pub fn mark_socket(cfg: &KernelConfig, pid_tgid: u64, fd: i32) {
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    if let Some(sock) = socket::tcp_socket(cfg, tgid, tid, fd) {
+        sock.tls = 1;
+    }
+}
+
+/// Sends `bytes` of plaintext at `buf` on the plaintext stream of socket `fd` of the current process,
+/// moved in `dir` at `moved_ns`, and marks the socket as TLS so its ciphertext is held back. Filters
+/// apply as to any socket: an ignored socket's plaintext is ignored too.
+#[inline(always)]
+pub fn send_plaintext(
+    cfg: &KernelConfig,
+    pid_tgid: u64,
+    fd: i32,
+    dir: u8,
+    buf: u64,
+    bytes: u64,
+    moved_ns: u64,
+) {
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    let Some(sock) = socket::traced_socket(cfg, tgid, tid, fd) else {
+        return;
+    };
+    sock.tls = 1;
+    let stream = &raw mut sock.tls_pos[usize::from(dir & 1)];
     let plain = InFlight {
-        owner: id,
+        owner: pid_tgid,
         fd,
         direction: dir,
         vectored: 0,
         pad: [0; 2],
-        buf: call.buf,
+        buf,
         len: bytes,
         ts_enter_ns: moved_ns,
     };
     payload::emit(cfg, &plain, stream, flags::TLS, bytes, tgid, tid, moved_ns);
-    Some(())
 }

@@ -14,7 +14,7 @@ use aya::{
 };
 use watcher_common::{pid_mark, KernelConfig, KernelLoss};
 
-use super::tls::TlsTarget;
+use super::tls::{TlsLibrary, TlsTarget};
 
 /// The compiled kernel side, embedded at build time (empty when `cargo xtask build-ebpf` has not run).
 static EBPF_OBJECT: &[u8] =
@@ -54,6 +54,8 @@ const PROCESS_PROGRAMS: &[&str] = &["sched_process_fork", "sched_process_exit"];
 /// The TLS programs: one entry and one return probe per function, told apart by the attach cookie.
 const TLS_ENTRY: &str = "tls_enter";
 const TLS_RETURN: &str = "tls_return";
+/// The Go TLS program: one uprobe for entries and `RET` instructions alike, told apart by the cookie.
+const GO_TLS: &str = "go_tls";
 
 /// Why loading failed.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +176,7 @@ pub fn load(
     }
     let mut tls_failures = Vec::new();
     if config.tls != 0 {
-        for name in [TLS_ENTRY, TLS_RETURN] {
+        for name in [TLS_ENTRY, TLS_RETURN, GO_TLS] {
             uprobe(&mut ebpf, name)?
                 .load()
                 .map_err(|e| program_error(name, e))?;
@@ -207,14 +209,19 @@ pub fn load(
     ))
 }
 
-/// Puts the TLS entry and return probes on every function of `target`, for every process that maps it.
-/// The return probe goes first, so no call is entered without a return to end it.
+/// Puts the TLS probes on every probe point of `target`, for every process that maps it. For OpenSSL,
+/// the return probes go first, so no call is entered without a return to end it; for Go, one program
+/// goes on the entries and on the `RET` instructions alike.
 pub fn attach_tls(ebpf: &mut Ebpf, links: &mut Links, target: &TlsTarget) -> Result<(), LoadError> {
     let tls_error = |e: aya::programs::ProgramError| LoadError::Tls {
         file: target.shown.clone(),
         source: Box::new(e),
     };
-    for name in [TLS_RETURN, TLS_ENTRY] {
+    let programs: &[&'static str] = match target.library {
+        TlsLibrary::OpenSsl => &[TLS_RETURN, TLS_ENTRY],
+        TlsLibrary::Go => &[GO_TLS],
+    };
+    for &name in programs {
         let program = uprobe(ebpf, name)?;
         for &(function, offset) in &target.functions {
             let point = UProbeAttachPoint {

@@ -1,5 +1,6 @@
-//! TLS capture, user side: finding OpenSSL in the host's files and processes, so `loader` can put the
-//! uprobes of `watcher-ebpf/src/tls.rs` on each file that holds it.
+//! TLS capture, user side: finding OpenSSL and Go's `crypto/tls` in the host's files and processes, so
+//! `loader` can put the uprobes of `watcher-ebpf/src/tls.rs` and `go_tls.rs` on each file that holds
+//! them.
 //!
 //! A uprobe binds to a file, not to a process: one attachment covers every process that maps the file,
 //! now or later. So the host's own libssl is instrumented at start, before any process loads it, and
@@ -7,6 +8,7 @@
 //! library, a program with OpenSSL built in). Each file is inspected once, known by its inode.
 
 pub mod discover;
+pub mod golang;
 pub mod symbols;
 
 use std::{
@@ -18,6 +20,15 @@ use std::{
 use discover::FileId;
 use symbols::TlsCode;
 
+/// Which TLS code a file holds, and so which programs go on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsLibrary {
+    /// OpenSSL (a library or built in): entry and return probes on its functions.
+    OpenSsl,
+    /// Go's `crypto/tls`: probes on entries and on `RET` instructions.
+    Go,
+}
+
 /// A file to put the TLS probes on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsTarget {
@@ -25,7 +36,9 @@ pub struct TlsTarget {
     pub path: PathBuf,
     /// Its path as its processes see it, for messages.
     pub shown: String,
-    /// `(function, file offset)` of each function probed (`watcher_common::tls_function`).
+    /// What it holds.
+    pub library: TlsLibrary,
+    /// `(cookie, file offset)` of each probe point (`watcher_common::tls_function`).
     pub functions: Vec<(u64, u64)>,
 }
 
@@ -46,10 +59,13 @@ const NEW_PROCESS_INTERVAL: Duration = Duration::from_millis(200);
 const FULL_SCAN_EVERY: u32 = 10;
 
 /// What was learnt about one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Known {
-    OpenSsl,
-    Go,
+    /// Its TLS is probed.
+    Covered,
+    /// It has TLS code the probes cannot cover, for this reason.
+    Uncovered(String),
+    /// No TLS code of its own.
     Neither,
 }
 
@@ -90,21 +106,21 @@ impl Finder {
                 continue;
             };
             let mut covered = false;
-            let mut go = false;
+            let mut uncovered = None;
             for (path, shown) in &files.libraries {
-                covered |= self.inspect(path, shown, scan) == Some(Known::OpenSsl);
+                covered |= self.inspect(path, shown, scan) == Some(Known::Covered);
             }
             if let Some((path, shown)) = &files.exe {
                 match self.inspect(path, shown, scan) {
-                    Some(Known::OpenSsl) => covered = true,
-                    Some(Known::Go) => go = true,
+                    Some(Known::Covered) => covered = true,
+                    Some(Known::Uncovered(reason)) => uncovered = Some(reason),
                     _ => {}
                 }
             }
             if first_look && !covered {
                 let name = format!("{} (pid {pid})", files.comm);
-                if go {
-                    scan.uncovered.push(format!("{name}: Go crypto/tls"));
+                if let Some(reason) = uncovered {
+                    scan.uncovered.push(format!("{name}: {reason}"));
                 }
                 for library in &files.other {
                     scan.uncovered.push(format!("{name}: {library}"));
@@ -119,19 +135,22 @@ impl Finder {
     fn inspect(&mut self, path: &Path, shown: &str, scan: &mut Scan) -> Option<Known> {
         let id = FileId::of(path)?;
         if let Some(known) = self.files.get(&id) {
-            return Some(*known);
+            return Some(known.clone());
         }
+        let mut target = |library, functions| {
+            scan.targets.push(TlsTarget {
+                path: path.to_owned(),
+                shown: shown.to_owned(),
+                library,
+                functions,
+            });
+            Known::Covered
+        };
         let known = match symbols::inspect(path) {
-            Ok(TlsCode::OpenSsl(functions)) => {
-                scan.targets.push(TlsTarget {
-                    path: path.to_owned(),
-                    shown: shown.to_owned(),
-                    functions,
-                });
-                Known::OpenSsl
-            }
-            Ok(TlsCode::Go) => Known::Go,
-            Ok(TlsCode::None) => Known::Neither,
+            Ok(TlsCode::OpenSsl(functions)) => target(TlsLibrary::OpenSsl, functions),
+            Ok(TlsCode::Go(Ok(points))) => target(TlsLibrary::Go, points),
+            Ok(TlsCode::Go(Err(golang::GoError::NoTls)) | TlsCode::None) => Known::Neither,
+            Ok(TlsCode::Go(Err(e))) => Known::Uncovered(format!("Go crypto/tls: {e}")),
             Err(e) => {
                 if discover::is_libssl(shown.rsplit('/').next().unwrap_or_default()) {
                     scan.failed.push(format!("{shown}: {e}"));
@@ -139,7 +158,7 @@ impl Finder {
                 Known::Neither
             }
         };
-        self.files.insert(id, known);
+        self.files.insert(id, known.clone());
         Some(known)
     }
 }
@@ -173,12 +192,12 @@ mod tests {
         // The test binary defines SSL_read and SSL_write (see `symbols`' tests).
         assert_eq!(
             finder.inspect(&exe, "first", &mut scan),
-            Some(Known::OpenSsl)
+            Some(Known::Covered)
         );
         let via_proc = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
         assert_eq!(
             finder.inspect(&via_proc, "second", &mut scan),
-            Some(Known::OpenSsl)
+            Some(Known::Covered)
         );
         assert_eq!(scan.targets.len(), 1);
         assert_eq!(scan.targets[0].shown, "first");

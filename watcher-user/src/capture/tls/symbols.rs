@@ -1,5 +1,5 @@
 //! Reading an ELF file's symbols: where OpenSSL's functions are (as file offsets, which uprobes take),
-//! and whether the file is a Go program (whose `crypto/tls` these probes do not cover).
+//! and whether the file is a Go program (whose `crypto/tls` is found by `golang`).
 //!
 //! The file is mapped, not read: only the pages holding its headers and symbol tables are touched, so
 //! inspecting a 100 MB executable costs little more than a small one.
@@ -8,6 +8,8 @@ use std::{fs::File, path::Path};
 
 use object::{Object, ObjectSection, ObjectSymbol};
 use watcher_common::tls_function;
+
+use super::golang::{self, GoError};
 
 /// The functions probed, by name, with the code the programs know them by.
 pub const FUNCTIONS: [(&str, u64); 5] = [
@@ -24,8 +26,9 @@ pub enum TlsCode {
     /// OpenSSL's (or a compatible library's) functions, defined in this file: `(function, file
     /// offset)` for each one found. `SSL_read` and `SSL_write` are always among them.
     OpenSsl(Vec<(u64, u64)>),
-    /// A Go program: its TLS is Go's own `crypto/tls`.
-    Go,
+    /// A Go program: its TLS is Go's own `crypto/tls`, with these probe points (`(cookie, file
+    /// offset)`), or the reason they cannot be placed.
+    Go(Result<Vec<(u64, u64)>, GoError>),
     /// Neither.
     None,
 }
@@ -78,7 +81,7 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
         return Ok(TlsCode::OpenSsl(found));
     }
     if elf.section_by_name(".go.buildinfo").is_some() {
-        return Ok(TlsCode::Go);
+        return Ok(TlsCode::Go(golang::probe_points(&elf)));
     }
     Ok(TlsCode::None)
 }

@@ -1,0 +1,272 @@
+//! Go programs: where `crypto/tls`'s `(*Conn).Read`, `Write` and `handshakeContext` are, and every `RET`
+//! instruction of `Read` and `Write` (return probes are unsafe in Go; see `watcher-ebpf/src/go_tls.rs`).
+//!
+//! Works on stripped binaries: functions are found in the runtime's own table (`.gopclntab`), which Go
+//! keeps for stack traces, and the Go version in `.go.buildinfo`. Supported: Go 1.18 and later on
+//! x86-64 (the register ABI, and the table layout of 1.18 to today).
+
+use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+use object::{Object, ObjectSection};
+use watcher_common::tls_function;
+
+/// Magic numbers of the function table's header: Go 1.18-1.19, and 1.20 onwards.
+const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
+
+/// The functions probed: name, entry cookie, cookie of its `RET`s (0: entry only).
+const FUNCTIONS: [(&str, u64, u64); 3] = [
+    (
+        "crypto/tls.(*Conn).Read",
+        tls_function::GO_READ,
+        tls_function::GO_READ_RETURN,
+    ),
+    (
+        "crypto/tls.(*Conn).Write",
+        tls_function::GO_WRITE,
+        tls_function::GO_WRITE_RETURN,
+    ),
+    (
+        "crypto/tls.(*Conn).handshakeContext",
+        tls_function::GO_HANDSHAKE,
+        0,
+    ),
+];
+
+/// Why a Go program's TLS cannot be probed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GoError {
+    /// Not x86-64.
+    #[error("only x86-64 Go programs are supported")]
+    Architecture,
+    /// Built with a Go older than the register ABI and today's function table.
+    #[error("built with {0}; Go 1.18 or later is needed")]
+    Version(String),
+    /// The function table is missing or not in a known layout.
+    #[error("its function table (.gopclntab) is missing or unreadable")]
+    Table,
+    /// `crypto/tls` is not linked in.
+    #[error("it does not use crypto/tls")]
+    NoTls,
+    /// A function's code could not be decoded, so its `RET`s are unknown.
+    #[error("the code of {0} could not be decoded")]
+    Code(&'static str),
+}
+
+/// The Go version a program was built with (`go1.19.8`), from `.go.buildinfo`.
+pub fn version(elf: &object::File<'_>) -> Option<String> {
+    let info = elf.section_by_name(".go.buildinfo")?.data().ok()?;
+    // Header: 14-byte magic, pointer size, flags; since Go 1.18 (flag bit 2) the version follows at 32
+    // as a string with a varint length.
+    if info.get(..14)? != b"\xff Go buildinf:" || info.get(15)? & 2 == 0 {
+        return None;
+    }
+    let mut rest = info.get(32..)?;
+    let mut len = 0usize;
+    for shift in (0..28).step_by(7) {
+        let (&byte, tail) = rest.split_first()?;
+        rest = tail;
+        len |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    let text = std::str::from_utf8(rest.get(..len)?).ok()?;
+    Some(text.to_owned())
+}
+
+/// Whether `version` (`go1.19.8`, `go1.22rc1`, `devel ...`) is Go 1.18 or later.
+fn supported(version: &str) -> bool {
+    let Some(rest) = version.strip_prefix("go1.") else {
+        // Development builds are newer than any release.
+        return version.starts_with("devel");
+    };
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    minor.parse::<u32>().is_ok_and(|m| m >= 18)
+}
+
+/// A function of the table: its name, entry address and size.
+#[derive(Debug, PartialEq, Eq)]
+struct GoFunction {
+    entry: u64,
+    size: u64,
+}
+
+/// Finds the named functions in a Go 1.18+ function table.
+fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>>> {
+    let word = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(table.get(at..at + 8)?.try_into().ok()?))
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(table.get(at..at + 4)?.try_into().ok()?))
+    };
+    let magic = u32_at(0)?;
+    if !PCLNTAB_MAGIC.contains(&magic) || *table.get(7)? != 8 {
+        return None;
+    }
+    let nfunc = usize::try_from(word(8)?).ok()?;
+    let text_start = word(24)?;
+    let names_at = usize::try_from(word(32)?).ok()?;
+    let functab = usize::try_from(word(64)?).ok()?;
+    let mut found: Vec<Option<GoFunction>> = names.iter().map(|_| None).collect();
+    for i in 0..nfunc {
+        let entry_off = u32_at(functab + 8 * i)?;
+        let func_off = usize::try_from(u32_at(functab + 8 * i + 4)?).ok()?;
+        let next_entry_off = u32_at(functab + 8 * (i + 1))?;
+        let name_off = usize::try_from(u32_at(functab + func_off + 4)?).ok()?;
+        let name_start = names_at.checked_add(name_off)?;
+        let name_bytes = table.get(name_start..)?;
+        let name_end = memchr::memchr(0, name_bytes)?;
+        let name = &name_bytes[..name_end];
+        if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
+            found[slot] = Some(GoFunction {
+                entry: text_start + u64::from(entry_off),
+                size: u64::from(next_entry_off.saturating_sub(entry_off)),
+            });
+        }
+    }
+    Some(found)
+}
+
+/// The probe points of a Go program's TLS: `(cookie, file offset)` for the entries of `Read`, `Write`
+/// and `handshakeContext` and every `RET` of `Read` and `Write`.
+pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> {
+    if elf.architecture() != object::Architecture::X86_64 {
+        return Err(GoError::Architecture);
+    }
+    let version = version(elf).unwrap_or_else(|| "an unknown Go".to_owned());
+    if !supported(&version) {
+        return Err(GoError::Version(version));
+    }
+    let table = elf
+        .section_by_name(".gopclntab")
+        .and_then(|s| s.data().ok())
+        .ok_or(GoError::Table)?;
+    let names: Vec<&str> = FUNCTIONS.iter().map(|(name, ..)| *name).collect();
+    let found = find_functions(table, &names).ok_or(GoError::Table)?;
+    let mut points = Vec::new();
+    for ((name, entry_cookie, ret_cookie), function) in FUNCTIONS.iter().zip(found) {
+        let Some(function) = function else {
+            // Read and Write are needed; without the handshake only its ciphertext goes unmarked.
+            if *ret_cookie == 0 {
+                continue;
+            }
+            return Err(GoError::NoTls);
+        };
+        let (code, file_offset) = code_of(elf, &function).ok_or(GoError::Code(name))?;
+        points.push((*entry_cookie, file_offset));
+        if *ret_cookie == 0 {
+            continue;
+        }
+        let rets = ret_offsets(code, function.entry).ok_or(GoError::Code(name))?;
+        if rets.is_empty() {
+            return Err(GoError::Code(name));
+        }
+        points.extend(rets.into_iter().map(|r| (*ret_cookie, file_offset + r)));
+    }
+    Ok(points)
+}
+
+/// The bytes of a function and the file offset of its entry.
+fn code_of<'a>(elf: &object::File<'a>, function: &GoFunction) -> Option<(&'a [u8], u64)> {
+    let section = elf.sections().find(|s| {
+        s.address() <= function.entry && function.entry < s.address().saturating_add(s.size())
+    })?;
+    let (section_offset, _) = section.file_range()?;
+    let data = section.data().ok()?;
+    let start = usize::try_from(function.entry - section.address()).ok()?;
+    let end = start.checked_add(usize::try_from(function.size).ok()?)?;
+    Some((data.get(start..end)?, section_offset + start as u64))
+}
+
+/// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.
+/// `None` if any instruction does not decode: a wrong offset would put a breakpoint inside an
+/// instruction and crash the program.
+fn ret_offsets(code: &[u8], entry: u64) -> Option<Vec<u64>> {
+    let mut decoder = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
+    let mut rets = Vec::new();
+    while decoder.can_decode() {
+        let instruction = decoder.decode();
+        if instruction.is_invalid() {
+            return None;
+        }
+        if instruction.mnemonic() == Mnemonic::Ret {
+            rets.push(instruction.ip() - entry);
+        }
+    }
+    Some(rets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_go_1_18_are_supported() {
+        assert!(supported("go1.18"));
+        assert!(supported("go1.19.8"));
+        assert!(supported("go1.22rc1"));
+        assert!(supported("devel go1.24-abc"));
+        assert!(!supported("go1.17.13"));
+        assert!(!supported("go1.9"));
+        assert!(!supported("an unknown Go"));
+    }
+
+    #[test]
+    fn rets_are_found_at_instruction_boundaries_only() {
+        // mov eax, 0xc3c3c3c3 (the byte 0xc3 inside an instruction); ret; xor eax, eax; ret
+        let code = [0xb8, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0x31, 0xc0, 0xc3];
+        assert_eq!(ret_offsets(&code, 0x1000), Some(vec![5, 8]));
+        // A truncated instruction at the end is not guessed around.
+        assert_eq!(ret_offsets(&[0xc3, 0xb8, 0x01], 0), None);
+    }
+
+    /// A function table with `names` at consecutive entries 0x10 bytes apart.
+    fn table(magic: u32, names: &[&str]) -> Vec<u8> {
+        let mut t = vec![0u8; 72];
+        t[..4].copy_from_slice(&magic.to_le_bytes());
+        t[7] = 8;
+        t[8..16].copy_from_slice(&(names.len() as u64).to_le_bytes());
+        t[24..32].copy_from_slice(&0x40_0000u64.to_le_bytes());
+        let names_at = t.len();
+        let mut name_offsets = Vec::new();
+        for name in names {
+            name_offsets.push((t.len() - names_at) as u32);
+            t.extend_from_slice(name.as_bytes());
+            t.push(0);
+        }
+        let functab = t.len();
+        let funcs = functab + 8 * (names.len() + 1);
+        for i in 0..=names.len() {
+            t.extend_from_slice(&(0x10 * i as u32).to_le_bytes());
+            t.extend_from_slice(&((funcs - functab + 8 * i) as u32).to_le_bytes());
+        }
+        for offset in name_offsets {
+            t.extend_from_slice(&0u32.to_le_bytes());
+            t.extend_from_slice(&offset.to_le_bytes());
+        }
+        t[32..40].copy_from_slice(&(names_at as u64).to_le_bytes());
+        t[64..72].copy_from_slice(&(functab as u64).to_le_bytes());
+        t
+    }
+
+    #[test]
+    fn functions_are_found_by_name_in_the_table() {
+        let t = table(
+            0xffff_fff1,
+            &["main.main", "crypto/tls.(*Conn).Read", "runtime.goexit"],
+        );
+        let found = find_functions(&t, &["crypto/tls.(*Conn).Read", "nope"]).expect("table");
+        assert_eq!(
+            found,
+            [
+                Some(GoFunction {
+                    entry: 0x40_0010,
+                    size: 0x10
+                }),
+                None
+            ]
+        );
+        assert!(find_functions(&table(0xffff_fffb, &["x"]), &["x"]).is_none());
+        assert!(find_functions(&t[..40], &["x"]).is_none());
+        assert!(find_functions(&[], &["x"]).is_none());
+    }
+}
