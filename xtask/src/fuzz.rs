@@ -21,6 +21,7 @@ pub const TARGETS: &[&str] = &[
     "connection",
     "ndjson_import",
     "redact",
+    "tls_elf",
 ];
 
 /// The flags cargo-fuzz passes for libFuzzer with the address sanitizer.

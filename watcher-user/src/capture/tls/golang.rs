@@ -107,18 +107,20 @@ fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>
     let names_at = usize::try_from(word(32)?).ok()?;
     let functab = usize::try_from(word(64)?).ok()?;
     let mut found: Vec<Option<GoFunction>> = names.iter().map(|_| None).collect();
+    // Every offset comes from the file: checked arithmetic, and a bad one ends the search.
+    let entry_at = |i: usize| functab.checked_add(i.checked_mul(8)?);
     for i in 0..nfunc {
-        let entry_off = u32_at(functab + 8 * i)?;
-        let func_off = usize::try_from(u32_at(functab + 8 * i + 4)?).ok()?;
-        let next_entry_off = u32_at(functab + 8 * (i + 1))?;
-        let name_off = usize::try_from(u32_at(functab + func_off + 4)?).ok()?;
-        let name_start = names_at.checked_add(name_off)?;
-        let name_bytes = table.get(name_start..)?;
-        let name_end = memchr::memchr(0, name_bytes)?;
-        let name = &name_bytes[..name_end];
+        let at = entry_at(i)?;
+        let entry_off = u32_at(at)?;
+        let func_off = usize::try_from(u32_at(at.checked_add(4)?)?).ok()?;
+        let next_entry_off = u32_at(entry_at(i + 1)?)?;
+        let name_off =
+            usize::try_from(u32_at(functab.checked_add(func_off)?.checked_add(4)?)?).ok()?;
+        let name_bytes = table.get(names_at.checked_add(name_off)?..)?;
+        let name = &name_bytes[..memchr::memchr(0, name_bytes)?];
         if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
             found[slot] = Some(GoFunction {
-                entry: text_start + u64::from(entry_off),
+                entry: text_start.checked_add(u64::from(entry_off))?,
                 size: u64::from(next_entry_off.saturating_sub(entry_off)),
             });
         }
@@ -160,7 +162,10 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
         if rets.is_empty() {
             return Err(GoError::Code(name));
         }
-        points.extend(rets.into_iter().map(|r| (*ret_cookie, file_offset + r)));
+        points.extend(
+            rets.into_iter()
+                .map(|r| (*ret_cookie, file_offset.saturating_add(r))),
+        );
     }
     Ok(points)
 }
@@ -172,9 +177,12 @@ fn code_of<'a>(elf: &object::File<'a>, function: &GoFunction) -> Option<(&'a [u8
     })?;
     let (section_offset, _) = section.file_range()?;
     let data = section.data().ok()?;
-    let start = usize::try_from(function.entry - section.address()).ok()?;
+    let start = usize::try_from(function.entry.checked_sub(section.address())?).ok()?;
     let end = start.checked_add(usize::try_from(function.size).ok()?)?;
-    Some((data.get(start..end)?, section_offset + start as u64))
+    Some((
+        data.get(start..end)?,
+        section_offset.checked_add(start as u64)?,
+    ))
 }
 
 /// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.
@@ -198,6 +206,32 @@ fn ret_offsets(code: &[u8], entry: u64) -> Option<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_go_program_gets_entries_and_rets() {
+        // Built by hand (see the fuzz corpus): three functions of `xor eax, eax; ret; nop...`.
+        let bytes = include_bytes!("../../../../fuzz/corpus/tls_elf/go-program");
+        let elf = object::File::parse(&bytes[..]).expect("ELF");
+        assert_eq!(version(&elf).as_deref(), Some("go1.21.0"));
+        let points = probe_points(&elf).expect("probe points");
+        // .text starts at file offset 64; each function is 16 bytes with its RET at +2.
+        assert_eq!(
+            points,
+            [
+                (tls_function::GO_READ, 64),
+                (tls_function::GO_READ_RETURN, 66),
+                (tls_function::GO_WRITE, 80),
+                (tls_function::GO_WRITE_RETURN, 82),
+                (tls_function::GO_HANDSHAKE, 96),
+            ]
+        );
+        let old = include_bytes!("../../../../fuzz/corpus/tls_elf/old-go-program");
+        let elf = object::File::parse(&old[..]).expect("ELF");
+        assert_eq!(
+            probe_points(&elf),
+            Err(GoError::Version("an unknown Go".to_owned()))
+        );
+    }
 
     #[test]
     fn versions_from_go_1_18_are_supported() {

@@ -89,9 +89,10 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
 /// The file offset of a symbol's code: uprobes are placed by offset in the file, not by address.
 fn file_offset<'a>(elf: &object::File<'a>, symbol: &impl ObjectSymbol<'a>) -> Option<u64> {
     let section = elf.section_by_index(symbol.section_index()?).ok()?;
-    let (section_offset, _) = section.file_range()?;
+    let (section_offset, section_len) = section.file_range()?;
     let within = symbol.address().checked_sub(section.address())?;
-    section_offset.checked_add(within)
+    // A symbol outside its section's bytes names no code in this file.
+    (within < section_len).then(|| section_offset.checked_add(within))?
 }
 
 #[cfg(test)]
