@@ -170,6 +170,8 @@ fn test() -> Result<()> {
         "sysbench",
         // The TLS end-to-end tests' certificates.
         "openssl",
+        // The Go TLS end-to-end test's server (Go's crypto/tls, a stripped binary).
+        "caddy",
     ])?;
     // The chunked-HTTP end-to-end test's server and a TLS test's client (the machines' node v20 has
     // OpenSSL linked in statically; Debian's own nodejs 18 would use libssl.so.3 through libnode).

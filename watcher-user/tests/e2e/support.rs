@@ -677,3 +677,49 @@ pub fn curl(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Caddy (a Go program with its own `crypto/tls`, stripped) serving HTTPS with `cert` on a loopback
+/// port: `/hello` answers 200, `/missing` 404. Its state stays in a temporary directory; stopped on drop.
+pub struct Caddy {
+    pub port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Caddy {
+    pub fn start(cert: &TestCert) -> Self {
+        let dir = std::env::temp_dir().join(format!("watcher-e2e-caddy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("caddy directory");
+        let port = free_port();
+        let config = format!(
+            "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {d}/data\n}}\n\
+             https://127.0.0.1:{port} {{\n\ttls {cert} {key}\n\
+             \trespond /hello \"hi from caddy\" 200\n\trespond /missing \"nope\" 404\n}}\n",
+            d = dir.display(),
+            cert = cert.cert.display(),
+            key = cert.key.display(),
+        );
+        let caddyfile = dir.join("Caddyfile");
+        std::fs::write(&caddyfile, config).expect("Caddyfile");
+        let child = Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&caddyfile)
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", &dir)
+            .env("XDG_CONFIG_HOME", &dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("caddy must be installed (cargo xtask test installs it)");
+        wait_for_port(port, "caddy");
+        Self { port, dir, child }
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

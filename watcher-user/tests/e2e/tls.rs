@@ -10,7 +10,9 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{curl, on_port, summary_count, with_command, Nginx, Redis, TestCert, Watcher};
+use crate::support::{
+    curl, on_port, summary_count, with_command, Caddy, Nginx, Redis, TestCert, Watcher,
+};
 
 /// The body curl POSTs through nginx to its backend.
 const POST_BODY: &str = "hello over tls";
@@ -116,8 +118,30 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
         note.contains("libssl.so.3"),
         "nginx and curl use libssl.so.3, so the TLS note should name it: {note}"
     );
+    run_https_curl_cases(&nginx, &cert);
+    let (records, summary) = watcher.stop();
+
+    let served = http_at(&records, "nginx", "server", tls);
+    let fetched = http_at(&records, "curl", "client", tls);
+    check_tls_ends(&served, &fetched, tls);
+    let proxied = http_at(&records, "nginx", "client", back);
+    let at_backend = http_at(&records, "nginx", "server", back);
+    check_proxy_hop(&proxied, &at_backend);
+    // Nothing else: no record decoded from the ciphertext, nothing given up as unrecognised.
+    assert_eq!(
+        records.len(),
+        served.len() + fetched.len() + proxied.len() + at_backend.len(),
+        "only the HTTP exchanges above, on their four ends: {records:#?}"
+    );
+    assert_nothing_unrecognised(&summary);
+    assert!(summary.contains(" 0 lost"), "{summary}");
+    assert!(summary.contains(" 0 sync losses"), "{summary}");
+}
+
+/// One curl on one keep-alive connection with four requests (one proxied to the backend, one a 404),
+/// then a POST with a body (proxied too): the exchanges [`check_tls_ends`] expects.
+fn run_https_curl_cases(nginx: &Nginx, cert: &TestCert) {
     let ca = cert.cert.display().to_string();
-    // One curl, one keep-alive connection, four requests (one proxied, one a 404).
     curl(&[
         "--cacert",
         &ca,
@@ -144,8 +168,11 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
         &nginx.https_url("/upload/tls"),
     ]);
     assert_eq!(stored, "stored\n", "the backend answered the POST");
-    let (records, summary) = watcher.stop();
+}
 
+/// (a) nginx's HTTPS server side and (b) curl's client side: the same five exchanges, in plaintext,
+/// marked TLS, and the keep-alive connection's addresses agreeing at both ends.
+fn check_tls_ends(served: &[&Value], fetched: &[&Value], tls: u16) {
     let expected = [
         exchange("GET", "/index.html", 200),
         exchange("GET", "/data.json", 200),
@@ -153,16 +180,13 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
         exchange("GET", "/missing.html", 404),
         exchange("POST", "/upload/tls", 201),
     ];
-    // (a) nginx's HTTPS server side and (b) curl's client side: the same five, in plaintext.
-    let served = http_at(&records, "nginx", "server", tls);
-    let fetched = http_at(&records, "curl", "client", tls);
     for (seen, what) in [
-        (&served, "nginx serving HTTPS"),
-        (&fetched, "curl over HTTPS"),
+        (served, "nginx serving HTTPS"),
+        (fetched, "curl over HTTPS"),
     ] {
         assert_eq!(exchanges(seen), expected, "{what}: {seen:#?}");
         assert_all_tls(seen, what);
-        for r in seen.iter() {
+        for r in seen {
             assert!(
                 r["latency_ns"].as_u64().is_some_and(|l| l > 0),
                 "{what}: a latency: {r:#}"
@@ -183,30 +207,28 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
             "{what}: {post:#}"
         );
         assert_eq!(post["http"]["response"]["body"], "stored\n", "{what}");
-    }
-    // Keep-alive: the first four are one connection, and both ends agree on its addresses.
-    for seen in [&served, &fetched] {
+        // Keep-alive: the first four are one connection.
         assert!(
             seen[..4].iter().all(|r| r["local"] == seen[0]["local"]),
-            "one connection for the first four: {seen:#?}"
+            "{what}: one connection for the first four: {seen:#?}"
         );
     }
+    assert_eq!(served[0]["local"], addr(tls).as_str());
     assert_eq!(
         fetched[0]["local"], served[0]["remote"],
         "curl's end is nginx's peer"
     );
-    assert_eq!(served[0]["local"], addr(tls).as_str());
+}
 
-    // (c) The hop from nginx to its backend is plain HTTP, recorded on both of its ends, without `tls`.
-    let proxied = http_at(&records, "nginx", "client", back);
-    let at_backend = http_at(&records, "nginx", "server", back);
+/// (c) The hop from nginx to its backend is plain HTTP, recorded at both of its ends, without `tls`.
+fn check_proxy_hop(proxied: &[&Value], at_backend: &[&Value]) {
     let hop = [
         exchange("GET", "/users?id=7", 200),
         exchange("POST", "/upload/tls", 201),
     ];
     for (seen, what) in [
-        (&proxied, "nginx to its backend"),
-        (&at_backend, "the backend"),
+        (proxied, "nginx to its backend"),
+        (at_backend, "the backend"),
     ] {
         assert_eq!(exchanges(seen), hop, "{what}: {seen:#?}");
         assert_none_tls(seen, what);
@@ -216,16 +238,6 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
         proxied[0]["http"]["response"]["body"],
         "{\"backend\":\"/users?id=7\"}"
     );
-
-    // Nothing else: no record decoded from the ciphertext, nothing given up as unrecognised.
-    assert_eq!(
-        records.len(),
-        served.len() + fetched.len() + proxied.len() + at_backend.len(),
-        "only the HTTP exchanges above, on their four ends: {records:#?}"
-    );
-    assert_nothing_unrecognised(&summary);
-    assert!(summary.contains(" 0 lost"), "{summary}");
-    assert!(summary.contains(" 0 sync losses"), "{summary}");
 }
 
 #[test]
@@ -612,4 +624,56 @@ fn with_no_tls_an_https_connection_is_counted_as_encrypted_and_not_decoded() {
         2,
         "curl's one HTTPS connection, seen at both of its ends, is counted as encrypted: {summary}"
     );
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn caddy_with_go_crypto_tls_is_recorded_on_both_ends() {
+    let cert = TestCert::make("caddy");
+    let caddy = Caddy::start(&cert);
+    let port = caddy.port;
+    let watcher = Watcher::start("tls-caddy", &["http"], &["--port", &port.to_string()]);
+    let note = tls_note(&watcher);
+    assert!(
+        note.contains("caddy"),
+        "the stripped Go binary should be instrumented: {note}"
+    );
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let cacert = cert.cert.to_string_lossy().into_owned();
+    // HTTP/1.1: decrypted HTTP/2 is not decoded (README, "TLS").
+    let fetched = curl(&[
+        "--http1.1",
+        "--cacert",
+        &cacert,
+        &url("/hello"),
+        &url("/missing"),
+    ]);
+    assert_eq!(fetched, "hi from caddynope");
+    curl(&[
+        "--http1.1",
+        "--cacert",
+        &cacert,
+        "--data",
+        "x=1",
+        &url("/hello"),
+        "-o",
+        "/dev/null",
+    ]);
+    let (records, summary) = watcher.stop();
+
+    let expected = [
+        exchange("GET", "/hello", 200),
+        exchange("GET", "/missing", 404),
+        exchange("POST", "/hello", 200),
+    ];
+    let served = http_at(&records, "caddy", "server", port);
+    assert_eq!(exchanges(&served), expected, "caddy's side: {records:#?}");
+    assert_all_tls(&served, "caddy (Go crypto/tls)");
+    assert_eq!(served[0]["http"]["response"]["body"], "hi from caddy");
+    let fetched = http_at(&records, "curl", "client", port);
+    assert_eq!(exchanges(&fetched), expected, "curl's side: {records:#?}");
+    assert_all_tls(&fetched, "curl to caddy");
+    assert_eq!(records.len(), 6, "nothing else: {records:#?}");
+    assert_nothing_unrecognised(&summary);
+    assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
 }

@@ -29,12 +29,8 @@ impl Setup {
         match self {
             Setup::Baseline => "baseline".into(),
             Setup::EmptyPrograms => "empty programs".into(),
-            Setup::Watcher(args) => ["watcher"]
-                .iter()
-                .chain(args)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" "),
+            Setup::Watcher([]) => "watcher".into(),
+            Setup::Watcher(args) => format!("watcher {}", args.join(" ")),
         }
     }
 

@@ -107,7 +107,8 @@ pub fn scan_maps(maps: &str) -> MappedTls<'_> {
     found
 }
 
-/// The host's own libssl files.
+/// The host's own libssl files, by their real paths (`libssl.so` is usually a link to `libssl.so.3`,
+/// and `/lib` to `/usr/lib`: what processes map and what the user should be told is the real file).
 pub fn system_libraries() -> Vec<PathBuf> {
     let mut found = Vec::new();
     for dir in LIBRARY_DIRS {
@@ -115,8 +116,13 @@ pub fn system_libraries() -> Vec<PathBuf> {
             continue;
         };
         for entry in entries.flatten() {
-            if entry.file_name().to_str().is_some_and(is_libssl) {
-                found.push(entry.path());
+            if !entry.file_name().to_str().is_some_and(is_libssl) {
+                continue;
+            }
+            if let Ok(real) = entry.path().canonicalize() {
+                if !found.contains(&real) {
+                    found.push(real);
+                }
             }
         }
     }
