@@ -276,6 +276,66 @@ pub fn detach(mut ebpf: Ebpf, links: Links) {
     drop(ebpf);
 }
 
+/// Leaves detaching to the kernel after this process has exited, so neither the summary nor the exit
+/// waits for it: removing uprobes takes the kernel tens of milliseconds each, one after another (three
+/// seconds for the sixty-odd probes a host with a few OpenSSL copies and Go programs gets), whoever
+/// closes them and however many threads do it at once.
+///
+/// A child process keeps a copy of every descriptor until this process is gone (its end of a pipe sees
+/// end-of-file), then exits, and its exit releases the last references. Call it after disarming: the
+/// programs do nothing meanwhile. If the child cannot be made, a thread detaches instead.
+#[allow(unsafe_code)]
+pub fn detach_after_exit(ebpf: Ebpf, links: Links) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array with two new descriptors, or fails and touches nothing.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        detach_on_thread(ebpf, links);
+        return;
+    }
+    let [read_end, write_end] = fds;
+    // SAFETY: fork in a multi-threaded process. The child makes only async-signal-safe calls (signal,
+    // close, read, _exit) on values prepared before the fork; it allocates nothing and runs no
+    // destructor. The parent goes on as before.
+    match unsafe { libc::fork() } {
+        0 => unsafe {
+            // Ctrl-C reaches the whole process group: the child must outlive its parent regardless.
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_IGN);
+            }
+            // Standard streams: a reader of watcher's output must see its end when watcher ends.
+            for fd in [0, 1, 2, write_end] {
+                libc::close(fd);
+            }
+            let mut byte = 0u8;
+            while libc::read(read_end, (&raw mut byte).cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::_exit(0)
+        },
+        -1 => {
+            // SAFETY: both descriptors are ours and used nowhere else.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            detach_on_thread(ebpf, links);
+        }
+        _ => {
+            // SAFETY: the read end is ours and used nowhere else.
+            unsafe { libc::close(read_end) };
+            // The write end stays open until this process exits; the programs' descriptors too.
+            std::mem::forget((ebpf, links));
+        }
+    }
+}
+
+/// Detaches on a thread of its own; if none can be started, process exit detaches.
+fn detach_on_thread(ebpf: Ebpf, links: Links) {
+    let _ = std::thread::Builder::new()
+        .name("watcher-detach".into())
+        .spawn(move || detach(ebpf, links));
+}
+
 /// Attaches a program that does nothing to every tracepoint [`load`] uses: the cost of the hooks alone,
 /// for `watcher bench-probes`. Dropping the result detaches it.
 pub fn load_noop() -> Result<Ebpf, LoadError> {

@@ -7,8 +7,8 @@
 //!
 //! On stop it disarms the programs first (they return at once from then on), waits out any run still
 //! in progress, then drains what is left, so every event the kernel produced before the stop is
-//! delivered. Detaching takes seconds (the kernel waits out grace periods for each uprobe), so it
-//! happens on a thread of its own, after the capture is over: nobody waits for it but process exit.
+//! delivered. Detaching takes seconds (the kernel removes uprobes one at a time), so it is left to
+//! happen after watcher has exited (`loader::detach_after_exit`): nobody waits for it.
 //!
 //! It owns the programs, so it is also where the TLS probes are attached to files found after start
 //! (`tls::follow` finds them on its own thread and sends them here).
@@ -116,10 +116,7 @@ pub async fn run(
     drain(ring.get_mut(), &mut sink, &counters);
     counters.set_kernel(LoadedPrograms::sum_loss(&loss));
     if let Some((ebpf, links)) = attached {
-        // Disarmed programs do nothing; if this thread cannot start, process exit detaches them.
-        let _ = std::thread::Builder::new()
-            .name("watcher-detach".into())
-            .spawn(move || loader::detach(ebpf, links));
+        loader::detach_after_exit(ebpf, links);
     }
     Ok(())
 }
