@@ -78,7 +78,12 @@ pub struct Finder {
 
 impl Finder {
     /// Everything at start: the host's libssl files, every running process, and the large programs on
-    /// `PATH` (so one started later with OpenSSL built in is covered from its first call).
+    /// `PATH` with OpenSSL built in (so one started later is covered from its first call).
+    ///
+    /// Go programs on `PATH` are left until one runs (the new-process scan finds it): each probe costs
+    /// the kernel tens of milliseconds to remove, a Go program needs a probe per `RET` (fifteen or so),
+    /// and Go programs are mostly long-running services, whose first fraction of a second matters less
+    /// than a command-line client's.
     pub fn scan_host(&mut self) -> Scan {
         let mut scan = Scan::default();
         for path in discover::system_libraries() {
@@ -87,8 +92,19 @@ impl Finder {
         }
         self.scan_processes(true, &mut scan);
         for path in discover::large_programs() {
-            let shown = path.to_string_lossy().into_owned();
-            self.inspect(&path, &shown, &mut scan);
+            let (Some(id), Ok(TlsCode::OpenSsl(functions))) =
+                (FileId::of(&path), symbols::inspect(&path))
+            else {
+                continue;
+            };
+            if self.files.insert(id, Known::Covered).is_none() {
+                scan.targets.push(TlsTarget {
+                    shown: path.to_string_lossy().into_owned(),
+                    path,
+                    library: TlsLibrary::OpenSsl,
+                    functions,
+                });
+            }
         }
         scan
     }
