@@ -5,13 +5,12 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    process::Command,
     time::Duration,
 };
 
 use serde_json::Value;
 
-use crate::support::{curl, Nginx, NodeServer, Redis, Watcher, BIG_FILE_BYTES};
+use crate::support::{curl, wrk, Nginx, NodeServer, Redis, Watcher, BIG_FILE_BYTES};
 
 const UPLOAD_BYTES: usize = 100_000;
 
@@ -223,20 +222,7 @@ fn every_wrk_response_is_recorded_and_paired() {
     let nginx = Nginx::start("wrk");
     let front = nginx.front.to_string();
     let watcher = Watcher::start("wrk", &["http"], &["--port", &front, "--side", "client"]);
-    let out = Command::new("wrk")
-        .args(["-t", "1", "-c", "4", "-d", "3s", &nginx.url("/index.html")])
-        .output()
-        .expect("wrk must be installed (cargo xtask test installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let completed: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.to_owned())
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("wrk's request count in {text}"));
+    let (completed, text) = wrk(4, "3s", &nginx.url("/index.html"));
     let (records, summary) = watcher.stop();
     let wrk: Vec<&Value> = records.iter().filter(|r| r["comm"] == "wrk").collect();
     let answered = wrk.iter().filter(|r| r["http"]["status"] == 200).count() as u64;

@@ -723,3 +723,31 @@ impl Drop for Caddy {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs wrk (one thread, `connections` connections, for `duration`) against `url`; returns the
+/// requests it completed and its whole output.
+pub fn wrk(connections: u64, duration: &str, url: &str) -> (u64, String) {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            "1",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            duration,
+            url,
+        ])
+        .output()
+        .expect("wrk must be installed (cargo xtask test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let completed = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.to_owned())
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("wrk's request count in {text}"));
+    (completed, text)
+}

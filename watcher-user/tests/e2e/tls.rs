@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::support::{
-    curl, on_port, summary_count, with_command, Caddy, Nginx, Redis, TestCert, Watcher,
+    curl, on_port, summary_count, with_command, wrk, Caddy, Nginx, Redis, TestCert, Watcher,
 };
 
 /// The body curl POSTs through nginx to its backend.
@@ -84,6 +84,24 @@ fn assert_nothing_unrecognised(summary: &str) {
         0,
         "the ciphertext under captured plaintext must not be decoded nor counted as unrecognised: {summary}"
     );
+}
+
+/// Runs `program flag script PORT CERT` (a client script given inline) and returns what it printed.
+fn run_client(program: &str, flag: &str, script: &str, port: u16, cert: &TestCert) -> String {
+    let out = Command::new(program)
+        .arg(flag)
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&cert.cert)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the {program} client failed: {printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
 }
 
 /// The start-up note listing what the TLS probes were attached to.
@@ -253,21 +271,7 @@ fn every_wrk_response_over_https_is_recorded_on_the_server_side() {
         &["--port", &tls.to_string(), "--side", "server"],
     );
     // wrk does not check certificates: nothing to pass it.
-    let out = Command::new("wrk")
-        .args(["-t", "1", "-c", &CONNECTIONS.to_string(), "-d", "2s"])
-        .arg(nginx.https_url("/index.html"))
-        .output()
-        .expect("wrk must be installed (cargo xtask test installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let completed: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.to_owned())
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("wrk's request count in {text}"));
+    let (completed, text) = wrk(CONNECTIONS, "2s", &nginx.https_url("/index.html"));
     let (records, summary) = watcher.stop();
     let served = http_at(&records, "nginx", "server", tls);
     assert_all_tls(&served, "nginx serving wrk over HTTPS");
@@ -440,19 +444,7 @@ fn a_python_that_loads_libssl_after_the_watcher_started_is_recorded() {
     let tls = nginx.tls_port();
     let watcher = Watcher::start("tls-python", &["http"], &["--port", &tls.to_string()]);
     // Started only now: `import ssl` maps libssl.so.3 into a process the watcher has never seen.
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(PYTHON_CLIENT)
-        .arg(tls.to_string())
-        .arg(&cert.cert)
-        .output()
-        .expect("python3 runs");
-    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "the Python client failed: {printed}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = run_client("python3", "-c", PYTHON_CLIENT, tls, &cert);
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines[..3], ["200", "200", "404"], "Python's statuses");
     let local = addr(lines[3].parse().expect("Python printed its local port"));
@@ -523,19 +515,7 @@ fn node_with_openssl_linked_in_is_recorded() {
     let nginx = Nginx::with_tls("tls-node", &cert);
     let tls = nginx.tls_port();
     let watcher = Watcher::start("tls-node", &["http"], &["--port", &tls.to_string()]);
-    let out = Command::new("node")
-        .arg("-e")
-        .arg(NODE_CLIENT)
-        .arg(tls.to_string())
-        .arg(&cert.cert)
-        .output()
-        .expect("node runs");
-    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "the node client failed: {printed}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = run_client("node", "-e", NODE_CLIENT, tls, &cert);
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines[..2], ["200", "200"], "node's statuses");
     let local = addr(lines[2].parse().expect("node printed its local port"));
