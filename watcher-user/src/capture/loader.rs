@@ -130,13 +130,13 @@ pub struct LoadedPrograms {
 /// Loads the object with `config`, fills the pid filter, attaches all programs (the `sched` ones only
 /// when children are followed, the TLS ones when `config.tls` is set, to each of `tls`) and then arms
 /// them, so capture starts at one instant. A TLS file that cannot be instrumented is not fatal: the
-/// second value says which ones failed and why.
+/// second value has the outcome for each of `tls`, in order (none when `config.tls` is off).
 pub fn load(
     config: &KernelConfig,
     pids: &[u32],
     ring_bytes: u32,
     tls: &[TlsTarget],
-) -> Result<(LoadedPrograms, Vec<LoadError>), LoadError> {
+) -> Result<(LoadedPrograms, Vec<Result<(), LoadError>>), LoadError> {
     let mut ebpf = open_object(ring_bytes)?;
     let config = KernelConfig {
         // A quarter full: early enough that the reader catches up long before the ring overflows.
@@ -174,16 +174,16 @@ pub fn load(
             .map_err(|e| program_error(name, e))?;
         links.tracepoints.push((name, link));
     }
-    let mut tls_failures = Vec::new();
+    let mut tls_outcomes = Vec::new();
     if config.tls != 0 {
         for name in [TLS_ENTRY, TLS_RETURN, GO_TLS] {
             uprobe(&mut ebpf, name)?
                 .load()
                 .map_err(|e| program_error(name, e))?;
         }
-        tls_failures = tls
+        tls_outcomes = tls
             .iter()
-            .filter_map(|target| attach_tls(&mut ebpf, &mut links, target).err())
+            .map(|target| attach_tls(&mut ebpf, &mut links, target))
             .collect();
     }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
@@ -205,7 +205,7 @@ pub fn load(
             loss,
             config,
         },
-        tls_failures,
+        tls_outcomes,
     ))
 }
 

@@ -90,20 +90,18 @@ impl Pipeline {
         } else {
             finder.scan_host()
         };
-        let (programs, tls_failures) =
+        let (programs, tls_outcomes) =
             loader::load(&kernel, &cfg.pids, cfg.ring_bytes, &tls_scan.targets)
                 .context("loading the eBPF programs")?;
         let counters = Arc::new(Counters::default());
         if kernel.tls != 0 {
-            notes.extend(tls_notes(&tls_scan, &tls_failures));
+            notes.extend(tls_notes(&tls_scan, &tls_outcomes));
+            let failed = tls_outcomes.iter().filter(|o| o.is_err()).count();
             Counters::add(
                 &counters.user.tls_files,
-                (tls_scan.targets.len() - tls_failures.len()) as u64,
+                (tls_outcomes.len() - failed) as u64,
             );
-            Counters::add(
-                &counters.user.tls_attach_failures,
-                tls_failures.len() as u64,
-            );
+            Counters::add(&counters.user.tls_attach_failures, failed as u64);
         }
 
         let (store_writer, store) = store::new(cfg.max_records);
@@ -187,23 +185,17 @@ impl Pipeline {
 
 /// What the user is told at start about TLS: which files were instrumented, which could not be, and
 /// which processes use TLS the probes cannot see.
-fn tls_notes(scan: &Scan, failures: &[loader::LoadError]) -> Vec<String> {
+/// `outcomes` are the attachments of `scan.targets`, in order.
+fn tls_notes(scan: &Scan, outcomes: &[Result<(), loader::LoadError>]) -> Vec<String> {
     let mut notes = Vec::new();
-    let failed: Vec<String> = failures
-        .iter()
-        .map(ToString::to_string)
-        .chain(scan.failed.iter().cloned())
-        .collect();
-    let instrumented: Vec<&str> = scan
-        .targets
-        .iter()
-        .map(|t| t.shown.as_str())
-        .filter(|shown| {
-            !failures
-                .iter()
-                .any(|f| matches!(f, loader::LoadError::Tls { file, .. } if file == shown))
-        })
-        .collect();
+    let mut instrumented = Vec::new();
+    let mut failed = scan.failed.clone();
+    for (target, outcome) in scan.targets.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => instrumented.push(target.shown.as_str()),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
     notes.push(if instrumented.is_empty() {
         "TLS: no OpenSSL found yet; processes bringing their own are instrumented as they appear"
             .to_owned()
