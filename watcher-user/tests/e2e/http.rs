@@ -10,7 +10,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{curl, wrk, Nginx, NodeServer, Redis, Watcher, BIG_FILE_BYTES};
+use crate::support::{
+    curl, curl_discarding, wrk, Nginx, NodeServer, Redis, Watcher, BIG_FILE_BYTES,
+};
 
 const UPLOAD_BYTES: usize = 100_000;
 
@@ -77,20 +79,15 @@ fn nginx_and_curl_exchanges_are_framed_and_paired_on_every_hop() {
 /// 5 MB download, in that order.
 fn run_curl_cases(nginx: &Nginx) {
     // Keep-alive: three URLs on one connection, then one 404.
-    curl(&[
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        &nginx.url("/index.html"),
-        &nginx.url("/data.json"),
-        &nginx.url("/api/users?id=7"),
-        &nginx.url("/missing.html"),
-    ]);
+    curl_discarding(
+        &[],
+        &[
+            nginx.url("/index.html"),
+            nginx.url("/data.json"),
+            nginx.url("/api/users?id=7"),
+            nginx.url("/missing.html"),
+        ],
+    );
     curl(&["-I", &nginx.url("/index.html")]);
     let upload = std::env::temp_dir().join(format!("watcher-e2e-upload-{}", std::process::id()));
     std::fs::write(&upload, vec![b'u'; UPLOAD_BYTES]).expect("upload file");

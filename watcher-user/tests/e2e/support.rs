@@ -664,6 +664,15 @@ impl Drop for NodeServer {
     }
 }
 
+/// One curl fetching every URL of `urls` in order (on one keep-alive connection), bodies discarded,
+/// after the options in `args`.
+pub fn curl_discarding(args: &[&str], urls: &[String]) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(urls.iter().flat_map(|_| ["-o", "/dev/null"]));
+    all.extend(urls.iter().map(String::as_str));
+    curl(&all);
+}
+
 pub fn curl(args: &[&str]) -> String {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "30"])

@@ -11,7 +11,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::support::{
-    curl, on_port, summary_count, with_command, wrk, Caddy, Nginx, Redis, TestCert, Watcher,
+    curl, curl_discarding, on_port, summary_count, with_command, wrk, Caddy, Nginx, Redis,
+    TestCert, Watcher,
 };
 
 /// The body curl POSTs through nginx to its backend.
@@ -160,22 +161,15 @@ fn https_through_nginx_is_plaintext_on_both_ends_and_the_proxy_hop_stays_plain()
 /// then a POST with a body (proxied too): the exchanges [`check_tls_ends`] expects.
 fn run_https_curl_cases(nginx: &Nginx, cert: &TestCert) {
     let ca = cert.cert.display().to_string();
-    curl(&[
-        "--cacert",
-        &ca,
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        &nginx.https_url("/index.html"),
-        &nginx.https_url("/data.json"),
-        &nginx.https_url("/api/users?id=7"),
-        &nginx.https_url("/missing.html"),
-    ]);
+    curl_discarding(
+        &["--cacert", &ca],
+        &[
+            nginx.https_url("/index.html"),
+            nginx.https_url("/data.json"),
+            nginx.https_url("/api/users?id=7"),
+            nginx.https_url("/missing.html"),
+        ],
+    );
     let stored = curl(&[
         "--cacert",
         &ca,
@@ -561,16 +555,13 @@ fn with_no_tls_an_https_connection_is_counted_as_encrypted_and_not_decoded() {
         ],
     );
     let ca = cert.cert.display().to_string();
-    curl(&[
-        "--cacert",
-        &ca,
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        &nginx.https_url("/index.html"),
-        &nginx.https_url("/data.json"),
-    ]);
+    curl_discarding(
+        &["--cacert", &ca],
+        &[
+            nginx.https_url("/index.html"),
+            nginx.https_url("/data.json"),
+        ],
+    );
     // Plain HTTP beside it, to show the watcher was capturing all along.
     curl(&["-o", "/dev/null", &nginx.url("/index.html")]);
     let (records, summary) = watcher.stop();
