@@ -17,6 +17,8 @@ pub const MAX_CALL_BYTES: u32 = 16 * 1024 * 1024;
 pub const MAX_IOVECS: u32 = 1024;
 /// Most `--port` values the kernel filter holds.
 pub const MAX_PORT_FILTERS: usize = 8;
+/// Most cgroups that `--cgroup`/`--container` may name at once.
+pub const MAX_CGROUP_FILTERS: usize = 8;
 /// Length of a task's command name, as in the kernel (`TASK_COMM_LEN`).
 pub const COMM_LEN: usize = 16;
 
@@ -158,6 +160,9 @@ pub struct OpenEvent {
     pub header: EventHeader,
     /// Addresses read from the socket.
     pub addrs: SocketAddrs,
+    /// The cgroup (v2) of the task that opened or first used the connection: the id is the cgroup
+    /// directory's inode number.
+    pub cgroup_id: u64,
 }
 
 /// Declares [`KernelLoss`] from one list of named counters, with the sum user space needs, so adding a
@@ -287,6 +292,22 @@ pub struct KernelConfig {
     pub tls: u8,
     /// Offset of `child_pid` in `sched_process_fork` records (it moved between kernel versions).
     pub fork_child_pid: u32,
+    /// Number of valid entries in `cgroups` (0: no cgroup filter).
+    pub cgroup_count: u32,
+    /// Only tasks in one of these cgroups, or below one, are traced.
+    pub cgroups: [CgroupFilter; MAX_CGROUP_FILTERS],
+}
+
+/// One cgroup of the cgroup filter: a task is inside when its ancestor at `level` is `id`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupFilter {
+    /// The cgroup's id (its directory's inode number on the cgroup v2 mount).
+    pub id: u64,
+    /// Its depth below the root cgroup (the root is level 0).
+    pub level: u32,
+    /// Padding, always zero.
+    pub pad: u32,
 }
 
 /// Values of the `PID_FILTER` map: why a tgid is traced.

@@ -5,8 +5,13 @@
 //! cached in `SOCKETS` until `close`, so the walk never runs on the hot path of an already-known fd.
 //! Never copies payload.
 
-use aya_ebpf::helpers::{bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel};
-use watcher_common::{flags, kind, side, EventHeader, KernelConfig, OpenEvent, SocketAddrs};
+use aya_ebpf::helpers::{
+    bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task,
+    bpf_ktime_get_ns, bpf_probe_read_kernel,
+};
+use watcher_common::{
+    flags, kind, side, EventHeader, KernelConfig, OpenEvent, SocketAddrs, MAX_CGROUP_FILTERS,
+};
 
 use crate::maps::{
     SocketState, EVENTS, OPEN_SCRATCH, SOCKETS, STATE_IGNORED, STATE_NOT_TCP, STATE_TRACED,
@@ -90,6 +95,9 @@ fn passes_connection_filters(cfg: &KernelConfig, tgid: u32, side: u8, addrs: &So
     if cfg.side_filter != 0 && side != side::UNKNOWN && side != cfg.side_filter {
         return false;
     }
+    if cfg.cgroup_count != 0 && !in_cgroups(cfg) {
+        return false;
+    }
     if cfg.port_count == 0 {
         return true;
     }
@@ -104,6 +112,25 @@ fn passes_connection_filters(cfg: &KernelConfig, tgid: u32, side: u8, addrs: &So
         }
         let port = cfg.ports[i];
         if port == addrs.local_port || port == addrs.remote_port {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether the current task is inside one of the filter's cgroups. Asked once per connection, at
+/// classification, so its helper calls never run on the data path.
+#[inline(always)]
+fn in_cgroups(cfg: &KernelConfig) -> bool {
+    let mut i = 0;
+    while i < MAX_CGROUP_FILTERS {
+        if i >= cfg.cgroup_count as usize {
+            break;
+        }
+        let filter = &cfg.cgroups[i];
+        // SAFETY: no preconditions; a level deeper than the task's cgroup gives 0, which no cgroup has.
+        if unsafe { bpf_get_current_ancestor_cgroup_id(filter.level as i32) } == filter.id {
             return true;
         }
         i += 1;
@@ -168,6 +195,8 @@ fn announce(cfg: &KernelConfig, open: &mut OpenEvent, tgid: u32, tid: u32, fd: i
     header.chunk_offset = 0;
     header.chunk_len = 0;
     header.comm = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or_default();
+    // SAFETY: no preconditions.
+    open.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     if EVENTS
         .output::<OpenEvent>(&*open, crate::ring::submit_flags(cfg.wake_bytes))
         .is_err()

@@ -21,6 +21,8 @@ pub enum RawEvent<'a> {
         header: EventHeader,
         /// Its addresses.
         addrs: SocketAddrs,
+        /// The cgroup v2 id of the task that opened or first used it.
+        cgroup_id: u64,
     },
     /// A traced connection was closed.
     Close {
@@ -69,6 +71,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent<'_>, MalformedEvent> {
             Ok(RawEvent::Open {
                 header,
                 addrs: open.addrs,
+                cgroup_id: open.cgroup_id,
             })
         }
         kind::CLOSE => Ok(RawEvent::Close { header }),

@@ -39,7 +39,7 @@ pub enum Command {
     Record(Box<RecordArgs>),
     /// Open an NDJSON capture in the terminal UI (no root needed).
     Show(Box<ShowArgs>),
-    /// Aggregate records by command, endpoint, status, connection, remote or process.
+    /// Aggregate records by command, endpoint, status, connection, remote, process, container or cgroup.
     #[command(after_help = STAT_HELP)]
     Stat(Box<StatArgs>),
     /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
@@ -71,6 +71,7 @@ Examples:
   watcher stat capture.ndjson --group-by endpoint --sort p99
   watcher stat mysql --duration 30s --group-by statement   SQL with its literals as ?
   watcher stat redis --duration 30s --group-by process live, then print
+  watcher stat capture.ndjson --group-by container     which container asked
   watcher stat capture.ndjson --json | jq '.groups[0]'";
 
 /// Which processes and connections the kernel side traces (shared by `watch`, `record` and `stat`).
@@ -87,6 +88,14 @@ pub struct TraceArgs {
     /// also trace every process's connections on this port.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Trace only processes in this cgroup (v2) or below it (repeatable, with --container up to 8): a
+    /// path under the cgroup mount as /proc/PID/cgroup shows it, e.g. /system.slice/nginx.service.
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<PathBuf>,
+    /// Trace only this container (repeatable): its id or a prefix of it, as `docker ps` prints it.
+    /// Found through the cgroup layouts of Docker, containerd/CRI, CRI-O, Podman and Kubernetes.
+    #[arg(long = "container", value_name = "ID")]
+    pub containers: Vec<String>,
     /// Bytes kept of each value or body; longer ones keep their true length and are marked truncated.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
     pub capture_bytes: u32,
@@ -240,7 +249,7 @@ pub struct StatArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// What to group records by: command, endpoint (or statement: SQL with its literals as ?),
-    /// status, connection, remote or process.
+    /// status, connection, remote, process, container or cgroup.
     #[arg(
         long,
         value_name = "KEY",

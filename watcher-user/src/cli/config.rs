@@ -5,7 +5,9 @@
 
 use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 
-use watcher_common::{side, KernelConfig, COMM_LEN, MAX_CALL_BYTES, MAX_PORT_FILTERS};
+use watcher_common::{
+    side, KernelConfig, COMM_LEN, MAX_CALL_BYTES, MAX_CGROUP_FILTERS, MAX_PORT_FILTERS,
+};
 
 use super::args::{
     CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, SecretArgs, ShowArgs, SideArg,
@@ -16,6 +18,7 @@ use crate::{
         findings::Condition,
         stat::{GroupBy, SortBy},
     },
+    cgroup,
     ndjson::file::Target,
     protocol::{plugin::FilterError, redact::Redaction, ProtocolId, ProtocolSet},
     record::{filter::RecordFilter, Side},
@@ -289,9 +292,14 @@ fn stat(args: &StatArgs) -> Result<StatConfig, ConfigError> {
                 ));
             }
             let t = &args.trace;
-            if !t.pids.is_empty() || t.comm.is_some() || !t.ports.is_empty() {
+            if !t.pids.is_empty()
+                || t.comm.is_some()
+                || !t.ports.is_empty()
+                || !t.cgroups.is_empty()
+                || !t.containers.is_empty()
+            {
                 return Err(invalid(
-                    "--pid/--comm/--port",
+                    "--pid/--comm/--port/--cgroup/--container",
                     "trace live processes only; to select records of a file use --side, --command, --method, ...",
                 ));
             }
@@ -453,6 +461,26 @@ fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
         *slot = *port;
     }
     kernel.port_count = args.ports.len() as u8;
+    let cgroups = cgroup::resolve_filter(&args.cgroups, &args.containers).map_err(|e| {
+        let flag = match e {
+            cgroup::FilterError::NoContainer(_)
+            | cgroup::FilterError::Ambiguous { .. }
+            | cgroup::FilterError::NotHex(_) => "--container",
+            _ => "--cgroup",
+        };
+        invalid(flag, e.to_string())
+    })?;
+    if cgroups.len() > MAX_CGROUP_FILTERS {
+        return Err(invalid(
+            "--cgroup/--container",
+            format!("at most {MAX_CGROUP_FILTERS} in all"),
+        ));
+    }
+    for (slot, entry) in kernel.cgroups.iter_mut().zip(&cgroups) {
+        slot.id = entry.id;
+        slot.level = entry.level;
+    }
+    kernel.cgroup_count = cgroups.len() as u32;
     Ok(kernel)
 }
 

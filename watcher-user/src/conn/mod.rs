@@ -44,6 +44,8 @@ pub struct ConnEvent {
     pub header: EventHeader,
     /// Addresses (open events only).
     pub addrs: SocketAddrs,
+    /// Cgroup v2 id (open events only).
+    pub cgroup_id: u64,
     /// Where this event's payload starts in [`EventBatch::payload`].
     pub payload_start: usize,
 }

@@ -64,16 +64,21 @@ impl Router {
 impl EventSink for Router {
     /// Adds one event to its shard's batch, sending the batch once it is full.
     fn event(&mut self, event: RawEvent<'_>) {
-        let (header, addrs, payload) = match event {
-            RawEvent::Data { header, payload } => (header, SocketAddrs::default(), payload),
-            RawEvent::Open { header, addrs } => (header, addrs, &[][..]),
-            RawEvent::Close { header } => (header, SocketAddrs::default(), &[][..]),
+        let (header, addrs, cgroup_id, payload) = match event {
+            RawEvent::Data { header, payload } => (header, SocketAddrs::default(), 0, payload),
+            RawEvent::Open {
+                header,
+                addrs,
+                cgroup_id,
+            } => (header, addrs, cgroup_id, &[][..]),
+            RawEvent::Close { header } => (header, SocketAddrs::default(), 0, &[][..]),
         };
         let shard = ConnKey::of(&header).shard(self.shards.len());
         let batch = &mut self.filling[shard];
         batch.events.push(ConnEvent {
             header,
             addrs,
+            cgroup_id,
             payload_start: batch.payload.len(),
         });
         batch.payload.extend_from_slice(payload);

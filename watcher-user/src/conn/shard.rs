@@ -22,6 +22,7 @@ use watcher_common::{direction, flags, kind, side, EventHeader, SocketAddrs};
 
 use super::{ConnEvent, ConnKey, EventBatch};
 use crate::{
+    cgroup,
     clock::WallClock,
     counters::Counters,
     protocol::{
@@ -69,6 +70,7 @@ pub struct Shard {
     finished: Finished,
     records: Vec<Record>,
     tally: Tally,
+    cgroups: cgroup::Names,
 }
 
 impl Shard {
@@ -80,6 +82,7 @@ impl Shard {
             finished: Finished::default(),
             records: Vec::new(),
             tally: Tally::default(),
+            cgroups: cgroup::Names::default(),
         }
     }
 
@@ -133,7 +136,11 @@ impl Shard {
         // A second open for a known key means the kernel re-classified the fd (its close was missed or
         // its entry evicted): whatever the old state was waiting for will not come.
         self.close(key);
-        let endpoint = endpoint_of(&event.header, &event.addrs, &self.ctx.listeners);
+        let mut endpoint = endpoint_of(&event.header, &event.addrs, &self.ctx.listeners);
+        // Id 0 means the kernel could not tell (it never is a cgroup's id).
+        if event.cgroup_id != 0 {
+            endpoint.cgroup = Some(self.cgroups.get(event.cgroup_id, event.header.tgid));
+        }
         let in_sync = event.header.flags & flags::MID_STREAM == 0;
         self.conns.insert(key, new_connection(endpoint, in_sync));
     }
@@ -158,6 +165,7 @@ impl Shard {
             finished,
             records,
             tally,
+            ..
         } = self;
         // One hash lookup per event: this is the hot path.
         let conn = conns.entry(key).or_insert_with(|| {

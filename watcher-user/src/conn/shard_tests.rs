@@ -69,6 +69,7 @@ impl Events {
         self.batch.events.push(ConnEvent {
             header,
             addrs,
+            cgroup_id: 0,
             payload_start: self.batch.payload.len(),
         });
         self.batch.payload.extend_from_slice(payload);

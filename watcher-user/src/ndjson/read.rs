@@ -16,6 +16,7 @@ use std::{
 
 use super::write::SCHEMA_VERSION;
 use crate::{
+    cgroup::Cgroup,
     protocol::{
         json::{
             self,
@@ -189,25 +190,31 @@ fn parse(line: &str, endpoints: &mut SharedEndpoints) -> Result<Record, LineErro
 #[derive(Default)]
 struct SharedEndpoints(HashMap<(SocketAddr, SocketAddr), Vec<Arc<Endpoint>>>);
 
+/// What an endpoint is besides its addresses, as read from a line.
+struct Who<'a> {
+    pid: u32,
+    comm: &'a str,
+    side: Side,
+    tls: bool,
+    cgroup: Option<Cgroup>,
+}
+
 impl SharedEndpoints {
-    fn get(
-        &mut self,
-        pid: u32,
-        comm: &str,
-        local: SocketAddr,
-        remote: SocketAddr,
-        side: Side,
-        tls: bool,
-    ) -> Arc<Endpoint> {
+    fn get(&mut self, who: Who<'_>, local: SocketAddr, remote: SocketAddr) -> Arc<Endpoint> {
         let same_addresses = self.0.entry((local, remote)).or_default();
-        let found = same_addresses
-            .iter()
-            .find(|e| e.pid == pid && e.side == side && e.tls == tls && *e.comm == *comm);
+        let found = same_addresses.iter().find(|e| {
+            e.pid == who.pid
+                && e.side == who.side
+                && e.tls == who.tls
+                && *e.comm == *who.comm
+                && e.cgroup.as_deref() == who.cgroup.as_ref()
+        });
         if let Some(endpoint) = found {
             return Arc::clone(endpoint);
         }
-        let mut endpoint = Endpoint::new(pid, comm, local, remote, side);
-        endpoint.tls = tls;
+        let mut endpoint = Endpoint::new(who.pid, who.comm, local, remote, who.side);
+        endpoint.tls = who.tls;
+        endpoint.cgroup = who.cgroup.map(Arc::new);
         let endpoint = Arc::new(endpoint);
         same_addresses.push(Arc::clone(&endpoint));
         endpoint
@@ -233,6 +240,12 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
     let remote = f.take("remote", address)?;
     // Written only when true, and absent from files written before TLS capture existed.
     let tls = f.take_optional("tls", boolean)?.unwrap_or(false);
+    // Both absent from files written before cgroups were recorded, and when the kernel could not tell.
+    let mut cgroup = f.take_optional("cgroup", cgroup)?;
+    let container = f.take_optional("container", string)?;
+    if let (Some(cgroup), Some(container)) = (&mut cgroup, container) {
+        cgroup.container = Some(container.into());
+    }
     let Some(payload) = ProtocolId::from_name(&protocol) else {
         return Err(unknown("protocol", protocol).under_key("protocol"));
     };
@@ -240,7 +253,17 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
     let exchange = f.take(payload.name(), |v| payload.read_json(v))?;
     Ok(Record {
         id,
-        endpoint: endpoints.get(pid, &comm, local, remote, side, tls),
+        endpoint: endpoints.get(
+            Who {
+                pid,
+                comm: &comm,
+                side,
+                tls,
+                cgroup,
+            },
+            local,
+            remote,
+        ),
         start_unix_ns: f.take("start_unix_ns", unsigned)?,
         end_unix_ns: f.take("end_unix_ns", nullable(unsigned))?,
         request_bytes: f.take("request_bytes", unsigned)?,
@@ -250,6 +273,13 @@ fn record(mut f: Fields<'_>, endpoints: &mut SharedEndpoints) -> FieldResult<Rec
         redacted: f.take_optional("redacted", boolean)?.unwrap_or(false),
         exchange,
     })
+}
+
+fn cgroup(value: Json<'_>) -> FieldResult<Cgroup> {
+    let mut f = Fields::of(value)?;
+    let id = f.take("id", unsigned)?;
+    let path = f.take("path", string)?;
+    Ok(Cgroup::new(id, &path))
 }
 
 fn side(value: Json<'_>) -> FieldResult<Side> {

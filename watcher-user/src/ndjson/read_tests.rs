@@ -353,6 +353,40 @@ fn http_1_0_unanswered_and_odd_targets_round_trip() {
 }
 
 #[test]
+fn cgroups_and_containers_round_trip_and_stay_absent_when_unknown() {
+    let mut r = redis_sample();
+    assert!(!line_of(&r).contains("cgroup"));
+    let id = "ab".repeat(32);
+    for path in [
+        format!("/system.slice/docker-{id}.scope"),
+        "/user.slice/session-1.scope".to_owned(),
+        String::new(),
+    ] {
+        let mut endpoint = (*r.endpoint).clone();
+        endpoint.cgroup = Some(Arc::new(crate::cgroup::Cgroup::new(4242, &path)));
+        r.endpoint = Arc::new(endpoint);
+        assert_round_trip(&r);
+    }
+    let mut endpoint = (*r.endpoint).clone();
+    endpoint.cgroup = Some(Arc::new(crate::cgroup::Cgroup::new(
+        9,
+        &format!("/docker/{id}"),
+    )));
+    r.endpoint = Arc::new(endpoint);
+    let line = line_of(&r);
+    assert!(
+        line.contains(&format!(
+            ",\"cgroup\":{{\"id\":9,\"path\":\"/docker/{id}\"}},\"container\":\"{id}\""
+        )),
+        "{line}"
+    );
+    let missing_path = error_after(&r, |v| {
+        v["cgroup"].as_object_mut().unwrap().remove("path");
+    });
+    assert!(missing_path.contains("cgroup.path"), "{missing_path}");
+}
+
+#[test]
 fn ipv6_and_server_side_endpoints_round_trip() {
     let mut r = http_sample();
     r.endpoint = Arc::new(Endpoint::new(

@@ -74,6 +74,18 @@ fn write_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
     if e.tls {
         out.extend_from_slice(b",\"tls\":true");
     }
+    // Only when known: captures read back from files written before cgroups were recorded have none.
+    if let Some(cgroup) = &e.cgroup {
+        out.extend_from_slice(b",\"cgroup\":{\"id\":");
+        write_u64(out, cgroup.id);
+        out.extend_from_slice(b",\"path\":");
+        write_str(out, &cgroup.path);
+        out.push(b'}');
+        if let Some(container) = &cgroup.container {
+            out.extend_from_slice(b",\"container\":");
+            write_str(out, container);
+        }
+    }
 }
 
 fn write_tail(out: &mut Vec<u8>, r: &Record) {

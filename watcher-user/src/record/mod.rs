@@ -8,6 +8,8 @@ pub mod filter;
 
 use std::{net::SocketAddr, sync::Arc};
 
+use crate::cgroup::Cgroup;
+
 pub use crate::protocol::Exchange;
 
 /// Which end of the connection the traced process was.
@@ -42,6 +44,9 @@ pub struct Endpoint {
     /// Whether the connection is TLS and its records were decoded from the plaintext of the TLS
     /// library's calls.
     pub tls: bool,
+    /// The cgroup the process was in, with the container it names; `None` when the kernel could not
+    /// tell (or in captures made before cgroups were recorded).
+    pub cgroup: Option<Arc<Cgroup>>,
     // Private, so the rendered text can never disagree with the address it was rendered from.
     local: SocketAddr,
     remote: SocketAddr,
@@ -59,6 +64,7 @@ impl Endpoint {
             remote,
             side,
             tls: false,
+            cgroup: None,
             local_text: local.to_string().into(),
             remote_text: remote.to_string().into(),
         }
@@ -91,6 +97,11 @@ impl Endpoint {
             tls: true,
             ..self.clone()
         }
+    }
+
+    /// The full container id, when the cgroup names one.
+    pub fn container(&self) -> Option<&str> {
+        self.cgroup.as_deref().and_then(|c| c.container.as_deref())
     }
 
     /// `(client, server)` addresses, whichever side the process is.

@@ -46,6 +46,24 @@ fn bold(text: String) -> Line<'static> {
     ))
 }
 
+/// Where the process ran: its cgroup, and the container that names.
+fn cgroup_line(record: &Record) -> String {
+    match record.endpoint.cgroup.as_deref() {
+        None => "cgroup unknown".to_owned(),
+        Some(cgroup) => {
+            let path = if cgroup.path.is_empty() {
+                "(removed)"
+            } else {
+                &cgroup.path
+            };
+            match &cgroup.container {
+                Some(container) => format!("container {container} · cgroup {path}"),
+                None => format!("cgroup {path} · no container"),
+            }
+        }
+    }
+}
+
 fn summary_lines(record: &Record) -> Vec<Line<'static>> {
     let (client, server) = record.endpoint.client_server();
     vec![
@@ -67,6 +85,7 @@ fn summary_lines(record: &Record) -> Vec<Line<'static>> {
             record.endpoint.pid,
             record.endpoint.comm
         )),
+        Line::from(cgroup_line(record)),
         Line::from(format!(
             "latency {} · request {} bytes · response {} bytes{}",
             latency(record.latency_ns()),

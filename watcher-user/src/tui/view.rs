@@ -18,6 +18,7 @@ use super::{
     stats::draw_stats,
 };
 use crate::{
+    cgroup::Cgroup,
     format::latency,
     protocol::{plugin::Columns, ProtocolId, ProtocolSet, Tone},
     record::{Record, Side},
@@ -82,7 +83,7 @@ fn clock(unix_ns: u64) -> String {
     )
 }
 
-fn row(record: &Record) -> Row<'static> {
+fn row(record: &Record, container_column: bool) -> Row<'static> {
     let (client, server) = record.endpoint.client_server();
     let side = match (record.endpoint.side, record.endpoint.tls) {
         (Side::Client, false) => "C",
@@ -92,10 +93,20 @@ fn row(record: &Record) -> Row<'static> {
     };
     let cells = record.exchange.payload().cells();
     let outcome = Cell::from(cells.outcome).style(tone_style(cells.tone));
-    Row::new(vec![
+    let mut cells_out = vec![
         Cell::from(clock(record.start_unix_ns)),
         Cell::from(side),
         Cell::from(format!("{}/{}", record.endpoint.pid, record.endpoint.comm)),
+    ];
+    if container_column {
+        let container = record
+            .endpoint
+            .cgroup
+            .as_deref()
+            .and_then(Cgroup::short_container);
+        cells_out.push(Cell::from(container.unwrap_or("-").to_owned()));
+    }
+    cells_out.extend([
         Cell::from(format!("{client} → {server}")),
         Cell::from(record.command().to_owned()),
         Cell::from(cells.subject),
@@ -107,7 +118,8 @@ fn row(record: &Record) -> Row<'static> {
             record.response_bytes,
             if record.truncated { "+" } else { "" }
         )),
-    ])
+    ]);
+    Row::new(cells_out)
 }
 
 /// How a tone looks.
@@ -151,37 +163,47 @@ fn draw_table(f: &mut UiFrame, app: &App, area: Rect) {
     let first = app
         .selected
         .saturating_sub(rows_on_screen.saturating_sub(1));
-    let rows: Vec<Row> = app.visible[first..]
+    let on_screen: Vec<&Record> = app.visible[first..]
         .iter()
         .take(rows_on_screen)
-        .filter_map(|id| app.snapshot.by_id(*id))
-        .map(|r| row(r))
+        .filter_map(|id| app.snapshot.by_id(*id).map(AsRef::as_ref))
         .collect();
+    // A container column only while a row on screen came from one: most hosts run none.
+    let container_column = on_screen.iter().any(|r| r.endpoint.container().is_some());
+    let rows: Vec<Row> = on_screen.iter().map(|r| row(r, container_column)).collect();
     let [what, key, outcome] = headers(app.protocols);
-    let header = Row::new([
+    let mut names = vec![
         "time (UTC)".to_owned(),
         String::new(),
         "pid/comm".to_owned(),
+    ];
+    let mut widths = vec![
+        Constraint::Length(12),
+        // The side, and whether the row was decrypted from TLS.
+        Constraint::Length(5),
+        Constraint::Length(18),
+    ];
+    if container_column {
+        names.push("container".to_owned());
+        widths.push(Constraint::Length(12));
+    }
+    names.extend([
         "client → server".to_owned(),
         what,
         key,
         outcome,
         "latency".to_owned(),
         "bytes".to_owned(),
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let widths = [
-        Constraint::Length(12),
-        // The side, and whether the row was decrypted from TLS.
-        Constraint::Length(5),
-        Constraint::Length(18),
+    ]);
+    let header = Row::new(names).style(Style::default().add_modifier(Modifier::BOLD));
+    widths.extend([
         Constraint::Length(34),
         Constraint::Length(10),
         Constraint::Length(24),
         Constraint::Min(12),
         Constraint::Length(9),
         Constraint::Length(12),
-    ];
+    ]);
     let title = format!(
         " watcher · {} · {} records ",
         app.source.clone().unwrap_or_else(|| watched(app.protocols)),

@@ -11,7 +11,7 @@ use crate::record::{Record, Side};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not one of [`GroupBy::ALL`]'s names.
-    #[error("unknown group-by `{name}`; expected one of command, endpoint (or statement), status, connection, remote, process")]
+    #[error("unknown group-by `{name}`; expected one of command, endpoint (or statement), status, connection, remote, process, container, cgroup")]
     GroupBy {
         /// What was given.
         name: String,
@@ -51,17 +51,24 @@ pub enum GroupBy {
     Remote,
     /// `pid/comm`.
     Process,
+    /// The container id, shortened as `docker ps` prints it; `(no container)` for the host's processes
+    /// and `(unknown)` when the cgroup is not known.
+    Container,
+    /// The cgroup (v2) path.
+    Cgroup,
 }
 
 impl GroupBy {
     /// Every group-by, in the order help text lists them.
-    pub const ALL: [GroupBy; 6] = [
+    pub const ALL: [GroupBy; 8] = [
         GroupBy::Command,
         GroupBy::Endpoint,
         GroupBy::Status,
         GroupBy::Connection,
         GroupBy::Remote,
         GroupBy::Process,
+        GroupBy::Container,
+        GroupBy::Cgroup,
     ];
 
     /// Stable lower-case name, used on the command line, in JSON and as the key column's header.
@@ -73,6 +80,8 @@ impl GroupBy {
             GroupBy::Connection => "connection",
             GroupBy::Remote => "remote",
             GroupBy::Process => "process",
+            GroupBy::Container => "container",
+            GroupBy::Cgroup => "cgroup",
         }
     }
 
@@ -104,6 +113,15 @@ impl GroupBy {
             GroupBy::Process => {
                 let _ = write!(out, "{}/{}", endpoint.pid, endpoint.comm);
             }
+            GroupBy::Container => out.push_str(match endpoint.cgroup.as_deref() {
+                None => "(unknown)",
+                Some(cgroup) => cgroup.short_container().unwrap_or("(no container)"),
+            }),
+            GroupBy::Cgroup => out.push_str(match endpoint.cgroup.as_deref() {
+                Some(cgroup) if !cgroup.path.is_empty() => &cgroup.path,
+                Some(_) => "(removed)",
+                None => "(unknown)",
+            }),
         }
     }
 

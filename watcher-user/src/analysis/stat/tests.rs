@@ -23,7 +23,9 @@ fn group_by_names_round_trip_and_unknown_names_fail() {
             "status",
             "connection",
             "remote",
-            "process"
+            "process",
+            "container",
+            "cgroup"
         ]
     );
     assert_eq!(
@@ -133,6 +135,33 @@ fn connection_and_process_keys_name_pid_comm_and_addresses() {
         "10/redis-server 127.0.0.1:6379 → 10.0.0.5:50001"
     );
     assert_eq!(GroupBy::Process.key(&served), "10/redis-server");
+}
+
+#[test]
+fn container_and_cgroup_keys_tell_host_unknown_and_containers_apart() {
+    use std::sync::Arc;
+
+    use crate::cgroup::Cgroup;
+    let in_cgroup = |path: &str| {
+        let mut record = redis("GET", Some(ok()));
+        let mut endpoint = (*record.endpoint).clone();
+        endpoint.cgroup = Some(Arc::new(Cgroup::new(7, path)));
+        record.endpoint = Arc::new(endpoint);
+        record
+    };
+    let id = "0123456789abcdef".repeat(4);
+    let docker = in_cgroup(&format!("/system.slice/docker-{id}.scope"));
+    assert_eq!(GroupBy::Container.key(&docker), "0123456789ab");
+    assert_eq!(
+        GroupBy::Cgroup.key(&docker),
+        format!("/system.slice/docker-{id}.scope")
+    );
+    let host = in_cgroup("/system.slice/redis-server.service");
+    assert_eq!(GroupBy::Container.key(&host), "(no container)");
+    assert_eq!(GroupBy::Cgroup.key(&in_cgroup("")), "(removed)");
+    let unknown = redis("GET", Some(ok()));
+    assert_eq!(GroupBy::Container.key(&unknown), "(unknown)");
+    assert_eq!(GroupBy::Cgroup.key(&unknown), "(unknown)");
 }
 
 #[test]
