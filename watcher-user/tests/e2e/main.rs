@@ -2,12 +2,13 @@
 //! nginx, MariaDB; the first two also over TLS, with a certificate made by `openssl` at test time) on
 //! loopback ports and real clients (redis-cli, redis-benchmark, curl, wrk, the mariadb client, PyMySQL,
 //! mysql-connector-python, sysbench, raw sockets, Python's `ssl` and node's `https`),
-//! asserting on the NDJSON records watcher exports.
+//! asserting on the NDJSON records watcher exports; cgroups made by the tests under the cgroup v2 mount.
 //!
 //! They need root and the built binary, so they are `#[ignore]`d for plain `cargo test` and run by
 //! `cargo xtask test` (which passes `--ignored` and `WATCHER_BIN`). Each test panics with a message
 //! saying what was expected.
 
+mod containers;
 mod http;
 mod mysql;
 mod record;

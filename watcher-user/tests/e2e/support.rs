@@ -49,6 +49,11 @@ impl Redis {
         Self::start_with(&[])
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A redis-server started with extra ARGS (e.g. `--requirepass`).
     pub fn start_with(args: &[&str]) -> Self {
         let port = free_port();
@@ -759,4 +764,90 @@ pub fn wrk(connections: u64, duration: &str, url: &str) -> (u64, String) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("wrk's request count in {text}"));
     (completed, text)
+}
+
+/// A cgroup (v2) made for a test below the cgroup v2 mount, removed at the end with what it holds.
+pub struct TestCgroup {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its path below the mount, from `/`.
+    pub path: String,
+}
+
+impl TestCgroup {
+    /// Makes `relative` (below the mount; missing parents too).
+    pub fn make(relative: &str) -> Self {
+        let mount = cgroup2_mount();
+        let dir = mount.join(relative);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot make the cgroup {}: {e}", dir.display()));
+        Self {
+            dir,
+            path: format!("/{relative}"),
+        }
+    }
+
+    /// Runs the shell script `script` inside this cgroup (the shell moves itself in first) to its end.
+    pub fn run(&self, script: &str) {
+        let procs = self.dir.join("cgroup.procs");
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo $$ > {} && {script}", procs.display()))
+            .stdout(Stdio::null())
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "{script} failed in {}", self.path);
+    }
+
+    /// The cgroup id the kernel reports: its directory's inode number.
+    pub fn id(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.dir).expect("cgroup exists").ino()
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // Children first; a cgroup can be removed once no process is left in it.
+        let mut dirs = vec![self.dir.clone()];
+        let mut i = 0;
+        while i < dirs.len() {
+            if let Ok(entries) = std::fs::read_dir(&dirs[i]) {
+                dirs.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.path()),
+                );
+            }
+            i += 1;
+        }
+        for dir in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Where the cgroup v2 hierarchy is mounted on this host.
+pub fn cgroup2_mount() -> PathBuf {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if !right.starts_with("cgroup2 ") {
+                return None;
+            }
+            left.split_whitespace().nth(4).map(PathBuf::from)
+        })
+        .expect("a cgroup v2 file system is mounted (PLATFORM.md: /sys/fs/cgroup/unified)")
+}
+
+/// The cgroup (v2) path of process `pid`, as `/proc/PID/cgroup` names it.
+pub fn cgroup_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .expect("process exists")
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        .expect("a cgroup v2 line")
 }
