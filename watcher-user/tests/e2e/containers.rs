@@ -30,6 +30,8 @@ fn cgroup_and_container_filters_keep_only_their_cgroups_and_records_name_them() 
     let port = redis.port.to_string();
     let root = format!("watcher-e2e-{}", std::process::id());
     let id: String = "5eed".repeat(16);
+    // Declared first so that it is removed last, after the cgroups inside it.
+    let _parent = TestCgroup::make(&root);
     let plain = TestCgroup::make(&format!("{root}/plain"));
     let container = TestCgroup::make(&format!("{root}/docker-{id}.scope"));
     let by_cgroup = Watcher::start(
