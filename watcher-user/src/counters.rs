@@ -8,7 +8,10 @@
 //! Counters are independent (each written by one stage, read by anyone), so no thread ever waits on
 //! another to count. Readers take a [`Totals`] copy.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::{
+    fmt::Write as _,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
 
 use arc_swap::ArcSwap;
 use watcher_common::KernelLoss;
@@ -66,6 +69,11 @@ user_counters! {
     tls_attach_failures,
     /// Connections whose TLS plaintext was captured.
     tls_connections,
+    /// Spans the OTLP collector accepted.
+    otlp_spans_exported,
+    /// Spans not exported: the queue to the collector was full, or the collector refused them or did
+    /// not answer within the retries.
+    otlp_spans_dropped,
 }
 
 /// Live counters.
@@ -86,39 +94,91 @@ pub struct Totals {
     pub user: UserTotals,
 }
 
+/// One cause of loss: its label in metrics, its words in the summary, and how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loss {
+    /// Which stage lost it.
+    pub stage: &'static str,
+    /// A `snake_case` name (the `cause` label of `watcher_lost_total`).
+    pub cause: &'static str,
+    /// The summary's words for it.
+    pub words: &'static str,
+    /// Events or records lost.
+    pub count: u64,
+}
+
 impl Totals {
+    /// Every cause of loss, stage by stage; the counts add up to `lost()`.
+    pub fn losses(&self) -> [Loss; 10] {
+        let (k, u) = (&self.kernel, &self.user);
+        let loss = |stage, cause, words, count| Loss {
+            stage,
+            cause,
+            words,
+            count,
+        };
+        [
+            loss("kernel", "ring_full", "ring-full", k.ring_full_events),
+            loss("kernel", "copy_failed", "copy-failed", k.copy_failed),
+            loss("kernel", "in_flight_full", "in-flight-full", k.pending_full),
+            loss(
+                "kernel",
+                "pid_table_full",
+                "pid-table-full",
+                k.pid_table_full,
+            ),
+            loss(
+                "kernel",
+                "tls_no_socket",
+                "TLS calls without a socket",
+                k.tls_no_socket_calls,
+            ),
+            loss(
+                "kernel",
+                "tls_unfinished",
+                "TLS calls unfinished",
+                k.tls_pending_full,
+            ),
+            loss(
+                "user",
+                "queue_full",
+                "queue-full",
+                u.queue_full_events + u.queue_full_records,
+            ),
+            loss("user", "malformed", "malformed", u.malformed_events),
+            loss(
+                "user",
+                "sync_loss",
+                "dropped with a sync loss",
+                u.dropped_requests,
+            ),
+            loss("user", "not_exported", "not exported", u.export_missed),
+        ]
+    }
+
     /// Where the `lost()` events went, stage by stage (the terms add up to `lost()`).
     pub fn loss_breakdown(&self) -> String {
-        let (k, u) = (&self.kernel, &self.user);
-        format!(
-            "kernel: {} ring-full, {} copy-failed, {} in-flight-full, {} pid-table-full, {} TLS calls without a socket, {} TLS calls unfinished; user: {} queue-full, {} malformed, {} dropped with a sync loss, {} not exported",
-            k.ring_full_events,
-            k.copy_failed,
-            k.pending_full,
-            k.pid_table_full,
-            k.tls_no_socket_calls,
-            k.tls_pending_full,
-            u.queue_full_events + u.queue_full_records,
-            u.malformed_events,
-            u.dropped_requests,
-            u.export_missed,
-        )
+        let mut text = String::new();
+        let mut stage = "";
+        for loss in self.losses() {
+            if loss.stage == stage {
+                text.push_str(", ");
+            } else {
+                if !stage.is_empty() {
+                    text.push_str("; ");
+                }
+                stage = loss.stage;
+                text.push_str(stage);
+                text.push_str(": ");
+            }
+            let _ = write!(text, "{} {}", loss.count, loss.words);
+        }
+        text
     }
 
     /// Events or records lost anywhere (truncation is not loss: it is reported separately).
     pub fn lost(&self) -> u64 {
-        let (k, u) = (&self.kernel, &self.user);
-        k.ring_full_events
-            + k.copy_failed
-            + k.pending_full
-            + k.pid_table_full
-            + k.tls_no_socket_calls
-            + k.tls_pending_full
-            + u.queue_full_events
-            + u.queue_full_records
-            + u.malformed_events
-            + u.dropped_requests
-            + u.export_missed
+        self.losses().iter().map(|l| l.count).sum()
     }
 }
 

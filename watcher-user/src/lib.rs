@@ -6,10 +6,10 @@
 //! behind one registry: detection, decoding and pairing, and what each record means) → `store`
 //! (bounded records published as snapshots, and the follower that hands each record on once) → the
 //! readers: `tui`, `ndjson` (the NDJSON format: writing, reading, files), `analysis` (`stat` groups and
-//! `--fail-on` findings). `record` is the record every stage after `conn` passes on, `cgroup` which cgroup and container it
-//! came from, `counters` what is
-//! seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli` validates; `clock`,
-//! `format` and `invoker` (the user behind `sudo`) are small shared helpers.
+//! `--fail-on` findings), `telemetry` (metrics for Prometheus, spans and metrics for OTLP). `record` is
+//! the record every stage after `conn` passes on, `cgroup` which cgroup and container it came from,
+//! `counters` what is seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli`
+//! validates; `clock`, `format` and `invoker` (the user behind `sudo`) are small shared helpers.
 #![deny(unsafe_code)]
 
 pub mod analysis;
@@ -26,6 +26,7 @@ pub mod ndjson;
 pub mod protocol;
 pub mod record;
 pub mod store;
+pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod test_records;
 pub mod tui;

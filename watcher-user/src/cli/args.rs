@@ -173,6 +173,17 @@ pub struct OutputArgs {
     // Listed after the subcommand's own output options.
     #[arg(long = "fail-on", value_name = "CONDITION", display_order = 100)]
     pub fail_on: Vec<String>,
+    /// Serve metrics in the Prometheus text format at `http://ADDR/metrics`: duration histograms per
+    /// protocol, operation (and HTTP route), status class, side and container, and watcher's own
+    /// counters. ADDR is HOST:PORT, or :PORT for every interface.
+    #[arg(long, value_name = "ADDR", help_heading = "Telemetry")]
+    pub metrics_listen: Option<String>,
+    /// Send a span per record and the duration metrics to an OpenTelemetry collector over OTLP/HTTP
+    /// (protobuf), at `URL/v1/traces` and `URL/v1/metrics`, e.g. `http://localhost:4318`. Also read from
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (with `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT` and
+    /// `OTEL_METRIC_EXPORT_INTERVAL`).
+    #[arg(long, value_name = "URL", help_heading = "Telemetry")]
+    pub otlp_endpoint: Option<String>,
 }
 
 const WATCH_JSON_OUTPUT: &str =

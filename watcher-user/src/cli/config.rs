@@ -1,9 +1,10 @@
 //! Validating raw arguments into the `Config` the rest of the program runs on. Every user mistake in the
-//! arguments is caught here, before anything is loaded, with a message naming the flag. No I/O: files
-//! named here (the export) are opened by the mode that runs, before it loads anything, and a failure
-//! there is reported the same way (`watcher: --json-output: ...`).
+//! arguments is caught here, before anything is loaded, with a message naming the flag. The only I/O is
+//! looking things up: `--cgroup`/`--container` against the cgroup mount, the `OTEL_EXPORTER_OTLP_*`
+//! variables in the environment. Files named here (the export) are opened by the mode that runs, before
+//! it loads anything, and a failure there is reported the same way (`watcher: --json-output: ...`).
 
-use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
+use std::{ffi::OsString, io::IsTerminal, net::SocketAddr, path::PathBuf, time::Duration};
 
 use watcher_common::{
     side, KernelConfig, COMM_LEN, MAX_CALL_BYTES, MAX_CGROUP_FILTERS, MAX_PORT_FILTERS,
@@ -22,6 +23,7 @@ use crate::{
     ndjson::file::Target,
     protocol::{plugin::FilterError, redact::Redaction, ProtocolId, ProtocolSet},
     record::{filter::RecordFilter, Side},
+    telemetry::{otlp::OtlpConfig, TelemetryConfig},
 };
 
 /// A rejected argument.
@@ -87,6 +89,8 @@ pub struct WatchConfig {
     pub count: Option<u64>,
     /// `--fail-on` conditions (headless runs only).
     pub fail_on: Vec<Condition>,
+    /// Prometheus and OTLP export.
+    pub telemetry: TelemetryConfig,
 }
 
 /// A validated `record` invocation.
@@ -222,6 +226,35 @@ fn watch(args: &WatchArgs, on_terminal: bool) -> Result<WatchConfig, ConfigError
         duration: stop_after(args.duration.as_deref())?,
         count: args.count,
         fail_on,
+        telemetry: telemetry(&args.output)?,
+    })
+}
+
+/// `--metrics-listen` and the OTLP endpoint (`--otlp-endpoint` or the `OTEL_EXPORTER_OTLP_*` variables).
+fn telemetry(args: &OutputArgs) -> Result<TelemetryConfig, ConfigError> {
+    let metrics_listen = args
+        .metrics_listen
+        .as_deref()
+        .map(|text| {
+            let full = match text.strip_prefix(':') {
+                Some(port) => format!("0.0.0.0:{port}"),
+                None => text.to_owned(),
+            };
+            full.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "--metrics-listen",
+                    format!("{text:?} is not HOST:PORT or :PORT (e.g. 127.0.0.1:9464)"),
+                )
+            })
+        })
+        .transpose()?;
+    let otlp = OtlpConfig::from_sources(args.otlp_endpoint.as_deref(), |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(|e| invalid("--otlp-endpoint", e.to_string()))?;
+    Ok(TelemetryConfig {
+        metrics_listen,
+        otlp,
     })
 }
 
@@ -246,6 +279,7 @@ fn record(args: RecordArgs) -> Result<RecordConfig, ConfigError> {
             duration: None,
             count: None,
             fail_on,
+            telemetry: telemetry(&args.output)?,
         },
         command: args.command,
         as_root: args.as_root,
@@ -331,6 +365,7 @@ fn stat_live(protocol: Option<ProtocolId>, args: &StatArgs) -> Result<WatchConfi
         duration: stop_after(args.duration.as_deref())?,
         count: args.count,
         fail_on: Vec::new(),
+        telemetry: TelemetryConfig::default(),
     })
 }
 

@@ -2,7 +2,8 @@
 //! `--duration`, `--count` or (for `record`) the end of a command; then a one-line summary for stderr.
 //!
 //! [`Capture`] is the part every headless mode shares: the pipeline plus one follower thread that feeds
-//! the exporter and the checker. It never prints; callers decide what to say.
+//! the consumers (export, checker, statistics, telemetry), and the telemetry threads. It never prints;
+//! callers decide what to say.
 
 use std::{
     io::ErrorKind,
@@ -18,6 +19,7 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver};
 
 use super::{
+    consumers::Consumers,
     pipeline::{Pipeline, StartNotes},
     signals,
 };
@@ -30,11 +32,11 @@ use crate::{
     counters::Totals,
     invoker::Invoker,
     ndjson::{file, sink::NdjsonSink},
-    record::Record,
     store::{
-        follow::{self, Followed, Sink},
+        follow::{self, Followed},
         Snapshot,
     },
+    telemetry::Service,
 };
 
 /// What a finished run saw.
@@ -50,6 +52,8 @@ pub struct Summary {
     pub totals: Totals,
     /// `--fail-on` conditions that were met.
     pub findings: Findings,
+    /// Whether spans were exported over OTLP (the summary then says how many).
+    pub otlp: bool,
 }
 
 impl std::fmt::Display for Summary {
@@ -68,85 +72,59 @@ impl std::fmt::Display for Summary {
             t.user.unrecognised_connections,
             t.user.encrypted_connections,
             t.user.tls_connections,
-        )
-    }
-}
-
-/// The consumers of a headless run, fed by one follower thread. A failed export (closed pipe, full
-/// disk) ends the export only: checks and statistics still see every record.
-struct HeadlessSink {
-    export: Option<NdjsonSink>,
-    exported: u64,
-    export_error: Option<std::io::Error>,
-    export_failed: Arc<AtomicBool>,
-    checker: Checker,
-    stats: Option<Aggregator>,
-}
-
-impl HeadlessSink {
-    fn export_with(&mut self, write: impl FnOnce(&mut NdjsonSink) -> std::io::Result<()>) {
-        let Some(export) = &mut self.export else {
-            return;
-        };
-        if let Err(e) = write(export) {
-            self.exported = export.written;
-            self.export = None;
-            self.export_error = Some(e);
-            self.export_failed.store(true, Ordering::Relaxed);
+        )?;
+        if self.otlp {
+            write!(
+                f,
+                "; OTLP: {} spans exported, {} dropped",
+                t.user.otlp_spans_exported, t.user.otlp_spans_dropped
+            )?;
         }
-    }
-}
-
-impl Sink for HeadlessSink {
-    fn record(&mut self, record: &Record) -> std::io::Result<()> {
-        self.checker.check(record);
-        if let Some(stats) = &mut self.stats {
-            stats.add(record);
-        }
-        self.export_with(|export| export.record(record));
-        Ok(())
-    }
-
-    fn burst_done(&mut self) -> std::io::Result<()> {
-        self.export_with(NdjsonSink::burst_done);
         Ok(())
     }
 }
 
-type Follower = JoinHandle<(HeadlessSink, Followed, std::io::Result<()>)>;
+type Follower = JoinHandle<(Consumers, Followed, std::io::Result<()>)>;
 
 /// A headless capture in progress.
 pub struct Capture {
     pipeline: Pipeline,
     follower: Option<Follower>,
     export_failed: Arc<AtomicBool>,
+    telemetry: Option<Service>,
+    otlp: bool,
 }
 
 impl Capture {
-    /// Starts the pipeline and, when anything consumes records (`export`, checks, `stats`), the
-    /// follower.
+    /// Starts the pipeline and, when anything consumes records (`export`, checks, `stats`,
+    /// telemetry), the follower.
     pub fn start(
         cfg: &WatchConfig,
         export: Option<Box<dyn std::io::Write + Send>>,
         stats: Option<Aggregator>,
     ) -> Result<(Self, StartNotes)> {
-        let export = export.map(NdjsonSink::new);
-        let checker = Checker::new(&cfg.fail_on);
-        let consumes = export.is_some() || !checker.is_empty() || stats.is_some();
+        let mut consumers = Consumers::new(export.map(NdjsonSink::new));
+        consumers.checker = Checker::new(&cfg.fail_on);
+        consumers.stats = stats;
+        let consumes = consumers.any() || cfg.telemetry.is_on();
         let (wake_tx, wake_rx) = bounded(1);
         let subscribers = if consumes { vec![wake_tx] } else { Vec::new() };
-        let (pipeline, notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
-        let export_failed = Arc::new(AtomicBool::new(false));
+        let (pipeline, mut notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
+        let telemetry = match Service::start(&cfg.telemetry, &pipeline.counters) {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = pipeline.stop();
+                return Err(e);
+            }
+        };
+        let telemetry = telemetry.map(|(service, sink, more_notes)| {
+            consumers.telemetry = Some(sink);
+            notes.extend(more_notes);
+            service
+        });
+        let export_failed = Arc::clone(&consumers.export_failed);
         let follower = if consumes {
-            let sink = HeadlessSink {
-                export,
-                exported: 0,
-                export_error: None,
-                export_failed: Arc::clone(&export_failed),
-                checker,
-                stats,
-            };
-            Some(spawn_follower(&pipeline, wake_rx, cfg.count, sink)?)
+            Some(spawn_follower(&pipeline, wake_rx, cfg.count, consumers)?)
         } else {
             None
         };
@@ -155,6 +133,8 @@ impl Capture {
                 pipeline,
                 follower,
                 export_failed,
+                telemetry,
+                otlp: cfg.telemetry.otlp.is_some(),
             },
             notes,
         ))
@@ -188,20 +168,20 @@ impl Capture {
         let (exported, checker, stats) = match self.follower {
             None => (0, Checker::default(), None),
             Some(handle) => {
-                let Ok((sink, _, result)) = handle.join() else {
+                let Ok((mut consumers, _, result)) = handle.join() else {
                     anyhow::bail!("the exporter panicked");
                 };
+                // The last spans and metrics go out before the summary counts them.
+                if let (Some(service), Some(sink)) = (self.telemetry, consumers.telemetry.take()) {
+                    service.finish(sink);
+                }
                 match result {
                     Err(e) if e.kind() != ErrorKind::BrokenPipe => {
                         return Err(e).context("writing JSON records");
                     }
                     _ => {}
                 }
-                (
-                    sink.export.map_or(0, |e| e.written),
-                    sink.checker,
-                    sink.stats,
-                )
+                (consumers.written(), consumers.checker, consumers.stats)
             }
         };
         let snapshot = store.snapshot();
@@ -212,6 +192,7 @@ impl Capture {
             truncated: count_truncated(&snapshot),
             findings: checker.finish(&totals),
             totals,
+            otlp: self.otlp,
         };
         Ok((summary, stats))
     }
@@ -221,7 +202,7 @@ fn spawn_follower(
     pipeline: &Pipeline,
     wake: Receiver<()>,
     limit: Option<u64>,
-    sink: HeadlessSink,
+    sink: Consumers,
 ) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);

@@ -1,12 +1,14 @@
 //! The runnable modes, each from a validated `Config` to its end: `ui` (live `watch` with the terminal
 //! UI, and `show FILE`), `headless` (`watch` without the UI), `record` (`record -- CMD`), `stat`, and
 //! `bench_probes` (the benchmark's empty-programs mode); `pipeline` wires the capture threads they
-//! share, and `signals` turns SIGINT and SIGTERM into messages.
+//! share, `consumers` is what their follower thread feeds (export, checks, statistics, telemetry), and
+//! `signals` turns SIGINT and SIGTERM into messages.
 //!
 //! This is where stages meet I/O: files are opened, threads started and messages printed here. It is the
 //! only place besides `main` that uses `anyhow`; the stages below it return typed errors.
 
 pub mod bench_probes;
+pub mod consumers;
 pub mod headless;
 pub mod pipeline;
 pub mod record;

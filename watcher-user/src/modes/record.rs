@@ -319,6 +319,7 @@ mod tests {
                 truncated: 0,
                 totals: Totals::default(),
                 findings,
+                otlp: false,
             },
         }
     }

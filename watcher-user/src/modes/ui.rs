@@ -7,7 +7,7 @@ use std::{io::BufWriter, path::Path, sync::Arc, thread, time::SystemTime};
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Sender};
 
-use super::{pipeline::Pipeline, signals, stat::open_capture};
+use super::{consumers::Consumers, pipeline::Pipeline, signals, stat::open_capture};
 use crate::{
     cli::config::{ShowConfig, WatchConfig},
     counters::Totals,
@@ -19,6 +19,7 @@ use crate::{
     protocol::ProtocolSet,
     record::Record,
     store::{self, follow},
+    telemetry::Service,
     tui::{
         self,
         app::{Action, App, Effect},
@@ -35,19 +36,31 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
         .map(|target| file::open(target, Invoker::file_owner()))
         .transpose()?;
     let (ui_wake_tx, ui_wake) = bounded(1);
-    let (export_wake_tx, export_wake) = bounded(1);
+    let (follow_wake_tx, follow_wake) = bounded(1);
+    let mut consumers = Consumers::new(export.map(|e| NdjsonSink::new(e.writer)));
     let mut subscribers = vec![ui_wake_tx];
-    if export.is_some() {
-        subscribers.push(export_wake_tx);
+    if consumers.any() || cfg.telemetry.is_on() {
+        subscribers.push(follow_wake_tx);
     }
     let (pipeline, _notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
-    let exporter = export.map(|export| {
+    let telemetry = match Service::start(&cfg.telemetry, &pipeline.counters) {
+        Ok(started) => started.map(|(service, sink, _notes)| {
+            consumers.telemetry = Some(sink);
+            service
+        }),
+        Err(e) => {
+            let _ = pipeline.stop();
+            return Err(e);
+        }
+    };
+    // One follower feeds the export and telemetry, off the UI thread.
+    let follower = consumers.any().then(|| {
         let store = pipeline.store.clone();
         let counters = Arc::clone(&pipeline.counters);
         thread::spawn(move || {
-            let sink = NdjsonSink::new(export.writer);
-            let (_, _, result) = follow::run(&store, &counters, &export_wake, None, sink);
-            result
+            let (consumers, _, result) =
+                follow::run(&store, &counters, &follow_wake, None, consumers);
+            (consumers, result)
         })
     });
     let mut app = App::default();
@@ -60,11 +73,16 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
     };
     let result = run(app, Some(&live), &terminate);
     let stopped = pipeline.stop();
-    if let Some(handle) = exporter {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e).context("writing JSON records"),
-            Err(_) => anyhow::bail!("the exporter panicked"),
+    if let Some(handle) = follower {
+        let Ok((mut consumers, written)) = handle.join() else {
+            anyhow::bail!("the exporter panicked");
+        };
+        if let (Some(service), Some(sink)) = (telemetry, consumers.telemetry.take()) {
+            service.finish(sink);
+        }
+        written.context("writing JSON records")?;
+        if let Some(e) = consumers.export_error {
+            return Err(e).context("writing JSON records");
         }
     }
     result.and(stopped)

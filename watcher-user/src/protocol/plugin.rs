@@ -6,9 +6,9 @@
 //! - [`Session`]: decoding and pairing the two byte streams of one connection into exchanges.
 //! - [`ExchangeFilter`]: its record filters and their command-line options.
 //! - [`Redact`] (in `redact.rs`): which parts of its exchanges are secrets.
-//! - [`Payload`], with [`PayloadJson`] and [`PayloadView`]: what every later stage asks of one decoded
-//!   exchange (its operation, whether it is an error, its `stat` keys; its JSON; its table cells, detail
-//!   and report lines). Object-safe, so the registry hands out `&dyn Payload` and no stage outside
+//! - [`Payload`], with [`PayloadJson`], [`PayloadView`] and [`PayloadTelemetry`]: what every later stage
+//!   asks of one decoded exchange (its operation, whether it is an error, its `stat` keys; its JSON; its
+//!   table cells, detail and report lines; its OpenTelemetry span attributes and metric labels). Object-safe, so the registry hands out `&dyn Payload` and no stage outside
 //!   `protocol/` ever names a protocol's types.
 //!
 //! What the UI shows is described here in plain data ([`Cells`], [`DetailLine`], [`Tone`]); the TUI
@@ -139,7 +139,7 @@ pub struct FilterError {
 /// What every stage after decoding asks of one exchange: what it means (here), its JSON
 /// ([`PayloadJson`], in the protocol's `json.rs`) and how people see it ([`PayloadView`], in its
 /// `view.rs`).
-pub trait Payload: PayloadJson + PayloadView {
+pub trait Payload: PayloadJson + PayloadView + PayloadTelemetry {
     /// What was asked, as views and statistics name it: a Redis command (`(push)` for a push), an HTTP
     /// method.
     fn operation(&self) -> &str;
@@ -188,6 +188,91 @@ pub trait PayloadView {
 
     /// Appends one line for reports: what was asked and what came back.
     fn describe(&self, out: &mut String);
+}
+
+/// An exchange as OpenTelemetry's semantic conventions describe it (the protocol's `telemetry.rs`).
+/// Attributes common to every protocol (addresses, process, container) are added by `telemetry`.
+pub trait PayloadTelemetry {
+    /// Which conventions apply.
+    fn convention(&self) -> Convention;
+
+    /// Appends the span's name (`GET`, `SELECT`, `GET /users/{id}`): low cardinality, by the conventions'
+    /// rule for the protocol.
+    fn span_name(&self, out: &mut String);
+
+    /// Appends the protocol's span attributes (`db.*`, `http.*`, `url.*`), secrets already masked and
+    /// query text sanitised.
+    fn span_attributes(&self, out: &mut Vec<Attribute>);
+
+    /// Whether the span's status is an error, seen from `server_side` or the client's: the conventions
+    /// count an HTTP 4xx as an error of the client only.
+    fn span_error(&self, server_side: bool) -> bool;
+
+    /// The labels of its duration metrics: few distinct values, whatever the traffic.
+    fn metric_labels(&self) -> MetricLabels;
+}
+
+/// Which family of semantic conventions an exchange follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Convention {
+    /// A database client call; `system` is `db.system.name` (`redis`, `mysql`).
+    Database {
+        /// `db.system.name`.
+        system: &'static str,
+    },
+    /// An HTTP request.
+    Http,
+}
+
+/// One span attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribute {
+    /// Its name in the conventions (`db.operation.name`).
+    pub key: &'static str,
+    /// Its value.
+    pub value: AttributeValue,
+}
+
+impl Attribute {
+    /// A text attribute.
+    pub fn text(key: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            key,
+            value: AttributeValue::Text(value.into()),
+        }
+    }
+
+    /// An integer attribute.
+    pub fn int(key: &'static str, value: i64) -> Self {
+        Self {
+            key,
+            value: AttributeValue::Int(value),
+        }
+    }
+}
+
+/// An attribute's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttributeValue {
+    /// Text.
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// The labels of an exchange's duration metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricLabels {
+    /// What was asked: a Redis command, an HTTP method, a SQL verb.
+    pub operation: String,
+    /// HTTP: the path template (`/users/{id}`); empty for databases.
+    pub route: String,
+    /// The precise answer (`200`, `WRONGTYPE`, `1146`); empty when it was not an error for databases.
+    pub status: String,
+    /// Its class (`2xx`, `ok`, `error`, `none`): the Prometheus label.
+    pub status_class: &'static str,
 }
 
 /// Headings of the table's three protocol columns.

@@ -249,6 +249,13 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
     if t.user.tls_connections > 0 {
         let _ = write!(text, " · TLS conns {}", t.user.tls_connections);
     }
+    if t.user.otlp_spans_exported + t.user.otlp_spans_dropped > 0 {
+        let _ = write!(
+            text,
+            " · OTLP {} sent, {} dropped",
+            t.user.otlp_spans_exported, t.user.otlp_spans_dropped
+        );
+    }
     if app.editing_filter || !app.filter.is_empty() {
         let _ = write!(
             text,

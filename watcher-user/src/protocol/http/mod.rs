@@ -1,7 +1,7 @@
 //! HTTP/1.x: message framing for one direction (`message`), request/response pairing (`session`), the
 //! decoded exchange with the helpers filters and views need (`exchange`: path, query, host, status), and
 //! what the rest of watcher sees of it: JSON (`json`), its secrets (`redact`), record filters and their options (`filter`), table cells,
-//! detail lines and report lines (`view`), path templates for statistics (`template`).
+//! detail lines and report lines (`view`), path templates for statistics (`template`), span attributes and metric labels (`telemetry`).
 //!
 //! Heads are parsed by `httparse`; body framing (Content-Length, chunked, close-delimited, bodiless
 //! responses) is ours, because it has to survive capture gaps and a start in the middle of a stream.
@@ -14,6 +14,7 @@ pub mod json;
 pub mod message;
 pub mod redact;
 pub mod session;
+pub mod telemetry;
 pub mod template;
 pub mod view;
 

@@ -4,7 +4,7 @@
 //! (`binary`), pairing and prepared statements per connection (`session`), the decoded exchange
 //! (`exchange`), SQL shapes for statistics and the table (`sql`), and what the rest of watcher sees of it:
 //! JSON (`json`), its secrets (`redact`), record filters and their options (`filter`), table cells,
-//! detail lines and report lines (`view`).
+//! detail lines and report lines (`view`), span attributes and metric labels (`telemetry`).
 //!
 //! Pure: no I/O.
 
@@ -19,6 +19,7 @@ pub mod redact;
 pub mod response;
 pub mod session;
 pub mod sql;
+pub mod telemetry;
 pub mod view;
 pub mod wire;
 

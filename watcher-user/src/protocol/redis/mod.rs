@@ -1,7 +1,7 @@
 //! Redis (and every RESP server: Valkey, `KeyDB`, Kvrocks): RESP decoding (`resp`), request/reply pairing
 //! (`session`), the decoded exchange with its key positions (`exchange`), and what the rest of watcher sees of it:
 //! JSON (`json`), its secrets (`redact`), record filters and their options (`filter`), table cells, detail lines and report
-//! lines (`view`).
+//! lines (`view`), span attributes and metric labels (`telemetry`).
 //!
 //! Pure: no I/O.
 
@@ -11,6 +11,7 @@ pub mod json;
 pub mod redact;
 pub mod resp;
 pub mod session;
+pub mod telemetry;
 pub mod view;
 
 pub use exchange::{ExchangeKind, RedisExchange};

@@ -1,0 +1,368 @@
+//! The OTLP exporter: spans go from the follower thread to the exporter thread in batches over a bounded
+//! queue, and from there to the collector; metrics are pushed every interval and once more at the end.
+//!
+//! Capture never waits for the collector. The follower only ever `try_send`s: a full queue drops the
+//! batch and counts its spans. The exporter retries a batch with growing pauses while the collector is
+//! unreachable or says it is busy (429, 502, 503, 504), for at most [`RETRY_FOR`], and counts the spans
+//! as dropped when it gives up or the collector refuses them. At the end it sends what is queued within
+//! [`FINAL_FLUSH`], and counts the rest.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread::{self, JoinHandle},
+    time::{Duration, Instant, SystemTime},
+};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use prost::Message;
+
+use super::{
+    encode::{metrics_request, traces_request, SpanMaker, SpanOf},
+    OtlpConfig,
+};
+use crate::{counters::Counters, record::Record, telemetry::metrics::Published};
+
+/// Spans per batch (per request).
+const BATCH: usize = 512;
+/// Batches queued for the exporter at most.
+const QUEUE: usize = 64;
+/// How long one batch is retried before its spans are dropped.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+/// The first pause between tries; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause between tries.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// How long the exporter may take to send what is queued once capture has stopped.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// The follower's end: turns records into spans and hands them over in batches.
+pub struct SpanQueue {
+    tx: Sender<Vec<SpanOf>>,
+    filling: Vec<SpanOf>,
+    maker: SpanMaker,
+    counters: Arc<Counters>,
+}
+
+impl SpanQueue {
+    /// Adds the span of `record`; a full batch is handed over at once.
+    pub fn push(&mut self, record: &Record) {
+        let span = self.maker.span(record);
+        self.filling.push((Arc::clone(&record.endpoint), span));
+        if self.filling.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Hands over the spans gathered so far, or counts them as dropped if the queue is full.
+    pub fn flush(&mut self) {
+        if self.filling.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.filling, Vec::with_capacity(BATCH));
+        match self.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                Counters::add(&self.counters.user.otlp_spans_dropped, batch.len() as u64);
+            }
+        }
+    }
+}
+
+/// The running exporter thread.
+pub struct Exporter {
+    thread: JoinHandle<()>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Exporter {
+    /// Starts the exporter thread; records reach it through the returned queue.
+    pub fn start(
+        cfg: OtlpConfig,
+        metrics: Published,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<(Self, SpanQueue)> {
+        let (tx, rx) = bounded(QUEUE);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let sender = Shipper {
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(cfg.timeout))
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            cfg,
+            host: host_name(),
+            counters: Arc::clone(&counters),
+            stopping: Arc::clone(&stopping),
+            stop_deadline: None,
+        };
+        let thread = thread::Builder::new()
+            .name("watcher-otlp".into())
+            .spawn(move || sender.run(&rx, &metrics))?;
+        let queue = SpanQueue {
+            tx,
+            filling: Vec::with_capacity(BATCH),
+            maker: SpanMaker::default(),
+            counters,
+        };
+        Ok((Self { thread, stopping }, queue))
+    }
+
+    /// Sends what `queue` still holds and what is queued (within [`FINAL_FLUSH`]) and the last metrics,
+    /// then ends the thread.
+    pub fn finish(self, mut queue: SpanQueue) {
+        queue.flush();
+        drop(queue);
+        self.stopping.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// How a request went.
+enum Outcome {
+    /// Accepted.
+    Done,
+    /// Worth trying again (unreachable, busy).
+    Retry,
+    /// Refused for good.
+    Refused,
+}
+
+/// The exporter thread's state.
+struct Shipper {
+    agent: ureq::Agent,
+    cfg: OtlpConfig,
+    host: String,
+    counters: Arc<Counters>,
+    stopping: Arc<AtomicBool>,
+    stop_deadline: Option<Instant>,
+}
+
+impl Shipper {
+    fn run(mut self, rx: &Receiver<Vec<SpanOf>>, metrics: &Published) {
+        let mut next_push = Instant::now() + self.cfg.metric_interval;
+        loop {
+            let wait = next_push.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(batch) => self.send_spans(batch),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= next_push {
+                self.push_metrics(metrics);
+                next_push = Instant::now() + self.cfg.metric_interval;
+            }
+        }
+        self.push_metrics(metrics);
+    }
+
+    /// Whether capture has stopped and the final flush's time is up.
+    fn out_of_time(&mut self) -> bool {
+        if !self.stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        let deadline = *self
+            .stop_deadline
+            .get_or_insert_with(|| Instant::now() + FINAL_FLUSH);
+        Instant::now() >= deadline
+    }
+
+    fn send_spans(&mut self, batch: Vec<SpanOf>) {
+        let spans = batch.len() as u64;
+        if self.out_of_time() {
+            Counters::add(&self.counters.user.otlp_spans_dropped, spans);
+            return;
+        }
+        let body = traces_request(batch, &self.host).encode_to_vec();
+        let url = self.cfg.traces_url.clone();
+        if self.post_retrying(&url, &body) {
+            Counters::add(&self.counters.user.otlp_spans_exported, spans);
+        } else {
+            Counters::add(&self.counters.user.otlp_spans_dropped, spans);
+        }
+    }
+
+    /// Metrics are cumulative: a push that fails is made good by the next one, so it is tried once.
+    fn push_metrics(&mut self, metrics: &Published) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let request = metrics_request(&metrics.load(), &self.counters.totals(), &self.host, now);
+        let url = self.cfg.metrics_url.clone();
+        let _ = self.post(&url, &request.encode_to_vec());
+    }
+
+    /// Posts `body` until it is accepted, refused, [`RETRY_FOR`] has passed, or the final flush's time
+    /// is up. Whether it was accepted.
+    fn post_retrying(&mut self, url: &str, body: &[u8]) -> bool {
+        let give_up = Instant::now() + RETRY_FOR;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match self.post(url, body) {
+                Outcome::Done => return true,
+                Outcome::Refused => return false,
+                Outcome::Retry => {}
+            }
+            if Instant::now() + pause > give_up {
+                return false;
+            }
+            // Sleep in steps, so that the end of capture cuts the pause short.
+            let wake = Instant::now() + pause;
+            while Instant::now() < wake {
+                if self.out_of_time() {
+                    return false;
+                }
+                thread::sleep(Duration::from_millis(50).min(wake - Instant::now()));
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    fn post(&self, url: &str, body: &[u8]) -> Outcome {
+        let mut request = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/x-protobuf");
+        for (key, value) in &self.cfg.headers {
+            request = request.header(key.as_str(), value.as_str());
+        }
+        match request.send(body) {
+            Ok(response) => match response.status().as_u16() {
+                200..=299 => Outcome::Done,
+                429 | 502..=504 => Outcome::Retry,
+                _ => Outcome::Refused,
+            },
+            // Not reachable, reset, timed out: the collector may come back.
+            Err(_) => Outcome::Retry,
+        }
+    }
+}
+
+/// This host's name, as resources name it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+
+    use super::*;
+    use crate::{
+        telemetry::metrics::Aggregator,
+        test_records::{ok, redis},
+    };
+
+    fn config(port: u16) -> OtlpConfig {
+        OtlpConfig {
+            traces_url: format!("http://127.0.0.1:{port}/v1/traces"),
+            metrics_url: format!("http://127.0.0.1:{port}/v1/metrics"),
+            headers: vec![("x-token".into(), "t".into())],
+            timeout: Duration::from_secs(2),
+            metric_interval: Duration::from_hours(1),
+        }
+    }
+
+    /// Answers each request with `status`, and returns what it was sent: (path, x-token, body length).
+    fn collector(status: u16, requests: usize) -> (u16, thread::JoinHandle<Vec<(String, bool)>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = thread::spawn(move || {
+            let mut seen = Vec::new();
+            for stream in listener.incoming().take(requests) {
+                let mut stream = stream.unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0];
+                while !head.ends_with(b"\r\n\r\n") {
+                    stream.read_exact(&mut byte).unwrap();
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                stream.read_exact(&mut body).unwrap();
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                seen.push((path, head.contains("x-token: t")));
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+            }
+            seen
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn spans_and_metrics_reach_the_collector_and_are_counted() {
+        let (port, collector) = collector(200, 2);
+        let counters = Arc::new(Counters::default());
+        let (_, published) = Aggregator::new();
+        let (exporter, mut queue) =
+            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        for _ in 0..3 {
+            queue.push(&redis("GET", Some(ok())));
+        }
+        exporter.finish(queue);
+        let seen = collector.join().unwrap();
+        assert_eq!(
+            seen,
+            [
+                ("/v1/traces".to_owned(), true),
+                ("/v1/metrics".to_owned(), true)
+            ]
+        );
+        let totals = counters.totals().user;
+        assert_eq!(
+            (totals.otlp_spans_exported, totals.otlp_spans_dropped),
+            (3, 0)
+        );
+    }
+
+    #[test]
+    fn refused_spans_are_dropped_and_counted() {
+        let (port, collector) = collector(400, 2);
+        let counters = Arc::new(Counters::default());
+        let (_, published) = Aggregator::new();
+        let (exporter, mut queue) =
+            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        queue.push(&redis("GET", Some(ok())));
+        exporter.finish(queue);
+        collector.join().unwrap();
+        let totals = counters.totals().user;
+        assert_eq!(
+            (totals.otlp_spans_exported, totals.otlp_spans_dropped),
+            (0, 1)
+        );
+    }
+
+    #[test]
+    fn an_unreachable_collector_costs_spans_not_time_at_the_end() {
+        // A port nothing listens on: bind, note it, close.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let counters = Arc::new(Counters::default());
+        let (_, published) = Aggregator::new();
+        let (exporter, mut queue) =
+            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        queue.push(&redis("GET", Some(ok())));
+        queue.flush();
+        exporter.finish(queue);
+        assert_eq!(counters.totals().user.otlp_spans_dropped, 1);
+    }
+}
