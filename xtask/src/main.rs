@@ -172,11 +172,13 @@ fn test() -> Result<()> {
         "openssl",
         // The Go TLS end-to-end test's server (Go's crypto/tls, a stripped binary).
         "caddy",
+        // The telemetry end-to-end test's scraper.
+        "prometheus",
     ])?;
     // The chunked-HTTP end-to-end test's server and a TLS test's client (the machines' node v20 has
     // OpenSSL linked in statically; Debian's own nodejs 18 would use libssl.so.3 through libnode).
     setup::command_or_package("node", "nodejs")?;
-    // The MySQL end-to-end tests' Python clients (text and binary protocol).
+    // The MySQL end-to-end tests' Python clients (text and binary protocol), and the OTLP decoder.
     let python = setup::python_venv(&root().join("target/e2e-python"), E2E_PYTHON_PACKAGES)?;
     let watcher = build()?;
     check(
@@ -212,7 +214,13 @@ fn test() -> Result<()> {
 }
 
 /// Python packages the end-to-end tests' clients use, pinned.
-const E2E_PYTHON_PACKAGES: &[&str] = &["PyMySQL==1.1.1", "mysql-connector-python==9.1.0"];
+/// `opentelemetry-proto` (with the `protobuf` it needs) decodes OTLP in the telemetry test's collector.
+const E2E_PYTHON_PACKAGES: &[&str] = &[
+    "PyMySQL==1.1.1",
+    "mysql-connector-python==9.1.0",
+    "opentelemetry-proto==1.45.2",
+    "protobuf==6.33.6",
+];
 
 /// Seconds each fuzz target runs in `cargo xtask test`.
 const FUZZ_SECONDS_IN_TEST: u32 = 20;

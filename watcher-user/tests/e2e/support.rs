@@ -322,6 +322,16 @@ pub struct Watcher {
 impl Watcher {
     /// Starts `watcher watch PROTOCOL --headless ...ARGS`; an empty `protocol` watches every protocol.
     pub fn start(name: &str, protocol: &[&str], args: &[&str]) -> Self {
+        Self::start_with_env(name, protocol, args, &[])
+    }
+
+    /// [`Watcher::start`] with extra environment variables.
+    pub fn start_with_env(
+        name: &str,
+        protocol: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let output = temp_path(name, "ndjson");
         let mut child = Command::new(watcher_bin())
             .arg("watch")
@@ -329,6 +339,7 @@ impl Watcher {
             .args(["--headless", "--json-output"])
             .arg(&output)
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("watcher starts");
