@@ -1,6 +1,6 @@
 //! Telemetry end to end: a real Prometheus server scraping `--metrics-listen`, and an OTLP/HTTP
-//! collector that decodes what watcher sends with the official OpenTelemetry protobuf definitions (PyPI
-//! `opentelemetry-proto`), stopped for a while and started again.
+//! collector that decodes what watcher sends with the official OpenTelemetry protobuf definitions
+//! (`PyPI`'s `opentelemetry-proto`), stopped for a while and started again.
 
 use std::{
     path::{Path, PathBuf},
@@ -307,6 +307,14 @@ fn otlp_spans_and_metrics_reach_a_collector_that_goes_away_and_comes_back() {
         "export resumed after the collector came back: {summary}"
     );
 
+    check_spans(&spans, &port, redis.pid());
+    check_metrics(&metrics);
+    let _ = std::fs::remove_file(&out);
+}
+
+/// A SET seen by redis-server is a SERVER span with the database conventions' attributes; the INCR of a
+/// non-number is an error with the reply's code.
+fn check_spans(spans: &[Value], port: &str, server_pid: u32) {
     // A SET seen by redis-server: a SERVER span with the database conventions' attributes.
     let set = spans
         .iter()
@@ -324,7 +332,7 @@ fn otlp_spans_and_metrics_reach_a_collector_that_goes_away_and_comes_back() {
         !set.to_string().contains("secret value"),
         "values never leave: {set}"
     );
-    assert_eq!(attribute(a, "server.port"), Some(port.clone()));
+    assert_eq!(attribute(a, "server.port"), Some(port.to_owned()));
     assert_eq!(attribute(a, "server.address").as_deref(), Some("127.0.0.1"));
     assert!(attribute(a, "client.port").is_some() && attribute(a, "network.peer.port").is_some());
     let start: u64 = set["span"]["startTimeUnixNano"]
@@ -342,7 +350,7 @@ fn otlp_spans_and_metrics_reach_a_collector_that_goes_away_and_comes_back() {
     assert_eq!(resource["service.name"]["stringValue"], "redis-server");
     assert_eq!(
         resource["process.pid"]["intValue"].as_str(),
-        Some(redis.pid().to_string().as_str())
+        Some(server_pid.to_string().as_str())
     );
     assert!(resource["host.name"]["stringValue"]
         .as_str()
@@ -357,7 +365,10 @@ fn otlp_spans_and_metrics_reach_a_collector_that_goes_away_and_comes_back() {
         attribute(&incr["span"]["attributes"], "db.response.status_code").as_deref(),
         Some("ERR")
     );
+}
 
+/// The conventions' histogram with its bucket boundaries, and watcher's own counters.
+fn check_metrics(metrics: &[Value]) {
     // Metrics: the conventions' histogram with its bucket boundaries, and watcher's own counters.
     let last = &metrics.last().expect("metrics were pushed")["request"];
     let all: Vec<&Value> = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
@@ -382,5 +393,4 @@ fn otlp_spans_and_metrics_reach_a_collector_that_goes_away_and_comes_back() {
         .sum();
     assert_eq!(sets, 20, "10 SETs on each side");
     assert!(all.iter().any(|m| m["name"] == "watcher.lost"));
-    let _ = std::fs::remove_file(&out);
 }
