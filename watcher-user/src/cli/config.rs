@@ -73,6 +73,8 @@ pub struct PipelineConfig {
     pub protocols: ProtocolSet,
     /// Secrets masked.
     pub redaction: Redaction,
+    /// The cgroups `--cgroup` and `--container` name (paths below the mount), for the start notes.
+    pub cgroups: Vec<String>,
 }
 
 /// A validated `watch` invocation (also the capture part of `record` and live `stat`).
@@ -389,7 +391,7 @@ fn pipeline(
     secrets: &SecretArgs,
     record: bool,
 ) -> Result<PipelineConfig, ConfigError> {
-    let mut kernel = kernel_config(trace)?;
+    let (mut kernel, cgroups) = kernel_config(trace)?;
     kernel.side_filter = match filter_args.side {
         SideArg::Client => side::CLIENT,
         SideArg::Server => side::SERVER,
@@ -411,6 +413,7 @@ fn pipeline(
         filter,
         protocols,
         redaction: redaction(secrets)?,
+        cgroups,
     })
 }
 
@@ -439,7 +442,8 @@ const MAX_KEEP_BYTES: u32 = 64 * 1024 * 1024;
 /// Smallest `--max-call-bytes`: below a page, ordinary requests would be cut.
 const MIN_CALL_BYTES: u32 = 4096;
 
-fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
+/// The kernel's filters and limits, with the paths of the cgroups it admits.
+fn kernel_config(args: &TraceArgs) -> Result<(KernelConfig, Vec<String>), ConfigError> {
     if args.capture_bytes == 0 || args.capture_bytes > MAX_KEEP_BYTES {
         return Err(invalid(
             "--capture-bytes",
@@ -516,7 +520,7 @@ fn kernel_config(args: &TraceArgs) -> Result<KernelConfig, ConfigError> {
         slot.level = entry.level;
     }
     kernel.cgroup_count = cgroups.len() as u32;
-    Ok(kernel)
+    Ok((kernel, cgroups.into_iter().map(|c| c.path).collect()))
 }
 
 /// The record filter, and the protocols worth decoding for it.

@@ -69,6 +69,12 @@ impl Pipeline {
         if report.mounted_tracefs {
             notes.push(format!("mounted tracefs at {}", preflight::TRACEFS));
         }
+        if !cfg.cgroups.is_empty() {
+            notes.push(format!(
+                "tracing only processes in (or below) the cgroups {}",
+                cfg.cgroups.join(", ")
+            ));
+        }
         let mut kernel = cfg.kernel;
         kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
         if kernel.follow_children != 0 {

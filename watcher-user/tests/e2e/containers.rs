@@ -51,6 +51,14 @@ fn cgroup_and_container_filters_keep_only_their_cgroups_and_records_name_them() 
             &id[..12].to_uppercase(),
         ],
     );
+    assert!(
+        by_container
+            .notes()
+            .iter()
+            .any(|n| n.contains("tracing only processes in") && n.contains(&container.path)),
+        "the container's cgroup is named at start: {:?}",
+        by_container.notes()
+    );
     let everything = Watcher::start("cgroup-all", &["redis"], &["--port", &port, "--no-tls"]);
     loop_in(&plain, redis.port, "SET plain 1", 5);
     loop_in(&container, redis.port, "GET boxed", 4);
