@@ -11,7 +11,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{free_port, summary_count, temp_path, wait_for_port, Redis, Watcher};
+use crate::support::{
+    curl, free_port, summary_count, temp_path, wait_for_port, Nginx, Redis, Watcher,
+};
 
 /// A Prometheus server scraping one target every second, with its own storage.
 struct Prometheus {
@@ -393,4 +395,75 @@ fn check_metrics(metrics: &[Value]) {
         .sum();
     assert_eq!(sets, 20, "10 SETs on each side");
     assert!(all.iter().any(|m| m["name"] == "watcher.lost"));
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn otlp_http_spans_follow_the_http_conventions_on_each_side() {
+    let nginx = Nginx::start("otlp");
+    let collector_port = free_port();
+    let out = temp_path("otlp-http", "jsonl");
+    let _ = std::fs::remove_file(&out);
+    let collector = Collector::start(collector_port, &out);
+    let endpoint = format!("http://127.0.0.1:{collector_port}");
+    let front = nginx.front.to_string();
+    let watcher = Watcher::start_with_env(
+        "otlp-http",
+        &["http"],
+        &["--port", &front, "--no-tls", "--otlp-endpoint", &endpoint],
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "500")],
+    );
+    curl(&["-o", "/dev/null", &nginx.url("/index.html")]);
+    curl(&["-o", "/dev/null", &nginx.url("/missing?x=1")]);
+    let (records, summary) = watcher.stop();
+    drop(collector);
+    let (spans, metrics) = received(&out);
+    assert_eq!(spans.len(), records.len(), "{summary}");
+    let missing = |kind: &str| {
+        spans
+            .iter()
+            .find(|s| {
+                s["span"]["kind"] == kind
+                    && attribute(&s["span"]["attributes"], "url.path").as_deref()
+                        == Some("/missing")
+            })
+            .unwrap_or_else(|| panic!("a {kind} span of /missing in {spans:#?}"))
+    };
+    let server = missing("SPAN_KIND_SERVER");
+    let a = &server["span"]["attributes"];
+    assert_eq!(attribute(a, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attribute(a, "url.query").as_deref(), Some("x=1"));
+    assert_eq!(
+        attribute(a, "http.response.status_code").as_deref(),
+        Some("404")
+    );
+    assert_eq!(attribute(a, "server.port"), Some(front.clone()));
+    assert!(
+        server["span"]["status"].get("code").is_none(),
+        "a 404 is not the server's error: {server}"
+    );
+    assert!(server["resource"]["service.name"]["stringValue"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("nginx")));
+    let client = missing("SPAN_KIND_CLIENT");
+    assert_eq!(client["span"]["status"]["code"], "STATUS_CODE_ERROR");
+    assert_eq!(
+        attribute(&client["span"]["attributes"], "error.type").as_deref(),
+        Some("404")
+    );
+    assert_eq!(client["resource"]["service.name"]["stringValue"], "curl");
+    let last = &metrics.last().expect("metrics were pushed")["request"];
+    let names: Vec<&str> = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    for name in [
+        "http.server.request.duration",
+        "http.client.request.duration",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let _ = std::fs::remove_file(&out);
 }
