@@ -64,17 +64,8 @@ impl Pipeline {
     /// Checks the host, loads the programs and starts every thread. `subscribers` receive a wake-up
     /// after each snapshot publication (and see their channel close when the pipeline has stopped).
     pub fn start(cfg: &PipelineConfig, subscribers: Vec<Sender<()>>) -> Result<(Self, StartNotes)> {
-        let mut notes = Vec::new();
         let report = preflight::run()?;
-        if report.mounted_tracefs {
-            notes.push(format!("mounted tracefs at {}", preflight::TRACEFS));
-        }
-        if !cfg.cgroups.is_empty() {
-            notes.push(format!(
-                "tracing only processes in (or below) the cgroups {}",
-                cfg.cgroups.join(", ")
-            ));
-        }
+        let mut notes = setup_notes(&report, cfg);
         let mut kernel = cfg.kernel;
         kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
         if kernel.follow_children != 0 {
@@ -187,6 +178,21 @@ impl Pipeline {
             Err(_) => anyhow::bail!("the capture thread panicked"),
         }
     }
+}
+
+/// What the user is told at start about the host and the filters.
+fn setup_notes(report: &preflight::PreflightReport, cfg: &PipelineConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if report.mounted_tracefs {
+        notes.push(format!("mounted tracefs at {}", preflight::TRACEFS));
+    }
+    if !cfg.cgroups.is_empty() {
+        notes.push(format!(
+            "tracing only processes in (or below) the cgroups {}",
+            cfg.cgroups.join(", ")
+        ));
+    }
+    notes
 }
 
 /// What the user is told at start about TLS: which files were instrumented, which could not be, and
