@@ -8,7 +8,8 @@ use std::{collections::BTreeMap, fs, path::Path};
 /// Each top-level module and the modules it may import (`*`: any).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("protocol", &[]),
-    ("record", &["protocol"]),
+    ("cgroup", &[]),
+    ("record", &["protocol", "cgroup"]),
     ("counters", &[]),
     ("clock", &[]),
     ("format", &[]),
@@ -16,18 +17,34 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("capture", &["counters"]),
     (
         "conn",
-        &["capture", "protocol", "record", "counters", "clock"],
+        &[
+            "capture", "protocol", "record", "counters", "clock", "cgroup",
+        ],
     ),
     ("store", &["record", "counters"]),
-    ("ndjson", &["protocol", "record", "store", "invoker"]),
+    (
+        "ndjson",
+        &["protocol", "record", "store", "invoker", "cgroup"],
+    ),
     ("analysis", &["protocol", "record", "counters", "format"]),
     (
         "tui",
         &[
-            "protocol", "record", "store", "counters", "analysis", "format",
+            "protocol", "record", "store", "counters", "analysis", "format", "cgroup",
         ],
     ),
-    ("cli", &["protocol", "record", "analysis", "ndjson"]),
+    ("telemetry", &["protocol", "record", "counters"]),
+    (
+        "cli",
+        &[
+            "protocol",
+            "record",
+            "analysis",
+            "ndjson",
+            "cgroup",
+            "telemetry",
+        ],
+    ),
     ("modes", &["*"]),
 ];
 
