@@ -256,3 +256,37 @@ fn stats_tab_shows_rows_when_a_group_has_them() {
     redis_only.update(Action::ToggleStats);
     assert!(!header(&screen(&mut redis_only, 160, 12)).contains("rows"));
 }
+
+#[test]
+fn containers_get_a_column_while_on_screen_and_the_detail_names_the_cgroup() {
+    let id = "3f9a".repeat(16);
+    let mut boxed = record("GET", "user:1", Frame::Bulk(Blob::full("alice")));
+    let mut endpoint = (*boxed.endpoint).clone();
+    endpoint.cgroup = Some(std::sync::Arc::new(crate::cgroup::Cgroup::new(
+        77,
+        &format!("/system.slice/docker-{id}.scope"),
+    )));
+    boxed.endpoint = std::sync::Arc::new(endpoint);
+    let plain = record("SET", "user:2", Frame::Simple(Blob::full("OK")));
+
+    let text = screen(&mut app_with(vec![plain.clone()]), 160, 12);
+    assert!(
+        !text.contains("container"),
+        "no column without containers: {text}"
+    );
+    let text = screen(&mut app_with(vec![boxed.clone(), plain]), 180, 12);
+    assert!(text.contains("container"), "{text}");
+    assert!(
+        text.contains(&id[..12]) && !text.contains(&id[..13]),
+        "{text}"
+    );
+    let mut app = app_with(vec![boxed]);
+    app.update(Action::OpenDetail);
+    let detail = screen(&mut app, 180, 30);
+    assert!(
+        detail.contains(&format!(
+            "container {id} · cgroup /system.slice/docker-{id}.scope"
+        )),
+        "{detail}"
+    );
+}
