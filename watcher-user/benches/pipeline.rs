@@ -1,6 +1,6 @@
 //! Throughput of the user-space pipeline without the kernel: ring records through routing, RESP
-//! parsing, pairing and the store, on one core; NDJSON encoding of the records it produces; and what
-//! masking secrets costs per exchange (`redact`).
+//! parsing, pairing and the store, on one core; NDJSON encoding of the records it produces; telemetry's
+//! work per record (metrics, OTLP spans encoded); and what masking secrets costs per exchange (`redact`).
 //! Run with `cargo bench -p watcher-user --bench pipeline` (or as part of `cargo xtask bench`).
 
 mod common;
@@ -14,6 +14,7 @@ use watcher::{
         redis::{ExchangeKind, Frame, RedisExchange},
         Blob, Exchange,
     },
+    telemetry,
 };
 
 const COMMANDS: u32 = 100_000;
@@ -36,6 +37,34 @@ fn parse_pair_store(c: &mut Criterion) {
                 line.clear();
                 encoder.write(record, &mut line);
             }
+        });
+    });
+    // Telemetry's cost per record on the follower thread: the metrics, and a span encoded as OTLP
+    // protobuf in batches as the exporter sends them.
+    let (mut aggregator, _) = telemetry::metrics::Aggregator::new();
+    group.bench_function("metrics aggregate records", |b| {
+        b.iter(|| {
+            for record in snapshot.iter().take(COMMANDS as usize) {
+                aggregator.add(record);
+            }
+        });
+    });
+    let mut spans = telemetry::otlp::encode::SpanMaker::default();
+    group.bench_function("otlp span+encode records", |b| {
+        b.iter(|| {
+            let mut batch = Vec::with_capacity(512);
+            let mut bytes = 0;
+            for record in snapshot.iter().take(COMMANDS as usize) {
+                batch.push((std::sync::Arc::clone(&record.endpoint), spans.span(record)));
+                if batch.len() == 512 {
+                    let request =
+                        telemetry::otlp::encode::traces_request(std::mem::take(&mut batch), "host");
+                    bytes += prost::Message::encoded_len(&request);
+                    line.clear();
+                    prost::Message::encode(&request, &mut line).unwrap_or_default();
+                }
+            }
+            bytes
         });
     });
     group.finish();

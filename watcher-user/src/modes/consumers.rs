@@ -77,7 +77,7 @@ impl Consumers {
 }
 
 impl Sink for Consumers {
-    fn record(&mut self, record: &Record) -> std::io::Result<()> {
+    fn record(&mut self, record: &Arc<Record>) -> std::io::Result<()> {
         self.checker.check(record);
         if let Some(stats) = &mut self.stats {
             stats.add(record);
@@ -85,7 +85,7 @@ impl Sink for Consumers {
         if let Some(telemetry) = &mut self.telemetry {
             telemetry.record(record);
         }
-        self.export_with(|export| export.record(record));
+        self.export_with(|export| export.write(record));
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Writing NDJSON out: [`NdjsonSink`] writes the records a store follower hands it, and [`write_all`]
 //! writes a finished list (the TUI's `e` key). Each line is encoded by `write::RecordEncoder`.
 
-use std::io::Write;
+use std::{io::Write, sync::Arc};
 
 use super::write as json;
 use crate::{record::Record, store::follow::Sink};
@@ -46,14 +46,21 @@ impl NdjsonSink {
     }
 }
 
-impl Sink for NdjsonSink {
-    fn record(&mut self, record: &Record) -> std::io::Result<()> {
+impl NdjsonSink {
+    /// Writes one record (into the pending chunk, written out once it is full).
+    pub fn write(&mut self, record: &Record) -> std::io::Result<()> {
         self.encoder.write(record, &mut self.pending);
         self.pending_records += 1;
         if self.pending.len() >= WRITE_CHUNK {
             self.write_pending()?;
         }
         Ok(())
+    }
+}
+
+impl Sink for NdjsonSink {
+    fn record(&mut self, record: &Arc<Record>) -> std::io::Result<()> {
+        self.write(record)
     }
 
     fn burst_done(&mut self) -> std::io::Result<()> {
@@ -69,7 +76,7 @@ pub fn write_all<'a>(
 ) -> std::io::Result<u64> {
     let mut sink = NdjsonSink::new(out);
     for record in records {
-        sink.record(record)?;
+        sink.write(record)?;
     }
     sink.burst_done()?;
     Ok(sink.written)
@@ -128,7 +135,7 @@ mod tests {
         let mut sink = NdjsonSink::new(Box::new(out.clone()));
         let mut expected = Vec::new();
         for r in &records[..1000] {
-            sink.record(r).unwrap();
+            sink.write(r).unwrap();
             json::write_record(r, &mut expected);
         }
         // More than one chunk's worth has gone out before the burst ended; the rest waits for its end.
@@ -153,7 +160,7 @@ mod tests {
         };
         let mut sink = NdjsonSink::new(Box::new(out));
         for r in &records(3) {
-            sink.record(r).unwrap();
+            sink.write(r).unwrap();
         }
         assert!(sink.burst_done().is_err());
         assert_eq!(sink.written, 0);

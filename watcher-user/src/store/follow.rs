@@ -4,7 +4,7 @@
 //! all, so each record is read from a snapshot once however many consumers there are. The follower never
 //! waits for the store writer, and counts the records evicted before it could see them as lost.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
@@ -13,8 +13,8 @@ use crate::{counters::Counters, record::Record};
 
 /// A consumer of records.
 pub trait Sink: Send {
-    /// Takes one record. An error stops the follower.
-    fn record(&mut self, record: &Record) -> std::io::Result<()>;
+    /// Takes one record, shared with the store (a sink may keep it). An error stops the follower.
+    fn record(&mut self, record: &Arc<Record>) -> std::io::Result<()>;
 
     /// Called after each burst of records (e.g. to flush a writer).
     fn burst_done(&mut self) -> std::io::Result<()> {

@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -96,7 +97,7 @@ pub struct SeriesKey {
     /// The container id, shortened as `docker ps` prints it.
     pub container: Option<Box<str>>,
     /// The server's address and port.
-    pub server: Option<(String, u16)>,
+    pub server: Option<SocketAddr>,
 }
 
 /// One histogram: a count per bucket (the last is above every bound), their sum and total.
@@ -220,7 +221,7 @@ impl Aggregator {
                 .as_deref()
                 .and_then(|c| c.short_container())
                 .map(Into::into),
-            server: Some((server.ip().to_string(), server.port())),
+            server: Some(server),
         };
         if self.series.len() >= MAX_SERIES && !self.series.contains_key(&key) {
             self.overflowed += 1;
@@ -347,6 +348,6 @@ mod tests {
         assert!(snapshot
             .series
             .iter()
-            .all(|(k, _)| k.server == Some(("127.0.0.1".to_owned(), 6379))));
+            .all(|(k, _)| k.server == Some(SocketAddr::from(([127, 0, 0, 1], 6379)))));
     }
 }

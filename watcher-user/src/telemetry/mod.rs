@@ -47,8 +47,8 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Takes one record.
-    pub fn record(&mut self, record: &Record) {
+    /// Takes one record (spans keep it until the exporter has turned it into a span).
+    pub fn record(&mut self, record: &Arc<Record>) {
         self.metrics.add(record);
         if let Some(spans) = &mut self.spans {
             spans.push(record);

@@ -290,9 +290,9 @@ fn series_attributes(key: &SeriesKey) -> Vec<KeyValue> {
     {
         attributes.push(text("error.type", &*key.labels.status));
     }
-    if let Some((address, port)) = &key.server {
-        attributes.push(text("server.address", &**address));
-        attributes.push(int("server.port", i64::from(*port)));
+    if let Some(server) = key.server {
+        attributes.push(text("server.address", server.ip().to_string()));
+        attributes.push(int("server.port", i64::from(server.port())));
     }
     attributes.push(text("watcher.side", key.side.as_str()));
     if let Some(container) = &key.container {

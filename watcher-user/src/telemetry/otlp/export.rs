@@ -1,8 +1,10 @@
-//! The OTLP exporter: spans go from the follower thread to the exporter thread in batches over a bounded
-//! queue, and from there to the collector; metrics are pushed every interval and once more at the end.
+//! The OTLP exporter: records go from the follower thread to the exporter thread in batches over a
+//! bounded queue (shared, not copied), become spans there and go to the collector; metrics are pushed
+//! every interval and once more at the end.
 //!
-//! Capture never waits for the collector. The follower only ever `try_send`s: a full queue drops the
-//! batch and counts its spans. The exporter retries a batch with growing pauses while the collector is
+//! Capture never waits for the collector, nor for building spans (a few µs each, mostly allocation, which
+//! the follower would otherwise spend away from the export and checks). The follower only ever
+//! `try_send`s: a full queue drops the batch and counts its spans. The exporter retries a batch with growing pauses while the collector is
 //! unreachable or says it is busy (429, 502, 503, 504), for at most [`RETRY_FOR`], and counts the spans
 //! as dropped when it gives up or the collector refuses them. At the end it sends what is queued within
 //! [`FINAL_FLUSH`], and counts the rest.
@@ -38,19 +40,17 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long the exporter may take to send what is queued once capture has stopped.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
-/// The follower's end: turns records into spans and hands them over in batches.
+/// The follower's end: hands records over in batches, to become spans on the exporter thread.
 pub struct SpanQueue {
-    tx: Sender<Vec<SpanOf>>,
-    filling: Vec<SpanOf>,
-    maker: SpanMaker,
+    tx: Sender<Vec<Arc<Record>>>,
+    filling: Vec<Arc<Record>>,
     counters: Arc<Counters>,
 }
 
 impl SpanQueue {
-    /// Adds the span of `record`; a full batch is handed over at once.
-    pub fn push(&mut self, record: &Record) {
-        let span = self.maker.span(record);
-        self.filling.push((Arc::clone(&record.endpoint), span));
+    /// Adds `record`; a full batch is handed over at once.
+    pub fn push(&mut self, record: &Arc<Record>) {
+        self.filling.push(Arc::clone(record));
         if self.filling.len() >= BATCH {
             self.flush();
         }
@@ -97,6 +97,7 @@ impl Exporter {
             counters: Arc::clone(&counters),
             stopping: Arc::clone(&stopping),
             stop_deadline: None,
+            spans: SpanMaker::default(),
         };
         let thread = thread::Builder::new()
             .name("watcher-otlp".into())
@@ -104,7 +105,6 @@ impl Exporter {
         let queue = SpanQueue {
             tx,
             filling: Vec::with_capacity(BATCH),
-            maker: SpanMaker::default(),
             counters,
         };
         Ok((Self { thread, stopping }, queue))
@@ -138,10 +138,11 @@ struct Shipper {
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
     stop_deadline: Option<Instant>,
+    spans: SpanMaker,
 }
 
 impl Shipper {
-    fn run(mut self, rx: &Receiver<Vec<SpanOf>>, metrics: &Published) {
+    fn run(mut self, rx: &Receiver<Vec<Arc<Record>>>, metrics: &Published) {
         let mut next_push = Instant::now() + self.cfg.metric_interval;
         loop {
             let wait = next_push.saturating_duration_since(Instant::now());
@@ -169,13 +170,18 @@ impl Shipper {
         Instant::now() >= deadline
     }
 
-    fn send_spans(&mut self, batch: Vec<SpanOf>) {
+    fn send_spans(&mut self, batch: Vec<Arc<Record>>) {
         let spans = batch.len() as u64;
         if self.out_of_time() {
             Counters::add(&self.counters.user.otlp_spans_dropped, spans);
             return;
         }
-        let body = traces_request(batch, &self.host).encode_to_vec();
+        let built: Vec<SpanOf> = batch
+            .iter()
+            .map(|record| (Arc::clone(&record.endpoint), self.spans.span(record)))
+            .collect();
+        drop(batch);
+        let body = traces_request(built, &self.host).encode_to_vec();
         let url = self.cfg.traces_url.clone();
         if self.post_retrying(&url, &body) {
             Counters::add(&self.counters.user.otlp_spans_exported, spans);
@@ -313,7 +319,7 @@ mod tests {
         let (exporter, mut queue) =
             Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
         for _ in 0..3 {
-            queue.push(&redis("GET", Some(ok())));
+            queue.push(&Arc::new(redis("GET", Some(ok()))));
         }
         exporter.finish(queue);
         let seen = collector.join().unwrap();
@@ -338,7 +344,7 @@ mod tests {
         let (_, published) = Aggregator::new();
         let (exporter, mut queue) =
             Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
-        queue.push(&redis("GET", Some(ok())));
+        queue.push(&Arc::new(redis("GET", Some(ok()))));
         exporter.finish(queue);
         collector.join().unwrap();
         let totals = counters.totals().user;
@@ -360,7 +366,7 @@ mod tests {
         let (_, published) = Aggregator::new();
         let (exporter, mut queue) =
             Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
-        queue.push(&redis("GET", Some(ok())));
+        queue.push(&Arc::new(redis("GET", Some(ok()))));
         queue.flush();
         exporter.finish(queue);
         assert_eq!(counters.totals().user.otlp_spans_dropped, 1);
