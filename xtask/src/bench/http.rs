@@ -20,7 +20,7 @@ use nix::{
 use super::{procs::Guard, service, Plan};
 
 /// Port of the benchmark's nginx.
-const PORT: u16 = 16391;
+pub(super) const PORT: u16 = 16391;
 
 /// nginx with one worker serving a small page on [`PORT`]; stopped (with its worker) on drop.
 pub(super) struct Nginx {

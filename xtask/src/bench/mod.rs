@@ -10,6 +10,7 @@
 //! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
 //! - https: the same over TLS, baseline / watcher `--no-tls` / watcher capturing TLS plaintext;
 //! - mysql: CPU per query of MariaDB under `sysbench oltp_read_write`, baseline / empty programs / watcher;
+//! - telemetry: the HTTP case, watcher without and with `--metrics-listen` and `--otlp-endpoint`;
 //! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
 
 mod http;
@@ -17,6 +18,7 @@ mod https;
 mod mysql;
 mod procs;
 mod service;
+mod telemetry;
 
 use std::{
     path::Path,
@@ -156,6 +158,8 @@ pub enum Section {
     Https,
     /// MySQL overhead (MariaDB, sysbench).
     Mysql,
+    /// What Prometheus and OTLP export add (nginx, wrk).
+    Telemetry,
     /// Redis capacity at full speed.
     Capacity,
     /// Growth with stored records and idle connections.
@@ -203,6 +207,9 @@ pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
     }
     if wanted(Section::Mysql) {
         mysql::overhead(watcher, &plan)?;
+    }
+    if wanted(Section::Telemetry) {
+        telemetry::overhead(watcher, &plan)?;
     }
     if wanted(Section::Capacity) {
         capacity(&bench, &plan)?;
