@@ -333,46 +333,34 @@ fn counter(
 }
 
 fn key_value(attribute: Attribute) -> KeyValue {
-    let value = match attribute.value {
-        AttributeValue::Text(s) => Value::StringValue(s),
-        AttributeValue::Int(i) => Value::IntValue(i),
-        AttributeValue::Bool(b) => Value::BoolValue(b),
-    };
+    kv(
+        attribute.key,
+        match attribute.value {
+            AttributeValue::Text(s) => Value::StringValue(s),
+            AttributeValue::Int(i) => Value::IntValue(i),
+            AttributeValue::Bool(b) => Value::BoolValue(b),
+        },
+    )
+}
+
+fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
-        key: attribute.key.to_owned(),
+        key: key.to_owned(),
         value: Some(AnyValue { value: Some(value) }),
         ..KeyValue::default()
     }
 }
 
 fn text(key: &str, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
+    kv(key, Value::StringValue(value.into()))
 }
 
 fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::IntValue(value)),
-        }),
-        ..KeyValue::default()
-    }
+    kv(key, Value::IntValue(value))
 }
 
 fn boolean(key: &str, value: bool) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(Value::BoolValue(value)),
-        }),
-        ..KeyValue::default()
-    }
+    kv(key, Value::BoolValue(value))
 }
 
 #[cfg(test)]
