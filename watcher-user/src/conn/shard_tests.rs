@@ -320,3 +320,27 @@ fn plain_records_carry_no_tls_field() {
     assert_eq!(records.len(), 1);
     assert!(records[0].get("tls").is_none());
 }
+
+#[test]
+fn a_connection_names_the_cgroup_its_open_event_carries() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(mount) = crate::cgroup::mount() else {
+        eprintln!("SKIPPED: no cgroup v2 mount on this host");
+        return;
+    };
+    let (id, path) = crate::cgroup::of_process(std::process::id()).expect("own cgroup");
+    assert_eq!(
+        std::fs::metadata(mount.join(path.trim_start_matches('/')))
+            .unwrap()
+            .ino(),
+        id
+    );
+    let mut events = Events::new();
+    events.batch.events[0].cgroup_id = id;
+    let request = set("k", "v");
+    events.call(direction::EGRESS, request.as_bytes(), &[(0, request.len())]);
+    events.call(direction::INGRESS, b"+OK\r\n", &[(0, 5)]);
+    let records = events.records();
+    assert_eq!(records[0]["cgroup"]["id"], id);
+    assert_eq!(records[0]["cgroup"]["path"], path.as_str());
+}
