@@ -106,6 +106,10 @@ pub struct TraceArgs {
     /// Records kept in memory (oldest are dropped first).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_records: usize,
+    /// Memory the stored records may take, in MiB (oldest are dropped first; counted in the status bar
+    /// and the summary). Whichever of this and --max-records is reached first applies.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub max_memory: usize,
     /// Kernel ring buffer size in MiB (a power of two).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
     pub ring_mib: u32,

@@ -67,6 +67,8 @@ pub struct PipelineConfig {
     pub shards: usize,
     /// Store capacity.
     pub max_records: usize,
+    /// Store budget in bytes (`--max-memory`).
+    pub max_memory: usize,
     /// User-space record filters.
     pub filter: RecordFilter,
     /// Protocols decoded.
@@ -410,6 +412,7 @@ fn pipeline(
         keep_bytes: trace.capture_bytes as usize,
         shards: shard_count(),
         max_records: trace.max_records,
+        max_memory: trace.max_memory.saturating_mul(1024 * 1024),
         filter,
         protocols,
         redaction: redaction(secrets)?,
@@ -461,6 +464,9 @@ fn kernel_config(args: &TraceArgs) -> Result<(KernelConfig, Vec<String>), Config
             "--port",
             format!("at most {MAX_PORT_FILTERS} ports"),
         ));
+    }
+    if args.max_memory == 0 {
+        return Err(invalid("--max-memory", "must be at least 1 (MiB)"));
     }
     if args.max_records == 0 {
         return Err(invalid("--max-records", "must be at least 1"));

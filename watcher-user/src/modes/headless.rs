@@ -54,6 +54,9 @@ pub struct Summary {
     pub findings: Findings,
     /// Whether spans were exported over OTLP (the summary then says how many).
     pub otlp: bool,
+    /// Records the store evicted to stay within `--max-memory` (still exported and checked: the
+    /// follower saw them first, or counted them as not exported).
+    pub evicted_for_memory: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -73,6 +76,13 @@ impl std::fmt::Display for Summary {
             t.user.encrypted_connections,
             t.user.tls_connections,
         )?;
+        if self.evicted_for_memory > 0 {
+            write!(
+                f,
+                "; {} records evicted from memory to stay within --max-memory",
+                self.evicted_for_memory
+            )?;
+        }
         if self.otlp {
             write!(
                 f,
@@ -193,6 +203,7 @@ impl Capture {
             findings: checker.finish(&totals),
             totals,
             otlp: self.otlp,
+            evicted_for_memory: snapshot.evicted_for_memory,
         };
         Ok((summary, stats))
     }

@@ -101,7 +101,7 @@ impl Pipeline {
             Counters::add(&counters.user.tls_attach_failures, failed as u64);
         }
 
-        let (store_writer, store) = store::new(cfg.max_records);
+        let (store_writer, store) = store::with_budget(cfg.max_records, cfg.max_memory);
         let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
         let ctx = ShardContext {
             decoding: Decoding {

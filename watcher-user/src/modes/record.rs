@@ -320,6 +320,7 @@ mod tests {
                 totals: Totals::default(),
                 findings,
                 otlp: false,
+                evicted_for_memory: 0,
             },
         }
     }

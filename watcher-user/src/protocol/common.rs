@@ -56,6 +56,20 @@ impl Blob {
     pub fn is_truncated(&self) -> bool {
         (self.data.len() as u64) < self.len
     }
+
+    /// Heap bytes it holds (short values live inside it).
+    pub fn heap_bytes(&self) -> usize {
+        if self.data.spilled() {
+            self.data.capacity()
+        } else {
+            0
+        }
+    }
+}
+
+/// Heap bytes of a vector of `T`s (their own heap not included).
+pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * size_of::<T>()
 }
 
 /// A finished exchange of protocol `X` with its timing, before it becomes a `Record`.

@@ -160,6 +160,10 @@ pub trait Payload: PayloadJson + PayloadView + PayloadTelemetry {
     /// [`Protocol::FAIL_ON`]).
     fn meets(&self, condition: &str) -> bool;
 
+    /// Heap bytes it holds (its own size aside): what the store's `--max-memory` budget counts. Values
+    /// are bounded by `--capture-bytes`, so counting the containers and the kept bytes is enough.
+    fn heap_bytes(&self) -> usize;
+
     /// Rows it touched, for protocols that have rows (SQL: rows returned plus rows changed); `stat`
     /// sums them per group.
     fn rows(&self) -> Option<u64> {

@@ -127,6 +127,17 @@ macro_rules! protocols {
                 }
             }
 
+            /// Heap bytes it holds: its payload's, and the payload itself when it is boxed.
+            pub fn heap_bytes(&self) -> usize {
+                let payload = self.payload();
+                let boxed = match self {
+                    $( Exchange::$variant(_) => {
+                        size_of::<$payload>() < size_of::<<super::$module::$protocol as Protocol>::Exchange>()
+                    } )+
+                };
+                payload.heap_bytes() + if boxed { size_of_val(payload) } else { 0 }
+            }
+
             /// What the stages after decoding ask of it.
             pub fn payload(&self) -> &dyn Payload {
                 match self {

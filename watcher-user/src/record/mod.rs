@@ -154,6 +154,13 @@ impl Record {
         self.exchange.payload().operation()
     }
 
+    /// Bytes it takes in memory, about: itself, its exchange's heap, and the `Arc` it is stored in (the
+    /// endpoint is shared by the connection's records and not counted).
+    pub fn memory_bytes(&self) -> usize {
+        // An Arc's allocation: two counts and the record.
+        2 * size_of::<usize>() + size_of::<Record>() + self.exchange.heap_bytes()
+    }
+
     /// Whether the response reports an error, by its protocol's rule (a Redis error reply, an HTTP 4xx
     /// or 5xx).
     pub fn is_error(&self) -> bool {

@@ -1,5 +1,6 @@
-//! The record store: a bounded ring of records, published as immutable snapshots. `follow` hands every
-//! stored record, once, to the consumers that need them all (exporters, checks, live statistics).
+//! The record store: a ring of records bounded in records and in bytes (`--max-records`,
+//! `--max-memory`), published as immutable snapshots. `follow` hands every stored record, once, to the
+//! consumers that need them all (exporters, checks, live statistics).
 //!
 //! The ring has one owner, the [`StoreWriter`], held by the store writer thread alone: it inserts and
 //! publishes without a lock, since no other thread can reach the ring. Readers (TUI, exporter,
@@ -14,33 +15,58 @@ use arc_swap::ArcSwap;
 
 use crate::record::Record;
 
-/// Records per sealed chunk; capacity is enforced in whole chunks.
+/// Records per sealed chunk at most; capacity is enforced in whole chunks.
 pub const CHUNK: usize = 256;
+/// Chunks per byte budget: a chunk seals early once it holds this fraction of `--max-memory`, so
+/// eviction (in whole chunks) keeps the store within the budget plus one such share.
+const CHUNKS_PER_BUDGET: usize = 16;
 
 type Chunk = Arc<[Arc<Record>]>;
 
+/// A sealed chunk and the bytes its records take.
+struct Sealed {
+    records: Chunk,
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Ring {
-    sealed: VecDeque<Chunk>,
-    /// The sealed list as last published; rebuilt only when a chunk seals or is evicted.
+    sealed: VecDeque<Sealed>,
+    /// Records and bytes in `sealed`.
+    sealed_records: usize,
+    sealed_bytes: usize,
+    /// The sealed list as last published, and the index of each chunk's first record; rebuilt only
+    /// when a chunk seals or is evicted.
     sealed_published: Arc<[Chunk]>,
+    starts_published: Arc<[usize]>,
     open: Vec<Arc<Record>>,
+    open_bytes: usize,
     next_id: u64,
+    /// Records evicted to keep within the byte budget (the rest were evicted by count).
+    evicted_for_memory: u64,
 }
 
 /// An immutable view of the store at one moment.
 #[derive(Clone, Default)]
 pub struct Snapshot {
     sealed: Arc<[Chunk]>,
+    /// Index of the first record of each sealed chunk (chunks that sealed early are shorter).
+    starts: Arc<[usize]>,
+    sealed_len: usize,
     tail: Vec<Arc<Record>>,
     /// Records ever inserted (ids run from 1 to this).
     pub total: u64,
+    /// Bytes the records held take, about (`Record::memory_bytes`).
+    pub bytes: usize,
+    /// Records evicted to stay within `--max-memory` (others were evicted to stay within
+    /// `--max-records`).
+    pub evicted_for_memory: u64,
 }
 
 impl Snapshot {
     /// Records held.
     pub fn len(&self) -> usize {
-        self.sealed.len() * CHUNK + self.tail.len()
+        self.sealed_len + self.tail.len()
     }
 
     /// Whether no record is held.
@@ -55,13 +81,14 @@ impl Snapshot {
 
     /// The `index`-th oldest record held.
     pub fn get(&self, index: usize) -> Option<&Arc<Record>> {
-        let sealed_len = self.sealed.len() * CHUNK;
-        if index < sealed_len {
+        if index < self.sealed_len {
+            // The last chunk starting at or before `index`; the first starts at 0.
+            let chunk = self.starts.partition_point(|start| *start <= index) - 1;
             self.sealed
-                .get(index / CHUNK)
-                .and_then(|c| c.get(index % CHUNK))
+                .get(chunk)
+                .and_then(|c| c.get(index - self.starts[chunk]))
         } else {
-            self.tail.get(index - sealed_len)
+            self.tail.get(index - self.sealed_len)
         }
     }
 
@@ -79,11 +106,21 @@ impl Snapshot {
             .chain(self.tail.iter())
     }
 
-    /// Records with id greater than `id`, oldest first. Starts by index, so following a large store
-    /// costs only the records not yet seen.
+    /// Records with id greater than `id`, oldest first. Starts at the chunk holding the next one, so
+    /// following a large store costs only the records not yet seen.
     pub fn after(&self, id: u64) -> impl Iterator<Item = &Arc<Record>> {
         let start = usize::try_from(id.saturating_sub(self.first_id() - 1)).unwrap_or(usize::MAX);
-        (start..self.len()).filter_map(|index| self.get(index))
+        let chunk = if start < self.sealed_len {
+            self.starts.partition_point(|first| *first <= start) - 1
+        } else {
+            self.sealed.len()
+        };
+        let chunk_start = self.starts.get(chunk).copied().unwrap_or(self.sealed_len);
+        self.sealed[chunk..]
+            .iter()
+            .flat_map(|c| c.iter())
+            .chain(self.tail.iter())
+            .skip(start.saturating_sub(chunk_start))
     }
 }
 
@@ -91,7 +128,12 @@ impl Snapshot {
 /// `Send` but not `Clone`), so inserting needs no lock; readers only ever see published snapshots.
 pub struct StoreWriter {
     ring: Ring,
-    capacity_chunks: usize,
+    /// Records held at most, in whole chunks.
+    capacity: usize,
+    /// Bytes held at most (plus one chunk's share, see [`CHUNKS_PER_BUDGET`]).
+    budget: usize,
+    /// An open chunk seals once it holds this many bytes.
+    seal_bytes: usize,
     published: Arc<ArcSwap<Snapshot>>,
 }
 
@@ -102,16 +144,24 @@ pub struct StoreReader {
     published: Arc<ArcSwap<Snapshot>>,
 }
 
-/// A store holding about `capacity` records (rounded up to whole chunks): its writer, and a reader that
-/// can be cloned for every consumer.
+/// A store holding about `capacity` records (rounded up to whole chunks), whatever their size: its
+/// writer, and a reader that can be cloned for every consumer.
 pub fn new(capacity: usize) -> (StoreWriter, StoreReader) {
+    with_budget(capacity, usize::MAX)
+}
+
+/// A store holding about `capacity` records and about `budget` bytes of them, whichever is reached
+/// first (the oldest go first).
+pub fn with_budget(capacity: usize, budget: usize) -> (StoreWriter, StoreReader) {
     let published = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
     let writer = StoreWriter {
         ring: Ring {
             next_id: 1,
             ..Ring::default()
         },
-        capacity_chunks: capacity.div_ceil(CHUNK).max(1),
+        capacity: capacity.div_ceil(CHUNK).max(1) * CHUNK,
+        budget,
+        seal_bytes: (budget / CHUNKS_PER_BUDGET).max(1),
         published: Arc::clone(&published),
     };
     (writer, StoreReader { published })
@@ -123,17 +173,44 @@ impl StoreWriter {
         let ring = &mut self.ring;
         record.id = ring.next_id;
         ring.next_id += 1;
+        ring.open_bytes += record.memory_bytes();
         ring.open.push(Arc::new(record));
-        if ring.open.len() == CHUNK {
-            let chunk: Chunk = std::mem::take(&mut ring.open).into();
-            ring.sealed.push_back(chunk);
-            // The open tail counts towards capacity too, so keep one chunk of room for it; but never
-            // evict the newest sealed chunk, so a capacity under one chunk still keeps recent records.
-            while ring.sealed.len() >= self.capacity_chunks && ring.sealed.len() > 1 {
-                ring.sealed.pop_front();
-            }
-            ring.sealed_published = ring.sealed.iter().cloned().collect();
+        if ring.open.len() < CHUNK && ring.open_bytes < self.seal_bytes {
+            return;
         }
+        let records: Chunk = std::mem::take(&mut ring.open).into();
+        ring.sealed_records += records.len();
+        ring.sealed_bytes += ring.open_bytes;
+        ring.sealed.push_back(Sealed {
+            records,
+            bytes: std::mem::take(&mut ring.open_bytes),
+        });
+        // The open tail counts towards capacity too, so keep one chunk of room for it; but never evict
+        // the newest sealed chunk, so a capacity under one chunk still keeps recent records.
+        while ring.sealed.len() > 1 {
+            let over_count = ring.sealed_records + CHUNK > self.capacity;
+            if !over_count && ring.sealed_bytes <= self.budget {
+                break;
+            }
+            let Some(oldest) = ring.sealed.pop_front() else {
+                break;
+            };
+            ring.sealed_records -= oldest.records.len();
+            ring.sealed_bytes -= oldest.bytes;
+            if !over_count {
+                ring.evicted_for_memory += oldest.records.len() as u64;
+            }
+        }
+        ring.sealed_published = ring.sealed.iter().map(|s| Arc::clone(&s.records)).collect();
+        ring.starts_published = ring
+            .sealed
+            .iter()
+            .scan(0, |start, s| {
+                let this = *start;
+                *start += s.records.len();
+                Some(this)
+            })
+            .collect();
     }
 
     /// Publishes the current contents as the latest snapshot: an `Arc` clone of the sealed-chunk list
@@ -142,8 +219,12 @@ impl StoreWriter {
         let ring = &self.ring;
         self.published.store(Arc::new(Snapshot {
             sealed: Arc::clone(&ring.sealed_published),
+            starts: Arc::clone(&ring.starts_published),
+            sealed_len: ring.sealed_records,
             tail: ring.open.clone(),
             total: ring.next_id - 1,
+            bytes: ring.sealed_bytes + ring.open_bytes,
+            evicted_for_memory: ring.evicted_for_memory,
         }));
     }
 }

@@ -257,3 +257,68 @@ fn concurrent_readers_always_see_consistent_growing_snapshots() {
     }
     assert_consistent(&reader.snapshot(), capacity);
 }
+
+/// Record `n` carrying a value of `bytes` bytes.
+fn big_record(n: u64, bytes: usize) -> Record {
+    let mut r = record(n);
+    r.exchange = Exchange::Redis(RedisExchange {
+        kind: ExchangeKind::Command,
+        command: "GET".to_owned(),
+        args: vec![crate::protocol::Blob::full("key")],
+        reply: Some(crate::protocol::redis::Frame::Bulk(
+            crate::protocol::Blob::full(vec![b'v'; bytes]),
+        )),
+    });
+    r
+}
+
+#[test]
+fn a_record_counts_the_bytes_it_keeps() {
+    let small = record(1).memory_bytes();
+    let big = big_record(1, 10_000).memory_bytes();
+    assert!(small >= size_of::<Record>() && small < 1024, "{small}");
+    assert!((10_000..11_000).contains(&(big - small)), "{big} - {small}");
+}
+
+#[test]
+fn a_byte_budget_evicts_the_oldest_records_and_counts_them() {
+    let budget = 1024 * 1024;
+    let (mut store, reader) = with_budget(100_000, budget);
+    let one = big_record(0, 10_000).memory_bytes();
+    for n in 1..=1000 {
+        store.insert(big_record(n, 10_000));
+        store.publish();
+        let snap = reader.snapshot();
+        assert_consistent(&snap, 100_000);
+        // Within the budget, plus the chunk being filled (it seals at a sixteenth of the budget).
+        assert!(
+            snap.bytes <= budget + budget / CHUNKS_PER_BUDGET + one,
+            "{}",
+            snap.bytes
+        );
+        assert_eq!(snap.len() as u64 + snap.evicted_for_memory, snap.total);
+    }
+    let snap = reader.snapshot();
+    assert!(snap.evicted_for_memory > 800, "{}", snap.evicted_for_memory);
+    assert!(
+        snap.bytes > budget / 2,
+        "the budget is used: {}",
+        snap.bytes
+    );
+    // Lookups agree across chunks that sealed early.
+    for id in snap.first_id()..=snap.total {
+        assert_eq!(snap.by_id(id).map(|r| r.start_unix_ns), Some(id));
+        assert_eq!(snap.after(id - 1).next().map(|r| r.id), Some(id));
+    }
+    assert_eq!(snap.after(snap.total).count(), 0);
+}
+
+#[test]
+fn small_records_are_bounded_by_count_not_by_the_budget() {
+    let (mut store, reader) = with_budget(2 * CHUNK, 1024 * 1024 * 1024);
+    insert_range(&mut store, 1, 10 * CHUNK as u64);
+    store.publish();
+    let snap = reader.snapshot();
+    assert_consistent(&snap, 2 * CHUNK);
+    assert_eq!(snap.evicted_for_memory, 0);
+}

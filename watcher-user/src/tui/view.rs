@@ -220,6 +220,13 @@ fn draw_table(f: &mut UiFrame, app: &App, area: Rect) {
     f.render_stateful_widget(table, area, &mut state);
 }
 
+/// `bytes` as MiB with one decimal.
+fn mebibytes(bytes: usize) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    format!("{mib:.1} MiB")
+}
+
 fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
     let t = &app.totals;
     let mut text = String::new();
@@ -228,14 +235,22 @@ fn draw_status(f: &mut UiFrame, app: &App, area: Rect) {
     }
     let _ = write!(
         text,
-        " seen {} · shown {} · lost {} · truncated calls {} · sort {} · {}",
+        " seen {} · shown {} · mem {} · lost {} · truncated calls {} · sort {} · {}",
         app.snapshot.total,
         app.visible.len(),
+        mebibytes(app.snapshot.bytes),
         t.lost(),
         t.kernel.truncated_calls,
         app.sort.label(),
         if app.follow { "following" } else { "paused" },
     );
+    if app.snapshot.evicted_for_memory > 0 {
+        let _ = write!(
+            text,
+            " · {} evicted for --max-memory",
+            app.snapshot.evicted_for_memory
+        );
+    }
     if t.user.unrecognised_connections > 0 {
         let _ = write!(
             text,

@@ -72,7 +72,10 @@ fn table_lists_records_with_latency_and_status_counts() {
     );
     assert!(text.contains("(error) WRONGTYPE"), "{text}");
     assert!(text.contains("250µs"), "{text}");
-    assert!(text.contains("seen 2 · shown 2 · lost 0"), "{text}");
+    assert!(
+        text.contains("seen 2 · shown 2 · mem 0.0 MiB · lost 0"),
+        "{text}"
+    );
 }
 
 #[test]

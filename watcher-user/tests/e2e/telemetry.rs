@@ -467,3 +467,38 @@ fn otlp_http_spans_follow_the_http_conventions_on_each_side() {
     }
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn record_serves_metrics_while_its_command_runs() {
+    let redis = Redis::start();
+    let metrics_port = free_port();
+    let scraped = temp_path("record-metrics", "txt");
+    let _ = std::fs::remove_file(&scraped);
+    // The command itself scrapes, until the SETs it made are counted (publication is throttled).
+    let script = format!(
+        "for i in 1 2 3; do redis-cli -p {port} SET k$i v >/dev/null; done; \
+         for i in $(seq 100); do curl -s http://127.0.0.1:{metrics_port}/metrics > {out}; \
+         grep -q 'operation=\"SET\",status=\"ok\",side=\"client\"}} 3' {out} && break; sleep 0.1; done",
+        port = redis.port,
+        out = scraped.display()
+    );
+    let listen = format!("127.0.0.1:{metrics_port}");
+    let recorded = crate::support::record(
+        "record-metrics",
+        &["redis", "--no-tls", "--metrics-listen", &listen],
+        &["sh", "-c", &script],
+    );
+    let _ = std::fs::remove_file(&recorded.path);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    let text = std::fs::read_to_string(&scraped).unwrap_or_default();
+    let _ = std::fs::remove_file(&scraped);
+    assert!(
+        text.contains(
+            r#"db_client_operation_duration_seconds_count{protocol="redis",operation="SET",status="ok",side="client"} 3"#
+        ),
+        "the command scraped:\n{text}\nwatcher said:\n{}",
+        recorded.stderr
+    );
+    assert_eq!(recorded.records.len(), 3);
+}

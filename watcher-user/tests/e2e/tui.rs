@@ -114,6 +114,36 @@ fn the_terminal_ui_shows_traffic_filters_and_quits_cleanly() {
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn the_terminal_ui_serves_prometheus_metrics_while_it_runs() {
+    let redis = Redis::start();
+    let bin = crate::support::watcher_bin();
+    let session = format!("watcher-e2e-metrics-{}", std::process::id());
+    let metrics = crate::support::free_port();
+    let command = format!(
+        "{bin} watch redis --no-tls --port {} --metrics-listen 127.0.0.1:{metrics}; sleep 60",
+        redis.port
+    );
+    let _guard = start_session(&session, &command);
+    wait_for_screen(&session, "seen 0");
+    redis.cli(&["SET", "tui-metrics", "1"]);
+    redis.cli(&["SET", "tui-metrics", "2"]);
+    let wanted = r#"db_client_operation_duration_seconds_count{protocol="redis",operation="SET",status="ok",side="server"} 2"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while Instant::now() < deadline && !text.contains(wanted) {
+        thread::sleep(Duration::from_millis(200));
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{metrics}/metrics")])
+            .output()
+            .expect("curl runs");
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    tmux(&["send-keys", "-t", &session, "q"]);
+    assert!(text.contains(wanted), "the UI's watcher served:\n{text}");
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn show_reopens_a_recorded_capture_with_stats_and_export_of_the_filtered_view() {
     let redis = Redis::start();
     let port = redis.port.to_string();

@@ -76,6 +76,11 @@ http {{
         bail!("nginx did not start listening on {PORT}")
     }
 
+    /// Adds a file for it to serve at `/NAME`.
+    pub(super) fn write_page(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        std::fs::write(self.dir.join("www").join(name), bytes).context("writing a page for nginx")
+    }
+
     /// The worker's pid (the process that serves requests).
     pub(super) fn worker(&self) -> Result<u32> {
         let pid = self.master.0.id();

@@ -6,13 +6,15 @@
 //! - capacity: records and loss counters at the highest rate redis-benchmark reaches, up to 1 MiB values,
 //!   and what copying whole calls (up to `--max-call-bytes`) costs against cutting them at 16 KiB;
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
-//! - memory: RSS with 100 000 records stored, and over a soak run;
+//! - memory: RSS with 100 000 records stored, over a soak run, and against `--max-memory` with large
+//!   records (HTTP 16 KiB bodies, 64 KiB and 1 MiB Redis values);
 //! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
 //! - https: the same over TLS, baseline / watcher `--no-tls` / watcher capturing TLS plaintext;
 //! - mysql: CPU per query of MariaDB under `sysbench oltp_read_write`, baseline / empty programs / watcher;
 //! - telemetry: the HTTP case, watcher without and with `--metrics-listen` and `--otlp-endpoint`;
 //! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
 
+mod budget;
 mod http;
 mod https;
 mod mysql;
@@ -219,6 +221,7 @@ pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
     }
     if wanted(Section::Memory) {
         soak(&bench, &plan)?;
+        budget::rss_within_budget(watcher, bench.server_pid, &plan)?;
     }
     drop(server);
     if wanted(Section::Micro) {

@@ -1,7 +1,7 @@
 //! The decoded HTTP exchange: a request and its final response, with the header fields in one buffer,
 //! and what filters and views read of it (path, query, host, status).
 
-use crate::protocol::common::Blob;
+use crate::protocol::common::{vec_bytes, Blob};
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
 /// UTF-8), secrets masked. All fields share one buffer: a head has dozens of them, and a `String` per
@@ -23,6 +23,11 @@ struct Field {
 }
 
 impl Headers {
+    /// Heap bytes they hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.raw.capacity() + vec_bytes(&self.fields)
+    }
+
     /// Appends a field.
     pub fn push(&mut self, name: &str, value: &[u8]) {
         self.push_marked(name, value, false);
@@ -159,7 +164,33 @@ pub struct HttpExchange {
     pub response: Option<HttpResponse>,
 }
 
+impl HttpRequest {
+    /// Heap bytes it holds.
+    fn heap_bytes(&self) -> usize {
+        self.method.capacity()
+            + self.target.capacity()
+            + self.headers.heap_bytes()
+            + self.body.heap_bytes()
+            + self.trailers.heap_bytes()
+    }
+}
+
+impl HttpResponse {
+    /// Heap bytes it holds.
+    fn heap_bytes(&self) -> usize {
+        self.reason.capacity()
+            + self.headers.heap_bytes()
+            + self.body.heap_bytes()
+            + self.trailers.heap_bytes()
+    }
+}
+
 impl HttpExchange {
+    /// Heap bytes it holds (what `--max-memory` counts).
+    pub fn heap_bytes(&self) -> usize {
+        self.request.heap_bytes() + self.response.as_ref().map_or(0, HttpResponse::heap_bytes)
+    }
+
     /// The path of the target, without query; for absolute-form targets, without scheme and authority.
     pub fn path(&self) -> &str {
         let target = origin_form(&self.request.target);

@@ -101,4 +101,8 @@ impl Payload for HttpExchange {
             _ => false,
         }
     }
+
+    fn heap_bytes(&self) -> usize {
+        HttpExchange::heap_bytes(self)
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::command::Command;
-use crate::protocol::common::Blob;
+use crate::protocol::common::{vec_bytes, Blob};
 
 /// `CLIENT_COMPRESS`: the capability flag of the compressed protocol.
 pub const CLIENT_COMPRESS: u64 = 1 << 5;
@@ -191,7 +191,57 @@ pub struct MysqlExchange {
     pub connection: Option<Arc<ConnectionInfo>>,
 }
 
+/// Heap bytes of columns.
+fn columns_bytes(columns: &Vec<Column>) -> usize {
+    vec_bytes(columns) + columns.iter().map(|c| c.name.capacity()).sum::<usize>()
+}
+
+impl Outcome {
+    /// Heap bytes it holds.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Outcome::Ok(ok) => ok.info.capacity(),
+            Outcome::Error(e) => e.sql_state.capacity() + e.message.capacity(),
+            Outcome::Rows(set) => {
+                size_of::<ResultSet>()
+                    + columns_bytes(&set.columns)
+                    + vec_bytes(&set.first_rows)
+                    + set
+                        .first_rows
+                        .iter()
+                        .map(|row| {
+                            vec_bytes(row)
+                                + row.iter().flatten().map(Blob::heap_bytes).sum::<usize>()
+                        })
+                        .sum::<usize>()
+                    + set.end.info.capacity()
+            }
+            Outcome::Prepared(p) => size_of::<Prepared>() + columns_bytes(&p.columns),
+            Outcome::Fields(columns) => columns_bytes(columns),
+            Outcome::Text(blob) => blob.heap_bytes(),
+            Outcome::Infile(name) => name.capacity(),
+        }
+    }
+}
+
 impl MysqlExchange {
+    /// Heap bytes it holds (what `--max-memory` counts); the connection's handshake is shared by its
+    /// records and not counted.
+    pub fn heap_bytes(&self) -> usize {
+        self.sql.as_ref().map_or(0, Blob::heap_bytes)
+            + vec_bytes(&self.params)
+            + self
+                .params
+                .iter()
+                .filter_map(|p| p.value.as_ref())
+                .map(Blob::heap_bytes)
+                .sum::<usize>()
+            + self.argument.as_ref().map_or(0, Blob::heap_bytes)
+            + self.response.as_ref().map_or(0, |r| {
+                vec_bytes(&r.results) + r.results.iter().map(Outcome::heap_bytes).sum::<usize>()
+            })
+    }
+
     /// An exchange of `command` with nothing decoded yet.
     pub fn new(command: Command) -> Self {
         Self {

@@ -133,6 +133,10 @@ impl Payload for MysqlExchange {
         condition == ERROR_CONDITION && self.is_error()
     }
 
+    fn heap_bytes(&self) -> usize {
+        MysqlExchange::heap_bytes(self)
+    }
+
     /// Rows returned plus rows changed; `None` without an answer.
     fn rows(&self) -> Option<u64> {
         self.response

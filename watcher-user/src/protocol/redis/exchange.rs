@@ -2,7 +2,7 @@
 //! command's key positions and a one-line reply summary.
 
 use super::resp::Frame;
-use crate::protocol::common::Blob;
+use crate::protocol::common::{vec_bytes, Blob};
 
 /// Whether an exchange answers a command or is pushed by the server unasked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,14 @@ pub struct RedisExchange {
 }
 
 impl RedisExchange {
+    /// Heap bytes it holds (what `--max-memory` counts).
+    pub fn heap_bytes(&self) -> usize {
+        self.command.capacity()
+            + vec_bytes(&self.args)
+            + self.args.iter().map(Blob::heap_bytes).sum::<usize>()
+            + self.reply.as_ref().map_or(0, Frame::heap_bytes)
+    }
+
     /// The key arguments of the command, per the command's documented key positions.
     pub fn keys(&self) -> Vec<&Blob> {
         if self.kind == ExchangeKind::Push {

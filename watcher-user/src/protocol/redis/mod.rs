@@ -89,4 +89,8 @@ impl Payload for RedisExchange {
     fn meets(&self, condition: &str) -> bool {
         condition == ERROR_CONDITION && self.kind == ExchangeKind::Command && self.is_error()
     }
+
+    fn heap_bytes(&self) -> usize {
+        RedisExchange::heap_bytes(self)
+    }
 }

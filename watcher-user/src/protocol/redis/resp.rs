@@ -22,7 +22,11 @@ use std::mem;
 use memchr::memchr;
 
 pub use crate::protocol::common::{Blob, BlobData};
-use crate::protocol::{common::Flow, pairing::StreamDecoder, plugin::Recognition};
+use crate::protocol::{
+    common::{vec_bytes, Flow},
+    pairing::StreamDecoder,
+    plugin::Recognition,
+};
 
 /// Longest header or inline-command line accepted; longer means garbage.
 const MAX_LINE: usize = 64 * 1024;
@@ -76,6 +80,27 @@ pub enum Frame {
 }
 
 impl Frame {
+    /// Heap bytes the frame holds (what `--max-memory` counts).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => b.heap_bytes(),
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                vec_bytes(items) + items.iter().map(Frame::heap_bytes).sum::<usize>()
+            }
+            Frame::Map(pairs) => {
+                vec_bytes(pairs)
+                    + pairs
+                        .iter()
+                        .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
+                        .sum::<usize>()
+            }
+            Frame::Double(text) | Frame::BigNumber(text) => text.capacity(),
+            Frame::Verbatim { format, text } => format.capacity() + text.heap_bytes(),
+            Frame::Cut { kept, .. } => size_of::<Frame>() + kept.heap_bytes(),
+            Frame::Integer(_) | Frame::Null | Frame::Boolean(_) => 0,
+        }
+    }
+
     /// The elements of an array, set or push; `None` for other frames.
     pub fn elements(&self) -> Option<&[Frame]> {
         match self {
