@@ -562,3 +562,52 @@ fn replication_links_and_a_failover_are_recorded_as_such_and_nothing_is_paired_w
     assert!(summary.contains(" 0 sync losses"), "{summary}");
     assert!(summary.contains(" 0 dropped"), "{summary}");
 }
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_memory_budget_evicts_stored_records_and_accounts_for_every_one() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    // 100 kB values kept whole: 40 MB of records pass through a store of 4 MiB.
+    let watcher = Watcher::start(
+        "budget",
+        &["redis"],
+        &[
+            "--port",
+            &port,
+            "--no-tls",
+            "--side",
+            "server",
+            "--max-memory",
+            "4",
+            "--capture-bytes",
+            "200000",
+        ],
+    );
+    let benchmark = Command::new("redis-benchmark")
+        .args([
+            "-p", &port, "-t", "set,get", "-n", "200", "-d", "100000", "-c", "2", "-q",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-benchmark runs");
+    assert!(benchmark.success());
+    let (records, summary) = watcher.stop();
+    let count = |what: &str| crate::support::summary_count(&summary, what);
+    let made = summary
+        .strip_prefix("watcher: ")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the summary starts with the record count");
+    // Every SET and GET is a record (and the benchmark's CONFIG GETs).
+    assert!(made >= 400, "{summary}");
+    let evicted = count("records evicted from memory to stay within --max-memory");
+    assert!(
+        evicted >= made - 50,
+        "at most ~4 MiB (~40 records) stay in memory: {summary}"
+    );
+    // A record evicted before the export saw it is counted, never silently missing.
+    let not_exported = count("not exported");
+    assert_eq!(records.len() as u64 + not_exported, made, "{summary}");
+    assert_eq!(count("lost"), not_exported, "{summary}");
+}
