@@ -60,11 +60,17 @@ pub struct EventBatch {
     pub payload: Vec<u8>,
 }
 
+/// Payload capacity an emptied batch keeps for reuse. Batches of small messages stay well under it; a
+/// batch that grew past it carrying large calls gives the rest back, or the pool of spare batches
+/// would hold up to a mebibyte each (hundreds of MiB under 1 MiB Redis values).
+const KEEP_PAYLOAD_BYTES: usize = 256 * 1024;
+
 impl EventBatch {
-    /// Empties the batch, keeping its buffers for reuse.
+    /// Empties the batch, keeping its buffers for reuse (up to [`KEEP_PAYLOAD_BYTES`] of payload).
     pub fn clear(&mut self) {
         self.events.clear();
         self.payload.clear();
+        self.payload.shrink_to(KEEP_PAYLOAD_BYTES);
     }
 
     /// Payload of `event`.
