@@ -276,7 +276,8 @@ mod tests {
         }
     }
 
-    /// Answers each request with `status`, and returns what it was sent: (path, x-token, body length).
+    /// Answers each request with `status`, and returns what it was sent: (path, whether the x-token
+    /// header came).
     fn collector(status: u16, requests: usize) -> (u16, thread::JoinHandle<Vec<(String, bool)>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -311,13 +312,19 @@ mod tests {
         (port, handle)
     }
 
+    /// An exporter sending to `port`, with its own counters.
+    fn exporting_to(port: u16) -> (Arc<Counters>, Exporter, SpanQueue) {
+        let counters = Arc::new(Counters::default());
+        let (_, published) = Aggregator::new();
+        let (exporter, queue) =
+            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        (counters, exporter, queue)
+    }
+
     #[test]
     fn spans_and_metrics_reach_the_collector_and_are_counted() {
         let (port, collector) = collector(200, 2);
-        let counters = Arc::new(Counters::default());
-        let (_, published) = Aggregator::new();
-        let (exporter, mut queue) =
-            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        let (counters, exporter, mut queue) = exporting_to(port);
         for _ in 0..3 {
             queue.push(&Arc::new(redis("GET", Some(ok()))));
         }
@@ -340,10 +347,7 @@ mod tests {
     #[test]
     fn refused_spans_are_dropped_and_counted() {
         let (port, collector) = collector(400, 2);
-        let counters = Arc::new(Counters::default());
-        let (_, published) = Aggregator::new();
-        let (exporter, mut queue) =
-            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        let (counters, exporter, mut queue) = exporting_to(port);
         queue.push(&Arc::new(redis("GET", Some(ok()))));
         exporter.finish(queue);
         collector.join().unwrap();
@@ -355,17 +359,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_collector_costs_spans_not_time_at_the_end() {
+    fn spans_for_an_unreachable_collector_are_dropped_and_counted() {
         // A port nothing listens on: bind, note it, close.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let counters = Arc::new(Counters::default());
-        let (_, published) = Aggregator::new();
-        let (exporter, mut queue) =
-            Exporter::start(config(port), published, Arc::clone(&counters)).unwrap();
+        let (counters, exporter, mut queue) = exporting_to(port);
         queue.push(&Arc::new(redis("GET", Some(ok()))));
         queue.flush();
         exporter.finish(queue);
