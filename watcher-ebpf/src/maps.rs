@@ -23,6 +23,9 @@ pub struct SocketState {
     /// its ciphertext is not.
     pub tls: u8,
     pub pad: [u8; 5],
+    /// The `struct file` the fd named when classified (0 if not a socket): tells, after a close, whether
+    /// a reused fd number's entry is already the new file's.
+    pub file: u64,
     /// Bytes seen so far in each direction (indexed by `watcher_common::direction`).
     pub stream_pos: [u64; 2],
     /// Plaintext bytes of TLS calls so far in each direction.

@@ -36,9 +36,9 @@ fn read<T>(base: u64, offset: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T) }.ok()
 }
 
-/// Reads the addresses of `fd` in the current task into `addrs`, if it is a TCP socket.
+/// The `struct file` that `fd` names in the current task now (0 for a free fd).
 #[inline(always)]
-fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32, addrs: &mut SocketAddrs) -> Option<()> {
+fn fd_file(cfg: &KernelConfig, fd: i32) -> Option<u64> {
     let off = &cfg.offsets;
     // SAFETY: the helper has no preconditions; it returns the current task pointer.
     let task = unsafe { bpf_get_current_task() };
@@ -46,10 +46,18 @@ fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32, addrs: &mut SocketAddrs) -> Opt
     let fdt: u64 = read(files, off.files_fdt)?;
     let max_fds: u32 = read(fdt, off.fdt_max_fds)?;
     if fd < 0 || fd as u32 >= max_fds {
-        return None;
+        return Some(0);
     }
     let fd_array: u64 = read(fdt, off.fdt_fd)?;
-    let file: u64 = read(fd_array, (fd as u32) * 8)?;
+    read(fd_array, (fd as u32) * 8)
+}
+
+/// Reads the addresses of `fd` in the current task into `addrs`, if it is a TCP socket, and returns its
+/// `struct file`.
+#[inline(always)]
+fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32, addrs: &mut SocketAddrs) -> Option<u64> {
+    let off = &cfg.offsets;
+    let file = fd_file(cfg, fd)?;
     if file == 0 {
         return None;
     }
@@ -87,7 +95,7 @@ fn tcp_socket_addrs(cfg: &KernelConfig, fd: i32, addrs: &mut SocketAddrs) -> Opt
         }
         _ => return None,
     }
-    Some(())
+    Some(file)
 }
 
 #[inline(always)]
@@ -150,7 +158,8 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
     };
     // SAFETY: this CPU's slot, valid for the program's run and used by no other run meanwhile.
     let open = unsafe { &mut *open };
-    let state = if tcp_socket_addrs(cfg, fd, &mut open.addrs).is_none() {
+    let file = tcp_socket_addrs(cfg, fd, &mut open.addrs);
+    let state = if file.is_none() {
         STATE_NOT_TCP
     } else if passes_connection_filters(cfg, tgid, side, &open.addrs) {
         STATE_TRACED
@@ -162,6 +171,7 @@ pub fn classify(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, side: u8) -> u
         side,
         tls: 0,
         pad: [0; 5],
+        file: file.unwrap_or(0),
         stream_pos: [0; 2],
         tls_pos: [0; 2],
     };
@@ -247,15 +257,39 @@ pub fn known_tcp(tgid: u32, fd: i32) -> bool {
     unsafe { SOCKETS.get(socket_key(tgid, fd)) }.is_some_and(|s| s.state != STATE_NOT_TCP)
 }
 
-/// Forgets `fd` on close, telling user space if it was traced.
+/// Forgets `fd` as close(2) begins, telling user space if it was traced.
 #[inline(always)]
 pub fn forget(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) {
-    let key = socket_key(tgid, fd);
     // SAFETY: the value is copied out immediately.
-    let Some(state) = (unsafe { SOCKETS.get(key) }).map(|s| s.state) else {
+    let Some(state) = (unsafe { SOCKETS.get(socket_key(tgid, fd)) }).map(|s| s.state) else {
         return;
     };
-    let _ = SOCKETS.remove(key);
+    remove(cfg, tgid, tid, fd, state);
+}
+
+/// Forgets `fd` after close(2) returned. Another thread may already have reused the number: if the
+/// entry is that new file's (classified since), it stays, and the new connection's open event has
+/// already ended the old one in user space.
+#[inline(always)]
+pub fn forget_closed(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32) {
+    // SAFETY: the values are copied out immediately.
+    let Some((state, file)) =
+        (unsafe { SOCKETS.get(socket_key(tgid, fd)) }).map(|s| (s.state, s.file))
+    else {
+        return;
+    };
+    // The closed file is released only on the way back to user space, after this hook, so a new file
+    // cannot have its address yet.
+    if file != 0 && fd_file(cfg, fd) == Some(file) {
+        return;
+    }
+    remove(cfg, tgid, tid, fd, state);
+}
+
+/// Removes the entry of `fd`, whose state is `state`, and sends a close event if it was traced.
+#[inline(always)]
+fn remove(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, state: u8) {
+    let _ = SOCKETS.remove(socket_key(tgid, fd));
     if state != STATE_TRACED {
         return;
     }

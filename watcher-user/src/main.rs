@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Config::Record(record) => return record_status(recorder::run(&record)),
         Config::Show(show) => modes::ui::show(&show),
         Config::Stat(stat) => modes::stat::run(*stat),
-        Config::BenchProbes => modes::bench_probes::run(),
+        Config::BenchProbes(hooks) => modes::bench_probes::run(hooks),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

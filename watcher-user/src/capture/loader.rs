@@ -1,14 +1,19 @@
 //! Loading the eBPF object, configuring it, attaching every program to its tracepoint, and the TLS
 //! programs to each file that holds OpenSSL (found by `tls`).
 //!
+//! Socket syscalls are seen through one of two sets of hooks ([`SyscallHooks`]): the raw `sys_exit`
+//! tracepoint, one program per call (x86-64), or, where that cannot be attached, the per-syscall
+//! tracepoints, an entry and an exit program per call.
+//!
 //! Owns the `aya::Ebpf` handle: dropping a [`LoadedPrograms`] detaches everything.
 
 use aya::{
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{
+        raw_trace_point::RawTracePointLinkId,
         trace_point::TracePointLinkId,
         uprobe::{UProbeAttachPoint, UProbeLinkId, UProbeScope},
-        TracePoint, UProbe,
+        RawTracePoint, TracePoint, UProbe,
     },
     Ebpf, EbpfLoader,
 };
@@ -19,6 +24,21 @@ use super::tls::{TlsLibrary, TlsTarget};
 /// The compiled kernel side, embedded at build time (empty when `cargo xtask build-ebpf` has not run).
 static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/watcher-ebpf.o"));
+
+/// The program on the raw `sys_exit` tracepoint, which stands for all of [`SYSCALL_PROGRAMS`].
+const RAW_EXIT: &str = "sys_exit";
+
+/// Which hooks see the socket syscalls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyscallHooks {
+    /// The raw `sys_exit` tracepoint where it can be used, otherwise the syscall tracepoints.
+    #[default]
+    Auto,
+    /// Only the raw `sys_exit` tracepoint (x86-64): one program per call, at its return.
+    RawExit,
+    /// The `syscalls:sys_enter_*` / `sys_exit_*` tracepoints: two programs per call.
+    Tracepoints,
+}
 
 /// Tracepoints of `syscalls:*` that the object's programs attach to, by program name.
 const SYSCALL_PROGRAMS: &[&str] = &[
@@ -81,6 +101,9 @@ pub enum LoadError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The raw `sys_exit` tracepoint was asked for and cannot be used.
+    #[error("the raw sys_exit tracepoint cannot be used here: {0}")]
+    NoRawExit(String),
     /// A map was missing or of the wrong type.
     #[error("eBPF map {map}: {source}")]
     Map {
@@ -110,6 +133,7 @@ fn map_error(map: &'static str, e: impl std::error::Error + Send + Sync + 'stati
 #[derive(Debug, Default)]
 pub struct Links {
     tracepoints: Vec<(&'static str, TracePointLinkId)>,
+    raw_tracepoints: Vec<(&'static str, RawTracePointLinkId)>,
     uprobes: Vec<(&'static str, UProbeLinkId)>,
 }
 
@@ -125,17 +149,21 @@ pub struct LoadedPrograms {
     pub loss: PerCpuArray<MapData, KernelLoss>,
     /// The configuration the programs run with.
     pub config: KernelConfig,
+    /// Why the syscall tracepoints are used instead of the raw `sys_exit` hook, if they are.
+    pub fallback: Option<String>,
 }
 
-/// Loads the object with `config`, fills the pid filter, attaches all programs (the `sched` ones only
-/// when children are followed, the TLS ones when `config.tls` is set, to each of `tls`) and then arms
-/// them, so capture starts at one instant. A TLS file that cannot be instrumented is not fatal: the
-/// second value has the outcome for each of `tls`, in order (none when `config.tls` is off).
+/// Loads the object with `config`, fills the pid filter, attaches all programs (the syscall ones on
+/// `hooks`, the `sched` ones only when children are followed, the TLS ones when `config.tls` is set, to
+/// each of `tls`) and then arms them, so capture starts at one instant. A TLS file that cannot be
+/// instrumented is not fatal: the second value has the outcome for each of `tls`, in order (none when
+/// `config.tls` is off).
 pub fn load(
     config: &KernelConfig,
     pids: &[u32],
     ring_bytes: u32,
     tls: &[TlsTarget],
+    hooks: SyscallHooks,
 ) -> Result<(LoadedPrograms, Vec<Result<(), LoadError>>), LoadError> {
     let mut ebpf = open_object(ring_bytes)?;
     let config = KernelConfig {
@@ -161,12 +189,9 @@ pub fn load(
     } else {
         PROCESS_PROGRAMS
     };
-    let programs = process_programs
-        .iter()
-        .map(|name| ("sched", *name))
-        .chain(SYSCALL_PROGRAMS.iter().map(|name| ("syscalls", *name)));
     let mut links = Links::default();
-    for (category, name) in programs {
+    let fallback = attach_syscall_hooks(&mut ebpf, &mut links, hooks)?;
+    for (category, name) in process_programs.iter().map(|name| ("sched", *name)) {
         let program = tracepoint(&mut ebpf, name)?;
         program.load().map_err(|e| program_error(name, e))?;
         let link = program
@@ -204,9 +229,59 @@ pub fn load(
             ring,
             loss,
             config,
+            fallback,
         },
         tls_outcomes,
     ))
+}
+
+/// Attaches the socket syscall programs on `hooks`. With [`SyscallHooks::Auto`], a raw `sys_exit`
+/// program that cannot be used gives way to the syscall tracepoints, and the reason is returned.
+fn attach_syscall_hooks(
+    ebpf: &mut Ebpf,
+    links: &mut Links,
+    hooks: SyscallHooks,
+) -> Result<Option<String>, LoadError> {
+    let mut fallback = None;
+    if hooks != SyscallHooks::Tracepoints {
+        match attach_raw(ebpf, RAW_EXIT) {
+            Ok(link) => {
+                links.raw_tracepoints.push((RAW_EXIT, link));
+                return Ok(None);
+            }
+            Err(why) if hooks == SyscallHooks::Auto => fallback = Some(why),
+            Err(why) => return Err(LoadError::NoRawExit(why)),
+        }
+    }
+    for name in SYSCALL_PROGRAMS {
+        let program = tracepoint(ebpf, name)?;
+        program.load().map_err(|e| program_error(name, e))?;
+        let link = program
+            .attach("syscalls", name)
+            .map_err(|e| program_error(name, e))?;
+        links.tracepoints.push((name, link));
+    }
+    Ok(fallback)
+}
+
+/// Loads `name` and attaches it to the raw `sys_exit` tracepoint, or says why it cannot be.
+fn attach_raw(ebpf: &mut Ebpf, name: &str) -> Result<RawTracePointLinkId, String> {
+    // The program reads x86_64's saved registers: elsewhere their layout differs.
+    if !cfg!(target_arch = "x86_64") {
+        return Err(format!(
+            "its programs read x86_64 registers, and this is {}",
+            std::env::consts::ARCH
+        ));
+    }
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| "the program is missing from the object".to_owned())?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    program.load().map_err(|e| format!("loading: {e}"))?;
+    program
+        .attach("sys_exit")
+        .map_err(|e| format!("attaching: {e}"))
 }
 
 /// Puts the TLS probes on every probe point of `target`, for every process that maps it. For OpenSSL,
@@ -255,6 +330,13 @@ pub fn detach(mut ebpf: Ebpf, links: Links) {
     let mut owned: Vec<Box<dyn Send>> = Vec::new();
     for (name, id) in links.tracepoints {
         if let Ok(link) = tracepoint(&mut ebpf, name)
+            .and_then(|p| p.take_link(id).map_err(|e| program_error(name, e)))
+        {
+            owned.push(Box::new(link));
+        }
+    }
+    for (name, id) in links.raw_tracepoints {
+        if let Ok(link) = raw_tracepoint(&mut ebpf, name)
             .and_then(|p| p.take_link(id).map_err(|e| program_error(name, e)))
         {
             owned.push(Box::new(link));
@@ -336,16 +418,20 @@ fn detach_on_thread(ebpf: Ebpf, links: Links) {
         .spawn(move || detach(ebpf, links));
 }
 
-/// Attaches a program that does nothing to every tracepoint [`load`] uses: the cost of the hooks alone,
-/// for `watcher bench-probes`. Dropping the result detaches it.
-pub fn load_noop() -> Result<Ebpf, LoadError> {
+/// Attaches a program that does nothing to every syscall hook [`load`] uses with `hooks`: the cost of
+/// the hooks alone, for `watcher bench-probes`. Dropping the result detaches it.
+pub fn load_noop(hooks: SyscallHooks) -> Result<Ebpf, LoadError> {
     let mut ebpf = open_object(4096)?;
-    let program = tracepoint(&mut ebpf, "noop")?;
-    program.load().map_err(|e| program_error("noop", e))?;
-    for name in SYSCALL_PROGRAMS {
-        program
-            .attach("syscalls", name)
-            .map_err(|e| program_error(name, e))?;
+    if hooks == SyscallHooks::Tracepoints {
+        let program = tracepoint(&mut ebpf, "noop")?;
+        program.load().map_err(|e| program_error("noop", e))?;
+        for name in SYSCALL_PROGRAMS {
+            program
+                .attach("syscalls", name)
+                .map_err(|e| program_error(name, e))?;
+        }
+    } else {
+        attach_raw(&mut ebpf, "noop_raw").map_err(LoadError::NoRawExit)?;
     }
     Ok(ebpf)
 }
@@ -362,6 +448,13 @@ fn open_object(ring_bytes: u32) -> Result<Ebpf, LoadError> {
 }
 
 fn uprobe<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut UProbe, LoadError> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| program_error(name, MissingMap))?
+        .try_into()
+        .map_err(|e| program_error(name, e))
+}
+
+fn raw_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut RawTracePoint, LoadError> {
     ebpf.program_mut(name)
         .ok_or_else(|| program_error(name, MissingMap))?
         .try_into()

@@ -70,6 +70,7 @@ pub async fn run(
         ring,
         loss,
         config,
+        ..
     } = programs;
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd holds it; the fd is
     // not closed or replaced behind tokio's back (the I/O-safety condition of `register`).

@@ -44,7 +44,11 @@ pub enum Command {
     Stat(Box<StatArgs>),
     /// Benchmark aid: attach programs that do nothing to the same tracepoints until interrupted.
     #[command(hide = true)]
-    BenchProbes,
+    BenchProbes {
+        /// Which syscall hooks get the empty programs.
+        #[arg(long, value_enum, default_value_t = HooksArg::Raw)]
+        hooks: HooksArg,
+    },
 }
 
 const RECORD_HELP: &str = "Exit status:
@@ -117,6 +121,11 @@ pub struct TraceArgs {
     /// built in) show HTTPS and Redis-over-TLS decrypted; without them TLS connections are only counted.
     #[arg(long)]
     pub no_tls: bool,
+    /// Kernel hooks on socket syscalls: `raw` is one program per call on the raw `sys_exit` tracepoint
+    /// (x86-64), `tracepoints` two per call on the syscall tracepoints; `auto` uses raw where it can be
+    /// attached and says so at start when it falls back.
+    #[arg(long, value_enum, value_name = "HOOKS", default_value_t = HooksArg::Auto)]
+    pub syscall_hooks: HooksArg,
 }
 
 /// Which records are kept (shared by every subcommand): the common filters, then each protocol's own.
@@ -292,6 +301,17 @@ pub struct StatArgs {
     /// Live: stop after this many records.
     #[arg(long, value_name = "N", help_heading = "Statistics")]
     pub count: Option<u64>,
+}
+
+/// `--syscall-hooks`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HooksArg {
+    /// Raw `sys_exit` where it can be attached, otherwise the syscall tracepoints.
+    Auto,
+    /// The raw `sys_exit` tracepoint only.
+    Raw,
+    /// The syscall tracepoints only.
+    Tracepoints,
 }
 
 /// `--side`

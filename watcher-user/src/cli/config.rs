@@ -11,14 +11,15 @@ use watcher_common::{
 };
 
 use super::args::{
-    CaptureArgs, Cli, Command, FilterArgs, OutputArgs, RecordArgs, SecretArgs, ShowArgs, SideArg,
-    StatArgs, TraceArgs, WatchArgs,
+    CaptureArgs, Cli, Command, FilterArgs, HooksArg, OutputArgs, RecordArgs, SecretArgs, ShowArgs,
+    SideArg, StatArgs, TraceArgs, WatchArgs,
 };
 use crate::{
     analysis::{
         findings::Condition,
         stat::{GroupBy, SortBy},
     },
+    capture::loader::SyscallHooks,
     cgroup,
     ndjson::file::Target,
     protocol::{plugin::FilterError, redact::Redaction, ProtocolId, ProtocolSet},
@@ -77,6 +78,8 @@ pub struct PipelineConfig {
     pub redaction: Redaction,
     /// The cgroups `--cgroup` and `--container` name (paths below the mount), for the start notes.
     pub cgroups: Vec<String>,
+    /// Which kernel hooks see socket syscalls (`--syscall-hooks`).
+    pub hooks: SyscallHooks,
 }
 
 /// A validated `watch` invocation (also the capture part of `record` and live `stat`).
@@ -156,8 +159,8 @@ pub enum Config {
     Show(Box<ShowConfig>),
     /// `watcher stat [redis|http|FILE]`.
     Stat(Box<StatConfig>),
-    /// `watcher bench-probes` (hidden).
-    BenchProbes,
+    /// `watcher bench-probes` (hidden): empty programs on these hooks.
+    BenchProbes(SyscallHooks),
 }
 
 impl Config {
@@ -171,7 +174,7 @@ impl Config {
             Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
             Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
             Command::Stat(args) => Ok(Config::Stat(Box::new(stat(&args)?))),
-            Command::BenchProbes => Ok(Config::BenchProbes),
+            Command::BenchProbes { hooks } => Ok(Config::BenchProbes(syscall_hooks(hooks))),
         }
     }
 }
@@ -187,7 +190,7 @@ impl Config {
                 StatSource::Live(watch) => &watch.pipeline.redaction,
                 StatSource::File { redaction, .. } => redaction,
             },
-            Config::BenchProbes => return false,
+            Config::BenchProbes(_) => return false,
         };
         !redaction.is_enabled()
     }
@@ -417,7 +420,16 @@ fn pipeline(
         protocols,
         redaction: redaction(secrets)?,
         cgroups,
+        hooks: syscall_hooks(trace.syscall_hooks),
     })
+}
+
+fn syscall_hooks(arg: HooksArg) -> SyscallHooks {
+    match arg {
+        HooksArg::Auto => SyscallHooks::Auto,
+        HooksArg::Raw => SyscallHooks::RawExit,
+        HooksArg::Tracepoints => SyscallHooks::Tracepoints,
+    }
 }
 
 /// The redaction policy: every rule, or none with `--show-secrets`; `--redact-header` names must be

@@ -88,9 +88,19 @@ impl Pipeline {
         } else {
             finder.scan_host()
         };
-        let (programs, tls_outcomes) =
-            loader::load(&kernel, &cfg.pids, cfg.ring_bytes, &tls_scan.targets)
-                .context("loading the eBPF programs")?;
+        let (programs, tls_outcomes) = loader::load(
+            &kernel,
+            &cfg.pids,
+            cfg.ring_bytes,
+            &tls_scan.targets,
+            cfg.hooks,
+        )
+        .context("loading the eBPF programs")?;
+        if let Some(why) = &programs.fallback {
+            notes.push(format!(
+                "using the syscall tracepoints (two programs per call, slower): {why}"
+            ));
+        }
         let counters = Arc::new(Counters::default());
         if kernel.tls != 0 {
             notes.extend(tls_notes(&tls_scan, &tls_outcomes));
