@@ -39,6 +39,7 @@ fn parse_pair_store(c: &mut Criterion) {
             }
         });
     });
+    http_pipeline(&mut group);
     // Telemetry's cost per record on the follower thread: the metrics, and a span encoded as OTLP
     // protobuf in batches as the exporter sends them.
     let (mut aggregator, _) = telemetry::metrics::Aggregator::new();
@@ -69,6 +70,37 @@ fn parse_pair_store(c: &mut Criterion) {
     });
     group.finish();
 }
+
+/// The HTTP counterpart of the Redis pipeline benches: what nginx serving a static page to wrk costs
+/// watcher in-process per exchange, parsed, paired, stored and encoded.
+fn http_pipeline(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let records = common::http_ring_records(HTTP_EXCHANGES);
+    group.throughput(Throughput::Elements(u64::from(HTTP_EXCHANGES)));
+    let mut pipeline = common::Pipeline::new(100_000);
+    group.bench_function("parse+pair+store http exchanges", |b| {
+        b.iter(|| pipeline.feed(&records));
+    });
+    let snapshot = pipeline.store.snapshot();
+    assert_eq!(
+        snapshot.iter().take(HTTP_EXCHANGES as usize).count(),
+        HTTP_EXCHANGES as usize,
+        "every exchange becomes a record"
+    );
+    let mut line = Vec::with_capacity(2048);
+    let mut encoder = json::RecordEncoder::default();
+    group.bench_function("ndjson encode http records", |b| {
+        b.iter(|| {
+            for record in snapshot.iter().take(HTTP_EXCHANGES as usize) {
+                line.clear();
+                encoder.write(record, &mut line);
+            }
+        });
+    });
+    group.throughput(Throughput::Elements(u64::from(COMMANDS)));
+}
+
+/// HTTP exchanges per iteration of the HTTP pipeline benches.
+const HTTP_EXCHANGES: u32 = 20_000;
 
 /// A browser-like API call: 9 request and 8 response headers, a bearer token, a JSON response.
 fn typical_http() -> Exchange {

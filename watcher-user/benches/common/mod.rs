@@ -1,5 +1,6 @@
 //! Recorded-style capture traffic for the in-process benchmarks: what the kernel side would put in the
-//! ring for a redis-server answering `redis-benchmark -t set,get` on 50 connections.
+//! ring for a redis-server answering `redis-benchmark -t set,get`, or nginx answering wrk, on 50
+//! connections; and the user-space pipeline on one thread to feed it through.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -28,12 +29,9 @@ pub const CONNECTIONS: u32 = 50;
 /// Ring records for `commands` commands (alternating SET and GET) with their replies, interleaved over
 /// the connections the way a server's event loop reads and writes them.
 pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
-    let mut pos = vec![[0u64; 2]; CONNECTIONS as usize];
-    let mut out = Vec::with_capacity(commands as usize * 2);
-    for i in 0..commands {
-        let conn = i % CONNECTIONS;
+    exchanges(commands, *b"redis-server\0\0\0\0", |i| {
         let key = format!("key:{:012}", i % 100_000);
-        let (request, reply) = if i % 2 == 0 {
+        if i % 2 == 0 {
             (
                 format!(
                     "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$3\r\nxxx\r\n",
@@ -46,7 +44,42 @@ pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
                 format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
                 "$3\r\nxxx\r\n".to_owned(),
             )
-        };
+        }
+    })
+}
+
+/// Ring records for `requests` HTTP/1.1 keep-alive exchanges as nginx serves `cargo xtask bench`'s
+/// page to wrk: a bare GET, and a response of nine headers and a 630-byte HTML body.
+pub fn http_ring_records(requests: u32) -> Vec<Vec<u8>> {
+    let body = "<p>watcher bench</p>\n".repeat(30);
+    exchanges(requests, *b"nginx\0\0\0\0\0\0\0\0\0\0\0", |i| {
+        (
+            "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:16391\r\n\r\n".to_owned(),
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 01 Dec 2026 06:{:02}:{:02} GMT\r\n\
+                 Content-Type: text/html\r\nContent-Length: {}\r\n\
+                 Last-Modified: Tue, 01 Dec 2026 05:00:00 GMT\r\nConnection: keep-alive\r\n\
+                 ETag: \"692d2a50-276\"\r\nAccept-Ranges: bytes\r\n\r\n{body}",
+                i / 60 % 60,
+                i % 60,
+                body.len()
+            ),
+        )
+    })
+}
+
+/// Ring records for `count` request/response pairs made by `exchange(i)`, server side, spread over
+/// [`CONNECTIONS`] connections of one process named `comm`.
+fn exchanges(
+    count: u32,
+    comm: [u8; 16],
+    exchange: impl Fn(u32) -> (String, String),
+) -> Vec<Vec<u8>> {
+    let mut pos = vec![[0u64; 2]; CONNECTIONS as usize];
+    let mut out = Vec::with_capacity(count as usize * 2);
+    for i in 0..count {
+        let conn = i % CONNECTIONS;
+        let (request, reply) = exchange(i);
         let ts = u64::from(i) * 10_000;
         for (dir, bytes) in [(direction::INGRESS, request), (direction::EGRESS, reply)] {
             let stream = &mut pos[conn as usize][usize::from(dir)];
@@ -63,7 +96,7 @@ pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
                 stream_pos: *stream,
                 chunk_offset: 0,
                 chunk_len: bytes.len() as u32,
-                comm: *b"redis-server\0\0\0\0",
+                comm,
             };
             *stream += bytes.len() as u64;
             let mut record = Vec::new();

@@ -122,18 +122,25 @@ pub(super) fn wrk(url: &str, secs: u64) -> Result<(u64, f64)> {
     Ok((requests, secs as f64))
 }
 
-/// The HTTP overhead section.
-pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
+/// The HTTP overhead section, with the observer target against the in-process cost per exchange
+/// (`reference`, ns).
+pub fn overhead(watcher: &Path, plan: &Plan, reference: f64) -> Result<()> {
     let secs = if plan.quick { 3 } else { 5 };
     println!(
         "\n== HTTP overhead: wrk -t 1 -c 50 -d {secs}s against nginx (1 worker, 630-byte static page); {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline");
+    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept");
     let nginx = Nginx::start("")?;
     let worker = nginx.worker()?;
     let url = format!("http://127.0.0.1:{PORT}{PAGE}");
-    let summary = service::alternate(watcher, "http", worker, plan.rounds, || wrk(&url, secs))?;
-    println!("   last watcher run: {summary}");
+    let measured = service::alternate(watcher, "http", worker, plan.rounds, || wrk(&url, secs))?;
+    let watcher_cost = measured.last().map_or(0.0, |m| m.observer);
+    println!(
+        "   observer: watcher's own CPU {watcher_cost:.0} ns per record = {:.2}x the in-process {reference:.0} ns (target <= 2x): {}",
+        watcher_cost / reference,
+        super::verdict(watcher_cost <= 2.0 * reference),
+    );
+    service::print_summaries(&service::Setup::ALL, &measured);
     Ok(())
 }

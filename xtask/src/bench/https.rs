@@ -89,12 +89,10 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     ))?;
     let worker = nginx.worker()?;
     let url = format!("https://127.0.0.1:{TLS_PORT}{}", http::PAGE);
-    let summaries =
+    let measured =
         service::alternate_setups(watcher, "http", worker, &SETUPS, plan.rounds, || {
             http::wrk(&url, secs)
         })?;
-    for (label, summary) in summaries {
-        println!("   last {label} run: {summary}");
-    }
+    service::print_summaries(&SETUPS, &measured);
     Ok(())
 }

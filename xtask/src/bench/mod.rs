@@ -17,6 +17,7 @@
 mod budget;
 mod http;
 mod https;
+mod in_process;
 mod mysql;
 mod procs;
 mod service;
@@ -31,33 +32,6 @@ use std::{
 use anyhow::{Context, Result};
 
 use procs::Observer;
-
-/// Who watches the server during a run.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Setup {
-    Baseline,
-    Monitor,
-    EmptyPrograms,
-    Watcher,
-}
-
-impl Setup {
-    const ALL: [Setup; 4] = [
-        Setup::Baseline,
-        Setup::Monitor,
-        Setup::EmptyPrograms,
-        Setup::Watcher,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Setup::Baseline => "baseline",
-            Setup::Monitor => "redis-cli MONITOR",
-            Setup::EmptyPrograms => "empty programs",
-            Setup::Watcher => "watcher",
-        }
-    }
-}
 
 /// Sizes of one bench invocation.
 struct Plan {
@@ -89,22 +63,9 @@ impl Bench<'_> {
         cmd
     }
 
-    fn observe(&self, setup: Setup, extra: &[&str]) -> Result<Option<Observer>> {
-        Ok(match setup {
-            Setup::Baseline => None,
-            Setup::Monitor => Some(Observer::start(
-                Command::new("redis-cli").args(["-p", &procs::PORT.to_string(), "monitor"]),
-                None,
-            )?),
-            Setup::EmptyPrograms => Some(Observer::start(
-                Command::new(self.watcher).arg("bench-probes"),
-                Some("attached"),
-            )?),
-            Setup::Watcher => Some(Observer::start(
-                &mut self.watcher_cmd(extra),
-                Some("capturing"),
-            )?),
-        })
+    /// Starts watcher on the server with `extra` arguments, once it is capturing.
+    fn observe(&self, extra: &[&str]) -> Result<Observer> {
+        Observer::start(&mut self.watcher_cmd(extra), Some("capturing"))
     }
 
     /// Runs the load once under `observer`, returning the CPU per request.
@@ -129,18 +90,6 @@ impl Bench<'_> {
             service: (after.0 - before.0) as f64 / requests,
             observer: (after.1 - before.1) as f64 / requests,
         })
-    }
-
-    /// One redis-benchmark run under `setup`.
-    fn run(&self, setup: Setup, pipeline: u32, requests: u32) -> Result<Cost> {
-        let observer = self.observe(setup, &[])?;
-        let cost = self.measure(observer.as_ref(), || {
-            procs::load(requests, pipeline, 3).map(|()| requests * 2)
-        })?;
-        if let Some(observer) = observer {
-            observer.stop()?;
-        }
-        Ok(cost)
     }
 }
 
@@ -196,13 +145,30 @@ pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
         watcher,
         server_pid: server.0.id(),
     };
-    if wanted(Section::Overhead) {
+    let in_process = if wanted(Section::Overhead) || wanted(Section::Http) {
+        println!("\n== In-process reference: the pipeline benches, for the observer targets");
+        let measured = in_process::measure()?;
+        println!(
+            "   parse+pair+store+NDJSON per record: Redis {:.0} ns, HTTP {:.0} ns",
+            measured.redis_ns, measured.http_ns
+        );
+        Some(measured)
+    } else {
+        None
+    };
+    if let (true, Some(reference)) = (wanted(Section::Overhead), &in_process) {
         for pipeline in [1, 16] {
-            overhead(&bench, &plan, pipeline)?;
+            overhead(
+                watcher,
+                bench.server_pid,
+                &plan,
+                pipeline,
+                reference.redis_ns,
+            )?;
         }
     }
-    if wanted(Section::Http) {
-        http::overhead(watcher, &plan)?;
+    if let (true, Some(reference)) = (wanted(Section::Http), &in_process) {
+        http::overhead(watcher, &plan, reference.http_ns)?;
     }
     if wanted(Section::Https) {
         https::overhead(watcher, &plan)?;
@@ -230,78 +196,98 @@ pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
     Ok(())
 }
 
-fn overhead(bench: &Bench, plan: &Plan, pipeline: u32) -> Result<()> {
+/// The Redis setups, in the order [`overhead`] reads them.
+const REDIS_SETUPS: [service::Setup; 6] = [
+    service::Setup::Baseline,
+    service::Setup::Monitor,
+    service::Setup::EmptyPrograms("tracepoints"),
+    service::Setup::EmptyPrograms("raw"),
+    service::Setup::Watcher(&["--syscall-hooks", "tracepoints"]),
+    service::Setup::Watcher(&[]),
+];
+
+/// The Redis overhead section at one pipeline depth, with the cost targets: what the hooks cost the
+/// server, what watcher's own threads spend per record against the in-process `reference`, what
+/// watcher adds against MONITOR, and the throughput kept.
+fn overhead(
+    watcher: &Path,
+    server_pid: u32,
+    plan: &Plan,
+    pipeline: u32,
+    reference: f64,
+) -> Result<()> {
     let n = plan.requests * if pipeline > 1 { 4 } else { 1 };
     println!(
         "\n== Overhead: redis-benchmark -c 50 -t set,get -n {n} -P {pipeline}; {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline");
-    let mut runs: Vec<Vec<Cost>> = vec![Vec::new(); Setup::ALL.len()];
-    for _ in 0..plan.rounds {
-        for (i, setup) in Setup::ALL.iter().enumerate() {
-            runs[i].push(bench.run(*setup, pipeline, n)?);
-        }
-    }
-    let service = medians(&runs, |c| c.service);
-    let observer = medians(&runs, |c| c.observer);
-    let totals = medians(&runs, |c| c.service + c.observer);
-    let added = |i: usize| totals[i] - totals[0];
-    for (i, setup) in Setup::ALL.iter().enumerate() {
+    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept");
+    let m = service::alternate_setups(
+        watcher,
+        "redis",
+        server_pid,
+        &REDIS_SETUPS,
+        plan.rounds,
+        || {
+            let started = Instant::now();
+            procs::load(n, pipeline, 3)?;
+            Ok((u64::from(n) * 2, started.elapsed().as_secs_f64()))
+        },
+    )?;
+    let [base, monitor, empty_tp, empty_raw, watcher_tp, watcher] =
+        [0, 1, 2, 3, 4, 5].map(|i| &m[i]);
+    let server_added = |x: &service::Measured| x.service - base.service;
+    let total_added = |x: &service::Measured| x.total() - base.total();
+    let kept = |x: &service::Measured| x.rate / base.rate.max(1e-9);
+    let added = server_added(watcher);
+    println!(
+        "   hooks: redis-server's added CPU {added:+.0} ns = {:.2}x empty tracepoints ({:+.0}), {:.2}x empty raw sys_exit ({:+.0}); on the syscall tracepoints watcher adds {:+.0}",
+        added / server_added(empty_tp).max(1.0),
+        server_added(empty_tp),
+        added / server_added(empty_raw).max(1.0),
+        server_added(empty_raw),
+        server_added(watcher_tp),
+    );
+    if pipeline == 1 {
         println!(
-            "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}",
-            setup.label(),
-            service[i],
-            observer[i],
-            totals[i],
-            added(i),
-        );
-    }
-    let watcher = added(3);
-    // Below about 2% of the baseline, what the empty programs add is lost in run-to-run noise.
-    if added(2) > totals[0] * 0.02 {
-        let vs_empty = watcher / added(2);
-        println!(
-            "   watcher adds {vs_empty:.2}x what empty programs add (target <= 1.5x): {}",
-            verdict(vs_empty <= 1.5)
+            "   target: <= 1.0x empty tracepoints: {}; <= 1.5x empty programs on the hooks used: {}",
+            verdict(added <= server_added(empty_tp)),
+            verdict(added <= 1.5 * server_added(empty_raw)),
         );
     } else {
         println!(
-            "   empty programs add {:+.0} ns, within noise: watcher adds {watcher:+.0} ns against ~0 (target <= 1.5x): {}",
-            added(2),
-            verdict(watcher <= totals[0] * 0.02)
+            "   target: redis-server's added CPU <= 10% of its baseline ({:.0}%): {}",
+            added / base.service * 100.0,
+            verdict(added <= 0.1 * base.service),
         );
     }
-    let vs_monitor = watcher / added(1).max(1.0);
     println!(
-        "   watcher adds {:.0}% of what MONITOR adds (target <= 30%): {}",
+        "   observer: watcher's own CPU {:.0} ns per record = {:.2}x the in-process {reference:.0} ns (target <= 2x): {}",
+        watcher.observer,
+        watcher.observer / reference,
+        verdict(watcher.observer <= 2.0 * reference),
+    );
+    let limit = if pipeline == 1 { 0.70 } else { 0.45 };
+    let vs_monitor = total_added(watcher) / total_added(monitor).max(1.0);
+    println!(
+        "   against MONITOR: watcher adds {:+.0} ns in all, {:.0}% of MONITOR's {:+.0} (target <= {:.0}%): {}",
+        total_added(watcher),
         vs_monitor * 100.0,
-        verdict(vs_monitor <= 0.3)
+        total_added(monitor),
+        limit * 100.0,
+        verdict(vs_monitor <= limit),
     );
-    service_only(&service);
-    Ok(())
-}
-
-/// Per configuration, the median of `part` of its runs' costs.
-fn medians(runs: &[Vec<Cost>], part: impl Fn(&Cost) -> f64) -> Vec<f64> {
-    runs.iter()
-        .map(|r| median(r.iter().map(&part).collect()))
-        .collect()
-}
-
-/// The same comparisons on redis-server's CPU alone: what the watched service itself pays, leaving out
-/// the observer's own CPU (watcher's user space, redis-cli). Printed beside the totals above, which
-/// remain the targets' measure.
-fn service_only(service: &[f64]) {
-    let added = |i: usize| service[i] - service[0];
+    let floor = if pipeline == 1 { 0.85 } else { 0.65 };
     println!(
-        "   redis-server alone: MONITOR {:+.0}, empty programs {:+.0}, watcher {:+.0} ns; watcher = {:.2}x empty programs, {:.0}% of MONITOR",
-        added(1),
-        added(2),
-        added(3),
-        added(3) / added(2).max(1.0),
-        added(3) / added(1).max(1.0) * 100.0,
+        "   throughput kept: watcher {:.0}%, MONITOR {:.0}%, watcher on the syscall tracepoints {:.0}% (target >= {:.0}%): {}",
+        kept(watcher) * 100.0,
+        kept(monitor) * 100.0,
+        kept(watcher_tp) * 100.0,
+        floor * 100.0,
+        verdict(kept(watcher) >= floor),
     );
+    service::print_summaries(&REDIS_SETUPS, &m);
+    Ok(())
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -324,9 +310,7 @@ fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
         (16, 4096, n),
         (1, 1 << 20, BIG_VALUE_REQUESTS),
     ] {
-        let observer = bench
-            .observe(Setup::Watcher, &[])?
-            .context("watcher observer")?;
+        let observer = bench.observe(&[])?;
         let started = Instant::now();
         procs::load(requests, pipeline, value_bytes)?;
         let rate = f64::from(requests * 2) / started.elapsed().as_secs_f64();
@@ -351,11 +335,8 @@ const BIG_VALUE_REQUESTS: u32 = 200;
 /// each call at 16 KiB (what one call copied before, losing pipelined commands past it) and with the
 /// default 1 MiB ceiling, alternating.
 fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
-    const CONFIGS: [(Setup, &[&str]); 3] = [
-        (Setup::Baseline, &[]),
-        (Setup::Watcher, &["--max-call-bytes", "16384"]),
-        (Setup::Watcher, &[]),
-    ];
+    // None: nothing attached.
+    const CONFIGS: [Option<&[&str]>; 3] = [None, Some(&["--max-call-bytes", "16384"]), Some(&[])];
     let rounds = plan.rounds.min(5);
     println!("\n== Copying whole calls: CPU ns per request, baseline vs watcher --max-call-bytes 16384 vs the default 1048576, medians of {rounds} alternating rounds");
     for (pipeline, value_bytes, requests) in
@@ -364,8 +345,8 @@ fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
         let mut service = [Vec::new(), Vec::new(), Vec::new()];
         let mut observer_cpu = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..rounds {
-            for (i, (setup, extra)) in CONFIGS.iter().enumerate() {
-                let observer = bench.observe(*setup, extra)?;
+            for (i, extra) in CONFIGS.iter().enumerate() {
+                let observer = extra.map(|extra| bench.observe(extra)).transpose()?;
                 let cost = bench.measure(observer.as_ref(), || {
                     procs::load(requests, pipeline, value_bytes).map(|()| requests * 2)
                 })?;
@@ -400,9 +381,7 @@ fn growth(bench: &Bench, plan: &Plan) -> Result<()> {
     let mut rss_at_100k = 0.0;
     for _ in 0..plan.rounds.min(3) {
         for (i, &records) in stored.iter().enumerate() {
-            let observer = bench
-                .observe(Setup::Watcher, &["--max-records", "200000"])?
-                .context("watcher observer")?;
+            let observer = bench.observe(&["--max-records", "200000"])?;
             procs::load(records / 2, 16, 3)?;
             std::thread::sleep(Duration::from_millis(300));
             rss_at_100k = procs::rss_mib(observer.pid());
@@ -411,9 +390,7 @@ fn growth(bench: &Bench, plan: &Plan) -> Result<()> {
             observer.stop()?;
         }
         for (i, &count) in idle.iter().enumerate() {
-            let observer = bench
-                .observe(Setup::Watcher, &[])?
-                .context("watcher observer")?;
+            let observer = bench.observe(&[])?;
             let conns = procs::idle_connections(count)?;
             let cost = bench.measure(Some(&observer), || procs::load(n, 1, 3).map(|()| n * 2))?;
             by_idle[i].push(cost.service + cost.observer);
@@ -454,9 +431,7 @@ fn soak(bench: &Bench, plan: &Plan) -> Result<()> {
         "\n== Soak: watcher with default settings under continuous redis-benchmark -P 16 for {}s, RSS in MiB",
         plan.soak.as_secs()
     );
-    let observer = bench
-        .observe(Setup::Watcher, &[])?
-        .context("watcher observer")?;
+    let observer = bench.observe(&[])?;
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut next_sample = Duration::ZERO;

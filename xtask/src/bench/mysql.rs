@@ -159,9 +159,9 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     println!("   CPU ns per query: mariadbd, its observer, total, added to baseline; queries per second kept");
     let db = MariaDb::start()?;
     sysbench("prepare", &[])?;
-    let summary = service::alternate(watcher, "mysql", db.server.0.id(), plan.rounds, || {
+    let measured = service::alternate(watcher, "mysql", db.server.0.id(), plan.rounds, || {
         load(events)
     })?;
-    println!("   last watcher run: {summary}");
+    service::print_summaries(&service::Setup::ALL, &measured);
     Ok(())
 }

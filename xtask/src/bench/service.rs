@@ -1,7 +1,8 @@
-//! What the HTTP, HTTPS and MySQL sections share: one service process under a load, measured
-//! alternately under each of a list of setups (by default nothing attached, empty programs on watcher's
-//! tracepoints, and watcher `watch PROTOCOL --pid <service>`, possibly with extra arguments); CPU per
-//! request of the service and of its observer, medians, printed as a table.
+//! What every overhead section shares: one service process under a load, measured alternately under
+//! each of a list of setups (by default nothing attached, empty programs on each kind of watcher's
+//! syscall hooks, and watcher `watch PROTOCOL --pid <service>`, possibly with extra arguments; for
+//! Redis also `redis-cli MONITOR`); CPU per request of the service and of its observer, and the rate
+//! the load kept, medians, printed as a table.
 
 use std::{path::Path, process::Command, thread, time::Duration};
 
@@ -16,19 +17,29 @@ use super::{
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
     Baseline,
-    EmptyPrograms,
+    /// `redis-cli MONITOR` (the Redis service only).
+    Monitor,
+    /// `watcher bench-probes --hooks HOOKS`: programs that return at once, on watcher's syscall hooks
+    /// (`raw` or `tracepoints`).
+    EmptyPrograms(&'static str),
     /// `watcher watch PROTOCOL --headless --pid <service> --json-output /dev/null` and these arguments.
     Watcher(&'static [&'static str]),
 }
 
 impl Setup {
     /// The setups of [`alternate`].
-    const ALL: [Setup; 3] = [Setup::Baseline, Setup::EmptyPrograms, Setup::Watcher(&[])];
+    pub const ALL: [Setup; 4] = [
+        Setup::Baseline,
+        Setup::EmptyPrograms("tracepoints"),
+        Setup::EmptyPrograms("raw"),
+        Setup::Watcher(&[]),
+    ];
 
     fn label(self) -> String {
         match self {
             Setup::Baseline => "baseline".into(),
-            Setup::EmptyPrograms => "empty programs".into(),
+            Setup::Monitor => "redis-cli MONITOR".into(),
+            Setup::EmptyPrograms(hooks) => format!("empty {hooks}"),
             Setup::Watcher([]) => "watcher".into(),
             Setup::Watcher(args) => format!("watcher {}", args.join(" ")),
         }
@@ -37,8 +48,12 @@ impl Setup {
     fn observer(self, watcher: &Path, protocol: &str, service: u32) -> Result<Option<Observer>> {
         Ok(match self {
             Setup::Baseline => None,
-            Setup::EmptyPrograms => Some(Observer::start(
-                Command::new(watcher).arg("bench-probes"),
+            Setup::Monitor => Some(Observer::start(
+                Command::new("redis-cli").args(["-p", &procs::PORT.to_string(), "monitor"]),
+                None,
+            )?),
+            Setup::EmptyPrograms(hooks) => Some(Observer::start(
+                Command::new(watcher).args(["bench-probes", "--hooks", hooks]),
                 Some("attached"),
             )?),
             Setup::Watcher(args) => Some(Observer::start(
@@ -58,6 +73,25 @@ impl Setup {
     }
 }
 
+/// One setup's medians over its rounds.
+pub struct Measured {
+    /// CPU ns per request of the service.
+    pub service: f64,
+    /// CPU ns per request of the observer (watcher, or redis-cli).
+    pub observer: f64,
+    /// Requests per second the load reached.
+    pub rate: f64,
+    /// The last run's summary line from watcher (empty for other setups).
+    pub summary: String,
+}
+
+impl Measured {
+    /// CPU ns per request of the service and its observer together.
+    pub fn total(&self) -> f64 {
+        self.service + self.observer
+    }
+}
+
 /// One measured run: CPU ns per request of the service and of the observer, requests per second, and
 /// watcher's summary.
 fn run(
@@ -66,7 +100,7 @@ fn run(
     service: u32,
     setup: Setup,
     load: &mut impl FnMut() -> Result<(u64, f64)>,
-) -> Result<(f64, f64, f64, String)> {
+) -> Result<Measured> {
     let observer = setup.observer(watcher, protocol, service)?;
     let observer_pid = observer.as_ref().map(Observer::pid);
     let cpu = || {
@@ -85,30 +119,30 @@ fn run(
         Some(o) => o.stop()?,
         None => String::new(),
     };
-    Ok((
-        (after.0 - before.0) as f64 / requests,
-        (after.1 - before.1) as f64 / requests,
-        requests / secs.max(1e-9),
+    Ok(Measured {
+        service: (after.0 - before.0) as f64 / requests,
+        observer: (after.1 - before.1) as f64 / requests,
+        rate: requests / secs.max(1e-9),
         summary,
-    ))
+    })
 }
 
 /// Runs `load` (which returns the requests it completed and the seconds it took) `rounds` times under
-/// each setup, alternating, and prints per setup the medians of CPU ns per request (service, observer,
-/// total, added to the baseline) and of the rate kept. Returns the last watcher run's summary.
+/// each of [`Setup::ALL`], alternating, and prints the table of [`alternate_setups`]. Returns the
+/// medians, in the order of [`Setup::ALL`].
 pub fn alternate(
     watcher: &Path,
     protocol: &str,
     service: u32,
     rounds: usize,
     load: impl FnMut() -> Result<(u64, f64)>,
-) -> Result<String> {
-    let summaries = alternate_setups(watcher, protocol, service, &Setup::ALL, rounds, load)?;
-    Ok(summaries.into_iter().last().unwrap_or_default().1)
+) -> Result<Vec<Measured>> {
+    alternate_setups(watcher, protocol, service, &Setup::ALL, rounds, load)
 }
 
-/// [`alternate`] over `setups` (the first is what the others are compared with). Returns, per setup
-/// that runs a watcher, its label and its last run's summary.
+/// Runs `load` `rounds` times under each of `setups` (the first is what the others are compared with),
+/// alternating, and prints per setup the medians of CPU ns per request (service, observer, total, added
+/// to the first) and of the rate kept. Returns the medians, in the order of `setups`.
 pub fn alternate_setups(
     watcher: &Path,
     protocol: &str,
@@ -116,35 +150,43 @@ pub fn alternate_setups(
     setups: &[Setup],
     rounds: usize,
     mut load: impl FnMut() -> Result<(u64, f64)>,
-) -> Result<Vec<(String, String)>> {
-    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); setups.len()];
-    let mut last_summaries = vec![String::new(); setups.len()];
+) -> Result<Vec<Measured>> {
+    let mut runs: Vec<Vec<Measured>> = setups.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
         for (i, setup) in setups.iter().enumerate() {
-            let (cost, observer, rate, summary) =
-                run(watcher, protocol, service, *setup, &mut load)?;
-            runs[i].push((cost, observer, rate));
-            last_summaries[i] = summary;
+            runs[i].push(run(watcher, protocol, service, *setup, &mut load)?);
         }
     }
-    let total = |i: usize| median(runs[i].iter().map(|(s, o, _)| s + o).collect());
-    let rate = |i: usize| median(runs[i].iter().map(|r| r.2).collect());
-    for (i, setup) in setups.iter().enumerate() {
+    let measured: Vec<Measured> = runs
+        .into_iter()
+        .map(|runs| Measured {
+            service: median(runs.iter().map(|m| m.service).collect()),
+            observer: median(runs.iter().map(|m| m.observer).collect()),
+            rate: median(runs.iter().map(|m| m.rate).collect()),
+            summary: runs.last().map(|m| m.summary.clone()).unwrap_or_default(),
+        })
+        .collect();
+    let base = &measured[0];
+    for (setup, m) in setups.iter().zip(&measured) {
         println!(
-            "   {:<18} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)",
+            "   {:<34} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)",
             setup.label(),
-            median(runs[i].iter().map(|c| c.0).collect()),
-            median(runs[i].iter().map(|c| c.1).collect()),
-            total(i),
-            total(i) - total(0),
-            rate(i),
-            rate(i) / rate(0).max(1e-9) * 100.0,
+            m.service,
+            m.observer,
+            m.total(),
+            m.total() - base.total(),
+            m.rate,
+            m.rate / base.rate.max(1e-9) * 100.0,
         );
     }
-    Ok(setups
-        .iter()
-        .zip(last_summaries)
-        .filter(|(setup, _)| matches!(setup, Setup::Watcher(_)))
-        .map(|(setup, summary)| (setup.label(), summary))
-        .collect())
+    Ok(measured)
+}
+
+/// Prints the last summary of each watcher setup among `setups`, whose medians are `measured`.
+pub fn print_summaries(setups: &[Setup], measured: &[Measured]) {
+    for (setup, m) in setups.iter().zip(measured) {
+        if matches!(setup, Setup::Watcher(_)) {
+            println!("   last {} run: {}", setup.label(), m.summary);
+        }
+    }
 }

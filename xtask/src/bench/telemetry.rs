@@ -52,13 +52,11 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     let nginx = Nginx::start("")?;
     let worker = nginx.worker()?;
     let url = format!("http://127.0.0.1:{}{}", http::PORT, http::PAGE);
-    let summaries =
+    let measured =
         service::alternate_setups(watcher, "http", worker, &SETUPS, plan.rounds, || {
             http::wrk(&url, secs)
         })?;
-    for (label, summary) in summaries {
-        println!("   last {label} run: {summary}");
-    }
+    service::print_summaries(&SETUPS, &measured);
     println!(
         "   the collector received {} OTLP requests, {} MB in all",
         requests.load(Ordering::Relaxed),
