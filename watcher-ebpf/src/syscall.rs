@@ -194,11 +194,12 @@ pub fn exit_io(ctx: &TracePointContext) -> Option<()> {
     let slot = IN_FLIGHT.get_ptr_mut(in_flight_slot(id))?;
     // SAFETY: as at entry; the call is copied out and the slot freed before anything else.
     let call = unsafe {
-        if (*slot).owner != id {
+        let call = *slot;
+        if call.owner != id {
             return None;
         }
         (*slot).owner = 0;
-        *slot
+        call
     };
     finish_io(task::config()?, &call, arg(ctx, 0)? as i64)
 }
