@@ -62,6 +62,10 @@ enum Task {
         /// Run only this section.
         #[arg(long, value_enum)]
         only: Option<bench::Section>,
+        /// Another watcher binary (e.g. one built from an older commit) to run beside this one in
+        /// every overhead table, alternating, for an A/B comparison within one run.
+        #[arg(long, value_name = "BINARY")]
+        against: Option<std::path::PathBuf>,
     },
 }
 
@@ -76,7 +80,11 @@ fn main() -> Result<()> {
             runs,
             target,
         } => fuzz::run(seconds, runs, target.as_deref()),
-        Task::Bench { quick, only } => {
+        Task::Bench {
+            quick,
+            only,
+            against,
+        } => {
             setup::apt_install(&[
                 "redis-server",
                 "redis-tools",
@@ -89,7 +97,7 @@ fn main() -> Result<()> {
                 "openssl",
             ])?;
             let watcher = build()?;
-            bench::run(&watcher, quick, only)
+            bench::run(&watcher, quick, only, against)
         }
     }
 }

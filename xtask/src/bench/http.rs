@@ -141,6 +141,6 @@ pub fn overhead(watcher: &Path, plan: &Plan, reference: f64) -> Result<()> {
         watcher_cost / reference,
         super::verdict(watcher_cost <= 2.0 * reference),
     );
-    service::print_summaries(&service::Setup::ALL, &measured);
+    service::print_summaries(&service::with_against(&service::Setup::ALL), &measured);
     Ok(())
 }

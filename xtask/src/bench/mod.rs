@@ -122,8 +122,16 @@ pub enum Section {
 }
 
 /// Runs every section, or only `only`, and prints the report.
-pub fn run(watcher: &Path, quick: bool, only: Option<Section>) -> Result<()> {
+pub fn run(
+    watcher: &Path,
+    quick: bool,
+    only: Option<Section>,
+    against: Option<std::path::PathBuf>,
+) -> Result<()> {
     let wanted = |s: Section| only.is_none_or(|o| o == s);
+    if let Some(binary) = against {
+        service::compare_against(binary);
+    }
     procs::raise_fd_limit()?;
     let plan = if quick {
         Plan {
@@ -222,18 +230,12 @@ fn overhead(
         plan.rounds
     );
     println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept");
-    let m = service::alternate_setups(
-        watcher,
-        "redis",
-        server_pid,
-        &REDIS_SETUPS,
-        plan.rounds,
-        || {
-            let started = Instant::now();
-            procs::load(n, pipeline, 3)?;
-            Ok((u64::from(n) * 2, started.elapsed().as_secs_f64()))
-        },
-    )?;
+    let setups = service::with_against(&REDIS_SETUPS);
+    let m = service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
+        let started = Instant::now();
+        procs::load(n, pipeline, 3)?;
+        Ok((u64::from(n) * 2, started.elapsed().as_secs_f64()))
+    })?;
     let [base, monitor, empty_tp, empty_raw, watcher_tp, watcher] =
         [0, 1, 2, 3, 4, 5].map(|i| &m[i]);
     let server_added = |x: &service::Measured| x.service - base.service;
@@ -286,7 +288,7 @@ fn overhead(
         floor * 100.0,
         verdict(kept(watcher) >= floor),
     );
-    service::print_summaries(&REDIS_SETUPS, &m);
+    service::print_summaries(&setups, &m);
     Ok(())
 }
 

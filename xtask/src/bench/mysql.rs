@@ -162,6 +162,6 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     let measured = service::alternate(watcher, "mysql", db.server.0.id(), plan.rounds, || {
         load(events)
     })?;
-    service::print_summaries(&service::Setup::ALL, &measured);
+    service::print_summaries(&service::with_against(&service::Setup::ALL), &measured);
     Ok(())
 }

@@ -4,7 +4,13 @@
 //! Redis also `redis-cli MONITOR`); CPU per request of the service and of its observer, and the rate
 //! the load kept, medians, printed as a table.
 
-use std::{path::Path, process::Command, thread, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    thread,
+    time::Duration,
+};
 
 use anyhow::Result;
 
@@ -24,6 +30,25 @@ pub enum Setup {
     EmptyPrograms(&'static str),
     /// `watcher watch PROTOCOL --headless --pid <service> --json-output /dev/null` and these arguments.
     Watcher(&'static [&'static str]),
+    /// The same with the binary given to `cargo xtask bench --against` (see [`compare_against`]).
+    Against,
+}
+
+/// The binary of [`Setup::Against`], when one was given.
+static AGAINST: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every overhead table also run `binary` as a watcher, alternating with the others.
+pub fn compare_against(binary: PathBuf) {
+    let _ = AGAINST.set(binary);
+}
+
+/// `setups`, and [`Setup::Against`] after them when a binary to compare against was given.
+pub fn with_against(setups: &[Setup]) -> Vec<Setup> {
+    let mut all = setups.to_vec();
+    if AGAINST.get().is_some() {
+        all.push(Setup::Against);
+    }
+    all
 }
 
 impl Setup {
@@ -42,6 +67,7 @@ impl Setup {
             Setup::EmptyPrograms(hooks) => format!("empty {hooks}"),
             Setup::Watcher([]) => "watcher".into(),
             Setup::Watcher(args) => format!("watcher {}", args.join(" ")),
+            Setup::Against => "watcher --against binary".into(),
         }
     }
 
@@ -56,17 +82,23 @@ impl Setup {
                 Command::new(watcher).args(["bench-probes", "--hooks", hooks]),
                 Some("attached"),
             )?),
-            Setup::Watcher(args) => Some(Observer::start(
-                Command::new(watcher)
-                    .args([
-                        "watch",
-                        protocol,
-                        "--headless",
-                        "--pid",
-                        &service.to_string(),
-                    ])
-                    .args(["--json-output", "/dev/null"])
-                    .args(args),
+            Setup::Watcher(_) | Setup::Against => Some(Observer::start(
+                Command::new(match (self, AGAINST.get()) {
+                    (Setup::Against, Some(binary)) => binary.as_path(),
+                    _ => watcher,
+                })
+                .args([
+                    "watch",
+                    protocol,
+                    "--headless",
+                    "--pid",
+                    &service.to_string(),
+                ])
+                .args(["--json-output", "/dev/null"])
+                .args(match self {
+                    Setup::Watcher(args) => args,
+                    _ => &[][..],
+                }),
                 Some("capturing"),
             )?),
         })
@@ -137,7 +169,14 @@ pub fn alternate(
     rounds: usize,
     load: impl FnMut() -> Result<(u64, f64)>,
 ) -> Result<Vec<Measured>> {
-    alternate_setups(watcher, protocol, service, &Setup::ALL, rounds, load)
+    alternate_setups(
+        watcher,
+        protocol,
+        service,
+        &with_against(&Setup::ALL),
+        rounds,
+        load,
+    )
 }
 
 /// Runs `load` `rounds` times under each of `setups` (the first is what the others are compared with),
@@ -185,7 +224,7 @@ pub fn alternate_setups(
 /// Prints the last summary of each watcher setup among `setups`, whose medians are `measured`.
 pub fn print_summaries(setups: &[Setup], measured: &[Measured]) {
     for (setup, m) in setups.iter().zip(measured) {
-        if matches!(setup, Setup::Watcher(_)) {
+        if matches!(setup, Setup::Watcher(_) | Setup::Against) {
             println!("   last {} run: {}", setup.label(), m.summary);
         }
     }
