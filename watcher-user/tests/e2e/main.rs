@@ -10,6 +10,7 @@
 //! saying what was expected.
 
 mod containers;
+mod hooks;
 mod http;
 mod mysql;
 mod record;

@@ -157,6 +157,8 @@ impl Observer {
 pub struct Summary {
     /// Records captured.
     pub records: u64,
+    /// Records written to the export.
+    pub exported: u64,
     /// Events or records lost anywhere.
     pub lost: u64,
 }
@@ -165,12 +167,23 @@ pub struct Summary {
 pub fn parse_summary(line: &str) -> Option<Summary> {
     let rest = line.strip_prefix("watcher: ")?;
     let records = rest.split_whitespace().next()?.parse().ok()?;
+    let exported = rest
+        .split_once(" records (")?
+        .1
+        .split_once(" exported)")?
+        .0
+        .parse()
+        .ok()?;
     let lost = rest
         .split(", ")
         .find_map(|part| part.strip_suffix(" lost"))?
         .parse()
         .ok()?;
-    Some(Summary { records, lost })
+    Some(Summary {
+        records,
+        exported,
+        lost,
+    })
 }
 
 /// Holds `count` idle client connections to the server, each having sent one PING (so the kernel side
