@@ -66,19 +66,9 @@ impl Pipeline {
     pub fn start(cfg: &PipelineConfig, subscribers: Vec<Sender<()>>) -> Result<(Self, StartNotes)> {
         let report = preflight::run()?;
         let mut notes = setup_notes(&report, cfg);
-        let mut kernel = cfg.kernel;
-        kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
-        if kernel.follow_children != 0 {
-            kernel.fork_child_pid = tracefs::field_offset(
-                std::path::Path::new(preflight::TRACEFS),
-                "sched",
-                "sched_process_fork",
-                "child_pid",
-            )?;
-        }
+        let kernel = kernel_config(cfg)?;
         release_freed_heap();
         return_large_blocks();
-        kernel.self_tgid = std::process::id();
         // Measure the clock and read listeners before attaching, so the first events are interpreted right.
         let clock = WallClock::measure();
         let listeners: Arc<HashSet<u16>> = Arc::new(listeners::listening_ports());
@@ -189,6 +179,23 @@ impl Pipeline {
             Err(_) => anyhow::bail!("the capture thread panicked"),
         }
     }
+}
+
+/// The kernel configuration of `cfg` completed with what only this host knows: struct offsets from its
+/// BTF, the fork event's layout from tracefs, and watcher's own pid.
+fn kernel_config(cfg: &PipelineConfig) -> Result<watcher_common::KernelConfig> {
+    let mut kernel = cfg.kernel;
+    kernel.offsets = offsets::resolve(std::path::Path::new(offsets::VMLINUX_BTF))?;
+    if kernel.follow_children != 0 {
+        kernel.fork_child_pid = tracefs::field_offset(
+            std::path::Path::new(preflight::TRACEFS),
+            "sched",
+            "sched_process_fork",
+            "child_pid",
+        )?;
+    }
+    kernel.self_tgid = std::process::id();
+    Ok(kernel)
 }
 
 /// What the user is told at start about the host and the filters.
