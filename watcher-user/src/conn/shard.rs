@@ -61,6 +61,19 @@ struct Connection {
     from_start: bool,
 }
 
+/// The queues of a running shard.
+pub struct Queues {
+    /// Event batches from the router.
+    pub input: Receiver<EventBatch>,
+    /// Record batches to the store writer.
+    pub output: Sender<Vec<Record>>,
+    /// Emptied event batches, back to the router.
+    pub spare_batches: Sender<EventBatch>,
+    /// Emptied record batches from the store writer. Reusing them saves growing a fresh vector for
+    /// every batch: under load that was a fifth of a shard's time, in `realloc` and page faults.
+    pub spare_records: Receiver<Vec<Record>>,
+}
+
 /// Connection state for the connections routed to one shard.
 pub struct Shard {
     ctx: ShardContext,
@@ -86,24 +99,21 @@ impl Shard {
         }
     }
 
-    /// Runs until the input closes, sending one record batch per event batch and handing each emptied
-    /// event batch back on `spare`.
-    pub fn run(
-        mut self,
-        input: &Receiver<EventBatch>,
-        output: &Sender<Vec<Record>>,
-        spare: &Sender<EventBatch>,
-    ) {
-        for mut batch in input {
+    /// Runs until the input closes, sending one record batch per event batch, handing each emptied
+    /// event batch back, and collecting the next records in an emptied record batch when the store
+    /// writer has handed one back.
+    pub fn run(mut self, queues: &Queues) {
+        for mut batch in &queues.input {
             self.process(&batch);
             batch.clear();
-            let _ = spare.try_send(batch);
-            let records = self.take_records();
-            if records.is_empty() {
+            let _ = queues.spare_batches.try_send(batch);
+            if self.records.is_empty() {
                 continue;
             }
+            let next = queues.spare_records.try_recv().unwrap_or_default();
+            let records = std::mem::replace(&mut self.records, next);
             if let Err(TrySendError::Full(lost) | TrySendError::Disconnected(lost)) =
-                output.try_send(records)
+                queues.output.try_send(records)
             {
                 Counters::add(
                     &self.ctx.counters.user.queue_full_records,

@@ -28,7 +28,7 @@ use crate::{
     clock::WallClock,
     conn::{
         router::Router,
-        shard::{Shard, ShardContext},
+        shard::{Queues, Shard, ShardContext},
         EventBatch,
     },
     counters::Counters,
@@ -41,6 +41,10 @@ use crate::{
 const SHARD_QUEUE: usize = 256;
 /// Queue depth (in record batches) between the shards and the store writer.
 const STORE_QUEUE: usize = 1024;
+/// Emptied record batches waiting to be reused by the shards.
+const SPARE_RECORD_BATCHES: usize = 64;
+/// Records a reused batch may have room for (about 1.5 MiB).
+const MAX_SPARE_RECORDS: usize = 8192;
 /// Queue depth (in files) between the TLS finder and the capture thread.
 const TLS_QUEUE: usize = 64;
 
@@ -116,9 +120,16 @@ impl Pipeline {
             counters: Arc::clone(&counters),
         };
         let (spare_tx, spare_rx) = bounded(SHARD_QUEUE);
-        let (shard_txs, shards) = spawn_shards(cfg.shards.max(1), &ctx, &record_tx, &spare_tx)?;
+        let (spare_records_tx, spare_records_rx) = bounded(SPARE_RECORD_BATCHES);
+        let (shard_txs, shards) = spawn_shards(
+            cfg.shards.max(1),
+            &ctx,
+            &record_tx,
+            &spare_tx,
+            &spare_records_rx,
+        )?;
         drop(record_tx);
-        let writer = spawn_writer(store_writer, record_rx, subscribers)?;
+        let writer = spawn_writer(store_writer, record_rx, spare_records_tx, subscribers)?;
 
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters));
         let (stop, stop_rx) = watch::channel(false);
@@ -279,18 +290,23 @@ fn spawn_shards(
     ctx: &ShardContext,
     record_tx: &Sender<Vec<Record>>,
     spare_tx: &Sender<EventBatch>,
+    spare_records: &Receiver<Vec<Record>>,
 ) -> Result<Shards> {
     let mut txs = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
     for i in 0..count {
         let (tx, rx): (Sender<EventBatch>, Receiver<EventBatch>) = bounded(SHARD_QUEUE);
         let shard = Shard::new(ctx.clone());
-        let out = record_tx.clone();
-        let spare = spare_tx.clone();
+        let queues = Queues {
+            input: rx,
+            output: record_tx.clone(),
+            spare_batches: spare_tx.clone(),
+            spare_records: spare_records.clone(),
+        };
         handles.push(
             thread::Builder::new()
                 .name(format!("watcher-shard-{i}"))
-                .spawn(move || shard.run(&rx, &out, &spare))
+                .spawn(move || shard.run(&queues))
                 .context("starting a shard thread")?,
         );
         txs.push(tx);
@@ -299,19 +315,24 @@ fn spawn_shards(
 }
 
 /// The store writer: the only thread that inserts (it owns the [`StoreWriter`]). Publishes one snapshot
-/// per drained burst of batches.
+/// per drained burst of batches, and hands emptied batches back to the shards on `spare`.
 fn spawn_writer(
     mut store: StoreWriter,
     input: Receiver<Vec<Record>>,
+    spare: Sender<Vec<Record>>,
     subscribers: Vec<Sender<()>>,
 ) -> Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("watcher-store".into())
         .spawn(move || {
             while let Ok(batch) = input.recv() {
-                for more in std::iter::once(batch).chain(input.try_iter().take(64)) {
-                    for record in more {
+                for mut more in std::iter::once(batch).chain(input.try_iter().take(64)) {
+                    for record in more.drain(..) {
                         store.insert(record);
+                    }
+                    // A batch that grew in a burst is freed rather than kept.
+                    if more.capacity() <= MAX_SPARE_RECORDS {
+                        let _ = spare.try_send(more);
                     }
                 }
                 store.publish();
