@@ -35,10 +35,12 @@ struct Ring {
     /// Records and bytes in `sealed`.
     sealed_records: usize,
     sealed_bytes: usize,
-    /// The sealed list as last published, and the index of each chunk's first record; rebuilt only
-    /// when a chunk seals or is evicted.
+    /// The sealed list as last published, and the index of each chunk's first record; rebuilt at the
+    /// next publication after a chunk sealed or was evicted (`sealed_changed`), not at every seal: the
+    /// rebuild is linear in the chunks held, a few thousand with a million records.
     sealed_published: Arc<[Chunk]>,
     starts_published: Arc<[usize]>,
+    sealed_changed: bool,
     open: Vec<Arc<Record>>,
     open_bytes: usize,
     next_id: u64,
@@ -201,22 +203,26 @@ impl StoreWriter {
                 ring.evicted_for_memory += oldest.records.len() as u64;
             }
         }
-        ring.sealed_published = ring.sealed.iter().map(|s| Arc::clone(&s.records)).collect();
-        ring.starts_published = ring
-            .sealed
-            .iter()
-            .scan(0, |start, s| {
-                let this = *start;
-                *start += s.records.len();
-                Some(this)
-            })
-            .collect();
+        ring.sealed_changed = true;
     }
 
     /// Publishes the current contents as the latest snapshot: an `Arc` clone of the sealed-chunk list
-    /// plus at most `CHUNK` `Arc` clones of the open tail.
-    pub fn publish(&self) {
-        let ring = &self.ring;
+    /// (rebuilt first if chunks sealed or went since the last publication) plus at most `CHUNK` `Arc`
+    /// clones of the open tail.
+    pub fn publish(&mut self) {
+        let ring = &mut self.ring;
+        if std::mem::take(&mut ring.sealed_changed) {
+            ring.sealed_published = ring.sealed.iter().map(|s| Arc::clone(&s.records)).collect();
+            ring.starts_published = ring
+                .sealed
+                .iter()
+                .scan(0, |start, s| {
+                    let this = *start;
+                    *start += s.records.len();
+                    Some(this)
+                })
+                .collect();
+        }
         self.published.store(Arc::new(Snapshot {
             sealed: Arc::clone(&ring.sealed_published),
             starts: Arc::clone(&ring.starts_published),

@@ -77,7 +77,7 @@ fn assert_consistent(snap: &Snapshot, capacity: usize) {
 
 #[test]
 fn empty_store_publishes_an_empty_snapshot() {
-    let (store, reader) = new(1000);
+    let (mut store, reader) = new(1000);
     let snap = reader.snapshot();
     assert_eq!((snap.total, snap.len(), snap.first_id()), (0, 0, 1));
     assert!(snap.is_empty());
