@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc};
 use crossbeam_channel::{bounded, Receiver};
 use watcher::{
     capture::{
-        event::{decode, encode_data},
+        event::{decode, encode_data, RawEvent},
         EventSink as _,
     },
     clock::WallClock,
@@ -147,11 +147,23 @@ impl Pipeline {
     }
 
     /// Feeds ring records through decoding, routing, parse, pair and store, publishing one snapshot at
-    /// the end.
+    /// the end. The connections are closed after the records, so feeding the same records again decodes
+    /// them again: a shard skips bytes at stream positions it has already seen.
     pub fn feed(&mut self, records: &[Vec<u8>]) {
         for record in records {
             self.router
                 .event(decode(record).expect("the bench encodes valid events"));
+        }
+        for conn in 0..CONNECTIONS {
+            self.router.event(RawEvent::Close {
+                header: EventHeader {
+                    kind: kind::CLOSE,
+                    tgid: 4242,
+                    tid: 4242,
+                    fd: 10 + conn as i32,
+                    ..EventHeader::default()
+                },
+            });
         }
         self.router.flush();
         for batch in self.batches.try_iter() {
