@@ -1,6 +1,8 @@
 //! Both kinds of syscall hooks see the same traffic: the raw `sys_exit` tracepoint (the default here)
 //! and the per-syscall tracepoints watcher falls back to where raw tracepoints cannot be used.
 
+use std::{thread, time::Duration};
+
 use crate::support::{on_port, python, with_command, Redis, Watcher};
 
 /// Every (side, command, reply, request bytes) of the records on `port`, sorted.
@@ -27,6 +29,11 @@ fn exchanges(records: &[serde_json::Value], port: u16) -> Vec<(String, String, S
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn raw_sys_exit_and_the_syscall_tracepoints_record_the_same_exchanges_and_auto_is_raw_here() {
+    // On this kernel, programs attached to the syscall tracepoints within a second or two of another
+    // watcher's exit (its links are released after it is gone) can miss every call of processes that
+    // already run: measured with old and new builds alike, and never with raw sys_exit. Let the
+    // previous test's watcher go first.
+    thread::sleep(Duration::from_secs(5));
     let redis = Redis::start();
     let port = redis.port.to_string();
     let raw = Watcher::start(
