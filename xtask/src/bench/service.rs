@@ -148,9 +148,25 @@ fn run(
     thread::sleep(Duration::from_millis(300));
     let after = cpu();
     let summary = match observer {
-        Some(o) => o.stop()?,
+        Some(o) => {
+            let summary = o.stop()?;
+            // The kernel releases an exited watcher's links a while later; syscall tracepoints attached
+            // meanwhile were seen to miss every call of the processes already running.
+            thread::sleep(SETTLE);
+            summary
+        }
         None => String::new(),
     };
+    if matches!(setup, Setup::Watcher(_) | Setup::Against) {
+        let recorded = procs::parse_summary(&summary).map_or(0, |s| s.records);
+        // HTTPS without TLS capture records nothing by design; elsewhere every request is a record.
+        if recorded == 0 && !summary.is_empty() && !matches!(setup, Setup::Watcher(["--no-tls"])) {
+            println!(
+                "   warning: a {} run recorded nothing; its figures do not count for much",
+                setup.label()
+            );
+        }
+    }
     Ok(Measured {
         service: (after.0 - before.0) as f64 / requests,
         observer: (after.1 - before.1) as f64 / requests,
@@ -158,6 +174,9 @@ fn run(
         summary,
     })
 }
+
+/// The pause after an observer exits, before the next run attaches anything.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// Runs `load` (which returns the requests it completed and the seconds it took) `rounds` times under
 /// each of [`Setup::ALL`], alternating, and prints the table of [`alternate_setups`]. Returns the
