@@ -50,9 +50,19 @@ pub struct ConnEvent {
     pub payload_start: usize,
 }
 
+/// Events per batch before it is sent without waiting for the ring to be drained.
+pub const BATCH_EVENTS: usize = 1024;
+/// Payload bytes per batch before it is sent early.
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// Payload capacity of every batch: a batch is sent once it holds [`BATCH_BYTES`], so the event that
+/// crosses that line (one ring chunk at most) still fits and a batch never grows. Batches used to grow
+/// to a mebibyte and be shrunk back on reuse; under 4 KiB values the pages faulted in again on every
+/// round were a tenth of the capture thread's time.
+const PAYLOAD_CAPACITY: usize = BATCH_BYTES + watcher_common::CHUNK_SIZE;
+
 /// Events for one shard, with their payloads in one buffer so a batch costs two allocations, not one per
-/// event.
-#[derive(Debug, Default)]
+/// event. Batches go round between the router and the shards, so both allocations are made once.
+#[derive(Debug)]
 pub struct EventBatch {
     /// The events, in ring order.
     pub events: Vec<ConnEvent>,
@@ -60,17 +70,21 @@ pub struct EventBatch {
     pub payload: Vec<u8>,
 }
 
-/// Payload capacity an emptied batch keeps for reuse. Batches of small messages stay well under it; a
-/// batch that grew past it carrying large calls gives the rest back, or the pool of spare batches
-/// would hold up to a mebibyte each (hundreds of MiB under 1 MiB Redis values).
-const KEEP_PAYLOAD_BYTES: usize = 256 * 1024;
+impl Default for EventBatch {
+    /// An empty batch with room for a full one's payload (pages are only touched as it fills).
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            payload: Vec::with_capacity(PAYLOAD_CAPACITY),
+        }
+    }
+}
 
 impl EventBatch {
-    /// Empties the batch, keeping its buffers for reuse (up to [`KEEP_PAYLOAD_BYTES`] of payload).
+    /// Empties the batch, keeping its buffers for reuse.
     pub fn clear(&mut self) {
         self.events.clear();
         self.payload.clear();
-        self.payload.shrink_to(KEEP_PAYLOAD_BYTES);
     }
 
     /// Payload of `event`.

@@ -13,14 +13,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use watcher_common::SocketAddrs;
 
-use super::{ConnEvent, ConnKey, EventBatch};
+use super::{ConnEvent, ConnKey, EventBatch, BATCH_BYTES, BATCH_EVENTS};
 use crate::capture::{event::RawEvent, EventSink};
 use crate::counters::Counters;
-
-/// Events per batch before it is sent without waiting for the ring to be drained.
-const BATCH_EVENTS: usize = 1024;
-/// Payload bytes per batch before it is sent early.
-const BATCH_BYTES: usize = 1 << 20;
 
 /// Per-shard batches being filled.
 pub struct Router {

@@ -37,8 +37,14 @@ use crate::{
     store::{self, StoreReader, StoreWriter},
 };
 
-/// Queue depth (in batches) between the router and each shard.
-const SHARD_QUEUE: usize = 256;
+/// Queue depth (in batches) between the router and each shard: about 128 MiB of payload (batches are
+/// sent at [`crate::conn::BATCH_BYTES`]), what a shard may fall behind by in a burst before events are
+/// lost. Enough for a -P 16 burst of 4 KiB values at full speed; part of the memory watcher may take
+/// beyond `--max-memory` (`cargo xtask bench --only memory`).
+const SHARD_QUEUE: usize = 512;
+/// Emptied event batches waiting to be reused by the router. Fewer than can be queued: each keeps its
+/// payload capacity, so a pool as deep as the queues would hold a burst's worth of memory for good.
+const SPARE_EVENT_BATCHES: usize = 64;
 /// Queue depth (in record batches) between the shards and the store writer.
 const STORE_QUEUE: usize = 1024;
 /// Emptied record batches waiting to be reused by the shards.
@@ -119,7 +125,7 @@ impl Pipeline {
             listeners,
             counters: Arc::clone(&counters),
         };
-        let (spare_tx, spare_rx) = bounded(SHARD_QUEUE);
+        let (spare_tx, spare_rx) = bounded(SPARE_EVENT_BATCHES);
         let (spare_records_tx, spare_records_rx) = bounded(SPARE_RECORD_BATCHES);
         let (shard_txs, shards) = spawn_shards(
             cfg.shards.max(1),

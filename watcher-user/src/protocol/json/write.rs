@@ -62,15 +62,10 @@ pub fn write_bool(out: &mut Vec<u8>, v: bool) {
 }
 
 /// Writes `s` as a JSON string: quotes, backslashes and control characters escaped, everything else
-/// copied in runs.
+/// copied in runs (a clean string in one).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    let bytes = s.as_bytes();
-    if is_clean(bytes) {
-        out.extend_from_slice(bytes);
-    } else {
-        write_escaped(out, bytes);
-    }
+    write_escaped(out, s.as_bytes());
     out.push(b'"');
 }
 
@@ -122,51 +117,116 @@ const BLOCK: usize = 16;
 /// Whether no byte of `bytes` needs escaping. Deliberately not short-circuiting, so that it compiles
 /// to a vectorised scan.
 #[inline]
-pub fn is_clean(bytes: &[u8]) -> bool {
+fn is_clean(bytes: &[u8]) -> bool {
     #[allow(
         clippy::needless_bitwise_bool,
         reason = "branch-free on purpose, see above"
     )]
-    bytes
-        .iter()
-        .fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
+    bytes.iter().fold(true, |ok, &b| ok & !needs_escape(b))
 }
 
-pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
+}
+
+/// Copies `bytes` with the bytes that need it escaped. Clean blocks are skipped whole; in a block that
+/// is not, the positions to escape come from [`escape_flags`] at once, so the clean bytes between them
+/// cost no branch each (what byte-by-byte matching cost before: a 4 KiB value with a backslash every
+/// 75 bytes, as redis-benchmark writes, took twice as long).
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + bytes.len() / 4);
     let mut run_start = 0;
-    for (block_index, block) in bytes.chunks(BLOCK).enumerate() {
+    let mut escape_at = |at: usize, out: &mut Vec<u8>| {
+        out.extend_from_slice(&bytes[run_start..at]);
+        write_escape(out, bytes[at]);
+        run_start = at + 1;
+    };
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    for (index, block) in (&mut blocks).enumerate() {
         if is_clean(block) {
             continue;
         }
-        for (j, &b) in block.iter().enumerate() {
-            let escape: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0..=0x1f => b"",
-                _ => continue,
-            };
-            let at = block_index * BLOCK + j;
-            out.extend_from_slice(&bytes[run_start..at]);
-            if escape.is_empty() {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            } else {
-                out.extend_from_slice(escape);
-            }
-            run_start = at + 1;
+        let (low, high) = block.split_at(BLOCK / 2);
+        let mut flags =
+            u128::from(escape_flags(word(low))) | u128::from(escape_flags(word(high))) << 64;
+        while flags != 0 {
+            escape_at(index * BLOCK + flags.trailing_zeros() as usize / 8, out);
+            flags &= flags - 1;
+        }
+    }
+    let tail_start = bytes.len() - blocks.remainder().len();
+    for (j, &b) in blocks.remainder().iter().enumerate() {
+        if needs_escape(b) {
+            escape_at(tail_start + j, out);
         }
     }
     out.extend_from_slice(&bytes[run_start..]);
 }
 
+/// Eight bytes as one little-endian word (byte `i` in bits `8i..8i+8`).
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(bytes);
+    u64::from_le_bytes(w)
+}
+
+/// The top bit of each byte of `w` that needs escaping (a control character, a quote or a backslash),
+/// computed for all eight at once. Each test adds within a byte's low seven bits only, so no carry
+/// crosses into the next byte and every flag is exact.
+fn escape_flags(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    const LOWS: u64 = !TOPS;
+    // A byte is at least 0x20 when its top bit is set or its low seven bits reach 0x20.
+    let control = !(((w & LOWS) + ONES * (0x80 - 0x20)) | w) & TOPS;
+    // A byte equals `c` when `w ^ c` is zero there: neither its top bit nor any low bit set.
+    let equal = |c: u8| {
+        let x = w ^ (ONES * u64::from(c));
+        !(((x & LOWS) + LOWS) | x) & TOPS
+    };
+    control | equal(b'"') | equal(b'\\')
+}
+
+/// The escape sequence of one byte that needs one.
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            let (high, low) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
+            return out.extend_from_slice(&[b'\\', b'u', b'0', b'0', high, low]);
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_flags_mark_exactly_the_bytes_that_need_escaping() {
+        for b in 0..=u8::MAX {
+            for position in 0..8 {
+                // The byte among neighbours on both sides of every threshold the flags test against.
+                let mut bytes = [0x1f_u8, 0x20, b'"' - 1, b'"' + 1, 0x5b, 0x5d, 0x7f, 0xff];
+                bytes[position] = b;
+                let flags = escape_flags(u64::from_le_bytes(bytes));
+                for (i, &x) in bytes.iter().enumerate() {
+                    assert_eq!(
+                        flags >> (8 * i + 7) & 1 == 1,
+                        needs_escape(x),
+                        "{x:#x} at {i}"
+                    );
+                }
+            }
+        }
+    }
 
     proptest::proptest! {
         /// Escaping works on blocks; whatever the string and wherever its special bytes fall relative
