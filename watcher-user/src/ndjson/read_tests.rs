@@ -8,6 +8,7 @@ use std::{
     sync::Arc,
 };
 
+use compact_str::CompactString;
 use proptest::{collection::vec, prelude::*};
 use serde_json::{json, Value};
 
@@ -67,7 +68,7 @@ fn command(name: &str, args: Vec<Blob>, reply: Option<Frame>) -> Record {
 fn push(frame: Frame) -> Record {
     let mut r = record(Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Push,
-        command: String::new(),
+        command: CompactString::default(),
         args: Vec::new(),
         reply: Some(frame),
     }));

@@ -38,7 +38,7 @@ fn record(n: u64) -> Record {
         redacted: false,
         exchange: Exchange::Redis(RedisExchange {
             kind: ExchangeKind::Command,
-            command: "PING".to_owned(),
+            command: "PING".into(),
             args: Vec::new(),
             reply: None,
         }),
@@ -263,7 +263,7 @@ fn big_record(n: u64, bytes: usize) -> Record {
     let mut r = record(n);
     r.exchange = Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Command,
-        command: "GET".to_owned(),
+        command: "GET".into(),
         args: vec![crate::protocol::Blob::full("key")],
         reply: Some(crate::protocol::redis::Frame::Bulk(
             crate::protocol::Blob::full(vec![b'v'; bytes]),

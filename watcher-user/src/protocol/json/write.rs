@@ -126,6 +126,10 @@ fn is_clean(bytes: &[u8]) -> bool {
 }
 
 #[inline]
+#[allow(
+    clippy::needless_bitwise_bool,
+    reason = "branch-free, so that scans over it vectorise"
+)]
 fn needs_escape(b: u8) -> bool {
     (b < 0x20) | (b == b'"') | (b == b'\\')
 }

@@ -1,6 +1,8 @@
 //! The decoded Redis exchange: a command with its arguments and reply (or a pushed message), the
 //! command's key positions and a one-line reply summary.
 
+use compact_str::CompactString;
+
 use super::resp::Frame;
 use crate::protocol::common::{vec_bytes, Blob};
 
@@ -21,7 +23,7 @@ pub struct RedisExchange {
     /// Command or push.
     pub kind: ExchangeKind,
     /// Upper-cased command name (empty for pushes).
-    pub command: String,
+    pub command: CompactString,
     /// Arguments after the command name.
     pub args: Vec<Blob>,
     /// The reply (or the pushed value); `None` if none came before the connection closed.

@@ -45,7 +45,8 @@ impl ExchangeFilter<RedisExchange> for RedisFilter {
     /// Pushes have no command and no key, so either filter drops them.
     fn matches(&self, redis: &RedisExchange) -> bool {
         if !self.commands.is_empty()
-            && (redis.kind == ExchangeKind::Push || !self.commands.contains(&redis.command))
+            && (redis.kind == ExchangeKind::Push
+                || !self.commands.iter().any(|c| *c == redis.command))
         {
             return false;
         }

@@ -55,7 +55,7 @@ impl PayloadJson for RedisExchange {
         };
         Ok(RedisExchange {
             kind,
-            command,
+            command: command.into(),
             args: f.take("args", |v| list(v, blob))?,
             reply: f.take("reply", nullable(frame))?,
         })

@@ -251,7 +251,7 @@ mod tests {
     fn exchange(words: &[&str], reply: Option<Frame>) -> RedisExchange {
         RedisExchange {
             kind: ExchangeKind::Command,
-            command: words[0].to_ascii_uppercase(),
+            command: words[0].to_ascii_uppercase().into(),
             args: words[1..]
                 .iter()
                 .map(|w| Blob::full(w.as_bytes()))

@@ -21,6 +21,8 @@
 //!
 //! Pure: no I/O; owned by the one shard thread that owns the connection.
 
+use compact_str::CompactString;
+
 use super::exchange::{ExchangeKind, RedisExchange};
 use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder};
 use crate::protocol::{
@@ -76,7 +78,7 @@ enum Want {
 
 #[derive(Debug)]
 struct Pending {
-    command: String,
+    command: CompactString,
     args: Vec<Blob>,
     start_ns: u64,
     bytes: u64,
@@ -260,8 +262,8 @@ impl RedisSession {
                 Link::Streaming
             };
         }
-        front.replies.push(decoded.frame);
         if !done {
+            front.replies.push(decoded.frame);
             return;
         }
         let Some(mut finished) = self.pairing.pending.pop_front() else {
@@ -271,14 +273,15 @@ impl RedisSession {
         if finished.command == "MONITOR" {
             self.monitoring = true;
         }
-        let single = finished.want == Want::One
-            || (finished.want == Want::Sync && finished.replies.len() == 1);
+        // The usual single reply goes straight into the exchange, not through a vector of replies.
+        let single = matches!(finished.want, Want::One | Want::Sync) && finished.replies.is_empty();
         let reply = if single {
-            finished.replies.pop()
+            decoded.frame
         } else {
-            Some(Frame::Array(std::mem::take(&mut finished.replies)))
+            finished.replies.push(decoded.frame);
+            Frame::Array(std::mem::take(&mut finished.replies))
         };
-        out.push(finish(finished, reply.map(|r| (r, decoded.end_ns))));
+        out.push(finish(finished, Some((reply, decoded.end_ns))));
     }
 
     /// Whether a reply frame is out-of-band rather than the answer to the oldest request.
@@ -352,7 +355,7 @@ impl Session for RedisSession {
 /// A command as a frame carries it: a client's request, or what a primary propagates.
 struct Command {
     /// Upper-cased.
-    name: String,
+    name: CompactString,
     /// The arguments kept.
     args: Vec<Blob>,
     /// How many arguments it really had (more than kept when the frame was cut).
@@ -385,14 +388,10 @@ fn command(frame: Frame) -> Option<Command> {
     })
 }
 
-/// The upper-cased command name, in the allocation the decoder already made for it when it had to make
-/// one (names longer than a blob keeps inline).
-fn command_name(mut name: BlobData) -> String {
+/// The upper-cased command name (inline: every Redis command name fits, so naming costs no allocation).
+fn command_name(mut name: BlobData) -> CompactString {
     name.make_ascii_uppercase();
-    match String::from_utf8(name.into_vec()) {
-        Ok(name) => name,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
+    CompactString::from_utf8_lossy(&name)
 }
 
 fn replies_wanted(command: &str, arg_count: usize) -> Want {
@@ -466,7 +465,7 @@ fn push(decoded: Decoded) -> Paired {
         truncated: decoded.frame.is_truncated(),
         exchange: RedisExchange {
             kind: ExchangeKind::Push,
-            command: String::new(),
+            command: CompactString::default(),
             args: Vec::new(),
             reply: Some(decoded.frame),
         },

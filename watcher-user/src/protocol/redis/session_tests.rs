@@ -98,7 +98,7 @@ fn args_of(p: &Paired) -> Vec<&[u8]> {
 fn exchange(command: &str, args: &[&str]) -> RedisExchange {
     RedisExchange {
         kind: ExchangeKind::Command,
-        command: command.to_owned(),
+        command: command.into(),
         args: args.iter().map(|a| Blob::full(*a)).collect(),
         reply: None,
     }
@@ -128,7 +128,7 @@ fn request_and_reply_pair_with_request_start_and_reply_end() {
         [Paired {
             exchange: RedisExchange {
                 kind: ExchangeKind::Command,
-                command: "GET".to_owned(),
+                command: "GET".into(),
                 args: vec![Blob::full("user:1")],
                 reply: Some(bulk("alice")),
             },
@@ -302,7 +302,7 @@ fn subscribe_to_two_channels_collects_both_confirmations_then_messages_are_pushe
         [Paired {
             exchange: RedisExchange {
                 kind: ExchangeKind::Command,
-                command: "SUBSCRIBE".to_owned(),
+                command: "SUBSCRIBE".into(),
                 args: vec![Blob::full("news"), Blob::full("sport")],
                 reply: Some(Frame::Array(vec![
                     confirmation_frame("subscribe", "news", 1),
@@ -324,7 +324,7 @@ fn subscribe_to_two_channels_collects_both_confirmations_then_messages_are_pushe
         [Paired {
             exchange: RedisExchange {
                 kind: ExchangeKind::Push,
-                command: String::new(),
+                command: CompactString::default(),
                 args: Vec::new(),
                 reply: Some(Frame::Array(vec![
                     bulk("message"),
@@ -646,7 +646,7 @@ fn commands_and_replies(paired: &[Paired]) -> Vec<(String, bool)> {
                 .map(|a| String::from_utf8_lossy(&a.data).into_owned());
             let name = match first {
                 Some(a) if p.exchange.command == "CLIENT" => format!("CLIENT {a}"),
-                _ => p.exchange.command.clone(),
+                _ => p.exchange.command.to_string(),
             };
             (name, p.exchange.reply.is_some())
         })
@@ -761,7 +761,7 @@ fn past_the_byte_budget_requests_wait_without_arguments_and_still_pair() {
 fn kinds_and_commands(paired: &[Paired]) -> Vec<(ExchangeKind, String)> {
     paired
         .iter()
-        .map(|p| (p.exchange.kind, p.exchange.command.clone()))
+        .map(|p| (p.exchange.kind, p.exchange.command.to_string()))
         .collect()
 }
 

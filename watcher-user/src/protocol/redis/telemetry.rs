@@ -55,7 +55,7 @@ impl PayloadTelemetry for RedisExchange {
 /// The command with its keys, and `?` for every other argument: `SET user:1 ?`.
 fn sanitised_query(x: &RedisExchange) -> String {
     let keys = x.keys();
-    let mut text = x.command.clone();
+    let mut text = x.command.to_string();
     for (i, arg) in x.args.iter().enumerate() {
         if i == MAX_QUERY_ARGS {
             text.push_str(" …");
@@ -80,7 +80,7 @@ mod tests {
     fn command(name: &str, args: &[&str], reply: Option<Frame>) -> RedisExchange {
         RedisExchange {
             kind: ExchangeKind::Command,
-            command: name.to_owned(),
+            command: name.into(),
             args: args.iter().map(|a| Blob::full(*a)).collect(),
             reply,
         }
