@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ndjson",
             "cgroup",
             "telemetry",
+            "capture",
         ],
     ),
     ("modes", &["*"]),

@@ -33,7 +33,12 @@ pub struct RedisExchange {
 impl RedisExchange {
     /// Heap bytes it holds (what `--max-memory` counts).
     pub fn heap_bytes(&self) -> usize {
-        self.command.capacity()
+        let command = if self.command.is_heap_allocated() {
+            self.command.capacity()
+        } else {
+            0
+        };
+        command
             + vec_bytes(&self.args)
             + self.args.iter().map(Blob::heap_bytes).sum::<usize>()
             + self.reply.as_ref().map_or(0, Frame::heap_bytes)
