@@ -387,7 +387,17 @@ impl Watcher {
         assert!(status.success());
         let exit = self.child.wait().expect("watcher exits");
         assert!(exit.success(), "watcher exited with {exit}");
-        let summary: Vec<String> = self.stderr.try_iter().collect();
+        // The reader thread may not have passed on the last lines (the summary) when the child is
+        // reaped: read until the pipe closes, which it does as watcher exits (the child that detaches
+        // its programs closes its standard streams first). Bounded all the same.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut summary = Vec::new();
+        while let Ok(line) = self
+            .stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            summary.push(line);
+        }
         let records = read_records(&self.output);
         let _ = std::fs::remove_file(&self.output);
         (records, summary.join("\n"))
