@@ -65,8 +65,12 @@ impl Protocol for Mysql {
                 let first_packet = data.len() > 5 && data[3] == 0 && packet_fits(data);
                 if first_packet && handshake::greeting(&data[4..]).is_some() {
                     Recognition::Yes
-                } else if first_packet && data[4] == 0xff && super::text::is_text(&data[7..]) {
-                    // A server refusing the connection instead of greeting it: an error code and text.
+                } else if first_packet
+                    && data[4] == 0xff
+                    && data.get(7..).is_some_and(super::text::is_text)
+                {
+                    // A server refusing the connection instead of greeting it: an error code (two bytes
+                    // after the 0xff, so a packet too short to hold them is no error) and text.
                     Recognition::Maybe
                 } else {
                     Recognition::No
@@ -164,6 +168,11 @@ mod tests {
                 Flow::Request,
                 b"\x09\x00\x00\x00\x03\x00\x01\x02\x03\x04\x05\x06\x07"
             ),
+            Recognition::No
+        );
+        // Too short to hold an error code: found by the fuzzer, which once indexed past its end.
+        assert_eq!(
+            Mysql::recognise(Flow::Response, b"\x02\x00\x00\x00\xff\x10"),
             Recognition::No
         );
         let refused = b"\x17\x00\x00\x00\xff\x10\x04Too many connections";
