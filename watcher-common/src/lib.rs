@@ -199,7 +199,8 @@ kernel_loss! {
     /// Syscalls dropped because another thread took their in-flight slot before they returned.
     pending_full,
     /// Processes that should have been followed (children of a recorded command) but did not fit in
-    /// the pid table, so their traffic is missed.
+    /// the pid table (their id is beyond the `kernel.pid_max` it was sized for at start), so their
+    /// traffic is missed.
     pid_table_full,
     /// TLS library calls dropped because another thread took their slot before they returned, or
     /// because their return probe never fired.
@@ -310,7 +311,14 @@ pub struct CgroupFilter {
     pub pad: u32,
 }
 
-/// Values of the `PID_FILTER` map: why a tgid is traced.
+/// Where the pid filter keeps the mark of `id`: the `PID_FILTER` entry, and the byte of it (the
+/// entry's value is a little-endian `u64`, byte `i` the mark of id `8 * entry + i`).
+#[inline]
+pub const fn pid_slot(id: u32) -> (u32, u32) {
+    (id / 8, id % 8)
+}
+
+/// Values of the `PID_FILTER` map: why a tgid is traced (0: it is not).
 pub mod pid_mark {
     /// Named with `--pid`.
     pub const GIVEN: u8 = 1;

@@ -64,15 +64,26 @@ pub struct InFlight {
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
+/// Bytes of records each CPU submitted since it last asked how full [`EVENTS`] is (see `ring`).
+#[map]
+pub static UNASKED_BYTES: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// Filters and struct offsets, written once by user space before attaching.
 #[map]
 pub static CONFIG: Array<KernelConfig> = Array::with_max_entries(1, 0);
 
-/// Tgids to trace when `KernelConfig::pid_filter_on` is set, valued by `watcher_common::pid_mark`.
-/// Sized for a recorded command's whole process tree (a parallel build or test run forks thousands);
-/// followed thread ids land here too, see `process`.
+/// Tgids to trace when `KernelConfig::pid_filter_on` is set: one byte per id, its
+/// `watcher_common::pid_mark` (0 when not traced), eight ids to an entry (`watcher_common::pid_slot`).
+/// An array, not a hash map, because every I/O call of every process on the host asks it: an array
+/// lookup is a few instructions the JIT inlines, a hash lookup a helper call that hashes and walks a
+/// bucket. User space sizes it to cover every id up to `kernel.pid_max` (4 MiB at the largest), so a
+/// recorded command's whole process tree fits however many it forks; followed thread ids land here
+/// too, see `process`.
 #[map]
-pub static PID_FILTER: HashMap<u32, u8> = HashMap::with_max_entries(16_384, 0);
+pub static PID_FILTER: Array<u64> = Array::with_max_entries(PID_FILTER_ENTRIES, 0);
+
+/// [`PID_FILTER`]'s size in the object: ids up to 32768 (user space resizes it at load).
+const PID_FILTER_ENTRIES: u32 = 32_768 / 8;
 
 /// Classification of `(tgid << 32) | fd`. LRU because entries of processes that exit are never
 /// closed explicitly; eviction re-classifies an fd on its next use, which is only a cost.

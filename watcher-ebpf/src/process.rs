@@ -8,7 +8,7 @@
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
 use watcher_common::pid_mark;
 
-use crate::{loss, maps::PID_FILTER, task};
+use crate::{loss, task};
 
 /// A task forked: follow the child if its parent is followed, or is the thread that runs commands.
 pub fn try_fork(ctx: &TracePointContext) -> Option<()> {
@@ -28,10 +28,7 @@ pub fn try_fork(ctx: &TracePointContext) -> Option<()> {
     let child: i32 = unsafe { ctx.read_at(cfg.fork_child_pid as usize) }.ok()?;
     // The record does not say whether the child is a thread; a thread id in the map is harmless (no
     // process has it as tgid while the thread lives) and is removed when the thread exits.
-    if PID_FILTER
-        .insert(child as u32, pid_mark::DESCENDANT, 0)
-        .is_err()
-    {
+    if !task::set_pid_mark(child as u32, pid_mark::DESCENDANT) {
         loss::count(|l| l.pid_table_full += 1);
     }
     Some(())
@@ -46,7 +43,7 @@ pub fn try_exit() -> Option<()> {
     }
     let tid = bpf_get_current_pid_tgid() as u32;
     if task::pid_mark(tid) == Some(pid_mark::DESCENDANT) {
-        let _ = PID_FILTER.remove(tid);
+        task::set_pid_mark(tid, 0);
     }
     Some(())
 }

@@ -208,7 +208,10 @@ fn announce(cfg: &KernelConfig, open: &mut OpenEvent, tgid: u32, tid: u32, fd: i
     // SAFETY: no preconditions.
     open.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     if EVENTS
-        .output::<OpenEvent>(&*open, crate::ring::submit_flags(cfg.wake_bytes))
+        .output::<OpenEvent>(
+            &*open,
+            crate::ring::submit_flags(cfg.wake_bytes, size_of::<OpenEvent>() as u64),
+        )
         .is_err()
     {
         crate::loss::count(|l| l.ring_full_events += 1);
@@ -307,5 +310,8 @@ fn remove(cfg: &KernelConfig, tgid: u32, tid: u32, fd: i32, state: u8) {
         ts_ns: now,
         ..EventHeader::default()
     });
-    slot.submit(crate::ring::submit_flags(cfg.wake_bytes));
+    slot.submit(crate::ring::submit_flags(
+        cfg.wake_bytes,
+        size_of::<EventHeader>() as u64,
+    ));
 }

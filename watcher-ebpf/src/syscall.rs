@@ -281,6 +281,13 @@ mod nr {
 /// Any syscall returned: `sys_exit(struct pt_regs *regs, long ret)`.
 pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
     let cfg = task::config()?;
+    let id = bpf_get_current_pid_tgid();
+    // The task filter first: it is a few instructions the JIT inlines, where reading the registers is a
+    // helper call, and most syscalls on a host are not the traced processes'. Closes are filtered too:
+    // every use of a socket entry is behind this filter, so an untraced task's entries are never read.
+    if !task::task_traced(cfg, (id >> 32) as u32) {
+        return None;
+    }
     let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     // SAFETY: `regs` is the kernel's saved register frame of the current task; the helper checks the
@@ -297,27 +304,19 @@ pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
         nr::WRITEV => (direction::EGRESS, Shape::Vector),
         nr::SENDMSG => (direction::EGRESS, Shape::Message),
         nr::SENDFILE => (direction::EGRESS, Shape::NoBuffer),
-        nr::ACCEPT | nr::ACCEPT4 => return accepted(cfg, bpf_get_current_pid_tgid(), ret),
-        nr::CONNECT => {
-            let id = bpf_get_current_pid_tgid();
-            if !task::task_traced(cfg, (id >> 32) as u32) {
-                return None;
-            }
-            return connected(cfg, id, r.di as i32, ret);
-        }
+        nr::ACCEPT | nr::ACCEPT4 => return accepted(cfg, id, ret),
+        nr::CONNECT => return connected(cfg, id, r.di as i32, ret),
         nr::CLOSE => {
             if ret != 0 {
                 return None;
             }
-            let id = bpf_get_current_pid_tgid();
             socket::forget_closed(cfg, (id >> 32) as u32, id as u32, r.di as i32);
             return Some(());
         }
         _ => return None,
     };
-    let id = bpf_get_current_pid_tgid();
     // A call that moved nothing matters only inside a TLS call (see `finish_io`).
-    if (ret <= 0 && cfg.tls == 0) || !task::task_traced(cfg, (id >> 32) as u32) {
+    if ret <= 0 && cfg.tls == 0 {
         return None;
     }
     let call = io_call(id, dir, shape, [r.di, r.si, r.dx], 0)?;

@@ -3,7 +3,7 @@
 //! Must never read user memory or emit events; it only answers yes or no.
 
 use aya_ebpf::helpers::bpf_get_current_comm;
-use watcher_common::KernelConfig;
+use watcher_common::{pid_slot, KernelConfig};
 
 use crate::maps::{CONFIG, PID_FILTER};
 
@@ -16,8 +16,23 @@ pub fn config() -> Option<&'static KernelConfig> {
 /// Why `tgid` is in the pid filter (`watcher_common::pid_mark`), if it is.
 #[inline(always)]
 pub fn pid_mark(tgid: u32) -> Option<u8> {
-    // SAFETY: the value is a plain u8, copied out at once.
-    unsafe { PID_FILTER.get(tgid) }.copied()
+    let (index, byte) = pid_slot(tgid);
+    let marks = *PID_FILTER.get(index)?;
+    let mark = (marks >> (8 * byte)) as u8;
+    (mark != 0).then_some(mark)
+}
+
+/// Sets the pid filter's mark of `id` (0 takes it out). False if the id is beyond the filter's size.
+#[inline(always)]
+pub fn set_pid_mark(id: u32, mark: u8) -> bool {
+    let (index, byte) = pid_slot(id);
+    let Some(marks) = PID_FILTER.get_ptr_mut(index) else {
+        return false;
+    };
+    // SAFETY: a byte of the entry, valid for this run. A single byte store: a fork on another CPU
+    // writing another id of the same entry cannot undo it, as a read-modify-write of the word could.
+    unsafe { *marks.cast::<u8>().add(byte as usize & 7) = mark };
+    true
 }
 
 /// Whether the current task passes the pid and comm filters (and is not the watcher itself).

@@ -8,7 +8,7 @@
 //! Owns the `aya::Ebpf` handle: dropping a [`LoadedPrograms`] detaches everything.
 
 use aya::{
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{
         raw_trace_point::RawTracePointLinkId,
         trace_point::TracePointLinkId,
@@ -17,7 +17,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
-use watcher_common::{pid_mark, KernelConfig, KernelLoss};
+use watcher_common::{pid_mark, pid_slot, KernelConfig, KernelLoss};
 
 use super::tls::{TlsLibrary, TlsTarget};
 
@@ -176,11 +176,11 @@ pub fn load(
         let map = ebpf
             .map_mut("PID_FILTER")
             .ok_or_else(|| map_error("PID_FILTER", MissingMap))?;
-        let mut filter: BpfHashMap<_, u32, u8> =
-            BpfHashMap::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
-        for pid in pids {
+        let mut filter: Array<_, u64> =
+            Array::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
+        for (index, marks) in pid_filter_entries(pids) {
             filter
-                .insert(pid, pid_mark::GIVEN, 0)
+                .set(index, marks, 0)
                 .map_err(|e| map_error("PID_FILTER", e))?;
         }
     }
@@ -443,6 +443,7 @@ fn open_object(ring_bytes: u32) -> Result<Ebpf, LoadError> {
     EbpfLoader::new()
         .map_max_entries("EVENTS", ring_bytes)
         .map_max_entries("SCRATCH", possible_cpus())
+        .map_max_entries("PID_FILTER", pid_slot(max_pid()).0 + 1)
         .load(EBPF_OBJECT)
         .map_err(|e| program_error("(object)", e))
 }
@@ -493,6 +494,24 @@ impl LoadedPrograms {
     }
 }
 
+/// The largest process or thread id this kernel hands out (`kernel.pid_max`, less one). Where it
+/// cannot be read, the largest any Linux allows.
+fn max_pid() -> u32 {
+    const PID_MAX_LIMIT: i32 = 4 * 1024 * 1024;
+    let pid_max = procfs::sys::kernel::pid_max().unwrap_or(PID_MAX_LIMIT);
+    pid_max.clamp(1, PID_MAX_LIMIT) as u32 - 1
+}
+
+/// The `PID_FILTER` entries that mark `pids` as given (`--pid`): each entry holds eight ids' marks.
+fn pid_filter_entries(pids: &[u32]) -> std::collections::BTreeMap<u32, u64> {
+    let mut entries = std::collections::BTreeMap::new();
+    for &pid in pids {
+        let (index, byte) = pid_slot(pid);
+        *entries.entry(index).or_default() |= u64::from(pid_mark::GIVEN) << (8 * byte);
+    }
+    entries
+}
+
 /// Number of possible CPUs (the scratch area has one slot per CPU id).
 fn possible_cpus() -> u32 {
     aya::util::nr_cpus().map_or(256, |n| n as u32)
@@ -502,3 +521,28 @@ fn possible_cpus() -> u32 {
 #[derive(Debug, thiserror::Error)]
 #[error("not found in the eBPF object")]
 struct MissingMap;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_pids_share_entries_eight_to_one() {
+        let entries = pid_filter_entries(&[1, 7, 8, 4_194_303]);
+        let given = u64::from(pid_mark::GIVEN);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[&0], given << 8 | given << 56);
+        assert_eq!(entries[&1], given);
+        assert_eq!(entries[&524_287], given << 56);
+    }
+
+    #[test]
+    fn the_pid_filter_covers_every_id_below_pid_max() {
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .expect("pid_max")
+            .trim()
+            .parse()
+            .expect("a number");
+        assert_eq!(max_pid(), pid_max - 1);
+    }
+}
