@@ -247,18 +247,18 @@ fn overhead(
     let kept = |x: &service::Measured| x.rate / base.rate.max(1e-9);
     let added = server_added(watcher);
     println!(
-        "   hooks: redis-server's added CPU {added:+.0} ns = {:.2}x empty tracepoints ({:+.0}), {:.2}x empty raw sys_exit ({:+.0}); on the syscall tracepoints watcher adds {:+.0}",
-        added / server_added(empty_tp).max(1.0),
+        "   hooks: redis-server's added CPU {added:+.0} ns = {} empty tracepoints ({:+.0}), {} empty raw sys_exit ({:+.0}); on the syscall tracepoints watcher adds {:+.0}",
+        times(added, server_added(empty_tp)),
         server_added(empty_tp),
-        added / server_added(empty_raw).max(1.0),
+        times(added, server_added(empty_raw)),
         server_added(empty_raw),
         server_added(watcher_tp),
     );
     if pipeline == 1 {
         println!(
             "   target: <= 1.0x empty tracepoints: {}; <= 1.5x empty programs on the hooks used: {}",
-            verdict(added <= server_added(empty_tp)),
-            verdict(added <= 1.5 * server_added(empty_raw)),
+            floor_verdict(added, server_added(empty_tp), 1.0),
+            floor_verdict(added, server_added(empty_raw), 1.5),
         );
     } else {
         println!(
@@ -294,6 +294,24 @@ fn overhead(
     );
     service::print_summaries(&setups, &m);
     Ok(())
+}
+
+/// `added` as a multiple of `floor`, unless the floor is lost in this run's noise.
+fn times(added: f64, floor: f64) -> String {
+    if floor > 0.0 {
+        format!("{:.2}x", added / floor)
+    } else {
+        "(no ratio: the floor measured <= 0, below this run's noise)".to_string()
+    }
+}
+
+/// Whether `added` is at most `limit` times `floor`; no verdict when the floor was not resolved.
+fn floor_verdict(added: f64, floor: f64, limit: f64) -> &'static str {
+    if floor > 0.0 {
+        verdict(added <= limit * floor)
+    } else {
+        "not resolved in this run (rerun without --quick)"
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {
