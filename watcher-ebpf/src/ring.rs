@@ -8,7 +8,7 @@
 //! Asking how full the ring is reads the consumer's position, a cache line that the reader on another
 //! CPU keeps writing: a cache miss on most records. So each CPU asks only after about
 //! [`ASK_EVERY_BYTES`] of records of its own since it last asked (a small record counts as
-//! [`MIN_RECORD_WEIGHT`]): every sixteenth small record, every other full chunk. The fill level seen
+//! [`MIN_RECORD_WEIGHT`]): every sixteenth small record, every full chunk. The fill level seen
 //! late is off by at most that much per CPU, far inside the three quarters of the ring above
 //! `wake_bytes`.
 
