@@ -3,6 +3,7 @@
 //! Sections, each printed with the command it ran:
 //! - overhead: CPU per request of redis-server plus its observer under redis-benchmark, alternating
 //!   baseline / `redis-cli MONITOR` / empty programs on our tracepoints / watcher, medians;
+//! - programs: the kernel programs' own time per request and per run, from the kernel's BPF statistics;
 //! - capacity: records and loss counters at the highest rate redis-benchmark reaches, up to 1 MiB values,
 //!   and what copying whole calls (up to `--max-call-bytes`) costs against cutting them at 16 KiB;
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
@@ -20,6 +21,7 @@ mod https;
 mod in_process;
 mod mysql;
 mod procs;
+mod programs;
 mod service;
 mod telemetry;
 
@@ -107,6 +109,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub enum Section {
     /// Redis overhead, -P 1 and -P 16.
     Overhead,
+    /// The kernel programs' own time per request and per run (BPF statistics), Redis -P 1.
+    Programs,
     /// HTTP overhead (nginx, wrk).
     Http,
     /// HTTPS overhead (nginx with TLS, wrk), without and with TLS capture.
@@ -178,6 +182,9 @@ pub fn run(
                 reference.redis_ns,
             )?;
         }
+    }
+    if wanted(Section::Programs) {
+        programs::section(watcher, bench.server_pid, &plan)?;
     }
     if let (true, Some(reference)) = (wanted(Section::Http), &in_process) {
         http::overhead(watcher, &plan, reference.http_ns)?;

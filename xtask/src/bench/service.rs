@@ -60,7 +60,7 @@ impl Setup {
         Setup::Watcher(&[]),
     ];
 
-    fn label(self) -> String {
+    pub fn label(self) -> String {
         match self {
             Setup::Baseline => "baseline".into(),
             Setup::Monitor => "redis-cli MONITOR".into(),
@@ -71,7 +71,12 @@ impl Setup {
         }
     }
 
-    fn observer(self, watcher: &Path, protocol: &str, service: u32) -> Result<Option<Observer>> {
+    pub fn observer(
+        self,
+        watcher: &Path,
+        protocol: &str,
+        service: u32,
+    ) -> Result<Option<Observer>> {
         Ok(match self {
             Setup::Baseline => None,
             Setup::Monitor => Some(Observer::start(
@@ -148,13 +153,7 @@ fn run(
     thread::sleep(Duration::from_millis(300));
     let after = cpu();
     let summary = match observer {
-        Some(o) => {
-            let summary = o.stop()?;
-            // The kernel releases an exited watcher's links a while later; syscall tracepoints attached
-            // meanwhile were seen to miss every call of the processes already running.
-            thread::sleep(SETTLE);
-            summary
-        }
+        Some(o) => stop_observer(o)?,
         None => String::new(),
     };
     if matches!(setup, Setup::Watcher(_) | Setup::Against) {
@@ -177,6 +176,15 @@ fn run(
 
 /// The pause after an observer exits, before the next run attaches anything.
 const SETTLE: Duration = Duration::from_secs(3);
+
+/// Stops `observer` and returns its summary once the next run may attach: the kernel releases an
+/// exited watcher's links a while later, and syscall tracepoints attached meanwhile were seen to miss
+/// every call of the processes already running.
+pub fn stop_observer(observer: Observer) -> Result<String> {
+    let summary = observer.stop()?;
+    thread::sleep(SETTLE);
+    Ok(summary)
+}
 
 /// Runs `load` (which returns the requests it completed and the seconds it took) `rounds` times under
 /// each of [`Setup::ALL`], alternating, and prints the table of [`alternate_setups`]. Returns the
