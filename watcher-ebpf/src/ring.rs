@@ -24,7 +24,8 @@ const MIN_RECORD_WEIGHT: u64 = 4 * 1024;
 #[inline(always)]
 pub fn submit_flags(wake_bytes: u32, bytes: u64) -> u64 {
     if let Some(unasked) = UNASKED_BYTES.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot; a tracing program runs to completion on its CPU.
+        // SAFETY: this CPU's slot, valid for this run. A program interleaved with this one on the
+        // same CPU could only move the next look by a record: the count steers no more than that.
         let unasked = unsafe { &mut *unasked };
         *unasked += if bytes < MIN_RECORD_WEIGHT {
             MIN_RECORD_WEIGHT
