@@ -481,26 +481,21 @@ impl RespDecoder {
             self.frame_started = false;
             return Ok(1);
         }
-        if self.line.is_empty() {
-            // The whole line is in `data` (nearly always): it is read where it lies, not copied.
-            let line = data[..nl].strip_suffix(b"\r").unwrap_or(&data[..nl]);
-            if line.len() > MAX_LINE {
-                return Err(());
-            }
-            self.header(line, ts_ns, out)?;
-            return Ok(nl + 1);
-        }
-        let mut line = mem::take(&mut self.line);
-        line.extend_from_slice(&data[..nl]);
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
+        let mut start = mem::take(&mut self.line);
+        // A line wholly inside `data` (nearly always) is read where it lies, not copied first.
+        let line = if start.is_empty() {
+            &data[..nl]
+        } else {
+            start.extend_from_slice(&data[..nl]);
+            &start[..]
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > MAX_LINE {
             return Err(());
         }
-        self.header(&line, ts_ns, out)?;
-        line.clear();
-        self.line = line;
+        self.header(line, ts_ns, out)?;
+        start.clear();
+        self.line = start;
         Ok(nl + 1)
     }
 
