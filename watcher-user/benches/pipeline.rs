@@ -215,7 +215,7 @@ fn redact(c: &mut Criterion) {
     let set = Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Command,
         command: "SET".into(),
-        args: vec![Blob::full("key:000000001234"), Blob::full("xxx")],
+        args: vec![Blob::full("key:000000001234"), Blob::full("xxx")].into(),
         reply: Some(Frame::Simple(Blob::full("OK"))),
     });
     // With `--show-secrets` nothing is examined: what remains is dropping the exchange, which the

@@ -76,7 +76,7 @@ pub(crate) fn redis(command: &str, reply: Option<Frame>) -> Record {
         exchange: Exchange::Redis(RedisExchange {
             kind: ExchangeKind::Command,
             command: command.into(),
-            args: Vec::new(),
+            args: crate::protocol::redis::exchange::Args::new(),
             reply,
         }),
     }
@@ -86,7 +86,7 @@ pub(crate) fn redis(command: &str, reply: Option<Frame>) -> Record {
 pub(crate) fn redis_with_args(command: &str, args: Vec<Blob>, reply: Option<Frame>) -> Record {
     let mut record = redis(command, reply);
     if let Exchange::Redis(x) = &mut record.exchange {
-        x.args = args;
+        x.args = args.into();
     }
     record
 }

@@ -55,7 +55,7 @@ fn command(name: &str, args: Vec<Blob>, reply: Option<Frame>) -> Record {
     let mut r = record(Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Command,
         command: name.into(),
-        args,
+        args: args.into(),
         reply,
     }));
     if !answered {
@@ -69,7 +69,7 @@ fn push(frame: Frame) -> Record {
     let mut r = record(Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Push,
         command: CompactString::default(),
-        args: Vec::new(),
+        args: crate::protocol::redis::exchange::Args::new(),
         reply: Some(frame),
     }));
     r.request_bytes = 0;

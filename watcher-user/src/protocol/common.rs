@@ -27,9 +27,10 @@ pub struct Blob {
 }
 
 impl Blob {
-    /// A complete blob.
-    pub fn full(data: impl Into<Vec<u8>>) -> Self {
-        let data = BlobData::from_vec(data.into());
+    /// A complete blob, copied from `data` (a short one is copied into the blob itself, with no
+    /// allocation made and freed on the way).
+    pub fn full(data: impl AsRef<[u8]>) -> Self {
+        let data = BlobData::from_slice(data.as_ref());
         let len = data.len() as u64;
         Self {
             data,

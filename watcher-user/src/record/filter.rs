@@ -71,9 +71,9 @@ mod tests {
         };
         let error = redis(
             "INCR",
-            Some(Frame::Error(Blob::full(b"WRONGTYPE no".to_vec()))),
+            Some(Frame::Error(Blob::full(b"WRONGTYPE no"))),
         );
-        let fine = redis("GET", Some(Frame::Bulk(Blob::full(b"v".to_vec()))));
+        let fine = redis("GET", Some(Frame::Bulk(Blob::full(b"v"))));
         assert!(filter.matches(&error));
         assert!(!filter.matches(&fine));
         assert!(RecordFilter::default().matches(&fine));

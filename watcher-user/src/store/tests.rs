@@ -39,7 +39,7 @@ fn record(n: u64) -> Record {
         exchange: Exchange::Redis(RedisExchange {
             kind: ExchangeKind::Command,
             command: "PING".into(),
-            args: Vec::new(),
+            args: crate::protocol::redis::exchange::Args::new(),
             reply: None,
         }),
     }
@@ -264,7 +264,7 @@ fn big_record(n: u64, bytes: usize) -> Record {
     r.exchange = Exchange::Redis(RedisExchange {
         kind: ExchangeKind::Command,
         command: "GET".into(),
-        args: vec![crate::protocol::Blob::full("key")],
+        args: [crate::protocol::Blob::full("key")].into_iter().collect(),
         reply: Some(crate::protocol::redis::Frame::Bulk(
             crate::protocol::Blob::full(vec![b'v'; bytes]),
         )),

@@ -296,7 +296,7 @@ pub fn pair(value: Json<'_>) -> FieldResult<(Json<'_>, Json<'_>)> {
 /// A binary-safe value: a string when complete and UTF-8, else `{"text"|"base64", "len", "truncated"}`.
 pub fn blob(value: Json<'_>) -> FieldResult<Blob> {
     match value {
-        Json::Str(text) => Ok(Blob::full(text.into_owned())),
+        Json::Str(text) => Ok(Blob::full(text.as_bytes())),
         Json::Object(fields) => blob_object(Fields(fields)),
         other => Err(wrong_type("a string or a value object", &other)),
     }

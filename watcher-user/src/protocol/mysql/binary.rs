@@ -101,7 +101,7 @@ pub fn value(r: &mut Reader<'_>, code: u8, unsigned: bool, keep: usize) -> Optio
             });
         }
     }
-    Some(Blob::full(text.into_bytes()))
+    Some(Blob::full(text))
 }
 
 /// A little-endian integer of `width` bytes, signed unless `unsigned`.

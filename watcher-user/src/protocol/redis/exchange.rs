@@ -4,7 +4,12 @@
 use compact_str::CompactString;
 
 use super::resp::Frame;
-use crate::protocol::common::{vec_bytes, Blob};
+use crate::protocol::common::Blob;
+
+/// A command's arguments. Two live inside the exchange itself (most commands take one key, or a key
+/// and a value): such a record costs no allocation for its arguments, and the threads that store and
+/// finally drop it touch no second block of memory.
+pub type Args = smallvec::SmallVec<[Blob; 2]>;
 
 /// Whether an exchange answers a command or is pushed by the server unasked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +30,7 @@ pub struct RedisExchange {
     /// Upper-cased command name (empty for pushes).
     pub command: CompactString,
     /// Arguments after the command name.
-    pub args: Vec<Blob>,
+    pub args: Args,
     /// The reply (or the pushed value); `None` if none came before the connection closed.
     pub reply: Option<Frame>,
 }
@@ -39,7 +44,11 @@ impl RedisExchange {
             0
         };
         command
-            + vec_bytes(&self.args)
+            + if self.args.spilled() {
+                self.args.capacity() * size_of::<Blob>()
+            } else {
+                0
+            }
             + self.args.iter().map(Blob::heap_bytes).sum::<usize>()
             + self.reply.as_ref().map_or(0, Frame::heap_bytes)
     }

@@ -56,7 +56,7 @@ impl PayloadJson for RedisExchange {
         Ok(RedisExchange {
             kind,
             command: command.into(),
-            args: f.take("args", |v| list(v, blob))?,
+            args: f.take("args", |v| list(v, blob))?.into(),
             reply: f.take("reply", nullable(frame))?,
         })
     }

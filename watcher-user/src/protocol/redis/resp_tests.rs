@@ -1289,3 +1289,75 @@ fn a_command_with_more_arguments_than_kept_is_cut_with_its_count() {
         .elements()
         .is_some_and(|e| e.len() > 2 && e.len() < 5002));
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The fast path for whole frames (`RespDecoder::whole_frame`): `decode_every_split` decodes each input
+// in one slice (fast path) and byte by byte (general path) and asserts the two agree.
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_command_at_every_budget_around_its_size_decodes_as_the_general_path_does() {
+    let set = encoded(&command(&["SET", "key:000000001234", "some value"]));
+    // The last value is kept whole once the budget holds it after the two elements before it (its
+    // own element cost is charged after it is kept).
+    let whole = 2 * ELEMENT_COST + "SET".len() + "key:000000001234".len() + "some value".len();
+    for keep in whole - 12..whole + 20 {
+        let got = frames_of(decode_every_split(Role::Request, keep, &set));
+        assert_eq!(got.len(), 1);
+        let cut = matches!(got[0].frame, Frame::Cut { .. }) || got[0].frame.is_truncated();
+        assert_eq!(cut, keep < whole, "keep {keep} of {whole}");
+        assert_eq!(got[0].wire_bytes, set.len() as u64);
+    }
+}
+
+#[test]
+fn a_bulk_reply_at_every_budget_around_its_size_decodes_as_the_general_path_does() {
+    let reply = encoded(&bulk(b"0123456789abcdefghijklmnopqrstuvwxyz"));
+    for keep in 30..40 {
+        let got = frames_of(decode_every_split(Role::Response, keep, &reply));
+        let Frame::Bulk(value) = &got[0].frame else {
+            panic!("a bulk: {:?}", got[0].frame)
+        };
+        assert_eq!(value.len, 36);
+        assert_eq!(value.data.len(), keep.min(36), "keep {keep}");
+    }
+}
+
+#[test]
+fn pipelined_commands_in_one_slice_are_each_a_frame() {
+    let mut data = Vec::new();
+    for i in 0..16 {
+        encode(&command(&["GET", &format!("key:{i}")]), &mut data);
+    }
+    // The last one arrives only in part: it waits for the rest on the general path.
+    let last = encoded(&command(&["GET", "key:last"]));
+    data.extend_from_slice(&last[..last.len() - 3]);
+    let mut dec = RespDecoder::new(Role::Request, KEEP_ALL, true);
+    let mut out = Vec::new();
+    dec.feed(&data, TS, &mut out);
+    assert_eq!(out.len(), 16);
+    dec.feed(&last[last.len() - 3..], TS + 1, &mut out);
+    let frames = frames_of(out);
+    assert_eq!(frames[15].frame, command(&["GET", "key:15"]));
+    assert_eq!(frames[16].frame, command(&["GET", "key:last"]));
+    assert_eq!((frames[16].start_ns, frames[16].end_ns), (TS, TS + 1));
+    assert_eq!(frames[16].wire_bytes, last.len() as u64);
+}
+
+#[test]
+fn headers_the_fast_path_does_not_take_still_decode() {
+    // A sign, a leading zero, a bare `\n`, a nested array and a null element: each goes, whole, the
+    // general way (or, for the leading zero, both ways alike).
+    for data in [
+        &b"*2\r\n$+3\r\nGET\r\n$1\r\nk\r\n"[..],
+        b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",
+        b"*2\n$3\nGET\r\n$1\nk\r\n",
+        b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nk\r\n",
+        b"*2\r\n$3\r\nGET\r\n$-1\r\n",
+        // The general path does not check a value's terminator (a wrong one shows in the next line).
+        b"*1\r\n$3\r\nGETxx",
+    ] {
+        let got = frames_of(decode_every_split(Role::Request, KEEP_ALL, data));
+        assert_eq!(got.len(), 1, "{:?}", String::from_utf8_lossy(data));
+    }
+}

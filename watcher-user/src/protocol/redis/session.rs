@@ -23,7 +23,7 @@
 
 use compact_str::CompactString;
 
-use super::exchange::{ExchangeKind, RedisExchange};
+use super::exchange::{Args, ExchangeKind, RedisExchange};
 use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder};
 use crate::protocol::{
     common::{Flow, SessionStats},
@@ -79,7 +79,7 @@ enum Want {
 #[derive(Debug)]
 struct Pending {
     command: CompactString,
-    args: Vec<Blob>,
+    args: Args,
     start_ns: u64,
     bytes: u64,
     truncated: bool,
@@ -168,7 +168,7 @@ impl RedisSession {
         let mut truncated = truncated;
         if answered && self.pending_bytes + kept_bytes > MAX_PENDING_BYTES {
             // Waiting without its arguments keeps the pairing exact at a bounded cost.
-            args = Vec::new();
+            args = Args::new();
             kept_bytes = 0;
             truncated = true;
         }
@@ -357,7 +357,7 @@ struct Command {
     /// Upper-cased.
     name: CompactString,
     /// The arguments kept.
-    args: Vec<Blob>,
+    args: Args,
     /// How many arguments it really had (more than kept when the frame was cut).
     announced_args: usize,
 }
@@ -466,7 +466,7 @@ fn push(decoded: Decoded) -> Paired {
         exchange: RedisExchange {
             kind: ExchangeKind::Push,
             command: CompactString::default(),
-            args: Vec::new(),
+            args: Args::new(),
             reply: Some(decoded.frame),
         },
         start_ns: decoded.start_ns,

@@ -129,7 +129,7 @@ fn request_and_reply_pair_with_request_start_and_reply_end() {
             exchange: RedisExchange {
                 kind: ExchangeKind::Command,
                 command: "GET".into(),
-                args: vec![Blob::full("user:1")],
+                args: vec![Blob::full("user:1")].into(),
                 reply: Some(bulk("alice")),
             },
             start_ns: 100,
@@ -303,7 +303,7 @@ fn subscribe_to_two_channels_collects_both_confirmations_then_messages_are_pushe
             exchange: RedisExchange {
                 kind: ExchangeKind::Command,
                 command: "SUBSCRIBE".into(),
-                args: vec![Blob::full("news"), Blob::full("sport")],
+                args: vec![Blob::full("news"), Blob::full("sport")].into(),
                 reply: Some(Frame::Array(vec![
                     confirmation_frame("subscribe", "news", 1),
                     confirmation_frame("subscribe", "sport", 2),
@@ -325,7 +325,7 @@ fn subscribe_to_two_channels_collects_both_confirmations_then_messages_are_pushe
             exchange: RedisExchange {
                 kind: ExchangeKind::Push,
                 command: CompactString::default(),
-                args: Vec::new(),
+                args: crate::protocol::redis::exchange::Args::new(),
                 reply: Some(Frame::Array(vec![
                     bulk("message"),
                     bulk("news"),

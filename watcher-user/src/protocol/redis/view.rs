@@ -229,7 +229,7 @@ mod tests {
         let command = |args: Vec<Blob>| RedisExchange {
             kind: ExchangeKind::Command,
             command: "SET".into(),
-            args,
+            args: args.into(),
             reply: Some(Frame::Integer(1)),
         };
         let prefix = "#1 redis 22816/redis-cli client, a prefix longer than forty bytes ";
