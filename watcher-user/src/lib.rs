@@ -9,7 +9,8 @@
 //! `--fail-on` findings), `telemetry` (metrics for Prometheus, spans and metrics for OTLP). `record` is
 //! the record every stage after `conn` passes on, `cgroup` which cgroup and container it came from,
 //! `counters` what is seen, kept and lost. `modes` runs each subcommand from the `Config` that `cli`
-//! validates; `clock`, `format` and `invoker` (the user behind `sudo`) are small shared helpers.
+//! validates; `clock`, `format`, `handoff` (the queues between the pipeline's threads) and `invoker`
+//! (the user behind `sudo`) are small shared helpers.
 #![deny(unsafe_code)]
 
 pub mod analysis;
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod conn;
 pub mod counters;
 pub mod format;
+pub mod handoff;
 pub mod invoker;
 pub mod modes;
 pub mod ndjson;

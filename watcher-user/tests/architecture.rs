@@ -14,11 +14,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("format", &[]),
     ("invoker", &[]),
+    ("handoff", &[]),
     ("capture", &["counters"]),
     (
         "conn",
         &[
-            "capture", "protocol", "record", "counters", "clock", "cgroup",
+            "capture", "protocol", "record", "counters", "clock", "cgroup", "handoff",
         ],
     ),
     ("store", &["record", "counters"]),

@@ -4,7 +4,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::bounded;
 use watcher::{
     capture::{
         event::{decode, encode_data, RawEvent},
@@ -112,7 +112,7 @@ fn exchanges(
 /// The user-space pipeline on one thread: router, one shard and the store.
 pub struct Pipeline {
     router: Router,
-    batches: Receiver<EventBatch>,
+    batches: watcher::handoff::Receiver<EventBatch>,
     shard: Shard,
     writer: StoreWriter,
     /// Where records end up.
@@ -123,7 +123,7 @@ impl Pipeline {
     /// A pipeline whose store keeps `max_records`.
     pub fn new(max_records: usize) -> Self {
         let counters = Arc::new(Counters::default());
-        let (tx, batches) = bounded(1 << 16);
+        let (tx, batches) = watcher::handoff::bounded(1 << 16);
         let (_, spare) = bounded(1);
         let ctx = ShardContext {
             decoding: Decoding {

@@ -9,13 +9,14 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 
 use watcher_common::SocketAddrs;
 
 use super::{ConnEvent, ConnKey, EventBatch, BATCH_BYTES, BATCH_EVENTS};
 use crate::capture::{event::RawEvent, EventSink};
 use crate::counters::Counters;
+use crate::handoff::{Sender, TrySendError};
 
 /// Per-shard batches being filled.
 pub struct Router {

@@ -17,7 +17,7 @@ use std::{
     sync::Arc,
 };
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use watcher_common::{direction, flags, kind, side, EventHeader, SocketAddrs};
 
 use super::{ConnEvent, ConnKey, EventBatch};
@@ -25,6 +25,7 @@ use crate::{
     cgroup,
     clock::WallClock,
     counters::Counters,
+    handoff::{self, TrySendError},
     protocol::{
         detect::{Decoding, Session},
         plugin::Chunk,
@@ -64,9 +65,9 @@ struct Connection {
 /// The queues of a running shard.
 pub struct Queues {
     /// Event batches from the router.
-    pub input: Receiver<EventBatch>,
+    pub input: handoff::Receiver<EventBatch>,
     /// Record batches to the store writer.
-    pub output: Sender<Vec<Record>>,
+    pub output: handoff::Sender<Vec<Record>>,
     /// Emptied event batches, back to the router.
     pub spare_batches: Sender<EventBatch>,
     /// Emptied record batches from the store writer. Reusing them saves growing a fresh vector for

@@ -16,6 +16,8 @@ use std::{
 
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::handoff;
 use tokio::sync::watch;
 
 use crate::{
@@ -113,7 +115,7 @@ impl Pipeline {
         }
 
         let (store_writer, store) = store::with_budget(cfg.max_records, cfg.max_memory);
-        let (record_tx, record_rx) = bounded::<Vec<Record>>(STORE_QUEUE);
+        let (record_tx, record_rx) = handoff::bounded::<Vec<Record>>(STORE_QUEUE);
         let ctx = ShardContext {
             decoding: Decoding {
                 protocols: cfg.protocols,
@@ -289,19 +291,19 @@ fn return_large_blocks() {
 }
 
 /// Queues into the shards, and the shard threads.
-type Shards = (Vec<Sender<EventBatch>>, Vec<JoinHandle<()>>);
+type Shards = (Vec<handoff::Sender<EventBatch>>, Vec<JoinHandle<()>>);
 
 fn spawn_shards(
     count: usize,
     ctx: &ShardContext,
-    record_tx: &Sender<Vec<Record>>,
+    record_tx: &handoff::Sender<Vec<Record>>,
     spare_tx: &Sender<EventBatch>,
     spare_records: &Receiver<Vec<Record>>,
 ) -> Result<Shards> {
     let mut txs = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
     for i in 0..count {
-        let (tx, rx): (Sender<EventBatch>, Receiver<EventBatch>) = bounded(SHARD_QUEUE);
+        let (tx, rx) = handoff::bounded(SHARD_QUEUE);
         let shard = Shard::new(ctx.clone());
         let queues = Queues {
             input: rx,
@@ -324,7 +326,7 @@ fn spawn_shards(
 /// per drained burst of batches, and hands emptied batches back to the shards on `spare`.
 fn spawn_writer(
     mut store: StoreWriter,
-    input: Receiver<Vec<Record>>,
+    input: handoff::Receiver<Vec<Record>>,
     spare: Sender<Vec<Record>>,
     subscribers: Vec<Sender<()>>,
 ) -> Result<JoinHandle<()>> {

@@ -69,10 +69,7 @@ mod tests {
             errors_only: true,
             ..RecordFilter::default()
         };
-        let error = redis(
-            "INCR",
-            Some(Frame::Error(Blob::full(b"WRONGTYPE no"))),
-        );
+        let error = redis("INCR", Some(Frame::Error(Blob::full(b"WRONGTYPE no"))));
         let fine = redis("GET", Some(Frame::Bulk(Blob::full(b"v"))));
         assert!(filter.matches(&error));
         assert!(!filter.matches(&fine));
