@@ -350,8 +350,7 @@ impl RespDecoder {
             (_, _) if !idle => None,
             (Role::Request, Some(b'*')) => self.whole_bulk_array(data),
             (Role::Response, Some(b'$')) => {
-                let (blob, used) = whole_bulk(data, 0)?;
-                (blob.data.len() <= self.keep_bytes).then_some((Frame::Bulk(blob), used))
+                whole_bulk(data, 0, self.keep_bytes).map(|(blob, used)| (Frame::Bulk(blob), used))
             }
             _ => None,
         };
@@ -379,10 +378,10 @@ impl RespDecoder {
         let mut items = Vec::with_capacity(count as usize);
         let mut charged = 0;
         for _ in 0..count {
-            let (blob, used) = whole_bulk(data, at)?;
-            if charged >= self.keep_bytes || charged + blob.data.len() > self.keep_bytes {
+            if charged >= self.keep_bytes {
                 return None;
             }
+            let (blob, used) = whole_bulk(data, at, self.keep_bytes - charged)?;
             charged += ELEMENT_COST + blob.data.len();
             items.push(Frame::Bulk(blob));
             at += used;
@@ -851,13 +850,17 @@ fn header_count(data: &[u8], at: usize) -> Option<(u64, usize)> {
     Some((count, at + end + 2))
 }
 
-/// A bulk string `$<len>\r\n<len bytes>\r\n` starting at `data[at]`, wholly in `data`, with the bytes
-/// it takes.
-fn whole_bulk(data: &[u8], at: usize) -> Option<(Blob, usize)> {
+/// A bulk string `$<len>\r\n<len bytes>\r\n` starting at `data[at]`, wholly in `data` and of at most
+/// `room` bytes, with the bytes it takes. The length is checked before anything is copied, so a large
+/// value that will be cut, or that has not all arrived, costs nothing here.
+fn whole_bulk(data: &[u8], at: usize, room: usize) -> Option<(Blob, usize)> {
     if data.get(at) != Some(&b'$') {
         return None;
     }
     let (len, start) = header_count(data, at + 1)?;
+    if len > room as u64 {
+        return None;
+    }
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     if data.get(end..end.checked_add(2)?)? != b"\r\n" {
         return None;
