@@ -16,8 +16,6 @@ use std::{
 
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
-
-use crate::handoff;
 use tokio::sync::watch;
 
 use crate::{
@@ -34,6 +32,7 @@ use crate::{
         EventBatch,
     },
     counters::Counters,
+    handoff,
     protocol::detect::Decoding,
     record::Record,
     store::{self, StoreReader, StoreWriter},

@@ -60,17 +60,23 @@ impl Blob {
 
     /// Heap bytes it holds (short values live inside it).
     pub fn heap_bytes(&self) -> usize {
-        if self.data.spilled() {
-            self.data.capacity()
-        } else {
-            0
-        }
+        small_vec_bytes(&self.data)
     }
 }
 
 /// Heap bytes of a vector of `T`s (their own heap not included).
 pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
     v.capacity() * size_of::<T>()
+}
+
+/// Heap bytes of a small vector: none while its items live inside it, like a vector's once spilled
+/// (their own heap not included).
+pub fn small_vec_bytes<A: smallvec::Array>(v: &smallvec::SmallVec<A>) -> usize {
+    if v.spilled() {
+        v.capacity() * size_of::<A::Item>()
+    } else {
+        0
+    }
 }
 
 /// A finished exchange of protocol `X` with its timing, before it becomes a `Record`.

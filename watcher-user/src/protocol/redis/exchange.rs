@@ -4,7 +4,7 @@
 use compact_str::CompactString;
 
 use super::resp::Frame;
-use crate::protocol::common::Blob;
+use crate::protocol::common::{small_vec_bytes, Blob};
 
 /// A command's arguments. Two live inside the exchange itself (most commands take one key, or a key
 /// and a value): such a record costs no allocation for its arguments, and the threads that store and
@@ -44,11 +44,7 @@ impl RedisExchange {
             0
         };
         command
-            + if self.args.spilled() {
-                self.args.capacity() * size_of::<Blob>()
-            } else {
-                0
-            }
+            + small_vec_bytes(&self.args)
             + self.args.iter().map(Blob::heap_bytes).sum::<usize>()
             + self.reply.as_ref().map_or(0, Frame::heap_bytes)
     }
