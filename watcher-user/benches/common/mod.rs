@@ -169,7 +169,7 @@ impl Pipeline {
         for batch in self.batches.try_iter() {
             self.shard.process(&batch);
             for record in self.shard.take_records() {
-                self.writer.insert(record);
+                self.writer.insert_shared(record);
             }
         }
         self.writer.publish();

@@ -50,7 +50,7 @@ const SPARE_EVENT_BATCHES: usize = 64;
 const STORE_QUEUE: usize = 1024;
 /// Emptied record batches waiting to be reused by the shards.
 const SPARE_RECORD_BATCHES: usize = 64;
-/// Records a reused batch may have room for (about 1.5 MiB).
+/// Records a reused batch may have room for (64 KiB of pointers).
 const MAX_SPARE_RECORDS: usize = 8192;
 /// Queue depth (in files) between the TLS finder and the capture thread.
 const TLS_QUEUE: usize = 64;
@@ -114,7 +114,7 @@ impl Pipeline {
         }
 
         let (store_writer, store) = store::with_budget(cfg.max_records, cfg.max_memory);
-        let (record_tx, record_rx) = handoff::bounded::<Vec<Record>>(STORE_QUEUE);
+        let (record_tx, record_rx) = handoff::bounded::<Vec<Arc<Record>>>(STORE_QUEUE);
         let ctx = ShardContext {
             decoding: Decoding {
                 protocols: cfg.protocols,
@@ -295,9 +295,9 @@ type Shards = (Vec<handoff::Sender<EventBatch>>, Vec<JoinHandle<()>>);
 fn spawn_shards(
     count: usize,
     ctx: &ShardContext,
-    record_tx: &handoff::Sender<Vec<Record>>,
+    record_tx: &handoff::Sender<Vec<Arc<Record>>>,
     spare_tx: &Sender<EventBatch>,
-    spare_records: &Receiver<Vec<Record>>,
+    spare_records: &Receiver<Vec<Arc<Record>>>,
 ) -> Result<Shards> {
     let mut txs = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -325,8 +325,8 @@ fn spawn_shards(
 /// per drained burst of batches, and hands emptied batches back to the shards on `spare`.
 fn spawn_writer(
     mut store: StoreWriter,
-    input: handoff::Receiver<Vec<Record>>,
-    spare: Sender<Vec<Record>>,
+    input: handoff::Receiver<Vec<Arc<Record>>>,
+    spare: Sender<Vec<Arc<Record>>>,
     subscribers: Vec<Sender<()>>,
 ) -> Result<JoinHandle<()>> {
     thread::Builder::new()
@@ -335,7 +335,7 @@ fn spawn_writer(
             while let Ok(batch) = input.recv() {
                 for mut more in std::iter::once(batch).chain(input.try_iter().take(64)) {
                     for record in more.drain(..) {
-                        store.insert(record);
+                        store.insert_shared(record);
                     }
                     // A batch that grew in a burst is freed rather than kept.
                     if more.capacity() <= MAX_SPARE_RECORDS {

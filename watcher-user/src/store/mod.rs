@@ -171,12 +171,19 @@ pub fn with_budget(capacity: usize, budget: usize) -> (StoreWriter, StoreReader)
 
 impl StoreWriter {
     /// Inserts a record, assigning its id.
-    pub fn insert(&mut self, mut record: Record) {
+    pub fn insert(&mut self, record: Record) {
+        self.insert_shared(Arc::new(record));
+    }
+
+    /// Inserts a record already boxed by the stage that made it (the shards), assigning its id. A
+    /// record not shared yet is given its id in place; one already shared is copied first, so no
+    /// holder ever sees the id change.
+    pub fn insert_shared(&mut self, mut record: Arc<Record>) {
         let ring = &mut self.ring;
-        record.id = ring.next_id;
+        Arc::make_mut(&mut record).id = ring.next_id;
         ring.next_id += 1;
         ring.open_bytes += record.memory_bytes();
-        ring.open.push(Arc::new(record));
+        ring.open.push(record);
         if ring.open.len() < CHUNK && ring.open_bytes < self.seal_bytes {
             return;
         }

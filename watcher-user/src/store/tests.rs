@@ -102,6 +102,27 @@ fn ids_are_assigned_from_one_in_insert_order() {
 }
 
 #[test]
+fn a_boxed_record_is_stored_as_it_is_and_a_shared_one_is_never_changed() {
+    let (mut store, reader) = new(1000);
+    let boxed = Arc::new(record(1));
+    let address = Arc::as_ptr(&boxed);
+    store.insert_shared(boxed);
+    // Someone else holds this one: the store must copy it rather than change the id under them.
+    let shared = Arc::new(record(2));
+    let held = Arc::clone(&shared);
+    store.insert_shared(shared);
+    store.publish();
+    let snap = reader.snapshot();
+    assert_eq!(ids(&snap), [1, 2]);
+    assert!(
+        std::ptr::eq(Arc::as_ptr(&snap.get(0).expect("first")), address),
+        "an unshared record is stored without a copy"
+    );
+    assert_eq!(held.id, 0, "the other holder's record keeps its id");
+    assert_eq!(snap.get(1).expect("second").start_unix_ns, 2);
+}
+
+#[test]
 fn inserts_are_invisible_until_published_and_snapshots_never_change() {
     let (mut store, reader) = new(1000);
     insert_range(&mut store, 1, 3);
