@@ -240,7 +240,7 @@ fn overhead(
         "\n== Overhead: redis-benchmark -c 50 -t set,get -n {n} -P {pipeline}; {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept");
+    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle");
     let setups = service::with_against(&REDIS_SETUPS);
     let m = service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
         let started = Instant::now();
@@ -298,6 +298,17 @@ fn overhead(
         kept(watcher_tp) * 100.0,
         floor * 100.0,
         verdict(kept(watcher) >= floor),
+    );
+    // Throughput follows how much of a CPU the single-threaded server gets; time the host leaves idle
+    // while the load saturates it is lost to scheduling, not to anyone's work.
+    println!(
+        "   where it went: redis-server ran {:.0}% of a CPU (baseline {:.0}%, MONITOR {:.0}%), watcher's threads {:.0}%; the host sat idle {:.0}% (baseline {:.0}%)",
+        watcher.service_busy * 100.0,
+        base.service_busy * 100.0,
+        monitor.service_busy * 100.0,
+        watcher.observer * watcher.rate / 1e7,
+        watcher.idle * 100.0,
+        base.idle * 100.0,
     );
     service::print_summaries(&setups, &m);
     Ok(())

@@ -1,5 +1,6 @@
 //! The processes a benchmark runs and how their cost is read: CPU time from
-//! `/proc/<pid>/task/*/schedstat` (hardware counters are unavailable here), memory from `VmRSS`.
+//! `/proc/<pid>/task/*/schedstat` (hardware counters are unavailable here), the host's idle time from
+//! `/proc/stat`, memory from `VmRSS`.
 
 use std::{
     io::{BufRead, BufReader},
@@ -31,6 +32,23 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The host's CPU time so far, in clock ticks summed over its CPUs: (idle, all).
+pub fn host_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // `cpu  user nice system idle iowait irq softirq steal ...`; guest time is already in user.
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (idle, ticks.iter().sum())
 }
 
 /// Resident memory of `pid` in MiB.

@@ -118,6 +118,11 @@ pub struct Measured {
     pub observer: f64,
     /// Requests per second the load reached.
     pub rate: f64,
+    /// Share of the load's time the service's threads ran, summed (1.0 = one CPU's worth).
+    pub service_busy: f64,
+    /// Share of the host's CPU time left idle during the load: what neither the load, the service nor
+    /// the observer used (on a host the load saturates, time lost to scheduling).
+    pub idle: f64,
     /// The last run's summary line from watcher (empty for other setups).
     pub summary: String,
 }
@@ -147,7 +152,10 @@ fn run(
         )
     };
     let before = cpu();
+    let host_before = procs::host_ticks();
     let (requests, secs) = load()?;
+    let host_after = procs::host_ticks();
+    let service_ran = procs::cpu_ns(service) - before.0;
     let requests = requests.max(1) as f64;
     // Let the observer drain what is in flight; its CPU for that belongs to these requests.
     thread::sleep(Duration::from_millis(300));
@@ -170,6 +178,8 @@ fn run(
         service: (after.0 - before.0) as f64 / requests,
         observer: (after.1 - before.1) as f64 / requests,
         rate: requests / secs.max(1e-9),
+        service_busy: service_ran as f64 / (secs.max(1e-9) * 1e9),
+        idle: (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64,
         summary,
     })
 }
@@ -208,7 +218,8 @@ pub fn alternate(
 
 /// Runs `load` `rounds` times under each of `setups` (the first is what the others are compared with),
 /// alternating, and prints per setup the medians of CPU ns per request (service, observer, total, added
-/// to the first) and of the rate kept. Returns the medians, in the order of `setups`.
+/// to the first), of the rate kept, of the share of a CPU the service ran and of the host's idle
+/// share. Returns the medians, in the order of `setups`.
 pub fn alternate_setups(
     watcher: &Path,
     protocol: &str,
@@ -229,13 +240,15 @@ pub fn alternate_setups(
             service: median(runs.iter().map(|m| m.service).collect()),
             observer: median(runs.iter().map(|m| m.observer).collect()),
             rate: median(runs.iter().map(|m| m.rate).collect()),
+            service_busy: median(runs.iter().map(|m| m.service_busy).collect()),
+            idle: median(runs.iter().map(|m| m.idle).collect()),
             summary: runs.last().map(|m| m.summary.clone()).unwrap_or_default(),
         })
         .collect();
     let base = &measured[0];
     for (setup, m) in setups.iter().zip(&measured) {
         println!(
-            "   {:<34} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)",
+            "   {:<34} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)  service ran {:.0}%, host idle {:.0}%",
             setup.label(),
             m.service,
             m.observer,
@@ -243,6 +256,8 @@ pub fn alternate_setups(
             m.total() - base.total(),
             m.rate,
             m.rate / base.rate.max(1e-9) * 100.0,
+            m.service_busy * 100.0,
+            m.idle * 100.0,
         );
     }
     Ok(measured)
