@@ -35,12 +35,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A redis-server on a free loopback port, killed on drop.
+/// A redis-server on a free loopback port, killed on drop and its working directory removed.
 pub struct Redis {
     /// The port it listens on: its TLS port when started with [`Redis::start_tls`].
     pub port: u16,
     /// The CA file `cli` and `cli_stdin` trust when the server speaks TLS.
     ca: Option<PathBuf>,
+    /// Its working directory (snapshots), removed on drop.
+    dir: PathBuf,
     child: Child,
 }
 
@@ -106,7 +108,12 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (cargo xtask test installs it)");
         wait_for_port(port, "redis-server");
-        Self { port, ca, child }
+        Self {
+            port,
+            ca,
+            dir,
+            child,
+        }
     }
 
     /// `redis-cli -p PORT`, with `--tls --cacert` when the server speaks TLS.
@@ -151,6 +158,7 @@ impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
