@@ -64,6 +64,16 @@ pub struct Sender<T> {
 }
 
 impl<T> Sender<T> {
+    /// Items queued now.
+    pub fn len(&self) -> usize {
+        self.tx.as_ref().map_or(0, crossbeam_channel::Sender::len)
+    }
+
+    /// Whether nothing is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Queues `item` unless the queue is full or the receiver is gone; never blocks.
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let Some(tx) = &self.tx else {

@@ -138,7 +138,7 @@ impl Pipeline {
         };
         let (writer, store) = store::new(max_records);
         Self {
-            router: Router::new(vec![tx], spare, counters),
+            router: Router::new(vec![tx], spare, counters, None),
             batches,
             shard: Shard::new(ctx),
             writer,

@@ -80,6 +80,8 @@ pub struct PipelineConfig {
     pub cgroups: Vec<String>,
     /// Which kernel hooks see socket syscalls (`--syscall-hooks`).
     pub hooks: SyscallHooks,
+    /// Whether the shard threads run in idle CPU time while they keep up (not `--no-yield`).
+    pub yield_cpu: bool,
 }
 
 /// A validated `watch` invocation (also the capture part of `record` and live `stat`).
@@ -421,6 +423,7 @@ fn pipeline(
         redaction: redaction(secrets)?,
         cgroups,
         hooks: syscall_hooks(trace.syscall_hooks),
+        yield_cpu: !trace.no_yield,
     })
 }
 

@@ -7,6 +7,7 @@
 
 pub mod router;
 pub mod shard;
+pub mod yielding;
 
 use watcher_common::{EventHeader, SocketAddrs};
 

@@ -6,14 +6,17 @@
 //!
 //! Batches go round in a loop: shards hand emptied ones back through `spare`, so their buffers keep
 //! their capacity and the hot path neither grows vectors nor faults in fresh pages.
+//!
+//! Seeing the shards' queues, it also decides when the shards yield the CPU to the watched services
+//! and when they compete for it (`yielding`).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use crossbeam_channel::Receiver;
 
 use watcher_common::SocketAddrs;
 
-use super::{ConnEvent, ConnKey, EventBatch, BATCH_BYTES, BATCH_EVENTS};
+use super::{yielding::Yielding, ConnEvent, ConnKey, EventBatch, BATCH_BYTES, BATCH_EVENTS};
 use crate::capture::{event::RawEvent, EventSink};
 use crate::counters::Counters;
 use crate::handoff::{Sender, TrySendError};
@@ -24,14 +27,20 @@ pub struct Router {
     filling: Vec<EventBatch>,
     spare: Receiver<EventBatch>,
     counters: Arc<Counters>,
+    /// The shards' scheduling, unless they always compete (`--no-yield`, or not permitted).
+    yielding: Option<Yielding>,
+    /// Batches queued to the shards so far.
+    sent: u64,
 }
 
 impl Router {
-    /// A router over the shards' queues, reusing the emptied batches that arrive on `spare`.
+    /// A router over the shards' queues, reusing the emptied batches that arrive on `spare`, and
+    /// scheduling the shards with `yielding` when given.
     pub fn new(
         shards: Vec<Sender<EventBatch>>,
         spare: Receiver<EventBatch>,
         counters: Arc<Counters>,
+        yielding: Option<Yielding>,
     ) -> Self {
         let filling = shards.iter().map(|_| EventBatch::default()).collect();
         Self {
@@ -39,6 +48,8 @@ impl Router {
             filling,
             spare,
             counters,
+            yielding,
+            sent: 0,
         }
     }
 
@@ -46,7 +57,7 @@ impl Router {
         let fresh = self.spare.try_recv().unwrap_or_default();
         let batch = std::mem::replace(&mut self.filling[shard], fresh);
         match self.shards[shard].try_send(batch) {
-            Ok(()) => {}
+            Ok(()) => self.sent += 1,
             Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
                 Counters::add(
                     &self.counters.user.queue_full_events,
@@ -83,8 +94,13 @@ impl EventSink for Router {
         }
     }
 
-    /// Sends every non-empty batch.
+    /// Sends every non-empty batch. First tells the shards' scheduling how much of what was sent
+    /// before still waits.
     fn flush(&mut self) {
+        if let Some(yielding) = &mut self.yielding {
+            let waiting = self.shards.iter().map(Sender::len).sum();
+            yielding.look(self.sent, waiting, Instant::now());
+        }
         for shard in 0..self.shards.len() {
             if !self.filling[shard].events.is_empty() {
                 self.send(shard);

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
+//!                                         router: shards yield the CPU while they keep up (conn::yielding)
 //! store writer (owns the store) -> Snapshot (ArcSwap) -> TUI / exporter / summary
 //! TLS finder thread --bounded--> capture thread (attaches the TLS probes to new files)
 //! ```
@@ -10,6 +11,7 @@
 
 use std::{
     collections::HashSet,
+    os::unix::thread::JoinHandleExt,
     sync::Arc,
     thread::{self, JoinHandle},
 };
@@ -29,6 +31,7 @@ use crate::{
     conn::{
         router::Router,
         shard::{Queues, Shard, ShardContext},
+        yielding::Yielding,
         EventBatch,
     },
     counters::Counters,
@@ -137,8 +140,8 @@ impl Pipeline {
         )?;
         drop(record_tx);
         let writer = spawn_writer(store_writer, record_rx, spare_records_tx, subscribers)?;
-
-        let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters));
+        let scheduling = shard_scheduling(cfg, &shards, &mut notes);
+        let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters), scheduling);
         let (stop, stop_rx) = watch::channel(false);
         let (tls_finder, tls_targets) = if kernel.tls == 0 {
             (None, None)
@@ -150,22 +153,13 @@ impl Pipeline {
                 .context("starting the TLS finder thread")?;
             (Some(handle), Some(rx))
         };
-        let reader_counters = Arc::clone(&counters);
-        let capture = thread::Builder::new()
-            .name("watcher-capture".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(reader::run(
-                    programs,
-                    router,
-                    reader_counters,
-                    stop_rx,
-                    tls_targets,
-                ))
-            })
-            .context("starting the capture thread")?;
+        let capture = spawn_capture(
+            programs,
+            router,
+            Arc::clone(&counters),
+            stop_rx,
+            tls_targets,
+        )?;
         Ok((
             Self {
                 store,
@@ -287,6 +281,46 @@ fn return_large_blocks() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
     }
+}
+
+/// The capture thread: reads the ring on a tokio runtime of its own and feeds `router`.
+fn spawn_capture(
+    programs: loader::LoadedPrograms,
+    router: Router,
+    counters: Arc<Counters>,
+    stop: watch::Receiver<bool>,
+    tls_targets: Option<tokio::sync::mpsc::Receiver<tls::TlsTarget>>,
+) -> Result<JoinHandle<std::io::Result<()>>> {
+    thread::Builder::new()
+        .name("watcher-capture".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(reader::run(programs, router, counters, stop, tls_targets))
+        })
+        .context("starting the capture thread")
+}
+
+/// How the shard threads are scheduled: yielding the CPU while they keep up unless `--no-yield`, or
+/// (with a note saying so) where this user may not return a thread to the normal policy.
+fn shard_scheduling(
+    cfg: &PipelineConfig,
+    shards: &[JoinHandle<()>],
+    notes: &mut StartNotes,
+) -> Option<Yielding> {
+    if !cfg.yield_cpu {
+        return None;
+    }
+    let yielding = Yielding::start(shards.iter().map(JoinHandleExt::as_pthread_t).collect());
+    if yielding.is_none() {
+        notes.push(
+            "the decoding threads always compete for CPU: this user may not return a thread to the \
+             normal scheduling policy (needs CAP_SYS_NICE)"
+                .to_owned(),
+        );
+    }
+    yielding
 }
 
 /// Queues into the shards, and the shard threads.

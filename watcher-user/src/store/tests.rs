@@ -115,7 +115,7 @@ fn a_boxed_record_is_stored_as_it_is_and_a_shared_one_is_never_changed() {
     let snap = reader.snapshot();
     assert_eq!(ids(&snap), [1, 2]);
     assert!(
-        std::ptr::eq(Arc::as_ptr(&snap.get(0).expect("first")), address),
+        std::ptr::eq(Arc::as_ptr(snap.get(0).expect("first")), address),
         "an unshared record is stored without a copy"
     );
     assert_eq!(held.id, 0, "the other holder's record keeps its id");

@@ -117,6 +117,78 @@ fn pipelined_benchmark_pairs_every_request_in_order() {
     );
 }
 
+/// The scheduling policy of each of watcher's shard threads (0 normal, 5 idle), from field 41 of
+/// `/proc/PID/task/TID/stat`.
+fn shard_policies(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("watcher's threads");
+    let mut policies = Vec::new();
+    for task in tasks.map(|t| t.expect("a thread").path()) {
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !name.starts_with("watcher-shard") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).expect("thread stat");
+        // Fields after the parenthesised name start at field 3.
+        let after_name = stat.rsplit_once(')').expect("stat has a name").1;
+        let policy = after_name
+            .split_whitespace()
+            .nth(41 - 3)
+            .expect("policy field");
+        policies.push(policy.parse().expect("policy is a number"));
+    }
+    policies
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn decoding_threads_yield_the_cpu_unless_told_not_to_and_a_full_speed_load_loses_nothing_by_it() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    let server = ["--port", port.as_str(), "--side", "server"];
+    let yielding = Watcher::start("yielding", &["redis"], &server);
+    let competing = Watcher::start(
+        "competing",
+        &["redis"],
+        &[&server[..], &["--no-yield"]].concat(),
+    );
+    let idle = shard_policies(yielding.pid());
+    assert!(
+        !idle.is_empty() && idle.iter().all(|p| *p == SCHED_IDLE),
+        "with nothing to decode the shards run on the idle policy: {idle:?}"
+    );
+    let normal = shard_policies(competing.pid());
+    assert!(
+        !normal.is_empty() && normal.iter().all(|p| *p == SCHED_OTHER),
+        "--no-yield keeps them on the normal policy: {normal:?}"
+    );
+    // Two watchers and the load on this host's cores: the yielding one must compete when it falls
+    // behind, or its queues would overflow.
+    let status = Command::new("redis-benchmark")
+        .args([
+            "-p", &port, "-c", "50", "-n", "100000", "-P", "16", "-t", "set,get", "-q",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-benchmark runs");
+    assert!(status.success());
+    for watcher in [yielding, competing] {
+        let (records, summary) = watcher.stop();
+        let seen = on_port(&records, "server", redis.port);
+        assert_eq!(
+            with_command(&seen, "SET").len(),
+            100_000,
+            "every SET recorded ({summary})"
+        );
+        assert_eq!(
+            with_command(&seen, "GET").len(),
+            100_000,
+            "every GET recorded ({summary})"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn a_thousand_commands_pipelined_in_one_write_are_all_paired_on_both_sides() {

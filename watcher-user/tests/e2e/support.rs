@@ -380,6 +380,11 @@ impl Watcher {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What watcher printed on stderr before "capturing" (its start-up notes), one line each.
     pub fn notes(&self) -> &[String] {
         &self.notes

@@ -1,0 +1,235 @@
+//! Shard threads that run in the CPU time the watched services leave idle, and compete for CPU only
+//! while they fall behind.
+//!
+//! On a host whose CPUs the watched service keeps busy, every slice a shard takes is a slice the
+//! service waits for. Under the kernel's idle policy (`SCHED_IDLE`) a thread runs only when a CPU would
+//! otherwise idle, and a normal thread that wakes takes the CPU from it at once. That alone would let a
+//! service that saturates the host starve the shards until their queues overflow, so the router (on
+//! the capture thread, which keeps the normal policy: it must keep the kernel's ring drained) looks at
+//! the shards' queues at every flush (every drain of the ring, at most 10 ms apart). The shards are
+//! behind when they have not taken every batch that waited at the last look; once they have been
+//! behind for [`PATIENCE`], or [`HIGH_WATER`] batches wait, they go back on the normal policy, and
+//! they yield again at the first look that finds them caught up. So under a load that saturates the
+//! host they share the CPU as before, part of the time, and nothing is lost to the yielding.
+//!
+//! Switching a thread back to the normal policy needs `CAP_SYS_NICE` (root has it): where it is
+//! refused, the shards never yield, rather than risk staying on the idle policy.
+
+use std::time::{Duration, Instant};
+
+/// Batches waiting in the shards' queues at which the shards compete at once (about 4 MiB of events).
+const HIGH_WATER: usize = 16;
+/// How long work may wait in the shards' queues before the shards compete: a bound on what yielding
+/// adds to a record's delay.
+pub const PATIENCE: Duration = Duration::from_millis(30);
+
+/// A thread, as the scheduler calls it.
+pub type Thread = libc::pthread_t;
+
+/// The scheduling of the shard threads.
+pub struct Yielding {
+    threads: Vec<Thread>,
+    /// Whether the threads are on the idle policy now.
+    idle: bool,
+    /// Since when every look found the shards behind.
+    behind_since: Option<Instant>,
+    /// Batches sent and batches waiting at the last look.
+    last_sent: u64,
+    last_waiting: usize,
+}
+
+impl Yielding {
+    /// Starts `threads` yielding, if this process may put a thread back on the normal policy (checked
+    /// on a thread of its own first); `None` if it may not.
+    pub fn start(threads: Vec<Thread>) -> Option<Self> {
+        if !may_return_to_normal() {
+            return None;
+        }
+        let mut this = Self {
+            threads,
+            idle: false,
+            behind_since: None,
+            last_sent: 0,
+            last_waiting: 0,
+        };
+        this.set(true);
+        Some(this)
+    }
+
+    /// Whether the shards run on the idle policy now.
+    pub fn is_yielding(&self) -> bool {
+        self.idle
+    }
+
+    /// Takes in how many batches were ever sent to the shards and how many of them wait now. The shards
+    /// are behind when they have not taken all that waited at the last look: batches sent since then
+    /// are not held against them, so a look right after a burst is sent does not count as falling
+    /// behind.
+    pub fn look(&mut self, sent: u64, waiting: usize, now: Instant) {
+        let taken =
+            (sent - waiting as u64).saturating_sub(self.last_sent - self.last_waiting as u64);
+        let behind = taken < self.last_waiting as u64;
+        self.last_sent = sent;
+        self.last_waiting = waiting;
+        if !behind && waiting < HIGH_WATER {
+            self.behind_since = None;
+            if !self.idle {
+                self.set(true);
+            }
+            return;
+        }
+        let since = *self.behind_since.get_or_insert(now);
+        if self.idle && (waiting >= HIGH_WATER || now.duration_since(since) >= PATIENCE) {
+            self.set(false);
+        }
+    }
+
+    fn set(&mut self, yielding: bool) {
+        for thread in &self.threads {
+            // A shard that has already gone (the pipeline is stopping) has nothing left to schedule.
+            let _ = set_policy(*thread, yielding);
+        }
+        self.idle = yielding;
+    }
+}
+
+impl Drop for Yielding {
+    /// Capture is over: the shards drain what is queued on the normal policy, so stopping never waits
+    /// for idle CPU time.
+    fn drop(&mut self) {
+        if self.idle {
+            self.set(false);
+        }
+    }
+}
+
+/// Puts `thread` on the idle policy, or back on the normal one.
+#[allow(unsafe_code)]
+fn set_policy(thread: Thread, idle: bool) -> bool {
+    let policy = if idle {
+        libc::SCHED_IDLE
+    } else {
+        libc::SCHED_OTHER
+    };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `thread` names a thread of this process that has not been joined: the shards are joined
+    // only after the router (which owns this) is dropped, and the probe thread below before its own
+    // handle goes. Both arguments are valid for the call.
+    unsafe { libc::pthread_setschedparam(thread, policy, &raw const param) == 0 }
+}
+
+/// Whether a thread of this process can leave the idle policy again.
+fn may_return_to_normal() -> bool {
+    std::thread::spawn(|| {
+        // SAFETY: pthread_self always names the calling thread, which is alive for the call.
+        #[allow(unsafe_code)]
+        let this = unsafe { libc::pthread_self() };
+        set_policy(this, true) && set_policy(this, false)
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yielding() -> Yielding {
+        // No threads: the decisions are what is tested, not the system calls.
+        Yielding {
+            threads: Vec::new(),
+            idle: true,
+            behind_since: None,
+            last_sent: 0,
+            last_waiting: 0,
+        }
+    }
+
+    /// Feeds looks of (batches sent in all, batches waiting), `PATIENCE / 2` apart; returns whether the
+    /// shards yield after each.
+    fn after(looks: &[(u64, usize)]) -> Vec<bool> {
+        let mut y = yielding();
+        let t0 = Instant::now();
+        (0u32..)
+            .zip(looks)
+            .map(|(i, &(sent, waiting))| {
+                y.look(sent, waiting, t0 + PATIENCE / 2 * i);
+                y.is_yielding()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shards_that_keep_up_keep_yielding() {
+        // Each look finds the batches of the last one taken, whatever was sent since.
+        assert_eq!(
+            after(&[(0, 0), (3, 3), (6, 3), (9, 2), (12, 3), (12, 0)]),
+            [true; 6]
+        );
+    }
+
+    #[test]
+    fn shards_behind_for_the_patience_compete_until_they_catch_up() {
+        let yields = after(&[(4, 4), (5, 4), (6, 4), (7, 4), (8, 1), (9, 1)]);
+        // (5, 4): behind since this look; (6, 4): half the patience; (7, 4): the whole of it.
+        assert_eq!(yields, [true, true, true, false, true, true]);
+    }
+
+    #[test]
+    fn a_look_that_finds_them_caught_up_restarts_the_wait() {
+        // Behind from (5, 4); caught up at (6, 0); behind again from (8, 2), so the patience runs
+        // out at (10, 4), not at (7, 1).
+        let yields = after(&[(4, 4), (5, 4), (6, 0), (7, 1), (8, 2), (9, 3), (10, 4)]);
+        assert_eq!(yields, [true, true, true, true, true, true, false]);
+    }
+
+    #[test]
+    fn a_pile_of_work_makes_them_compete_at_once() {
+        let pile = HIGH_WATER as u64;
+        assert_eq!(
+            after(&[(pile - 1, HIGH_WATER - 1), (2 * pile, HIGH_WATER)]),
+            [true, false]
+        );
+    }
+
+    #[test]
+    fn a_yielding_thread_is_put_on_the_idle_policy_and_back() {
+        if !may_return_to_normal() {
+            println!(
+                "skipped: this user may not return a thread to the normal policy (needs root)"
+            );
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let policy = |handle: &std::thread::JoinHandle<()>| {
+            let mut policy = 0;
+            let mut param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: the worker is alive (it waits on the channel) and not joined.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::pthread_getschedparam(
+                    std::os::unix::thread::JoinHandleExt::as_pthread_t(handle),
+                    &raw mut policy,
+                    &raw mut param,
+                );
+            }
+            policy
+        };
+        let y = Yielding::start(vec![std::os::unix::thread::JoinHandleExt::as_pthread_t(
+            &worker,
+        )])
+        .expect("root may return a thread to the normal policy");
+        assert_eq!(policy(&worker), libc::SCHED_IDLE);
+        drop(y);
+        assert_eq!(
+            policy(&worker),
+            libc::SCHED_OTHER,
+            "capture over: back to normal"
+        );
+        drop(tx);
+        worker.join().expect("worker ends");
+    }
+}
