@@ -23,12 +23,14 @@ use crate::handoff::{Sender, TrySendError};
 
 /// Per-shard batches being filled.
 pub struct Router {
+    /// The shards' scheduling, unless they always compete (`--no-yield`, or not permitted). First, so
+    /// it is dropped (putting the shards back on the normal policy) while the shards' queues are still
+    /// open and no shard can have exited.
+    yielding: Option<Yielding>,
     shards: Vec<Sender<EventBatch>>,
     filling: Vec<EventBatch>,
     spare: Receiver<EventBatch>,
     counters: Arc<Counters>,
-    /// The shards' scheduling, unless they always compete (`--no-yield`, or not permitted).
-    yielding: Option<Yielding>,
     /// Batches queued to the shards so far.
     sent: u64,
 }
@@ -44,11 +46,11 @@ impl Router {
     ) -> Self {
         let filling = shards.iter().map(|_| EventBatch::default()).collect();
         Self {
+            yielding,
             shards,
             filling,
             spare,
             counters,
-            yielding,
             sent: 0,
         }
     }

@@ -112,9 +112,9 @@ fn set_policy(thread: Thread, idle: bool) -> bool {
         libc::SCHED_OTHER
     };
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `thread` names a thread of this process that has not been joined: the shards are joined
-    // only after the router (which owns this) is dropped, and the probe thread below before its own
-    // handle goes. Both arguments are valid for the call.
+    // SAFETY: `thread` names a thread of this process that has not exited: the shards wait on their
+    // queues until those close, and the router drops this before it closes them (its field order);
+    // the probe thread below calls this on itself. Both arguments are valid for the call.
     unsafe { libc::pthread_setschedparam(thread, policy, &raw const param) == 0 }
 }
 
