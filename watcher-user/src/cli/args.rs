@@ -128,7 +128,7 @@ pub struct TraceArgs {
     pub syscall_hooks: HooksArg,
     /// Keep the decoding threads on the normal scheduling policy. By default they run in CPU time the
     /// traced services leave idle, and compete for CPU only while events wait for them (30 ms, or a
-    /// pile of 4 MiB), so a busy service loses less to watcher and nothing is lost to the yielding.
+    /// pile of 16 batches), so a busy service loses less to watcher and nothing is lost to the yielding.
     #[arg(long)]
     pub no_yield: bool,
 }

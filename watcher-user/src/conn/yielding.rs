@@ -17,7 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-/// Batches waiting in the shards' queues at which the shards compete at once (about 4 MiB of events).
+/// Batches waiting in the shards' queues at which the shards compete at once (up to 4 MiB of events: a
+/// batch is sent at 256 KiB, or sooner at a drain).
 const HIGH_WATER: usize = 16;
 /// How long work may wait in the shards' queues before the shards compete: a bound on what yielding
 /// adds to a record's delay.
