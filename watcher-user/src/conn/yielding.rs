@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const HIGH_WATER: usize = 16;
 /// How long work may wait in the shards' queues before the shards compete: a bound on what yielding
 /// adds to a record's delay.
-pub const PATIENCE: Duration = Duration::from_millis(30);
+const PATIENCE: Duration = Duration::from_millis(30);
 
 /// A thread, as the scheduler calls it.
 pub type Thread = libc::pthread_t;
@@ -58,7 +58,8 @@ impl Yielding {
     }
 
     /// Whether the shards run on the idle policy now.
-    pub fn is_yielding(&self) -> bool {
+    #[cfg(test)]
+    fn is_yielding(&self) -> bool {
         self.idle
     }
 
@@ -67,8 +68,10 @@ impl Yielding {
     /// are not held against them, so a look right after a burst is sent does not count as falling
     /// behind.
     pub fn look(&mut self, sent: u64, waiting: usize, now: Instant) {
+        // Saturating: a miscount here must never panic the capture thread.
+        let taken_in_all = sent.saturating_sub(waiting as u64);
         let taken =
-            (sent - waiting as u64).saturating_sub(self.last_sent - self.last_waiting as u64);
+            taken_in_all.saturating_sub(self.last_sent.saturating_sub(self.last_waiting as u64));
         let behind = taken < self.last_waiting as u64;
         self.last_sent = sent;
         self.last_waiting = waiting;

@@ -155,7 +155,7 @@ fn run(
     let host_before = procs::host_ticks();
     let (requests, secs) = load()?;
     let host_after = procs::host_ticks();
-    let service_ran = procs::cpu_ns(service) - before.0;
+    let service_ran = procs::cpu_ns(service).saturating_sub(before.0);
     let requests = requests.max(1) as f64;
     // Let the observer drain what is in flight; its CPU for that belongs to these requests.
     thread::sleep(Duration::from_millis(300));
