@@ -130,7 +130,7 @@ pub fn overhead(watcher: &Path, plan: &Plan, reference: f64) -> Result<()> {
         "\n== HTTP overhead: wrk -t 1 -c 50 -d {secs}s against nginx (1 worker, 630-byte static page); {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle");
+    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle; the load generator's CPU per request");
     let nginx = Nginx::start("")?;
     let worker = nginx.worker()?;
     let url = format!("http://127.0.0.1:{PORT}{PAGE}");

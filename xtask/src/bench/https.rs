@@ -80,7 +80,7 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
         "\n== HTTPS overhead: wrk -t 1 -c 50 -d {secs}s over TLS against nginx (1 worker, the same page; TLS 1.3, keep-alive); {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle");
+    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle; the load generator's CPU per request");
     let cert = Cert::make()?;
     let nginx = Nginx::start(&format!(
         "listen 127.0.0.1:{TLS_PORT} ssl; ssl_certificate {}; ssl_certificate_key {}; ssl_protocols TLSv1.2 TLSv1.3;",

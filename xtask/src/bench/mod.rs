@@ -240,7 +240,7 @@ fn overhead(
         "\n== Overhead: redis-benchmark -c 50 -t set,get -n {n} -P {pipeline}; {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle");
+    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle; the load generator's (redis-benchmark's) CPU per request");
     let setups = service::with_against(&REDIS_SETUPS);
     let m = service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
         let started = Instant::now();
@@ -310,6 +310,7 @@ fn overhead(
         watcher.idle * 100.0,
         base.idle * 100.0,
     );
+    service::print_ceiling("watcher", base, watcher, floor);
     service::print_summaries(&setups, &m);
     Ok(())
 }

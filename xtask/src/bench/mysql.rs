@@ -156,7 +156,7 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
         "\n== MySQL overhead: sysbench oltp_read_write --threads=2 --events={events} (prepared statements, 20 queries a transaction) against MariaDB; {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per query: mariadbd, its observer, total, added to baseline; queries per second kept; the share of a CPU the server ran and of the host left idle");
+    println!("   CPU ns per query: mariadbd, its observer, total, added to baseline; queries per second kept; the share of a CPU the server ran and of the host left idle; the load generator's CPU per request");
     let db = MariaDb::start()?;
     sysbench("prepare", &[])?;
     let measured = service::alternate(watcher, "mysql", db.server.0.id(), plan.rounds, || {

@@ -34,6 +34,19 @@ pub fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// CPU ns used so far by the children this process has waited for: around a load generator's run
+/// (started and waited for in between), what that load cost in CPU.
+pub fn children_cpu_ns() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |u| {
+        let ns = |t: nix::sys::time::TimeVal| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_usec()).unwrap_or(0) * 1_000
+        };
+        ns(u.user_time()) + ns(u.system_time())
+    })
+}
+
 /// The host's CPU time so far, in clock ticks summed over its CPUs: (idle, all).
 pub fn host_ticks() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();

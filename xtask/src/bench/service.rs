@@ -1,8 +1,9 @@
 //! What every overhead section shares: one service process under a load, measured alternately under
 //! each of a list of setups (by default nothing attached, empty programs on each kind of watcher's
 //! syscall hooks, and watcher `watch PROTOCOL --pid <service>`, possibly with extra arguments; for
-//! Redis also `redis-cli MONITOR`); CPU per request of the service and of its observer, and the rate
-//! the load kept, medians, printed as a table.
+//! Redis also `redis-cli MONITOR`); CPU per request of the service, of its observer and of the load
+//! generator, and the rate the load kept, medians, printed as a table; and the rate's ceiling, what the
+//! host's CPUs allow at those costs, which splits a loss of rate into cost and scheduling.
 
 use std::{
     path::{Path, PathBuf},
@@ -116,6 +117,8 @@ pub struct Measured {
     pub service: f64,
     /// CPU ns per request of the observer (watcher, or redis-cli).
     pub observer: f64,
+    /// CPU ns per request of the load generator (redis-benchmark, wrk, sysbench).
+    pub load: f64,
     /// Requests per second the load reached.
     pub rate: f64,
     /// Share of the load's time the service's threads ran, summed (1.0 = one CPU's worth).
@@ -132,6 +135,47 @@ impl Measured {
     pub fn total(&self) -> f64 {
         self.service + self.observer
     }
+
+    /// The most requests per second the host's CPUs allow at the CPU the service, the observer and the
+    /// load each spent per request: the rate if no CPU ever sat idle.
+    pub fn ceiling(&self) -> f64 {
+        let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        cpus as f64 * 1e9 / (self.total() + self.load).max(1.0)
+    }
+
+    /// The share of [`Self::ceiling`] the load reached: what scheduling lost, not anyone's work.
+    pub fn reached(&self) -> f64 {
+        self.rate / self.ceiling()
+    }
+}
+
+/// Splits the share of `base`'s rate that `x` kept into what the CPU per request decides (the ratio
+/// of the ceilings) and what scheduling decides (the ratio of the shares of the ceiling reached), and
+/// says what `x`'s observer would have to cost for `floor` to be kept at baseline's scheduling.
+pub fn print_ceiling(label: &str, base: &Measured, x: &Measured, floor: f64) {
+    let by_cost = x.ceiling() / base.ceiling().max(1e-9);
+    let by_scheduling = x.reached() / base.reached().max(1e-9);
+    // floor = ceiling ratio at baseline's scheduling <=> x's CPU per request <= base's / floor.
+    let observer_max = (base.total() + base.load) / floor - x.service - x.load;
+    let needs = if observer_max > 0.0 {
+        format!("needs {label}'s own CPU <= {observer_max:.0} ns per request at this run's service and load cost")
+    } else {
+        "is out of reach at this run's service and load cost even with an observer that cost nothing"
+            .to_owned()
+    };
+    println!(
+        "   ceiling: at the CPU spent per request (service + observer + load: baseline {:.0}, {label} {:.0} ns) the host's CPUs allow {:.0} and {:.0} req/s; the runs reached {:.0}% and {:.0}% of them. Kept {:.0}% = {:.0}% (CPU per request) x {:.0}% (scheduling); {:.0}% kept at baseline's scheduling {needs}",
+        base.total() + base.load,
+        x.total() + x.load,
+        base.ceiling(),
+        x.ceiling(),
+        base.reached() * 100.0,
+        x.reached() * 100.0,
+        by_cost * by_scheduling * 100.0,
+        by_cost * 100.0,
+        by_scheduling * 100.0,
+        floor * 100.0,
+    );
 }
 
 /// One measured run: CPU ns per request of the service and of the observer, requests per second, and
@@ -153,7 +197,9 @@ fn run(
     };
     let before = cpu();
     let host_before = procs::host_ticks();
+    let load_before = procs::children_cpu_ns();
     let (requests, secs) = load()?;
+    let load_cpu = procs::children_cpu_ns().saturating_sub(load_before);
     let host_after = procs::host_ticks();
     let service_ran = procs::cpu_ns(service).saturating_sub(before.0);
     let requests = requests.max(1) as f64;
@@ -177,6 +223,7 @@ fn run(
     Ok(Measured {
         service: (after.0 - before.0) as f64 / requests,
         observer: (after.1 - before.1) as f64 / requests,
+        load: load_cpu as f64 / requests,
         rate: requests / secs.max(1e-9),
         service_busy: service_ran as f64 / (secs.max(1e-9) * 1e9),
         idle: (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64,
@@ -239,6 +286,7 @@ pub fn alternate_setups(
         .map(|runs| Measured {
             service: median(runs.iter().map(|m| m.service).collect()),
             observer: median(runs.iter().map(|m| m.observer).collect()),
+            load: median(runs.iter().map(|m| m.load).collect()),
             rate: median(runs.iter().map(|m| m.rate).collect()),
             service_busy: median(runs.iter().map(|m| m.service_busy).collect()),
             idle: median(runs.iter().map(|m| m.idle).collect()),
@@ -248,7 +296,7 @@ pub fn alternate_setups(
     let base = &measured[0];
     for (setup, m) in setups.iter().zip(&measured) {
         println!(
-            "   {:<34} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)  service ran {:.0}%, host idle {:.0}%",
+            "   {:<34} {:>8.0} {:>8.0} {:>8.0} {:>+8.0}   {:>8.0} req/s ({:.0}% of baseline)  service ran {:.0}%, host idle {:.0}%, load {:.0} ns",
             setup.label(),
             m.service,
             m.observer,
@@ -258,6 +306,7 @@ pub fn alternate_setups(
             m.rate / base.rate.max(1e-9) * 100.0,
             m.service_busy * 100.0,
             m.idle * 100.0,
+            m.load,
         );
     }
     Ok(measured)
