@@ -109,10 +109,13 @@ fn exchanges(
     out
 }
 
-/// The user-space pipeline on one thread: router, one shard and the store.
+/// The user-space pipeline on one thread: router, one shard and the store, event batches going round
+/// from the router to the shard and back as they do live.
 pub struct Pipeline {
     router: Router,
     batches: watcher::handoff::Receiver<EventBatch>,
+    /// Emptied batches handed back to the router, as the shard threads do.
+    spare: crossbeam_channel::Sender<EventBatch>,
     shard: Shard,
     writer: StoreWriter,
     /// Where records end up.
@@ -124,7 +127,7 @@ impl Pipeline {
     pub fn new(max_records: usize) -> Self {
         let counters = Arc::new(Counters::default());
         let (tx, batches) = watcher::handoff::bounded(1 << 16);
-        let (_, spare) = bounded(1);
+        let (spare_tx, spare) = bounded(64);
         let ctx = ShardContext {
             decoding: Decoding {
                 protocols: ProtocolSet::all(),
@@ -140,6 +143,7 @@ impl Pipeline {
         Self {
             router: Router::new(vec![tx], spare, counters, None),
             batches,
+            spare: spare_tx,
             shard: Shard::new(ctx),
             writer,
             store,
@@ -166,8 +170,10 @@ impl Pipeline {
             });
         }
         self.router.flush();
-        for batch in self.batches.try_iter() {
+        for mut batch in self.batches.try_iter() {
             self.shard.process(&batch);
+            batch.clear();
+            let _ = self.spare.try_send(batch);
             for record in self.shard.take_records() {
                 self.writer.insert_shared(record);
             }

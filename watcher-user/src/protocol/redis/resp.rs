@@ -335,8 +335,8 @@ impl RespDecoder {
         }
     }
 
-    /// Decodes a frame of the two shapes nearly all traffic has, when it lies wholly in `data` and is
-    /// kept whole: a request's array of bulk strings, and a reply's bulk string. One pass over the
+    /// Decodes a frame of the shapes nearly all traffic has, when it lies wholly in `data` and is kept
+    /// whole: a request's array of bulk strings, and a reply's bulk or simple string. One pass over the
     /// bytes, instead of a header line, a blob in progress and a placement per element. Returns the
     /// bytes used, or `None` (having changed nothing) to leave the frame to the general path, which
     /// decodes it to the same result: the `resp` fuzz target checks the two agree.
@@ -351,6 +351,10 @@ impl RespDecoder {
             (Role::Request, Some(b'*')) => self.whole_bulk_array(data),
             (Role::Response, Some(b'$')) => {
                 whole_bulk(data, 0, self.keep_bytes).map(|(blob, used)| (Frame::Bulk(blob), used))
+            }
+            // A replication link's `+FULLRESYNC` announces the snapshot: the general path's to see.
+            (Role::Response, Some(b'+')) if !self.replica.link => {
+                whole_line(data).map(|(line, used)| (Frame::Simple(Blob::full(line)), used))
             }
             _ => None,
         };
@@ -871,6 +875,19 @@ fn whole_bulk(data: &[u8], at: usize, room: usize) -> Option<(Blob, usize)> {
         redacted: false,
     };
     Some((blob, end + 2 - at))
+}
+
+/// A line wholly in `data` (which holds its tag first) read as the general path reads it: up to the
+/// first `\n`, a `\r` before it dropped, at most [`MAX_LINE`] long. Returns what follows the tag, and
+/// the bytes used.
+fn whole_line(data: &[u8]) -> Option<(&[u8], usize)> {
+    let nl = memchr(b'\n', data)?;
+    let line = &data[..nl];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > MAX_LINE {
+        return None;
+    }
+    Some((line.get(1..)?, nl + 1))
 }
 
 fn parse_int(digits: &[u8]) -> Result<i64, ()> {

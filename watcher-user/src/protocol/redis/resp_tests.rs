@@ -1361,3 +1361,34 @@ fn headers_the_fast_path_does_not_take_still_decode() {
         assert_eq!(got.len(), 1, "{:?}", String::from_utf8_lossy(data));
     }
 }
+
+#[test]
+fn simple_replies_decode_in_one_slice_as_the_general_path_does() {
+    // `+OK`, an empty one, one ending in a bare `\n`, one with a `\r` inside, then a bulk and an error
+    // that follow in the same slice.
+    let data = b"+OK\r\n+\r\n+PONG\n+a\rb\r\n$3\r\nabc\r\n-ERR no\r\n";
+    let got = frames_of(decode_every_split(Role::Response, KEEP_ALL, data));
+    let frames: Vec<&Frame> = got.iter().map(|d| &d.frame).collect();
+    assert_eq!(
+        frames,
+        [
+            &Frame::Simple(Blob::full("OK")),
+            &Frame::Simple(Blob::full("")),
+            &Frame::Simple(Blob::full("PONG")),
+            &Frame::Simple(Blob::full("a\rb")),
+            &Frame::Bulk(Blob::full("abc")),
+            &Frame::Error(Blob::full("ERR no")),
+        ]
+    );
+    let bytes: Vec<u64> = got.iter().map(|d| d.wire_bytes).collect();
+    assert_eq!(bytes, [5, 3, 6, 6, 9, 9]);
+}
+
+#[test]
+fn a_simple_reply_longer_than_a_line_may_be_loses_sync_on_both_paths() {
+    let mut data = b"+".to_vec();
+    data.extend(std::iter::repeat_n(b'x', MAX_LINE + 1));
+    data.extend_from_slice(b"\r\n");
+    let out = decode_chunks(Role::Response, KEEP_ALL, &[&data]);
+    assert!(matches!(out[..], [Output::LostSync(_)]), "{out:?}");
+}

@@ -391,7 +391,11 @@ fn command(frame: Frame) -> Option<Command> {
 /// The upper-cased command name (inline: every Redis command name fits, so naming costs no allocation).
 fn command_name(mut name: BlobData) -> CompactString {
     name.make_ascii_uppercase();
-    CompactString::from_utf8_lossy(&name)
+    // Checked as a whole first: the lossy conversion walks the bytes in chunks even when all are valid.
+    match std::str::from_utf8(&name) {
+        Ok(name) => CompactString::new(name),
+        Err(_) => CompactString::from_utf8_lossy(&name),
+    }
 }
 
 fn replies_wanted(command: &str, arg_count: usize) -> Want {
