@@ -396,6 +396,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The search by first letter ([`PARTS_FROM`]) finds what a plain search of the compacted
+        /// name for every part finds.
+        #[test]
+        fn names_are_judged_as_a_plain_search_would(
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "to", "ken", "pass", "word", "x", "s", "rf", "api", "-", "_", "Key", "coo",
+                    "kie", "session", "secr", "et", "a", "uth", "sig", "csrf", "9", "%5F", "é",
+                ]),
+                0..8,
+            )
+        ) {
+            let name = words.concat();
+            let compact: Vec<u8> = percent_decode(name.as_bytes(), &mut [0u8; NAME_MAX * 3])
+                .iter()
+                .filter_map(|&b| Some(NAME_BYTE[usize::from(b)]).filter(|&c| c != 0))
+                .take(NAME_MAX)
+                .collect();
+            let plain = SECRET_NAMES.contains(&&compact[..])
+                || SECRET_PARTS
+                    .iter()
+                    .any(|part| compact.windows(part.len()).any(|w| w == *part));
+            proptest::prop_assert_eq!(is_secret_name(name.as_bytes()), plain, "{}", name);
+        }
+    }
+
     #[test]
     fn a_very_long_name_is_judged_by_its_start_without_overflowing() {
         let long = format!("token{}", "x".repeat(10_000));

@@ -4,28 +4,49 @@
 use crate::protocol::common::{vec_bytes, Blob};
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
-/// UTF-8), secrets masked. All fields share one buffer: a head has dozens of them, and a `String` per
-/// name and value was the largest allocation cost of decoding HTTP.
+/// UTF-8), secrets masked. The names share one string and the values one buffer: a head has dozens of
+/// fields, and a `String` per name and value was the largest allocation cost of decoding HTTP; names
+/// kept as a string are read back without checking their UTF-8 again.
 #[derive(Clone, Debug, Default)]
 pub struct Headers {
-    raw: Vec<u8>,
+    names: String,
+    values: Vec<u8>,
     fields: Vec<Field>,
 }
 
-/// Where one field lies in [`Headers::raw`]: the value starts where the name ends.
+/// Where one field ends in [`Headers::names`] and [`Headers::values`]; it starts where the field
+/// before it ends.
 #[derive(Clone, Copy, Debug)]
 struct Field {
-    start: u32,
     name_end: u32,
-    end: u32,
+    value_end: u32,
     /// Whether the value's secrets were masked.
     redacted: bool,
 }
 
+/// A field's name and value ranges, from its end and the end of the field before it.
+fn ranges(before: Option<&Field>, f: &Field) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let (name_start, value_start) = before.map_or((0, 0), |b| (b.name_end, b.value_end));
+    (
+        name_start as usize..f.name_end as usize,
+        value_start as usize..f.value_end as usize,
+    )
+}
+
 impl Headers {
+    /// Room for `fields` fields of `name_bytes` and `value_bytes` in all, so a head is stored in three
+    /// allocations made once.
+    pub fn with_capacity(fields: usize, name_bytes: usize, value_bytes: usize) -> Self {
+        Self {
+            names: String::with_capacity(name_bytes),
+            values: Vec::with_capacity(value_bytes),
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
     /// Heap bytes they hold.
     pub fn heap_bytes(&self) -> usize {
-        self.raw.capacity() + vec_bytes(&self.fields)
+        self.names.capacity() + self.values.capacity() + vec_bytes(&self.fields)
     }
 
     /// Appends a field.
@@ -35,14 +56,11 @@ impl Headers {
 
     /// Appends a field whose value was already masked when `redacted`.
     pub fn push_marked(&mut self, name: &str, value: &[u8], redacted: bool) {
-        let start = self.raw.len() as u32;
-        self.raw.extend_from_slice(name.as_bytes());
-        let name_end = self.raw.len() as u32;
-        self.raw.extend_from_slice(value);
+        self.names.push_str(name);
+        self.values.extend_from_slice(value);
         self.fields.push(Field {
-            start,
-            name_end,
-            end: self.raw.len() as u32,
+            name_end: self.names.len() as u32,
+            value_end: self.values.len() as u32,
             redacted,
         });
     }
@@ -54,12 +72,13 @@ impl Headers {
 
     /// The fields, in order, each with whether its value was masked.
     pub fn iter_marked(&self) -> impl Iterator<Item = (&str, &[u8], bool)> {
-        self.fields.iter().map(|f| {
-            let name = &self.raw[f.start as usize..f.name_end as usize];
+        let befores = std::iter::once(None).chain(self.fields.iter().map(Some));
+        befores.zip(&self.fields).map(|(before, f)| {
+            let (name, value) = ranges(before, f);
             (
-                // Names only ever come from `push`, which takes `&str`.
-                std::str::from_utf8(name).unwrap_or_default(),
-                &self.raw[f.name_end as usize..f.end as usize],
+                // Every field's name ends where `push` ended a `&str`, so this never fails.
+                self.names.get(name).unwrap_or_default(),
+                self.values.get(value).unwrap_or_default(),
                 f.redacted,
             )
         })
@@ -69,32 +88,31 @@ impl Headers {
     /// found a secret and returns whether it found any.
     pub fn redact_with(&mut self, mut rule: impl FnMut(&str, &mut [u8]) -> bool) -> bool {
         let mut found = false;
+        let mut before = None;
         for f in &mut self.fields {
-            let (names, values) = self.raw.split_at_mut(f.name_end as usize);
-            let name = std::str::from_utf8(&names[f.start as usize..]).unwrap_or_default();
-            if rule(name, &mut values[..(f.end - f.name_end) as usize]) {
-                f.redacted = true;
-                found = true;
+            let (name, value) = ranges(before.as_ref(), f);
+            let name = self.names.get(name).unwrap_or_default();
+            if let Some(value) = self.values.get_mut(value) {
+                if rule(name, value) {
+                    f.redacted = true;
+                    found = true;
+                }
             }
+            before = Some(*f);
         }
         found
     }
 
     /// The value of the first field named `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        // On raw bytes: this runs for several names on every message.
-        self.fields
-            .iter()
-            .find(|f| {
-                self.raw[f.start as usize..f.name_end as usize]
-                    .eq_ignore_ascii_case(name.as_bytes())
-            })
-            .map(|f| &self.raw[f.name_end as usize..f.end as usize])
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
     }
 
     /// Bytes of names and values together.
     pub fn byte_len(&self) -> usize {
-        self.raw.len()
+        self.names.len() + self.values.len()
     }
 
     /// Whether there are none.
@@ -281,5 +299,39 @@ mod tests {
         assert_eq!((x.path(), x.query()), ("/", None));
         let x = exchange("*", None);
         assert_eq!((x.path(), x.query(), x.host()), ("*", None, None));
+    }
+
+    #[test]
+    fn headers_keep_their_fields_in_order_and_mask_values_in_place() {
+        let fields: [(&str, &[u8]); 4] = [
+            ("Host", b"example.com"),
+            ("X-Empty", b""),
+            ("Authorization", b"Bearer abc"),
+            // Not UTF-8, and a name that is.
+            ("X-\u{e9}t\u{e9}", b"\xff\xfe"),
+        ];
+        let mut sized = Headers::with_capacity(4, 30, 30);
+        for (name, value) in fields {
+            sized.push(name, value);
+        }
+        let mut grown: Headers = fields.into_iter().collect();
+        assert_eq!(sized, grown);
+        assert_eq!(grown.iter().collect::<Vec<_>>(), fields);
+        assert_eq!(grown.byte_len(), 4 + 11 + 7 + 13 + 10 + 7 + 2);
+        assert_eq!(grown.get("authorization"), Some(&b"Bearer abc"[..]));
+        assert_eq!(grown.get("x-empty"), Some(&b""[..]));
+        assert_eq!(grown.get("cookie"), None);
+        let found = grown.redact_with(|name, value| {
+            let secret = name == "Authorization";
+            if secret {
+                value[7..].fill(b'*');
+            }
+            secret
+        });
+        assert!(found);
+        let marked: Vec<_> = grown.iter_marked().collect();
+        assert_eq!(marked[2], ("Authorization", &b"Bearer ***"[..], true));
+        assert!(marked.iter().filter(|m| m.2).count() == 1);
+        assert_ne!(sized, grown, "a masked field differs from the one sent");
     }
 }

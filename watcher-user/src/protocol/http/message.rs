@@ -520,7 +520,13 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
 }
 
 fn headers_of(fields: &[httparse::Header<'_>]) -> Headers {
-    fields.iter().map(|h| (h.name, h.value)).collect()
+    let names = fields.iter().map(|h| h.name.len()).sum();
+    let values = fields.iter().map(|h| h.value.len()).sum();
+    let mut headers = Headers::with_capacity(fields.len(), names, values);
+    for h in fields {
+        headers.push(h.name, h.value);
+    }
+    headers
 }
 
 /// `1a;ext=x` → 26.
