@@ -45,7 +45,7 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
         "\n== Telemetry overhead: wrk -t 1 -c 50 -d {secs}s against nginx (as in the HTTP section), watcher without and with --metrics-listen and --otlp-endpoint (a collector that accepts everything); {} alternating rounds, medians",
         plan.rounds
     );
-    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle");
+    println!("   CPU ns per request: nginx worker, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle; the load generator's CPU per request");
     let requests = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     collector(Arc::clone(&requests), Arc::clone(&bytes))?;
