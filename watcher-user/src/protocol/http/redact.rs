@@ -90,11 +90,54 @@ fn redact_header(policy: &Redaction, name: &str, value: &mut [u8]) -> bool {
         }
     } else if is("location") || is("content-location") || is("referer") {
         mask_url(value)
-    } else if is_secret_name(name.as_bytes()) || policy.is_extra_header(name) {
+    } else if policy.is_extra_header(name)
+        || (!is_common_and_harmless(name) && is_secret_name(name.as_bytes()))
+    {
         mask(value)
     } else {
         false
     }
+}
+
+/// Header names most messages carry, none of them a secret by [`is_secret_name`] (a test checks it):
+/// recognised by length and a comparison, so the search of a name for secret parts, several times
+/// dearer, runs only for the rest.
+const COMMON_HARMLESS: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "age",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "date",
+    "etag",
+    "expires",
+    "host",
+    "if-modified-since",
+    "if-none-match",
+    "keep-alive",
+    "last-modified",
+    "origin",
+    "pragma",
+    "server",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "vary",
+    "via",
+    "x-forwarded-for",
+    "x-request-id",
+];
+
+/// Whether `name` (any case) is one of [`COMMON_HARMLESS`].
+fn is_common_and_harmless(name: &str) -> bool {
+    COMMON_HARMLESS
+        .iter()
+        .any(|h| h.len() == name.len() && h.eq_ignore_ascii_case(name))
 }
 
 /// How a body is searched for secrets.
@@ -133,6 +176,21 @@ fn body_format(headers: &Headers, body: &Blob) -> BodyFormat {
 mod tests {
     use super::*;
     use crate::protocol::http::exchange::{HttpRequest, HttpResponse};
+
+    #[test]
+    fn the_common_harmless_headers_are_no_secrets_and_skipping_them_changes_nothing() {
+        for name in COMMON_HARMLESS {
+            assert!(!is_secret_name(name.as_bytes()), "{name}");
+            assert!(is_common_and_harmless(&name.to_ascii_uppercase()), "{name}");
+        }
+        assert!(!is_common_and_harmless("X-Api-Key"));
+        assert!(!is_common_and_harmless("hosts"));
+        // A header the user asked for is masked even when it is one of them.
+        let policy = Redaction::new(vec!["Server".to_owned()]);
+        let mut value = b"nginx".to_vec();
+        assert!(redact_header(&policy, "server", &mut value));
+        assert_eq!(value, b"*****");
+    }
 
     fn exchange(
         target: &str,
