@@ -1,5 +1,5 @@
-//! The decoded HTTP exchange: a request and its final response, with the header fields in one buffer,
-//! and what filters and views read of it (path, query, host, status).
+//! The decoded HTTP exchange: a request and its final response, with the header fields in two shared
+//! buffers (names, values), and what filters and views read of it (path, query, host, status).
 
 use crate::protocol::common::{vec_bytes, Blob};
 
