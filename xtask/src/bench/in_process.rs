@@ -28,16 +28,16 @@ const HTTP: [&str; 2] = [
 const RUNS: usize = 3;
 
 /// Runs the pipeline benches [`RUNS`] times and returns the lowest cost per record of each protocol,
-/// with every run's figures (Redis, HTTP) for the record.
-pub fn measure() -> Result<(InProcess, Vec<(f64, f64)>)> {
+/// with every run's figures for the record.
+pub fn measure() -> Result<(InProcess, Vec<InProcess>)> {
     let runs = (0..RUNS)
-        .map(|_| measure_once().map(|m| (m.redis_ns, m.http_ns)))
+        .map(|_| measure_once())
         .collect::<Result<Vec<_>>>()?;
-    let fastest = |pick: fn(&(f64, f64)) -> f64| runs.iter().map(pick).fold(f64::MAX, f64::min);
+    let fastest = |pick: fn(&InProcess) -> f64| runs.iter().map(pick).fold(f64::MAX, f64::min);
     Ok((
         InProcess {
-            redis_ns: fastest(|r| r.0),
-            http_ns: fastest(|r| r.1),
+            redis_ns: fastest(|r| r.redis_ns),
+            http_ns: fastest(|r| r.http_ns),
         },
         runs,
     ))

@@ -164,7 +164,7 @@ pub fn run(
     let in_process = if wanted(Section::Overhead) || wanted(Section::Http) {
         println!("\n== In-process reference: the pipeline benches, for the observer targets");
         let (measured, runs) = in_process::measure()?;
-        let each = |pick: fn(&(f64, f64)) -> f64| {
+        let each = |pick: fn(&in_process::InProcess) -> f64| {
             runs.iter()
                 .map(|r| format!("{:.0}", pick(r)))
                 .collect::<Vec<_>>()
@@ -174,9 +174,9 @@ pub fn run(
             "   parse+pair+store+NDJSON per record, the fastest of {} runs: Redis {:.0} ns ({}), HTTP {:.0} ns ({})",
             runs.len(),
             measured.redis_ns,
-            each(|r| r.0),
+            each(|r| r.redis_ns),
             measured.http_ns,
-            each(|r| r.1),
+            each(|r| r.http_ns),
         );
         Some(measured)
     } else {

@@ -136,11 +136,17 @@ impl Measured {
         self.service + self.observer
     }
 
+    /// CPU ns per request of the service, its observer and the load together: all the work a request
+    /// made on the host.
+    pub fn with_load(&self) -> f64 {
+        self.total() + self.load
+    }
+
     /// The most requests per second the host's CPUs allow at the CPU the service, the observer and the
     /// load each spent per request: the rate if no CPU ever sat idle.
     pub fn ceiling(&self) -> f64 {
         let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        cpus as f64 * 1e9 / (self.total() + self.load).max(1.0)
+        cpus as f64 * 1e9 / self.with_load().max(1.0)
     }
 
     /// The share of [`Self::ceiling`] the load reached: what scheduling lost, not anyone's work.
@@ -156,7 +162,7 @@ pub fn print_ceiling(label: &str, base: &Measured, x: &Measured, floor: f64) {
     let by_cost = x.ceiling() / base.ceiling().max(1e-9);
     let by_scheduling = x.reached() / base.reached().max(1e-9);
     // floor = ceiling ratio at baseline's scheduling <=> x's CPU per request <= base's / floor.
-    let observer_max = (base.total() + base.load) / floor - x.service - x.load;
+    let observer_max = base.with_load() / floor - x.service - x.load;
     let needs = if observer_max > 0.0 {
         format!("needs {label}'s own CPU <= {observer_max:.0} ns per request at this run's service and load cost")
     } else {
@@ -165,8 +171,8 @@ pub fn print_ceiling(label: &str, base: &Measured, x: &Measured, floor: f64) {
     };
     println!(
         "   ceiling: at the CPU spent per request (service + observer + load: baseline {:.0}, {label} {:.0} ns) the host's CPUs allow {:.0} and {:.0} req/s; the runs reached {:.0}% and {:.0}% of them. Kept {:.0}% = {:.0}% (CPU per request) x {:.0}% (scheduling); {:.0}% kept at baseline's scheduling {needs}",
-        base.total() + base.load,
-        x.total() + x.load,
+        base.with_load(),
+        x.with_load(),
         base.ceiling(),
         x.ceiling(),
         base.reached() * 100.0,
