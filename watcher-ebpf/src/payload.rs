@@ -5,7 +5,8 @@
 //! costs one event, not nine. A whole chunk's worth of one buffer is read straight into a reserved ring
 //! record; smaller pieces are packed in a per-CPU scratch event and then output. The copy runs in a
 //! `bpf_loop`, one step per piece, because a plain loop over a thousand iovecs and sixteen chunks is far
-//! more than the verifier will walk.
+//! more than the verifier will walk. The commonest call of all, one buffer smaller than a chunk (a
+//! request, a reply), skips the loop: it is the loop's single step, done in place.
 //!
 //! Every chunk carries the call's true byte count, its stream position and its offset in the call, so
 //! user space can tell exactly which bytes were captured and which were not (a call longer than the
@@ -130,6 +131,11 @@ pub fn emit(
         store(&mut *comm.add(1), 0);
     }
     const _: () = assert!(COMM_LEN == 16);
+    if call.vectored == 0 && want > 0 && want < CHUNK_SIZE as u64 && want <= call.len {
+        // One buffer, less than a chunk: the copy loop would take one step to do just this, and
+        // calling it costs more than the copy of a typical request.
+        return emit_one_piece(slot, call.buf, want, base_flags, cfg.wake_bytes);
+    }
     let copy = &mut slot.copy;
     store(&mut copy.buf, call.buf);
     store(&mut copy.len, call.len);
@@ -177,6 +183,36 @@ pub fn emit(
         header.chunk_len = 0;
         output(scratch, 0, copy.wake_bytes);
     }
+}
+
+/// Sends a call whose `want` bytes lie in one user buffer at `buf` and fit in one chunk, as the copy
+/// loop would (one chunk that is the call's last), without entering the loop.
+#[inline(always)]
+fn emit_one_piece(scratch: &mut Scratch, buf: u64, want: u64, base_flags: u8, wake_bytes: u32) {
+    // Masked so the verifier sees the length bounded by the event's data (the caller checked it).
+    let n = want & (CHUNK_SIZE as u64 - 1);
+    // SAFETY: `n` is less than the event's data; the helper validates the user address and fails
+    // instead of faulting.
+    let read = unsafe {
+        bpf_probe_read_user_raw(
+            scratch.event.data.as_mut_ptr().cast(),
+            n as u32,
+            buf as *const c_void,
+        )
+    };
+    let header = &mut scratch.event.header;
+    header.chunk_offset = 0;
+    if read != 0 {
+        // As the loop does when a piece cannot be read: an empty last chunk marked failed.
+        loss::count(|l| l.copy_failed += 1);
+        header.flags = base_flags | flags::LAST_CHUNK | flags::COPY_FAILED;
+        header.chunk_len = 0;
+        output(scratch, 0, u64::from(wake_bytes));
+        return;
+    }
+    header.flags = base_flags | flags::LAST_CHUNK;
+    header.chunk_len = n as u32;
+    output(scratch, n as usize, u64::from(wake_bytes));
 }
 
 /// Writes `value` to `field` as stores of its own. Plain stores of zeros side by side are merged by the
