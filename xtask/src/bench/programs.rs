@@ -4,6 +4,9 @@
 //! tables, which subtract two noisy measurements, this is the time spent inside the programs, so a
 //! change to the kernel side shows here even when the server's added CPU is lost in the noise.
 //!
+//! A run with every connection filtered out by port splits watcher's time into finding a call's socket
+//! and copying its bytes.
+//!
 //! Statistics cost two clock reads per program run, so they are on only for this section, and are put
 //! back as they were afterwards.
 
@@ -19,10 +22,16 @@ use super::{
 
 const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
 
+/// Watcher with every connection of the server filtered out by port: the programs run as far as the
+/// socket lookup and copy nothing. Set against empty programs and full watcher, it splits watcher's
+/// program time into finding the call and its socket, and copying its bytes into the ring.
+const COPYING_NOTHING: Setup = Setup::Watcher(&["--port", "1"]);
+
 /// The setups measured, before [`service::with_against`] adds an older build.
-const SETUPS: [Setup; 3] = [
+const SETUPS: [Setup; 4] = [
     Setup::EmptyPrograms("raw"),
     Setup::Watcher(&["--syscall-hooks", "tracepoints"]),
+    COPYING_NOTHING,
     Setup::Watcher(&[]),
 ];
 
@@ -97,6 +106,7 @@ pub fn section(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
             ));
         }
     }
+    let mut time_of = BTreeMap::new();
     for (setup, runs) in setups.iter().zip(runs) {
         let time = median(runs.iter().map(|r| r.0).collect());
         let count = median(runs.iter().map(|r| r.1).collect());
@@ -107,6 +117,20 @@ pub fn section(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
             count,
             time / count.max(1e-9),
         );
+        time_of.insert(setup.label(), time);
     }
+    let of = |setup: Setup| time_of.get(&setup.label()).copied().unwrap_or(0.0);
+    let (empty, finding, all) = (
+        of(Setup::EmptyPrograms("raw")),
+        of(COPYING_NOTHING),
+        of(Setup::Watcher(&[])),
+    );
+    println!(
+        "   watcher's {all:.0} ns = {empty:.0} the empty hook + {:.0} finding the call, its task and its socket \
+         (--port 1, which copies nothing) + {:.0} copying the bytes into the ring; only the server's calls \
+         are copied, so that last part is all added to the server",
+        finding - empty,
+        all - finding,
+    );
     Ok(())
 }
