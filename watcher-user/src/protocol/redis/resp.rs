@@ -250,6 +250,9 @@ struct Aggregate {
 /// costs memory too (16 million nulls in one reply would otherwise be kept whole).
 const ELEMENT_COST: usize = 16;
 
+/// Requests of more elements are rare and take the general way, not the one-pass one.
+const WHOLE_ARRAY_MOST: usize = 64;
+
 /// Decoder state for one direction.
 #[derive(Debug)]
 pub struct RespDecoder {
@@ -267,6 +270,9 @@ pub struct RespDecoder {
     frame_started: bool,
     frame_bytes: u64,
     frame_start_ns: u64,
+    /// An emptied element vector handed back by the frame's consumer ([`Self::recycle`]), which the
+    /// next whole request fills instead of allocating one.
+    spare_items: Vec<Frame>,
 }
 
 impl RespDecoder {
@@ -285,6 +291,16 @@ impl RespDecoder {
             frame_started: false,
             frame_bytes: 0,
             frame_start_ns: 0,
+            spare_items: Vec::new(),
+        }
+    }
+
+    /// Takes back the element vector of a frame this decoder made, once emptied, for the next request.
+    /// A vector grown for an unusually long command is let go, so a spare never holds much.
+    pub fn recycle(&mut self, mut items: Vec<Frame>) {
+        items.clear();
+        if items.capacity() <= WHOLE_ARRAY_MOST && items.capacity() > self.spare_items.capacity() {
+            self.spare_items = items;
         }
     }
 
@@ -372,20 +388,23 @@ impl RespDecoder {
     /// would be cut or skipped). The budget is spent as the general path spends it: an element is kept
     /// while less than `keep_bytes` was charged before it, keeps what is left of the budget, and is
     /// charged [`ELEMENT_COST`] plus its bytes.
-    fn whole_bulk_array(&self, data: &[u8]) -> Option<(Frame, usize)> {
-        /// Longer arrays are rare in requests and go the general way.
-        const MOST: u64 = 64;
+    fn whole_bulk_array(&mut self, data: &[u8]) -> Option<(Frame, usize)> {
         let (count, mut at) = header_count(data, 1)?;
-        if count == 0 || count > MOST {
+        if count == 0 || count > WHOLE_ARRAY_MOST as u64 {
             return None;
         }
-        let mut items = Vec::with_capacity(count as usize);
+        let mut items = std::mem::take(&mut self.spare_items);
+        items.reserve(count as usize);
         let mut charged = 0;
         for _ in 0..count {
-            if charged >= self.keep_bytes {
+            let bulk = (charged < self.keep_bytes)
+                .then(|| whole_bulk(data, at, self.keep_bytes - charged))
+                .flatten();
+            let Some((blob, used)) = bulk else {
+                // The general way decodes it; the vector waits for the next request.
+                self.recycle(items);
                 return None;
-            }
-            let (blob, used) = whole_bulk(data, at, self.keep_bytes - charged)?;
+            };
             charged += ELEMENT_COST + blob.data.len();
             items.push(Frame::Bulk(blob));
             at += used;

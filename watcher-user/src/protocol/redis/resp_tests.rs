@@ -1392,3 +1392,58 @@ fn a_simple_reply_longer_than_a_line_may_be_loses_sync_on_both_paths() {
     let out = decode_chunks(Role::Response, KEEP_ALL, &[&data]);
     assert!(matches!(out[..], [Output::LostSync(_)]), "{out:?}");
 }
+
+#[test]
+fn a_recycled_element_vector_carries_the_next_request_and_an_oversized_one_is_let_go() {
+    let mut dec = RespDecoder::new(Role::Request, KEEP_ALL, true);
+    let mut out = Vec::new();
+    let mut next_items = |dec: &mut RespDecoder, data: &[u8]| {
+        out.clear();
+        dec.feed(data, TS, &mut out);
+        match out.pop() {
+            Some(Output::Frame(Decoded {
+                frame: Frame::Array(items),
+                ..
+            })) => items,
+            other => panic!("one array frame, got {other:?}"),
+        }
+    };
+    // A capacity no request here would be given fresh tells the recycled vector apart (an address
+    // would not: the allocator may hand a freed block straight back).
+    const MARKED: usize = 40;
+    dec.recycle(Vec::with_capacity(MARKED));
+    let first = next_items(&mut dec, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    assert_eq!(
+        first.capacity(),
+        MARKED,
+        "the recycled vector was not reused"
+    );
+    assert_eq!(first.len(), 3);
+    dec.recycle(first);
+    let second = next_items(&mut dec, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    assert_eq!(
+        second.capacity(),
+        MARKED,
+        "the vector was not handed back again"
+    );
+    assert_eq!(
+        second.len(),
+        2,
+        "elements of the last request were left in it"
+    );
+    dec.recycle(second);
+    // A request too long for the one-pass path leaves the spare where it was.
+    let mut long = b"*65\r\n".to_vec();
+    for _ in 0..65 {
+        long.extend_from_slice(b"$1\r\nx\r\n");
+    }
+    let long_items = next_items(&mut dec, &long);
+    assert_eq!(long_items.len(), 65);
+    dec.recycle(long_items);
+    let third = next_items(&mut dec, b"*1\r\n$4\r\nPING\r\n");
+    assert_eq!(
+        third.capacity(),
+        MARKED,
+        "a vector of 65 elements replaced the spare"
+    );
+}

@@ -143,7 +143,7 @@ impl RedisSession {
             name: command,
             mut args,
             announced_args,
-        }) = command(decoded.frame)
+        }) = command(decoded.frame, |items| self.pairing.requests.recycle(items))
         else {
             return;
         };
@@ -363,8 +363,10 @@ struct Command {
 }
 
 /// The command an array frame (whole or cut by the capture size) carries; `None` for anything else.
-fn command(frame: Frame) -> Option<Command> {
-    let (items, announced) = match frame {
+/// The frame's emptied element vector goes to `recycle`, so the decoder can fill it with the next
+/// command instead of allocating one per request.
+fn command(frame: Frame, recycle: impl FnOnce(Vec<Frame>)) -> Option<Command> {
+    let (mut items, announced) = match frame {
         Frame::Array(items) => {
             let n = items.len();
             (items, n)
@@ -375,15 +377,24 @@ fn command(frame: Frame) -> Option<Command> {
         },
         _ => return None,
     };
-    let mut words = items.into_iter().filter_map(|f| match f {
-        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
-        Frame::Integer(i) => Some(Blob::full(i.to_string())),
-        _ => None,
-    });
-    let name = command_name(words.next()?.data);
+    let mut name = None;
+    let mut args = Args::new();
+    for item in items.drain(..) {
+        let word = match item {
+            Frame::Bulk(b) | Frame::Simple(b) => b,
+            Frame::Integer(i) => Blob::full(i.to_string()),
+            _ => continue,
+        };
+        if name.is_none() {
+            name = Some(word);
+        } else {
+            args.push(word);
+        }
+    }
+    recycle(items);
     Some(Command {
-        name,
-        args: words.collect(),
+        name: command_name(name?.data),
+        args,
         announced_args: announced.saturating_sub(1),
     })
 }
@@ -448,7 +459,8 @@ fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
 /// A command the primary propagated over a replication link; `None` if the frame is not a command.
 fn replicated(decoded: Decoded) -> Option<Paired> {
     let truncated = decoded.frame.is_truncated();
-    let Command { name, args, .. } = command(decoded.frame)?;
+    // Not handed back: replicated commands are a primary's replies, decoded by the other decoder.
+    let Command { name, args, .. } = command(decoded.frame, drop)?;
     Some(Paired {
         exchange: RedisExchange {
             kind: ExchangeKind::Replicated,
