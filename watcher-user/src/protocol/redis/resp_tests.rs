@@ -1395,6 +1395,9 @@ fn a_simple_reply_longer_than_a_line_may_be_loses_sync_on_both_paths() {
 
 #[test]
 fn a_recycled_element_vector_carries_the_next_request_and_an_oversized_one_is_let_go() {
+    // A capacity no request here would be given fresh tells the recycled vector apart (an address
+    // would not: the allocator may hand a freed block straight back).
+    const MARKED: usize = 40;
     let mut dec = RespDecoder::new(Role::Request, KEEP_ALL, true);
     let mut out = Vec::new();
     let mut next_items = |dec: &mut RespDecoder, data: &[u8]| {
@@ -1408,9 +1411,6 @@ fn a_recycled_element_vector_carries_the_next_request_and_an_oversized_one_is_le
             other => panic!("one array frame, got {other:?}"),
         }
     };
-    // A capacity no request here would be given fresh tells the recycled vector apart (an address
-    // would not: the allocator may hand a freed block straight back).
-    const MARKED: usize = 40;
     dec.recycle(Vec::with_capacity(MARKED));
     let first = next_items(&mut dec, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     assert_eq!(
