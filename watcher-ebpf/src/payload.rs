@@ -170,19 +170,23 @@ pub fn emit(
     }
     let copy = &scratch.copy;
     if copy.done < want || want == 0 {
-        // Close the call with an empty chunk, so user space knows the rest is missing.
-        let header = &mut scratch.event.header;
-        header.flags = base_flags
-            | flags::LAST_CHUNK
-            | if copy.failed != 0 {
-                flags::COPY_FAILED
-            } else {
-                0
-            };
-        header.chunk_offset = copy.done as u32;
-        header.chunk_len = 0;
-        output(scratch, 0, copy.wake_bytes);
+        let (done, failed, wake_bytes) = (copy.done, copy.failed != 0, copy.wake_bytes);
+        close_short(scratch, base_flags, done, failed, wake_bytes);
     }
+}
+
+/// Closes a call whose copy ended after `done` bytes, short of what it moved, with an empty last
+/// chunk, so user space knows the rest is missing (and, when `failed`, that user memory could not be
+/// read).
+#[inline(always)]
+fn close_short(scratch: &mut Scratch, base_flags: u8, done: u64, failed: bool, wake_bytes: u64) {
+    let header = &mut scratch.event.header;
+    header.flags = base_flags
+        | flags::LAST_CHUNK
+        | if failed { flags::COPY_FAILED } else { 0 };
+    header.chunk_offset = done as u32;
+    header.chunk_len = 0;
+    output(scratch, 0, wake_bytes);
 }
 
 /// Sends a call whose `want` bytes lie in one user buffer at `buf` and fit in one chunk, as the copy
@@ -200,16 +204,14 @@ fn emit_one_piece(scratch: &mut Scratch, buf: u64, want: u64, base_flags: u8, wa
             buf as *const c_void,
         )
     };
-    let header = &mut scratch.event.header;
-    header.chunk_offset = 0;
     if read != 0 {
-        // As the loop does when a piece cannot be read: an empty last chunk marked failed.
+        // As the loop ends when a piece cannot be read.
         loss::count(|l| l.copy_failed += 1);
-        header.flags = base_flags | flags::LAST_CHUNK | flags::COPY_FAILED;
-        header.chunk_len = 0;
-        output(scratch, 0, u64::from(wake_bytes));
+        close_short(scratch, base_flags, 0, true, u64::from(wake_bytes));
         return;
     }
+    let header = &mut scratch.event.header;
+    header.chunk_offset = 0;
     header.flags = base_flags | flags::LAST_CHUNK;
     header.chunk_len = n as u32;
     output(scratch, n as usize, u64::from(wake_bytes));
