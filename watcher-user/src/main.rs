@@ -14,6 +14,10 @@ use watcher::{
     ndjson::file::OpenError,
 };
 
+/// jemalloc, for the records made on one thread and freed on another (see `Cargo.toml`).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let recording = std::env::args_os().nth(1).is_some_and(|a| a == "record");
     let cli = match Cli::try_parse() {

@@ -81,8 +81,6 @@ impl Pipeline {
         let report = preflight::run()?;
         let mut notes = setup_notes(&report, cfg);
         let kernel = kernel_config(cfg)?;
-        release_freed_heap();
-        return_large_blocks();
         // Measure the clock and read listeners before attaching, so the first events are interpreted right.
         let clock = WallClock::measure();
         let listeners: Arc<HashSet<u16>> = Arc::new(listeners::listening_ports());
@@ -254,33 +252,6 @@ fn tls_notes(scan: &Scan, outcomes: &[Result<(), loader::LoadError>]) -> Vec<Str
         ));
     }
     notes
-}
-
-/// Hands memory freed so far back to the kernel. Parsing the kernel's BTF takes tens of MiB that are
-/// free again once the offsets are known, but glibc keeps freed heap pages mapped; without this they
-/// would count against watcher's resident memory for the whole run.
-#[allow(unsafe_code)]
-fn release_freed_heap() {
-    // SAFETY: malloc_trim only returns free pages of the allocator's own heaps; it has no preconditions
-    // and touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Makes the allocator serve blocks of 256 KiB and more from their own mappings, returned to the kernel
-/// when freed. By default glibc raises that threshold as large blocks are freed, after which large
-/// values (1 MiB Redis values, whole bodies) come from the heaps of the threads that decoded them and
-/// stay resident after the store has evicted them: `cargo xtask bench --only memory` measured 464 MiB
-/// above `--max-memory` that way, against about 200 with the threshold fixed.
-#[allow(unsafe_code)]
-fn return_large_blocks() {
-    const THRESHOLD: libc::c_int = 256 * 1024;
-    // SAFETY: mallopt only changes the allocator's policy for later allocations; it has no
-    // preconditions and touches no live allocation.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
-    }
 }
 
 /// The capture thread: reads the ring on a tokio runtime of its own and feeds `router`.
