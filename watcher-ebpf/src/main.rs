@@ -4,11 +4,12 @@
 //! Entry points are thin (`fn x(ctx) -> u32` calling into a module); what a socket syscall means is in
 //! `syscall` (for the raw `sys_exit` hook and the fallback syscall tracepoints alike), filtering in `task`
 //! and `socket`, copying in `payload`, TLS calls in `tls` (OpenSSL) and `go_tls` (Go), following a recorded command's process tree in `process`,
-//! counting of loss in `loss`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
+//! counting of loss in `loss`, the benchmark's floor of a capture in `floor`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
 //! enough for the verifier and cheap for the traced process.
 #![no_std]
 #![no_main]
 
+mod floor;
 mod go_tls;
 mod loss;
 mod maps;
@@ -189,6 +190,15 @@ pub fn noop(_ctx: TracePointContext) -> u32 {
 /// Does nothing, on the raw `sys_exit` tracepoint: the floor of the preferred hook.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn noop_raw(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+/// The least a capture must do per call, on the raw `sys_exit` tracepoint: `watcher bench-probes
+/// --least-copy` attaches it so the benchmark can tell what copying the bytes costs from the rest of our
+/// programs (see `floor`).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn least_copy(ctx: RawTracePointContext) -> i32 {
+    let _ = floor::least_copy(&ctx);
     0
 }
 

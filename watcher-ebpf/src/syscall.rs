@@ -45,7 +45,7 @@ pub enum Shape {
 
 /// The call `(fd, a1, a2)` of `shape` by thread `owner`, as the copy needs it.
 #[inline(always)]
-fn io_call(
+pub fn io_call(
     owner: u64,
     dir: u8,
     shape: Shape,
@@ -247,11 +247,11 @@ pub fn enter_close(ctx: &TracePointContext) -> Option<()> {
 /// number and the code segment the call came from.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct SavedRegs {
-    dx: u64,
-    si: u64,
-    di: u64,
-    orig_ax: u64,
+pub struct SavedRegs {
+    pub dx: u64,
+    pub si: u64,
+    pub di: u64,
+    pub orig_ax: u64,
     ip: u64,
     cs: u64,
 }
@@ -262,7 +262,7 @@ const PT_REGS_DX: u64 = 96;
 const USER_CS: u64 = 0x33;
 
 /// x86_64 syscall numbers of the hooked calls.
-mod nr {
+pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;
     pub const CLOSE: u64 = 3;
@@ -278,6 +278,17 @@ mod nr {
     pub const ACCEPT4: u64 = 288;
 }
 
+/// The registers a 64-bit call from user space saved at entry, at a raw `sys_exit`
+/// (`sys_exit(struct pt_regs *regs, long ret)`); none for a 32-bit (compat) call.
+#[inline(always)]
+pub fn saved_regs(ctx: &RawTracePointContext) -> Option<SavedRegs> {
+    let regs: u64 = ctx.arg(0);
+    // SAFETY: `regs` is the kernel's saved register frame of the current task; the helper checks the
+    // address and fails instead of faulting.
+    let r = unsafe { bpf_probe_read_kernel((regs + PT_REGS_DX) as *const SavedRegs) }.ok()?;
+    (r.cs == USER_CS).then_some(r)
+}
+
 /// Any syscall returned: `sys_exit(struct pt_regs *regs, long ret)`.
 pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
     let cfg = task::config()?;
@@ -288,14 +299,8 @@ pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
     if !task::task_traced(cfg, (id >> 32) as u32) {
         return None;
     }
-    let regs: u64 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    // SAFETY: `regs` is the kernel's saved register frame of the current task; the helper checks the
-    // address and fails instead of faulting.
-    let r = unsafe { bpf_probe_read_kernel((regs + PT_REGS_DX) as *const SavedRegs) }.ok()?;
-    if r.cs != USER_CS {
-        return None;
-    }
+    let r = saved_regs(ctx)?;
     let (dir, shape) = match r.orig_ax {
         nr::READ | nr::RECVFROM => (direction::INGRESS, Shape::Plain),
         nr::READV => (direction::INGRESS, Shape::Vector),

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         Config::Record(record) => return record_status(recorder::run(&record)),
         Config::Show(show) => modes::ui::show(&show),
         Config::Stat(stat) => modes::stat::run(*stat),
-        Config::BenchProbes(hooks) => modes::bench_probes::run(hooks),
+        Config::BenchProbes(probes) => modes::bench_probes::run(probes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

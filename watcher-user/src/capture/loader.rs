@@ -172,18 +172,7 @@ pub fn load(
         ..*config
     };
     write_config(&mut ebpf, &KernelConfig { armed: 0, ..config })?;
-    {
-        let map = ebpf
-            .map_mut("PID_FILTER")
-            .ok_or_else(|| map_error("PID_FILTER", MissingMap))?;
-        let mut filter: Array<_, u64> =
-            Array::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
-        for (index, marks) in pid_filter_entries(pids) {
-            filter
-                .set(index, marks, 0)
-                .map_err(|e| map_error("PID_FILTER", e))?;
-        }
-    }
+    fill_pid_filter(&mut ebpf, pids)?;
     let process_programs = if config.follow_children == 0 {
         &[][..]
     } else {
@@ -212,11 +201,7 @@ pub fn load(
             .collect();
     }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
-    let ring = RingBuf::try_from(
-        ebpf.take_map("EVENTS")
-            .ok_or_else(|| map_error("EVENTS", MissingMap))?,
-    )
-    .map_err(|e| map_error("EVENTS", e))?;
+    let ring = take_ring(&mut ebpf)?;
     let loss = PerCpuArray::try_from(
         ebpf.take_map("LOSS")
             .ok_or_else(|| map_error("LOSS", MissingMap))?,
@@ -435,6 +420,53 @@ pub fn load_noop(hooks: SyscallHooks) -> Result<Ebpf, LoadError> {
     }
     Ok(ebpf)
 }
+
+/// Loads the least-copy program (`floor` on the kernel side) for process `pid` and attaches it to the
+/// raw `sys_exit` tracepoint, armed; returns the object and its ring, which the caller must drain.
+pub fn load_least_copy(pid: u32) -> Result<(Ebpf, RingBuf<MapData>), LoadError> {
+    const RING_BYTES: u32 = 32 * 1024 * 1024;
+    let mut ebpf = open_object(RING_BYTES)?;
+    let config = KernelConfig {
+        self_tgid: std::process::id(),
+        // watcher's default `--max-call-bytes`.
+        max_call_bytes: 1024 * 1024,
+        pid_filter_on: 1,
+        wake_bytes: RING_BYTES / 4,
+        ..KernelConfig::default()
+    };
+    write_config(&mut ebpf, &config)?;
+    fill_pid_filter(&mut ebpf, &[pid])?;
+    attach_raw(&mut ebpf, LEAST_COPY).map_err(LoadError::NoRawExit)?;
+    write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
+    let ring = take_ring(&mut ebpf)?;
+    Ok((ebpf, ring))
+}
+
+/// Marks `pids` as given in the pid filter.
+fn fill_pid_filter(ebpf: &mut Ebpf, pids: &[u32]) -> Result<(), LoadError> {
+    let map = ebpf
+        .map_mut("PID_FILTER")
+        .ok_or_else(|| map_error("PID_FILTER", MissingMap))?;
+    let mut filter: Array<_, u64> = Array::try_from(map).map_err(|e| map_error("PID_FILTER", e))?;
+    for (index, marks) in pid_filter_entries(pids) {
+        filter
+            .set(index, marks, 0)
+            .map_err(|e| map_error("PID_FILTER", e))?;
+    }
+    Ok(())
+}
+
+/// Takes the events ring out of the object, for its reader.
+fn take_ring(ebpf: &mut Ebpf) -> Result<RingBuf<MapData>, LoadError> {
+    RingBuf::try_from(
+        ebpf.take_map("EVENTS")
+            .ok_or_else(|| map_error("EVENTS", MissingMap))?,
+    )
+    .map_err(|e| map_error("EVENTS", e))
+}
+
+/// The benchmark's least-copy program, on the raw `sys_exit` tracepoint.
+const LEAST_COPY: &str = "least_copy";
 
 fn open_object(ring_bytes: u32) -> Result<Ebpf, LoadError> {
     if EBPF_OBJECT.is_empty() {

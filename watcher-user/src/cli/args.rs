@@ -48,6 +48,11 @@ pub enum Command {
         /// Which syscall hooks get the empty programs.
         #[arg(long, value_enum, default_value_t = HooksArg::Raw)]
         hooks: HooksArg,
+        /// Instead of the empty programs, the least a capture must do for process PID, on the raw
+        /// `sys_exit` hook: stamp its reads and writes and copy their bytes into the ring buffer,
+        /// which this process drains.
+        #[arg(long, value_name = "PID", conflicts_with = "hooks")]
+        least_copy: Option<u32>,
     },
 }
 

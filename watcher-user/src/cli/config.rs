@@ -161,8 +161,17 @@ pub enum Config {
     Show(Box<ShowConfig>),
     /// `watcher stat [redis|http|FILE]`.
     Stat(Box<StatConfig>),
-    /// `watcher bench-probes` (hidden): empty programs on these hooks.
-    BenchProbes(SyscallHooks),
+    /// `watcher bench-probes` (hidden).
+    BenchProbes(Probes),
+}
+
+/// What `watcher bench-probes` attaches: a floor the benchmark measures our programs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probes {
+    /// Programs that return at once, on these hooks: the price of the hooks alone.
+    Empty(SyscallHooks),
+    /// The least a capture must do for this process's reads and writes (the raw `sys_exit` hook).
+    LeastCopy(u32),
 }
 
 impl Config {
@@ -176,7 +185,9 @@ impl Config {
             Command::Record(args) => Ok(Config::Record(Box::new(record(*args)?))),
             Command::Show(args) => Ok(Config::Show(Box::new(show(*args)?))),
             Command::Stat(args) => Ok(Config::Stat(Box::new(stat(&args)?))),
-            Command::BenchProbes { hooks } => Ok(Config::BenchProbes(syscall_hooks(hooks))),
+            Command::BenchProbes { hooks, least_copy } => Ok(Config::BenchProbes(
+                least_copy.map_or(Probes::Empty(syscall_hooks(hooks)), Probes::LeastCopy),
+            )),
         }
     }
 }

@@ -1,24 +1,50 @@
-//! `watcher bench-probes` (hidden): the benchmark's "empty programs" configuration.
+//! `watcher bench-probes` (hidden): the benchmark's floors, what our programs are judged against.
 //!
-//! Attaches a program that returns at once to every syscall hook `watch` uses (the raw `sys_exit`
-//! tracepoint, or the syscall tracepoints with `--hooks tracepoints`), and waits for SIGINT or SIGTERM. What the traced service loses under it is the price of the hooks themselves, the floor
-//! against which `cargo xtask bench` judges the cost of our real programs.
+//! By default it attaches a program that returns at once to every syscall hook `watch` uses (the raw
+//! `sys_exit` tracepoint, or the syscall tracepoints with `--hooks tracepoints`): what the traced
+//! service loses under it is the price of the hooks themselves. With `--least-copy PID` it attaches
+//! instead the least a capture must do for that process (stamp each read and write and copy its bytes
+//! into the ring buffer, see the kernel side's `floor`) and drains the ring as watcher's reader does,
+//! on a short timer: the price of copying the bytes out at all. Either waits for SIGINT or SIGTERM.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use crossbeam_channel::RecvTimeoutError;
 
 use super::signals;
-use crate::capture::{
-    loader::{self, SyscallHooks},
-    preflight,
+use crate::{
+    capture::{loader, preflight},
+    cli::config::Probes,
 };
 
-/// Attaches the empty programs until a termination signal.
-pub fn run(hooks: SyscallHooks) -> Result<()> {
+/// How often the least-copy ring is drained: as watcher's reader does when the kernel has not asked.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Attaches `probes` until a termination signal.
+pub fn run(probes: Probes) -> Result<()> {
     let terminate = signals::listen().context("installing signal handlers")?;
     preflight::run()?;
-    let attached = loader::load_noop(hooks).context("loading the empty programs")?;
-    eprintln!("watcher: empty programs attached (Ctrl-C to stop)");
-    let _ = terminate.recv();
-    drop(attached);
+    match probes {
+        Probes::Empty(hooks) => {
+            let attached = loader::load_noop(hooks).context("loading the empty programs")?;
+            eprintln!("watcher: empty programs attached (Ctrl-C to stop)");
+            let _ = terminate.recv();
+            drop(attached);
+        }
+        Probes::LeastCopy(pid) => {
+            let (attached, mut ring) =
+                loader::load_least_copy(pid).context("loading the least-copy program")?;
+            eprintln!("watcher: least-copy program attached to process {pid} (Ctrl-C to stop)");
+            let mut events = 0u64;
+            while let Err(RecvTimeoutError::Timeout) = terminate.recv_timeout(DRAIN_INTERVAL) {
+                while ring.next().is_some() {
+                    events += 1;
+                }
+            }
+            drop(attached);
+            eprintln!("watcher: {events} events drained");
+        }
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The runnable modes, each from a validated `Config` to its end: `ui` (live `watch` with the terminal
 //! UI, and `show FILE`), `headless` (`watch` without the UI), `record` (`record -- CMD`), `stat`, and
-//! `bench_probes` (the benchmark's empty-programs mode); `pipeline` wires the capture threads they
+//! `bench_probes` (the benchmark's floors: empty programs, the least copy); `pipeline` wires the capture threads they
 //! share, `consumers` is what their follower thread feeds (export, checks, statistics, telemetry), and
 //! `signals` turns SIGINT and SIGTERM into messages.
 //!

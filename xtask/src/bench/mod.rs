@@ -226,11 +226,12 @@ pub fn run(
 }
 
 /// The Redis setups, in the order [`overhead`] reads them.
-const REDIS_SETUPS: [service::Setup; 6] = [
+const REDIS_SETUPS: [service::Setup; 7] = [
     service::Setup::Baseline,
     service::Setup::Monitor,
     service::Setup::EmptyPrograms("tracepoints"),
     service::Setup::EmptyPrograms("raw"),
+    service::Setup::LeastCopy,
     service::Setup::Watcher(&["--syscall-hooks", "tracepoints"]),
     service::Setup::Watcher(&[]),
 ];
@@ -257,8 +258,8 @@ fn overhead(
         procs::load(n, pipeline, 3)?;
         Ok((u64::from(n) * 2, started.elapsed().as_secs_f64()))
     })?;
-    let [base, monitor, empty_tp, empty_raw, watcher_tp, watcher] =
-        [0, 1, 2, 3, 4, 5].map(|i| &m[i]);
+    let [base, monitor, empty_tp, empty_raw, least_copy, watcher_tp, watcher] =
+        [0, 1, 2, 3, 4, 5, 6].map(|i| &m[i]);
     let server_added = |x: &service::Measured| x.service - base.service;
     let total_added = |x: &service::Measured| x.total() - base.total();
     let kept = |x: &service::Measured| x.rate / base.rate.max(1e-9);
@@ -272,11 +273,7 @@ fn overhead(
         server_added(watcher_tp),
     );
     if pipeline == 1 {
-        println!(
-            "   target: <= 1.0x empty tracepoints: {}; <= 1.5x empty programs on the hooks used: {}",
-            floor_verdict(added, server_added(empty_tp), 1.0),
-            floor_verdict(added, server_added(empty_raw), 1.5),
-        );
+        hook_targets(base, empty_tp, empty_raw, least_copy, watcher);
     } else {
         println!(
             "   target: redis-server's added CPU <= 10% of its baseline ({:.0}%): {}",
@@ -325,21 +322,76 @@ fn overhead(
     Ok(())
 }
 
+/// The -P 1 hook targets, judged round by round: the server's CPU under watcher against its CPU under
+/// empty programs in the same round.
+///
+/// Every round runs each setup once, back to back, within about half a minute; the VM's speed drifts
+/// over the minutes between rounds, by more than the floors themselves (the empty tracepoints' floor
+/// measured anywhere from +826 to +1770 ns across runs on one VM). A difference of medians taken
+/// over all rounds carries that drift; a difference within a round mostly cancels it. So each target is
+/// the median, over rounds, of how far watcher's server CPU is above what the target allows in that
+/// round, and how many rounds met it.
+///
+/// The least copy (`bench-probes --least-copy`) is judged the same way against the empty tracepoints:
+/// it stamps and copies the server's reads and writes and does nothing else, so where it costs the
+/// server more than the empty tracepoints, no capture through this hook and this ring can meet the
+/// 1.0x target in that run, and what watcher adds above it is the part our programs could still save.
+fn hook_targets(
+    base: &service::Measured,
+    empty_tp: &service::Measured,
+    empty_raw: &service::Measured,
+    least_copy: &service::Measured,
+    watcher: &service::Measured,
+) {
+    let round = |m: &service::Measured, r: usize| m.service_rounds.get(r).copied().unwrap_or(0.0);
+    let rounds = watcher.service_rounds.len();
+    let paired = |excess: &dyn Fn(usize) -> f64| {
+        let each: Vec<f64> = (0..rounds).map(excess).collect();
+        let met = each.iter().filter(|e| **e <= 0.0).count();
+        (median(each), met)
+    };
+    // Watcher's added CPU at most 1.0x the empty tracepoints' is watcher's server CPU at most theirs.
+    let (over_tp, met_tp) = paired(&|r| round(watcher, r) - round(empty_tp, r));
+    let (least_over_tp, least_met_tp) = paired(&|r| round(least_copy, r) - round(empty_tp, r));
+    let (over_least, _) = paired(&|r| round(watcher, r) - round(least_copy, r));
+    let (over_raw, met_raw) = paired(&|r| {
+        (round(watcher, r) - round(base, r)) - 1.5 * (round(empty_raw, r) - round(base, r))
+    });
+    let list = |m: &service::Measured| {
+        m.service_rounds
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "   redis-server's CPU per request by round: baseline {}; empty tracepoints {}; empty raw {}; least copy {}; watcher {}",
+        list(base),
+        list(empty_tp),
+        list(empty_raw),
+        list(least_copy),
+        list(watcher),
+    );
+    println!(
+        "   within a round, watcher's redis-server CPU is {over_tp:+.0} ns from the empty tracepoints' (median; at or below in {met_tp} of {rounds} rounds) and {over_raw:+.0} ns from 1.5x the empty raw programs' added CPU ({met_raw} of {rounds})",
+    );
+    println!(
+        "   floor of any capture on this hook: the least copy adds {:+.0} ns to redis-server; within a round it is {least_over_tp:+.0} ns from the empty tracepoints (at or below in {least_met_tp} of {rounds} rounds), and watcher is {over_least:+.0} ns above it",
+        least_copy.service - base.service,
+    );
+    println!(
+        "   target, round by round: <= 1.0x empty tracepoints: {}; <= 1.5x empty programs on the hooks used: {}",
+        verdict(over_tp <= 0.0),
+        verdict(over_raw <= 0.0),
+    );
+}
+
 /// `added` as a multiple of `floor`, unless the floor is lost in this run's noise.
 fn times(added: f64, floor: f64) -> String {
     if floor > 0.0 {
         format!("{:.2}x", added / floor)
     } else {
         "(no ratio: the floor measured <= 0, below this run's noise)".to_string()
-    }
-}
-
-/// Whether `added` is at most `limit` times `floor`; no verdict when the floor was not resolved.
-fn floor_verdict(added: f64, floor: f64, limit: f64) -> &'static str {
-    if floor > 0.0 {
-        verdict(added <= limit * floor)
-    } else {
-        "not resolved in this run (rerun without --quick)"
     }
 }
 

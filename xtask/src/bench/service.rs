@@ -29,6 +29,9 @@ pub enum Setup {
     /// `watcher bench-probes --hooks HOOKS`: programs that return at once, on watcher's syscall hooks
     /// (`raw` or `tracepoints`).
     EmptyPrograms(&'static str),
+    /// `watcher bench-probes --least-copy <service>`: the least a capture must do, stamp the service's
+    /// reads and writes and copy their bytes into the ring (raw `sys_exit`).
+    LeastCopy,
     /// `watcher watch PROTOCOL --headless --pid <service> --json-output /dev/null` and these arguments.
     Watcher(&'static [&'static str]),
     /// The same with the binary given to `cargo xtask bench --against` (see [`compare_against`]).
@@ -66,6 +69,7 @@ impl Setup {
             Setup::Baseline => "baseline".into(),
             Setup::Monitor => "redis-cli MONITOR".into(),
             Setup::EmptyPrograms(hooks) => format!("empty {hooks}"),
+            Setup::LeastCopy => "least copy".into(),
             Setup::Watcher([]) => "watcher".into(),
             Setup::Watcher(args) => format!("watcher {}", args.join(" ")),
             Setup::Against => "watcher --against binary".into(),
@@ -86,6 +90,10 @@ impl Setup {
             )?),
             Setup::EmptyPrograms(hooks) => Some(Observer::start(
                 Command::new(watcher).args(["bench-probes", "--hooks", hooks]),
+                Some("attached"),
+            )?),
+            Setup::LeastCopy => Some(Observer::start(
+                Command::new(watcher).args(["bench-probes", "--least-copy", &service.to_string()]),
                 Some("attached"),
             )?),
             Setup::Watcher(_) | Setup::Against => Some(Observer::start(
@@ -128,6 +136,9 @@ pub struct Measured {
     pub idle: f64,
     /// The last run's summary line from watcher (empty for other setups).
     pub summary: String,
+    /// The service's CPU ns per request in each round, in the order run (one entry for a single run):
+    /// what comparisons within a round are made of.
+    pub service_rounds: Vec<f64>,
 }
 
 impl Measured {
@@ -234,6 +245,7 @@ fn run(
         service_busy: service_ran as f64 / (secs.max(1e-9) * 1e9),
         idle: (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64,
         summary,
+        service_rounds: Vec::new(),
     })
 }
 
@@ -297,6 +309,7 @@ pub fn alternate_setups(
             service_busy: median(runs.iter().map(|m| m.service_busy).collect()),
             idle: median(runs.iter().map(|m| m.idle).collect()),
             summary: runs.last().map(|m| m.summary.clone()).unwrap_or_default(),
+            service_rounds: runs.iter().map(|m| m.service).collect(),
         })
         .collect();
     let base = &measured[0];
