@@ -5,7 +5,7 @@
 //! change to the kernel side shows here even when the server's added CPU is lost in the noise.
 //!
 //! A run with every connection filtered out by port splits watcher's time into finding a call's socket
-//! and copying its bytes.
+//! and copying its bytes; the least copy (`bench-probes --least-copy`) is the copy alone.
 //!
 //! Statistics cost two clock reads per program run, so they are on only for this section, and are put
 //! back as they were afterwards.
@@ -28,8 +28,9 @@ const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
 const COPYING_NOTHING: Setup = Setup::Watcher(&["--port", "1"]);
 
 /// The setups measured, before [`service::with_against`] adds an older build.
-const SETUPS: [Setup; 4] = [
+const SETUPS: [Setup; 5] = [
     Setup::EmptyPrograms("raw"),
+    Setup::LeastCopy,
     Setup::Watcher(&["--syscall-hooks", "tracepoints"]),
     COPYING_NOTHING,
     Setup::Watcher(&[]),
@@ -131,6 +132,12 @@ pub fn section(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
          are copied, so that last part is all added to the server",
         finding - empty,
         all - finding,
+    );
+    let least = of(Setup::LeastCopy);
+    println!(
+        "   the least copy (the server's reads and writes stamped and copied, nothing else) spends {least:.0} ns, {:.0} above the empty hook; watcher spends {:.0} above it, the part of its programs that is not the copy",
+        least - empty,
+        all - least,
     );
     Ok(())
 }
