@@ -718,6 +718,36 @@ mod tests {
     }
 
     #[test]
+    fn bench_probes_attach_empty_programs_or_the_least_copy() {
+        let probes = |args: &[&str]| match config(args) {
+            Ok(Config::BenchProbes(probes)) => Some(probes),
+            _ => None,
+        };
+        assert_eq!(
+            probes(&["bench-probes"]),
+            Some(Probes::Empty(SyscallHooks::RawExit))
+        );
+        assert_eq!(
+            probes(&["bench-probes", "--hooks", "tracepoints"]),
+            Some(Probes::Empty(SyscallHooks::Tracepoints))
+        );
+        assert_eq!(
+            probes(&["bench-probes", "--least-copy", "4242"]),
+            Some(Probes::LeastCopy(4242))
+        );
+        // The least copy has its own hook: a choice of hooks beside it is a mistake.
+        assert!(Cli::try_parse_from([
+            "watcher",
+            "bench-probes",
+            "--least-copy",
+            "1",
+            "--hooks",
+            "raw"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn secrets_are_masked_unless_shown_in_every_subcommand() {
         let masked = |args: &[&str]| {
             let config = config(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
