@@ -8,7 +8,7 @@
 //! programs are the floor of the hook alone.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::bpf_ktime_get_ns,
     programs::RawTracePointContext,
 };
 use watcher_common::direction;
@@ -22,11 +22,7 @@ use crate::{
 /// A call of the filtered process returned: copy its bytes if it was a read or write that moved some.
 #[inline(always)]
 pub fn least_copy(ctx: &RawTracePointContext) -> Option<()> {
-    let cfg = task::config()?;
-    let id = bpf_get_current_pid_tgid();
-    if !task::task_traced(cfg, (id >> 32) as u32) {
-        return None;
-    }
+    let (cfg, id) = task::traced_caller()?;
     let ret: i64 = ctx.arg(1);
     if ret <= 0 {
         return None;

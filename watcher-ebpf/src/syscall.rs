@@ -158,11 +158,7 @@ fn in_flight_slot(pid_tgid: u64) -> u32 {
 
 /// Entry of an I/O call: note it for the exit.
 pub fn enter_io(ctx: &TracePointContext, dir: u8, shape: Shape) -> Option<()> {
-    let id = bpf_get_current_pid_tgid();
-    let cfg = task::config()?;
-    if !task::task_traced(cfg, (id >> 32) as u32) {
-        return None;
-    }
+    let (_, id) = task::traced_caller()?;
     // Whether the fd is a traced socket is decided at exit: one socket lookup per call, not two.
     let ts_enter_ns = if dir == direction::EGRESS {
         // SAFETY: no preconditions.
@@ -215,11 +211,7 @@ pub fn exit_accept(ctx: &TracePointContext) -> Option<()> {
 
 /// Entry of connect(2): remember the fd until it returns.
 pub fn enter_connect(ctx: &TracePointContext) -> Option<()> {
-    let id = bpf_get_current_pid_tgid();
-    let cfg = task::config()?;
-    if !task::task_traced(cfg, (id >> 32) as u32) {
-        return None;
-    }
+    let (_, id) = task::traced_caller()?;
     let fd = arg(ctx, 0)? as i32;
     CONNECTING.insert(id, fd, 0).ok()
 }
@@ -291,14 +283,10 @@ pub fn saved_regs(ctx: &RawTracePointContext) -> Option<SavedRegs> {
 
 /// Any syscall returned: `sys_exit(struct pt_regs *regs, long ret)`.
 pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
-    let cfg = task::config()?;
-    let id = bpf_get_current_pid_tgid();
     // The task filter first: it is a few instructions the JIT inlines, where reading the registers is a
     // helper call, and most syscalls on a host are not the traced processes'. Closes are filtered too:
     // every use of a socket entry is behind this filter, so an untraced task's entries are never read.
-    if !task::task_traced(cfg, (id >> 32) as u32) {
-        return None;
-    }
+    let (cfg, id) = task::traced_caller()?;
     let ret: i64 = ctx.arg(1);
     let r = saved_regs(ctx)?;
     let (dir, shape) = match r.orig_ax {

@@ -2,7 +2,7 @@
 //!
 //! Must never read user memory or emit events; it only answers yes or no.
 
-use aya_ebpf::helpers::bpf_get_current_comm;
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
 use watcher_common::{pid_slot, KernelConfig};
 
 use crate::maps::{CONFIG, PID_FILTER};
@@ -11,6 +11,15 @@ use crate::maps::{CONFIG, PID_FILTER};
 #[inline(always)]
 pub fn config() -> Option<&'static KernelConfig> {
     CONFIG.get(0).filter(|c| c.armed != 0)
+}
+
+/// The configuration and the `pid_tgid` of the current task, if the programs are armed and the task
+/// passes [`task_traced`]: how every syscall program begins.
+#[inline(always)]
+pub fn traced_caller() -> Option<(&'static KernelConfig, u64)> {
+    let cfg = config()?;
+    let id = bpf_get_current_pid_tgid();
+    task_traced(cfg, (id >> 32) as u32).then_some((cfg, id))
 }
 
 /// Why `tgid` is in the pid filter (`watcher_common::pid_mark`), if it is.
