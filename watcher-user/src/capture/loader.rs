@@ -202,11 +202,7 @@ pub fn load(
     }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
     let ring = take_ring(&mut ebpf)?;
-    let loss = PerCpuArray::try_from(
-        ebpf.take_map("LOSS")
-            .ok_or_else(|| map_error("LOSS", MissingMap))?,
-    )
-    .map_err(|e| map_error("LOSS", e))?;
+    let loss = take_loss(&mut ebpf)?;
     Ok((
         LoadedPrograms {
             ebpf,
@@ -421,9 +417,17 @@ pub fn load_noop(hooks: SyscallHooks) -> Result<Ebpf, LoadError> {
     Ok(ebpf)
 }
 
+/// The least-copy program, loaded and attached: the object, its ring (which the caller must drain)
+/// and its loss counters.
+pub struct LeastCopy {
+    pub ebpf: Ebpf,
+    pub ring: RingBuf<MapData>,
+    pub loss: PerCpuArray<MapData, KernelLoss>,
+}
+
 /// Loads the least-copy program (`floor` on the kernel side) for process `pid` and attaches it to the
-/// raw `sys_exit` tracepoint, armed; returns the object and its ring, which the caller must drain.
-pub fn load_least_copy(pid: u32) -> Result<(Ebpf, RingBuf<MapData>), LoadError> {
+/// raw `sys_exit` tracepoint, armed.
+pub fn load_least_copy(pid: u32) -> Result<LeastCopy, LoadError> {
     const RING_BYTES: u32 = 32 * 1024 * 1024;
     let mut ebpf = open_object(RING_BYTES)?;
     let config = KernelConfig {
@@ -439,7 +443,8 @@ pub fn load_least_copy(pid: u32) -> Result<(Ebpf, RingBuf<MapData>), LoadError> 
     attach_raw(&mut ebpf, LEAST_COPY).map_err(LoadError::NoRawExit)?;
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
     let ring = take_ring(&mut ebpf)?;
-    Ok((ebpf, ring))
+    let loss = take_loss(&mut ebpf)?;
+    Ok(LeastCopy { ebpf, ring, loss })
 }
 
 /// Marks `pids` as given in the pid filter.
@@ -463,6 +468,15 @@ fn take_ring(ebpf: &mut Ebpf) -> Result<RingBuf<MapData>, LoadError> {
             .ok_or_else(|| map_error("EVENTS", MissingMap))?,
     )
     .map_err(|e| map_error("EVENTS", e))
+}
+
+/// Takes the kernel's loss counters out of the object.
+fn take_loss(ebpf: &mut Ebpf) -> Result<PerCpuArray<MapData, KernelLoss>, LoadError> {
+    PerCpuArray::try_from(
+        ebpf.take_map("LOSS")
+            .ok_or_else(|| map_error("LOSS", MissingMap))?,
+    )
+    .map_err(|e| map_error("LOSS", e))
 }
 
 /// The benchmark's least-copy program, on the raw `sys_exit` tracepoint.

@@ -33,17 +33,22 @@ pub fn run(probes: Probes) -> Result<()> {
             drop(attached);
         }
         Probes::LeastCopy(pid) => {
-            let (attached, mut ring) =
+            let mut attached =
                 loader::load_least_copy(pid).context("loading the least-copy program")?;
             eprintln!("watcher: least-copy program attached to process {pid} (Ctrl-C to stop)");
             let mut events = 0u64;
             while let Err(RecvTimeoutError::Timeout) = terminate.recv_timeout(DRAIN_INTERVAL) {
-                while ring.next().is_some() {
+                while attached.ring.next().is_some() {
                     events += 1;
                 }
             }
+            let loss = loader::LoadedPrograms::sum_loss(&attached.loss);
             drop(attached);
-            eprintln!("watcher: {events} events drained");
+            // A floor that lost events did less work than a capture must: say so.
+            eprintln!(
+                "watcher: {events} events drained, {} lost to a full ring, {} copies failed",
+                loss.ring_full_events, loss.copy_failed
+            );
         }
     }
     Ok(())

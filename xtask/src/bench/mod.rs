@@ -327,7 +327,7 @@ fn overhead(
 ///
 /// Every round runs each setup once, back to back, within about half a minute; the VM's speed drifts
 /// over the minutes between rounds, by more than the floors themselves (the empty tracepoints' floor
-/// measured anywhere from +826 to +1770 ns across runs on one VM). A difference of medians taken
+/// measured anywhere from +826 to +2525 ns across runs on one VM). A difference of medians taken
 /// over all rounds carries that drift; a difference within a round mostly cancels it. So each target is
 /// the median, over rounds, of how far watcher's server CPU is above what the target allows in that
 /// round, and how many rounds met it.

@@ -237,15 +237,16 @@ fn run(
             );
         }
     }
+    let service = (after.0 - before.0) as f64 / requests;
     Ok(Measured {
-        service: (after.0 - before.0) as f64 / requests,
+        service,
         observer: (after.1 - before.1) as f64 / requests,
         load: load_cpu as f64 / requests,
         rate: requests / secs.max(1e-9),
         service_busy: service_ran as f64 / (secs.max(1e-9) * 1e9),
         idle: (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64,
         summary,
-        service_rounds: Vec::new(),
+        service_rounds: vec![service],
     })
 }
 
