@@ -25,6 +25,11 @@ use super::tls::{TlsLibrary, TlsTarget};
 static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/watcher-ebpf.o"));
 
+/// Bytes copied from one syscall at most, unless `--max-call-bytes` says otherwise.
+pub const DEFAULT_MAX_CALL_BYTES: u32 = 1024 * 1024;
+/// The ring buffer's size in MiB, unless `--ring-mib` says otherwise.
+pub const DEFAULT_RING_MIB: u32 = 32;
+
 /// The program on the raw `sys_exit` tracepoint, which stands for all of [`SYSCALL_PROGRAMS`].
 const RAW_EXIT: &str = "sys_exit";
 
@@ -428,12 +433,11 @@ pub struct LeastCopy {
 /// Loads the least-copy program (`floor` on the kernel side) for process `pid` and attaches it to the
 /// raw `sys_exit` tracepoint, armed.
 pub fn load_least_copy(pid: u32) -> Result<LeastCopy, LoadError> {
-    const RING_BYTES: u32 = 32 * 1024 * 1024;
+    const RING_BYTES: u32 = DEFAULT_RING_MIB * 1024 * 1024;
     let mut ebpf = open_object(RING_BYTES)?;
     let config = KernelConfig {
         self_tgid: std::process::id(),
-        // watcher's default `--max-call-bytes`.
-        max_call_bytes: 1024 * 1024,
+        max_call_bytes: DEFAULT_MAX_CALL_BYTES,
         pid_filter_on: 1,
         wake_bytes: RING_BYTES / 4,
         ..KernelConfig::default()

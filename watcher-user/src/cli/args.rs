@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::protocol::{registry::ProtocolFilterArgs, ProtocolId};
+use crate::{
+    capture::loader,
+    protocol::{registry::ProtocolFilterArgs, ProtocolId},
+};
 
 /// See the Redis, HTTP and MySQL traffic of every process on this host, live, through eBPF.
 #[derive(Debug, Parser)]
@@ -110,7 +113,7 @@ pub struct TraceArgs {
     pub capture_bytes: u32,
     /// Bytes copied from one syscall at most, so the stream stays decodable; the rest of a longer call
     /// is a counted gap.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = loader::DEFAULT_MAX_CALL_BYTES)]
     pub max_call_bytes: u32,
     /// Records kept in memory (oldest are dropped first).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
@@ -120,7 +123,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     pub max_memory: usize,
     /// Kernel ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    #[arg(long, value_name = "MIB", default_value_t = loader::DEFAULT_RING_MIB)]
     pub ring_mib: u32,
     /// Do not capture TLS plaintext. By default uprobes on OpenSSL (`libssl`, and programs with it
     /// built in) show HTTPS and Redis-over-TLS decrypted; without them TLS connections are only counted.

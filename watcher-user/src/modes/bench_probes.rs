@@ -7,19 +7,14 @@
 //! into the ring buffer, see the kernel side's `floor`) and drains the ring as watcher's reader does,
 //! on a short timer: the price of copying the bytes out at all. Either waits for SIGINT or SIGTERM.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::signals;
 use crate::{
-    capture::{loader, preflight},
+    capture::{loader, preflight, reader::DRAIN_INTERVAL},
     cli::config::Probes,
 };
-
-/// How often the least-copy ring is drained: as watcher's reader does when the kernel has not asked.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Attaches `probes` until a termination signal.
 pub fn run(probes: Probes) -> Result<()> {

@@ -297,6 +297,12 @@ fn overhead(
         limit * 100.0,
         verdict(vs_monitor <= limit),
     );
+    monitor_floor(
+        total_added(least_copy),
+        reference,
+        total_added(monitor),
+        limit,
+    );
     let floor = if pipeline == 1 { 0.85 } else { 0.65 };
     println!(
         "   throughput kept: watcher {:.0}%, MONITOR {:.0}%, watcher on the syscall tracepoints {:.0}% (target >= {:.0}%): {}",
@@ -320,6 +326,29 @@ fn overhead(
     service::print_ceiling("watcher", base, watcher, floor);
     service::print_summaries(&setups, &m);
     Ok(())
+}
+
+/// The least the MONITOR target's numerator can be in this run: any capture through our hook costs the
+/// server at least what the least copy costs it and drains the ring at least as the least copy does
+/// (`least_copy`: both, in all), and its observer does at least the in-process pipeline's work per
+/// record (`reference`). Printed with what it leaves of the target, and with an observer at its own
+/// target (2x in-process), so a run says whether the target was within reach at all.
+fn monitor_floor(least_copy: f64, reference: f64, monitor: f64, limit: f64) {
+    let share = |added: f64| added / monitor.max(1.0) * 100.0;
+    let floor = least_copy + reference;
+    let at_observer_target = least_copy + 2.0 * reference;
+    println!(
+        "   floor of that target: the least copy adds {least_copy:+.0} ns in all (hook, copy and drain), the in-process pipeline {reference:.0}: together {floor:+.0} = {:.0}% of MONITOR's; with an observer at its own target (2x in-process) {:.0}%: {}",
+        share(floor),
+        share(at_observer_target),
+        if share(floor) > limit * 100.0 {
+            "out of reach in this run, even for an observer that cost live what it costs in-process"
+        } else if share(at_observer_target) > limit * 100.0 {
+            "within reach in this run only for an observer cheaper than its own target"
+        } else {
+            "within reach in this run"
+        },
+    );
 }
 
 /// The -P 1 hook targets, judged round by round: the server's CPU under watcher against its CPU under
