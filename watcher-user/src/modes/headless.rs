@@ -223,6 +223,10 @@ fn spawn_follower(
         .context("starting the exporter")
 }
 
+/// How long a headless run waits between looks at `--count`, the follower and the export (a signal
+/// or the end of `--duration` ends a wait early).
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Runs a headless `watch` until a signal, `--duration` or `--count`.
 pub fn run(cfg: &WatchConfig) -> Result<Summary> {
     run_with_stats(cfg, None).map(|(summary, _)| summary)
@@ -246,7 +250,13 @@ pub fn run_with_stats(
     eprintln!("watcher: capturing (Ctrl-C to stop)");
     let started = Instant::now();
     loop {
-        if terminate.recv_timeout(Duration::from_millis(50)).is_ok()
+        // Signals arrive at once; the other reasons to stop are looked at between waits. A wait is
+        // kept long because every wake-up costs CPU (tens of microseconds on a virtual machine), but
+        // never past the end of `--duration`.
+        let wait = cfg.duration.map_or(STOP_CHECK_INTERVAL, |d| {
+            d.saturating_sub(started.elapsed()).min(STOP_CHECK_INTERVAL)
+        });
+        if terminate.recv_timeout(wait).is_ok()
             || cfg.duration.is_some_and(|d| started.elapsed() >= d)
             || cfg.count.is_some_and(|n| capture.records() >= n)
             || capture.follower_stopped()

@@ -121,7 +121,7 @@ pub enum Section {
     Telemetry,
     /// Redis capacity at full speed.
     Capacity,
-    /// Growth with stored records and idle connections.
+    /// What watcher costs while idle, and growth with stored records and idle connections.
     Growth,
     /// RSS and soak.
     Memory,
@@ -212,6 +212,7 @@ pub fn run(
         capacity(&bench, &plan)?;
     }
     if wanted(Section::Growth) {
+        idle(&bench, &plan)?;
         growth(&bench, &plan)?;
     }
     if wanted(Section::Memory) {
@@ -529,6 +530,45 @@ fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
             cut_server - base,
             whole - base,
             whole_server - base,
+        );
+    }
+    Ok(())
+}
+
+/// What watcher costs while nothing happens: its CPU per second, attached to a redis-server that gets
+/// no requests (and the `--against` binary's, alternating). Every wake-up of a thread costs tens of
+/// microseconds of CPU on a virtual machine, so this is mostly the timers of its threads.
+fn idle(bench: &Bench, plan: &Plan) -> Result<()> {
+    let span = if plan.quick {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(10)
+    };
+    let rounds = plan.rounds.min(3);
+    let setups = service::with_against(&[service::Setup::Watcher(&[])]);
+    println!(
+        "\n== Idle: watcher attached to a redis-server that gets no requests, {}s, median of {rounds} rounds",
+        span.as_secs()
+    );
+    let mut per_second = vec![Vec::new(); setups.len()];
+    for _ in 0..rounds {
+        for (setup, samples) in setups.iter().zip(&mut per_second) {
+            let Some(observer) = setup.observer(bench.watcher, "redis", bench.server_pid)? else {
+                continue;
+            };
+            let before = procs::cpu_ns(observer.pid());
+            std::thread::sleep(span);
+            let used = procs::cpu_ns(observer.pid()).saturating_sub(before);
+            samples.push(used as f64 / span.as_secs_f64() / 1e6);
+            service::stop_observer(observer)?;
+        }
+    }
+    for (setup, samples) in setups.iter().zip(per_second) {
+        let ms = median(samples);
+        println!(
+            "   {:<36} {ms:5.1} ms of CPU per second ({:.2}% of a CPU)",
+            setup.label(),
+            ms / 10.0,
         );
     }
     Ok(())
