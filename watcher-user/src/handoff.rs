@@ -11,12 +11,15 @@
 //! The queue is crossbeam's (bounded, lock-free); this adds only the doorbell. Senders never block:
 //! `try_send` is the only way to send, so a full queue is the caller's to count as loss.
 
-use std::sync::{
-    atomic::{fence, AtomicBool, Ordering},
-    Arc, Condvar, Mutex, PoisonError,
+use std::{
+    sync::{
+        atomic::{fence, AtomicBool, Ordering},
+        Arc, Condvar, Mutex, PoisonError,
+    },
+    time::{Duration, Instant},
 };
 
-pub use crossbeam_channel::{RecvError, TryRecvError, TrySendError};
+pub use crossbeam_channel::{RecvError, RecvTimeoutError, TryRecvError, TrySendError};
 
 /// Where a sleeping receiver waits, and whether it does.
 #[derive(Default)]
@@ -113,10 +116,21 @@ impl<T> Receiver<T> {
     /// The next item, sleeping until one comes; an error once the queue is empty and every sender
     /// has gone.
     pub fn recv(&self) -> Result<T, RecvError> {
+        self.wait(None).map_err(|_| RecvError)
+    }
+
+    /// The next item, sleeping until one comes or `timeout` has passed; `Disconnected` once the queue
+    /// is empty and every sender has gone.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.wait(Some(Instant::now() + timeout))
+    }
+
+    /// The next item, sleeping until one comes (or `deadline`, when given).
+    fn wait(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         loop {
             match self.rx.try_recv() {
                 Ok(item) => return Ok(item),
-                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
             let held = self
@@ -129,14 +143,28 @@ impl<T> Receiver<T> {
             let last_look = self.rx.try_recv();
             if !matches!(last_look, Err(TryRecvError::Empty)) {
                 self.bell.asleep.store(false, Ordering::Relaxed);
-                return last_look.map_err(|_| RecvError);
+                return last_look.map_err(|_| RecvTimeoutError::Disconnected);
             }
             // A spurious wake-up only costs another look.
-            let held = self
-                .bell
-                .wake
-                .wait(held)
-                .unwrap_or_else(PoisonError::into_inner);
+            let held = match deadline {
+                None => self
+                    .bell
+                    .wake
+                    .wait(held)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        self.bell.asleep.store(false, Ordering::Relaxed);
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    self.bell
+                        .wake
+                        .wait_timeout(held, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
             self.bell.asleep.store(false, Ordering::Relaxed);
             drop(held);
         }
@@ -238,6 +266,26 @@ mod tests {
         thread::sleep(Duration::from_millis(50));
         drop(tx);
         assert_eq!(receiver.join().unwrap(), Err(RecvError));
+    }
+
+    #[test]
+    fn a_wait_with_a_timeout_ends_with_an_item_a_timeout_or_the_senders_gone() {
+        let (tx, rx) = bounded::<u8>(1);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            tx.try_send(7).unwrap();
+            thread::sleep(Duration::from_millis(50));
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(7));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        sender.join().unwrap();
     }
 
     #[test]

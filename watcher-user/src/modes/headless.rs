@@ -16,11 +16,10 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use crossbeam_channel::{bounded, Receiver};
 
 use super::{
     consumers::Consumers,
-    pipeline::{Pipeline, StartNotes},
+    pipeline::{Pipeline, StartNotes, Subscriber},
     signals,
 };
 use crate::{
@@ -30,6 +29,7 @@ use crate::{
     },
     cli::WatchConfig,
     counters::Totals,
+    handoff,
     invoker::Invoker,
     ndjson::{file, sink::NdjsonSink},
     store::{
@@ -117,8 +117,12 @@ impl Capture {
         consumers.checker = Checker::new(&cfg.fail_on);
         consumers.stats = stats;
         let consumes = consumers.any() || cfg.telemetry.is_on();
-        let (wake_tx, wake_rx) = bounded(1);
-        let subscribers = if consumes { vec![wake_tx] } else { Vec::new() };
+        let (wake_tx, wake_rx) = handoff::bounded(1);
+        let subscribers = if consumes {
+            vec![Subscriber::Follower(wake_tx)]
+        } else {
+            Vec::new()
+        };
         let (pipeline, mut notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
         let telemetry = match Service::start(&cfg.telemetry, &pipeline.counters) {
             Ok(started) => started,
@@ -211,7 +215,7 @@ impl Capture {
 
 fn spawn_follower(
     pipeline: &Pipeline,
-    wake: Receiver<()>,
+    wake: handoff::Receiver<()>,
     limit: Option<u64>,
     sink: Consumers,
 ) -> Result<Follower> {

@@ -74,10 +74,29 @@ pub struct Pipeline {
 /// Notes for the user from start-up (e.g. that tracefs was mounted).
 pub type StartNotes = Vec<String>;
 
+/// A thread told after each snapshot publication; its queue closes when the pipeline has stopped.
+pub enum Subscriber {
+    /// The UI, which waits in a `select!` with the terminal's events (a crossbeam queue).
+    Ui(Sender<()>),
+    /// The follower, which waits on nothing else: a [`handoff`] queue lets it sleep at once, where a
+    /// crossbeam receiver spins and yields first (each yield a context switch on a busy host).
+    Follower(handoff::Sender<()>),
+}
+
+impl Subscriber {
+    /// Wakes it, unless a wake-up is already waiting (a full queue is one).
+    fn notify(&self) {
+        match self {
+            Subscriber::Ui(tx) => drop(tx.try_send(())),
+            Subscriber::Follower(tx) => drop(tx.try_send(())),
+        }
+    }
+}
+
 impl Pipeline {
     /// Checks the host, loads the programs and starts every thread. `subscribers` receive a wake-up
     /// after each snapshot publication (and see their channel close when the pipeline has stopped).
-    pub fn start(cfg: &PipelineConfig, subscribers: Vec<Sender<()>>) -> Result<(Self, StartNotes)> {
+    pub fn start(cfg: &PipelineConfig, subscribers: Vec<Subscriber>) -> Result<(Self, StartNotes)> {
         let report = preflight::run()?;
         let mut notes = setup_notes(&report, cfg);
         let kernel = kernel_config(cfg)?;
@@ -332,7 +351,7 @@ fn spawn_writer(
     mut store: StoreWriter,
     input: handoff::Receiver<Vec<Arc<Record>>>,
     spare: Sender<Vec<Arc<Record>>>,
-    subscribers: Vec<Sender<()>>,
+    subscribers: Vec<Subscriber>,
 ) -> Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("watcher-store".into())
@@ -349,7 +368,7 @@ fn spawn_writer(
                 }
                 store.publish();
                 for s in &subscribers {
-                    let _ = s.try_send(());
+                    s.notify();
                 }
             }
             store.publish();

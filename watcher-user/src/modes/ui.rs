@@ -7,10 +7,16 @@ use std::{io::BufWriter, path::Path, sync::Arc, thread, time::SystemTime};
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Sender};
 
-use super::{consumers::Consumers, pipeline::Pipeline, signals, stat::open_capture};
+use super::{
+    consumers::Consumers,
+    pipeline::{Pipeline, Subscriber},
+    signals,
+    stat::open_capture,
+};
 use crate::{
     cli::config::{ShowConfig, WatchConfig},
     counters::Totals,
+    handoff,
     invoker::Invoker,
     ndjson::{
         file::{self, create_timestamped},
@@ -36,11 +42,11 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
         .map(|target| file::open(target, Invoker::file_owner()))
         .transpose()?;
     let (ui_wake_tx, ui_wake) = bounded(1);
-    let (follow_wake_tx, follow_wake) = bounded(1);
+    let (follow_wake_tx, follow_wake) = handoff::bounded(1);
     let mut consumers = Consumers::new(export.map(|e| NdjsonSink::new(e.writer)));
-    let mut subscribers = vec![ui_wake_tx];
+    let mut subscribers = vec![Subscriber::Ui(ui_wake_tx)];
     if consumers.any() || cfg.telemetry.is_on() {
-        subscribers.push(follow_wake_tx);
+        subscribers.push(Subscriber::Follower(follow_wake_tx));
     }
     let (pipeline, _notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
     let telemetry = match Service::start(&cfg.telemetry, &pipeline.counters) {

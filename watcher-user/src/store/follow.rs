@@ -6,10 +6,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-
 use super::{Snapshot, StoreReader};
-use crate::{counters::Counters, record::Record};
+use crate::{
+    counters::Counters,
+    handoff::{Receiver, RecvTimeoutError},
+    record::Record,
+};
 
 /// A consumer of records.
 pub trait Sink: Send {
