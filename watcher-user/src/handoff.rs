@@ -1,5 +1,6 @@
-//! Bounded queues between the pipeline's threads (router to shards, shards to the store writer) whose
-//! receiver sleeps when its queue is empty, instead of spinning first.
+//! Bounded queues between the pipeline's threads (router to shards, shards to the store writer, the
+//! store writer's wake-ups to the follower) whose receiver sleeps when its queue is empty, instead of
+//! spinning first.
 //!
 //! A crossbeam receiver that finds its queue empty spins, then calls `sched_yield` a few times, before
 //! it sleeps. On a host whose cores are busy (the watched service and its clients run there too) each

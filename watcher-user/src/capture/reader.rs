@@ -36,8 +36,8 @@ use crate::counters::Counters;
 /// export may be. Each drain costs watcher a fixed price whatever it carries (every stage wakes, and
 /// the shards fetch back the state of every busy connection), so a longer interval costs watcher less:
 /// under `redis-benchmark -P 1`, 25 ms took a tenth off watcher's own CPU per record and 5 ms added a
-/// sixth. But at 25 ms the watched server spent about 400 ns more per request in every A/B run, more
-/// than watcher saved; the benchmark's `--against` compares the two.
+/// sixth. But at 25 ms the watched server's CPU per request rose by about 400 ns in each of four A/B
+/// runs, more than watcher saved; the benchmark's `--against` compares two builds this way.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// The longest wait between drains once they find the ring empty: how late the first record after a
 /// quiet spell may reach the display.

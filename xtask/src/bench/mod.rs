@@ -571,7 +571,37 @@ fn idle(bench: &Bench, plan: &Plan) -> Result<()> {
             ms / 10.0,
         );
     }
+    println!(
+        "   the yardstick: a thread that only sleeps 10 ms at a time uses {:.1} us of CPU per wake-up on this host",
+        wake_up_cost_us()?
+    );
     Ok(())
+}
+
+/// CPU time (µs) one wake-up costs a thread here: a thread sleeps 10 ms at a time, and its own CPU
+/// time (the kernel's, from `schedstat`) is divided by the times it ran.
+fn wake_up_cost_us() -> Result<f64> {
+    let schedstat = || -> Result<(u64, u64)> {
+        let text = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(cpu_ns)), _, Some(Ok(runs))) = (fields.next(), fields.next(), fields.next())
+        else {
+            anyhow::bail!("unexpected /proc/thread-self/schedstat: {text}");
+        };
+        Ok((cpu_ns, runs))
+    };
+    std::thread::spawn(move || {
+        let (cpu_before, runs_before) = schedstat()?;
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (cpu_after, runs_after) = schedstat()?;
+        Ok(cpu_after.saturating_sub(cpu_before) as f64
+            / runs_after.saturating_sub(runs_before).max(1) as f64
+            / 1e3)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the wake-up probe thread panicked"))?
 }
 
 fn growth(bench: &Bench, plan: &Plan) -> Result<()> {
