@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "capture", "protocol", "record", "counters", "clock", "cgroup", "handoff",
         ],
     ),
-    ("store", &["record", "counters"]),
+    ("store", &["record", "counters", "handoff"]),
     (
         "ndjson",
         &["protocol", "record", "store", "invoker", "cgroup"],
