@@ -17,12 +17,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::{
     io::unix::AsyncFd,
     sync::{mpsc, watch},
     time::Instant,
 };
+use watcher_common::KernelLoss;
 
 use super::{
     event,
@@ -90,6 +91,19 @@ impl Pace {
     }
 }
 
+/// Reads the kernel's loss counters into `counters` if [`LOSS_INTERVAL`] has passed since `last`.
+fn read_loss_if_due(
+    last: &mut Instant,
+    now: Instant,
+    loss: &PerCpuArray<MapData, KernelLoss>,
+    counters: &Counters,
+) {
+    if now.duration_since(*last) >= LOSS_INTERVAL {
+        counters.set_kernel(LoadedPrograms::sum_loss(loss));
+        *last = now;
+    }
+}
+
 /// The next file to put the TLS probes on; never ready when TLS capture is off.
 async fn next_tls_target(targets: &mut Option<mpsc::Receiver<TlsTarget>>) -> Option<TlsTarget> {
     match targets {
@@ -129,17 +143,18 @@ pub async fn run(
                 let mut guard = guard?;
                 let taken = drain(guard.get_inner_mut(), &mut sink, &counters);
                 guard.clear_ready();
-                // A burst: more is on its way, so the timer goes back to the busy pace.
-                next_drain.as_mut().reset(Instant::now() + pace.after_drain(taken));
+                // A burst: more is on its way, so the timer goes back to the busy pace. Bursts that
+                // keep coming keep pushing the timer back, so the loss counters are read here too:
+                // a ring that overflows is when they matter.
+                let now = Instant::now();
+                next_drain.as_mut().reset(now + pace.after_drain(taken));
+                read_loss_if_due(&mut loss_read, now, &loss, &counters);
             }
             () = &mut next_drain => {
                 let taken = drain(ring.get_mut(), &mut sink, &counters);
                 let now = Instant::now();
                 next_drain.as_mut().reset(now + pace.after_drain(taken));
-                if now.duration_since(loss_read) >= LOSS_INTERVAL {
-                    counters.set_kernel(LoadedPrograms::sum_loss(&loss));
-                    loss_read = now;
-                }
+                read_loss_if_due(&mut loss_read, now, &loss, &counters);
             }
             target = next_tls_target(&mut tls_targets) => match target {
                 Some(target) => {
