@@ -12,10 +12,20 @@
 //! they yield again at the first look that finds them caught up. So under a load that saturates the
 //! host they share the CPU as before, part of the time, and nothing is lost to the yielding.
 //!
+//! The store writer yields with the shards: it works on what they hand it, for a quarter of their CPU
+//! per record, so it never needs the CPU when they do not. A reader of the store that must see every
+//! record (the follower that feeds the exports) joins once it has started ([`Reader`]): it yields
+//! while the shards do and it keeps up, and competes while they do or while it has fallen behind by
+//! a quarter of what the store holds, before the store evicts what it has not yet seen. Under
+//! `redis-benchmark -P 16` on two CPUs, the store writer and the follower on the normal policy took
+//! the CPU from the service in the moments the shards gave it up.
+//!
 //! Switching a thread back to the normal policy needs `CAP_SYS_NICE` (root has it): where it is
 //! refused, the shards never yield, rather than risk staying on the idle policy.
 
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
 
 /// Batches waiting in the shards' queues at which the shards compete at once (up to 4 MiB of events: a
 /// batch is sent at 256 KiB, or sooner at a drain).
@@ -27,11 +37,25 @@ const PATIENCE: Duration = Duration::from_millis(30);
 /// A thread, as the scheduler calls it.
 pub type Thread = libc::pthread_t;
 
-/// The scheduling of the shard threads.
+/// A thread that reads the store and joins the shards' scheduling after it has started.
+pub struct Reader {
+    /// The thread. Its handle must not be joined while the capture runs (the pipeline joins its
+    /// readers after stopping the capture); a thread that has ended is harmless to name.
+    pub thread: Thread,
+    /// Whether it has fallen behind, asked at every look.
+    pub behind: Box<dyn Fn() -> bool + Send>,
+}
+
+/// The scheduling of the shard threads and the threads after them.
 pub struct Yielding {
+    /// The shards and the store writer.
     threads: Vec<Thread>,
     /// Whether the threads are on the idle policy now.
     idle: bool,
+    /// Readers that joined, each with whether it is on the idle policy now.
+    readers: Vec<(Reader, bool)>,
+    /// Readers joining.
+    joining: Receiver<Reader>,
     /// Since when every look found the shards behind.
     behind_since: Option<Instant>,
     /// Batches sent and batches waiting at the last look.
@@ -41,14 +65,17 @@ pub struct Yielding {
 
 impl Yielding {
     /// Starts `threads` yielding, if this process may put a thread back on the normal policy (checked
-    /// on a thread of its own first); `None` if it may not.
-    pub fn start(threads: Vec<Thread>) -> Option<Self> {
+    /// on a thread of its own first); `None` if it may not. Readers that arrive on `joining` are
+    /// scheduled from the next look on.
+    pub fn start(threads: Vec<Thread>, joining: Receiver<Reader>) -> Option<Self> {
         if !may_return_to_normal() {
             return None;
         }
         let mut this = Self {
             threads,
             idle: false,
+            readers: Vec::new(),
+            joining,
             behind_since: None,
             last_sent: 0,
             last_waiting: 0,
@@ -80,11 +107,27 @@ impl Yielding {
             if !self.idle {
                 self.set(true);
             }
-            return;
+        } else {
+            let since = *self.behind_since.get_or_insert(now);
+            if self.idle && (waiting >= HIGH_WATER || now.duration_since(since) >= PATIENCE) {
+                self.set(false);
+            }
         }
-        let since = *self.behind_since.get_or_insert(now);
-        if self.idle && (waiting >= HIGH_WATER || now.duration_since(since) >= PATIENCE) {
-            self.set(false);
+        self.schedule_readers();
+    }
+
+    /// Takes in readers that joined, and puts each on the idle policy while the shards are and it
+    /// keeps up, on the normal one otherwise.
+    fn schedule_readers(&mut self) {
+        self.readers
+            .extend(self.joining.try_iter().map(|reader| (reader, false)));
+        for (reader, idle) in &mut self.readers {
+            let yielding = self.idle && !(reader.behind)();
+            if yielding != *idle {
+                // A reader that has ended (the follower stops by itself after `--count`) is refused.
+                let _ = set_policy(reader.thread, yielding);
+                *idle = yielding;
+            }
         }
     }
 
@@ -98,12 +141,13 @@ impl Yielding {
 }
 
 impl Drop for Yielding {
-    /// Capture is over: the shards drain what is queued on the normal policy, so stopping never waits
-    /// for idle CPU time.
+    /// Capture is over: the shards and readers drain what is queued on the normal policy, so stopping
+    /// never waits for idle CPU time.
     fn drop(&mut self) {
         if self.idle {
             self.set(false);
         }
+        self.schedule_readers();
     }
 }
 
@@ -116,9 +160,12 @@ fn set_policy(thread: Thread, idle: bool) -> bool {
         libc::SCHED_OTHER
     };
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `thread` names a thread of this process that has not exited: the shards wait on their
-    // queues until those close, and the router drops this before it closes them (its field order);
-    // the probe thread below calls this on itself. Both arguments are valid for the call.
+    // SAFETY: `thread` names a thread of this process whose handle has not been joined, so glibc's
+    // descriptor of it is valid (for a thread that has ended, the call fails with ESRCH): the shards
+    // wait on their queues until those close, and the router drops this before it closes them (its
+    // field order); the store writer ends after the shards, and readers are joined only after the
+    // capture has stopped; the probe thread below calls this on itself. Both arguments are valid for
+    // the call.
     unsafe { libc::pthread_setschedparam(thread, policy, &raw const param) == 0 }
 }
 
@@ -143,6 +190,8 @@ mod tests {
         Yielding {
             threads: Vec::new(),
             idle: true,
+            readers: Vec::new(),
+            joining: crossbeam_channel::never(),
             behind_since: None,
             last_sent: 0,
             last_waiting: 0,
@@ -222,9 +271,10 @@ mod tests {
             }
             policy
         };
-        let y = Yielding::start(vec![std::os::unix::thread::JoinHandleExt::as_pthread_t(
-            &worker,
-        )])
+        let y = Yielding::start(
+            vec![std::os::unix::thread::JoinHandleExt::as_pthread_t(&worker)],
+            crossbeam_channel::never(),
+        )
         .expect("root may return a thread to the normal policy");
         assert_eq!(policy(&worker), libc::SCHED_IDLE);
         drop(y);
@@ -233,6 +283,59 @@ mod tests {
             libc::SCHED_OTHER,
             "capture over: back to normal"
         );
+        drop(tx);
+        worker.join().expect("worker ends");
+    }
+
+    #[test]
+    fn a_reader_yields_with_the_shards_unless_it_falls_behind() {
+        if !may_return_to_normal() {
+            println!(
+                "skipped: this user may not return a thread to the normal policy (needs root)"
+            );
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let thread = std::os::unix::thread::JoinHandleExt::as_pthread_t(&worker);
+        let policy = || {
+            let mut policy = 0;
+            let mut param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: the worker is alive (it waits on the channel) and not joined.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::pthread_getschedparam(thread, &raw mut policy, &raw mut param);
+            }
+            policy
+        };
+        let behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (join, joining) = crossbeam_channel::bounded(1);
+        let mut y = Yielding::start(Vec::new(), joining).expect("root may");
+        let seen = std::sync::Arc::clone(&behind);
+        join.try_send(Reader {
+            thread,
+            behind: Box::new(move || seen.load(std::sync::atomic::Ordering::Relaxed)),
+        })
+        .expect("room to join");
+        assert_eq!(policy(), libc::SCHED_OTHER, "joins at the next look");
+        let t0 = Instant::now();
+        y.look(0, 0, t0);
+        assert_eq!(policy(), libc::SCHED_IDLE, "shards yield, reader keeps up");
+        behind.store(true, std::sync::atomic::Ordering::Relaxed);
+        y.look(0, 0, t0);
+        assert_eq!(policy(), libc::SCHED_OTHER, "reader behind: it competes");
+        behind.store(false, std::sync::atomic::Ordering::Relaxed);
+        y.look(0, 0, t0);
+        assert_eq!(policy(), libc::SCHED_IDLE, "caught up: yields again");
+        y.look(HIGH_WATER as u64, HIGH_WATER, t0);
+        assert!(!y.is_yielding());
+        assert_eq!(policy(), libc::SCHED_OTHER, "shards compete: so does it");
+        y.look(HIGH_WATER as u64, 0, t0);
+        assert_eq!(policy(), libc::SCHED_IDLE);
+        drop(y);
+        assert_eq!(policy(), libc::SCHED_OTHER, "capture over: back to normal");
         drop(tx);
         worker.join().expect("worker ends");
     }

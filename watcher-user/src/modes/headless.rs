@@ -221,10 +221,14 @@ fn spawn_follower(
 ) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
-    thread::Builder::new()
+    let position = Arc::new(follow::Position::default());
+    let at = Arc::clone(&position);
+    let handle = thread::Builder::new()
         .name("watcher-follow".into())
-        .spawn(move || follow::run(&store, &counters, &wake, limit, sink))
-        .context("starting the exporter")
+        .spawn(move || follow::run(&store, &counters, &wake, limit, &at, sink))
+        .context("starting the exporter")?;
+    pipeline.schedule_follower(&handle, position);
+    Ok(handle)
 }
 
 /// How long a headless run waits between looks at `--count`, the follower and the export (a signal

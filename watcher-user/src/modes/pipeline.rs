@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
-//!                                         router: shards yield the CPU while they keep up (conn::yielding)
+//!                                         router: shards yield the CPU while they keep up (conn::yielding),
+//!                                         and the store writer and the follower with them
 //! store writer (owns the store) -> Snapshot (ArcSwap) -> TUI / exporter / summary
 //! TLS finder thread --bounded--> capture thread (attaches the TLS probes to new files)
 //! ```
@@ -31,14 +32,14 @@ use crate::{
     conn::{
         router::Router,
         shard::{Queues, Shard, ShardContext},
-        yielding::Yielding,
+        yielding::{Reader, Yielding},
         EventBatch,
     },
     counters::Counters,
     handoff,
     protocol::detect::Decoding,
     record::Record,
-    store::{self, StoreReader, StoreWriter},
+    store::{self, follow, StoreReader, StoreWriter},
 };
 
 /// Queue depth (in batches) between the router and each shard: about 128 MiB of payload (batches are
@@ -57,6 +58,8 @@ const SPARE_RECORD_BATCHES: usize = 64;
 const MAX_SPARE_RECORDS: usize = 8192;
 /// Queue depth (in files) between the TLS finder and the capture thread.
 const TLS_QUEUE: usize = 64;
+/// Readers that may join the shards' scheduling (a mode starts one follower).
+const JOINING_READERS: usize = 2;
 
 /// A running pipeline.
 pub struct Pipeline {
@@ -69,6 +72,8 @@ pub struct Pipeline {
     shards: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     tls_finder: Option<JoinHandle<()>>,
+    /// Where readers join the shards' scheduling; `None` when the shards do not yield.
+    join_yielding: Option<Sender<Reader>>,
 }
 
 /// Notes for the user from start-up (e.g. that tracefs was mounted).
@@ -157,7 +162,9 @@ impl Pipeline {
         )?;
         drop(record_tx);
         let writer = spawn_writer(store_writer, record_rx, spare_records_tx, subscribers)?;
-        let scheduling = shard_scheduling(cfg, &shards, &mut notes);
+        let (join_yielding, joining) = bounded(JOINING_READERS);
+        let scheduling = shard_scheduling(cfg, &shards, &writer, joining, &mut notes);
+        let join_yielding = scheduling.is_some().then_some(join_yielding);
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters), scheduling);
         let (stop, stop_rx) = watch::channel(false);
         let (tls_finder, tls_targets) = if kernel.tls == 0 {
@@ -186,9 +193,29 @@ impl Pipeline {
                 shards,
                 writer,
                 tls_finder,
+                join_yielding,
             },
             notes,
         ))
+    }
+
+    /// Schedules the follower (`thread`, which has handed on every record up to `position`) with the
+    /// shards (`conn::yielding`): it yields the CPU while they do, unless it has fallen behind by a
+    /// quarter of the records the store holds. `thread` must not be joined before [`Pipeline::stop`].
+    pub fn schedule_follower<T>(&self, thread: &JoinHandle<T>, position: Arc<follow::Position>) {
+        let Some(join) = &self.join_yielding else {
+            return;
+        };
+        let store = self.store.clone();
+        let behind = move || {
+            let snapshot = store.snapshot();
+            snapshot.total.saturating_sub(position.get()) > snapshot.len() as u64 / 4
+        };
+        // Full only if a mode joined more readers than it has: that one stays on the normal policy.
+        let _ = join.try_send(Reader {
+            thread: thread.as_pthread_t(),
+            behind: Box::new(behind),
+        });
     }
 
     /// Stops capture and waits for every stage to drain. Returns the capture thread's error, if any.
@@ -292,17 +319,21 @@ fn spawn_capture(
         .context("starting the capture thread")
 }
 
-/// How the shard threads are scheduled: yielding the CPU while they keep up unless `--no-yield`, or
-/// (with a note saying so) where this user may not return a thread to the normal policy.
+/// How the shard threads and the store writer are scheduled: yielding the CPU while the shards keep
+/// up unless `--no-yield`, or (with a note saying so) where this user may not return a thread to the
+/// normal policy. Readers of the store join on `joining`.
 fn shard_scheduling(
     cfg: &PipelineConfig,
     shards: &[JoinHandle<()>],
+    writer: &JoinHandle<()>,
+    joining: Receiver<Reader>,
     notes: &mut StartNotes,
 ) -> Option<Yielding> {
     if !cfg.yield_cpu {
         return None;
     }
-    let yielding = Yielding::start(shards.iter().map(JoinHandleExt::as_pthread_t).collect());
+    let threads = shards.iter().chain([writer]);
+    let yielding = Yielding::start(threads.map(JoinHandleExt::as_pthread_t).collect(), joining);
     if yielding.is_none() {
         notes.push(
             "the decoding threads always compete for CPU: this user may not return a thread to the \

@@ -63,11 +63,15 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
     let follower = consumers.any().then(|| {
         let store = pipeline.store.clone();
         let counters = Arc::clone(&pipeline.counters);
-        thread::spawn(move || {
+        let position = Arc::new(follow::Position::default());
+        let at = Arc::clone(&position);
+        let handle = thread::spawn(move || {
             let (consumers, _, result) =
-                follow::run(&store, &counters, &follow_wake, None, consumers);
+                follow::run(&store, &counters, &follow_wake, None, &at, consumers);
             (consumers, result)
-        })
+        });
+        pipeline.schedule_follower(&handle, position);
+        handle
     });
     let mut app = App::default();
     app.protocols = cfg.pipeline.protocols;

@@ -4,7 +4,13 @@
 //! all, so each record is read from a snapshot once however many consumers there are. The follower never
 //! waits for the store writer, and counts the records evicted before it could see them as lost.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use super::{Snapshot, StoreReader};
 use crate::{
@@ -31,13 +37,27 @@ pub struct Followed {
     pub records: u64,
 }
 
+/// The id of the last record a follower has passed (handed on, or counted as missed), for other
+/// threads to see how far behind the store it is.
+#[derive(Debug, Default)]
+pub struct Position(AtomicU64);
+
+impl Position {
+    /// The id of the last record passed (0 before the first).
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Follows `store` until `wake` disconnects (the pipeline has stopped and published its last snapshot),
-/// or after `limit` records when given. Returns the sink with what it made of them.
+/// or after `limit` records when given, keeping `position` up to date after each burst. Returns the
+/// sink with what it made of them.
 pub fn run<S: Sink>(
     store: &StoreReader,
     counters: &Counters,
     wake: &Receiver<()>,
     limit: Option<u64>,
+    position: &Position,
     mut sink: S,
 ) -> (S, Followed, std::io::Result<()>) {
     let mut last_id = 0;
@@ -51,6 +71,7 @@ pub fn run<S: Sink>(
         skip_evicted(&snapshot, &mut last_id, counters);
         let result = feed(&snapshot, &mut last_id, limit, &mut sink, &mut followed)
             .and_then(|()| sink.burst_done());
+        position.0.store(last_id, Ordering::Relaxed);
         if result.is_err() || finished || limit.is_some_and(|l| last_id >= l) {
             return (sink, followed, result);
         }
