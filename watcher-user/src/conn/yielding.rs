@@ -245,98 +245,114 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_yielding_thread_is_put_on_the_idle_policy_and_back() {
-        if !may_return_to_normal() {
-            println!(
-                "skipped: this user may not return a thread to the normal policy (needs root)"
-            );
-            return;
+    /// A thread that waits until it is told to end, whose scheduling policy a test reads back.
+    struct Parked {
+        wake: std::sync::mpsc::Sender<()>,
+        handle: std::thread::JoinHandle<()>,
+    }
+
+    impl Parked {
+        /// `None` (having said the test is skipped) where this user may not return a thread to the
+        /// normal policy.
+        fn start() -> Option<Self> {
+            if !may_return_to_normal() {
+                println!(
+                    "skipped: this user may not return a thread to the normal policy (needs root)"
+                );
+                return None;
+            }
+            let (wake, rx) = std::sync::mpsc::channel::<()>();
+            let handle = std::thread::spawn(move || {
+                let _ = rx.recv();
+            });
+            Some(Self { wake, handle })
         }
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let worker = std::thread::spawn(move || {
-            let _ = rx.recv();
-        });
-        let policy = |handle: &std::thread::JoinHandle<()>| {
+
+        fn thread(&self) -> Thread {
+            std::os::unix::thread::JoinHandleExt::as_pthread_t(&self.handle)
+        }
+
+        fn policy(&self) -> i32 {
             let mut policy = 0;
             let mut param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: the worker is alive (it waits on the channel) and not joined.
+            // SAFETY: the thread is alive (it waits on the channel) and not joined.
             #[allow(unsafe_code)]
             unsafe {
-                libc::pthread_getschedparam(
-                    std::os::unix::thread::JoinHandleExt::as_pthread_t(handle),
-                    &raw mut policy,
-                    &raw mut param,
-                );
+                libc::pthread_getschedparam(self.thread(), &raw mut policy, &raw mut param);
             }
             policy
+        }
+
+        fn end(self) {
+            drop(self.wake);
+            self.handle.join().expect("the thread ends");
+        }
+    }
+
+    #[test]
+    fn a_yielding_thread_is_put_on_the_idle_policy_and_back() {
+        let Some(worker) = Parked::start() else {
+            return;
         };
-        let y = Yielding::start(
-            vec![std::os::unix::thread::JoinHandleExt::as_pthread_t(&worker)],
-            crossbeam_channel::never(),
-        )
-        .expect("root may return a thread to the normal policy");
-        assert_eq!(policy(&worker), libc::SCHED_IDLE);
+        let y = Yielding::start(vec![worker.thread()], crossbeam_channel::never())
+            .expect("root may return a thread to the normal policy");
+        assert_eq!(worker.policy(), libc::SCHED_IDLE);
         drop(y);
         assert_eq!(
-            policy(&worker),
+            worker.policy(),
             libc::SCHED_OTHER,
             "capture over: back to normal"
         );
-        drop(tx);
-        worker.join().expect("worker ends");
+        worker.end();
     }
 
     #[test]
     fn a_reader_yields_with_the_shards_unless_it_falls_behind() {
-        if !may_return_to_normal() {
-            println!(
-                "skipped: this user may not return a thread to the normal policy (needs root)"
-            );
+        let Some(reader) = Parked::start() else {
             return;
-        }
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let worker = std::thread::spawn(move || {
-            let _ = rx.recv();
-        });
-        let thread = std::os::unix::thread::JoinHandleExt::as_pthread_t(&worker);
-        let policy = || {
-            let mut policy = 0;
-            let mut param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: the worker is alive (it waits on the channel) and not joined.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::pthread_getschedparam(thread, &raw mut policy, &raw mut param);
-            }
-            policy
         };
         let behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (join, joining) = crossbeam_channel::bounded(1);
         let mut y = Yielding::start(Vec::new(), joining).expect("root may");
         let seen = std::sync::Arc::clone(&behind);
         join.try_send(Reader {
-            thread,
+            thread: reader.thread(),
             behind: Box::new(move || seen.load(std::sync::atomic::Ordering::Relaxed)),
         })
         .expect("room to join");
-        assert_eq!(policy(), libc::SCHED_OTHER, "joins at the next look");
+        assert_eq!(reader.policy(), libc::SCHED_OTHER, "joins at the next look");
         let t0 = Instant::now();
         y.look(0, 0, t0);
-        assert_eq!(policy(), libc::SCHED_IDLE, "shards yield, reader keeps up");
+        assert_eq!(
+            reader.policy(),
+            libc::SCHED_IDLE,
+            "shards yield, reader keeps up"
+        );
         behind.store(true, std::sync::atomic::Ordering::Relaxed);
         y.look(0, 0, t0);
-        assert_eq!(policy(), libc::SCHED_OTHER, "reader behind: it competes");
+        assert_eq!(
+            reader.policy(),
+            libc::SCHED_OTHER,
+            "reader behind: it competes"
+        );
         behind.store(false, std::sync::atomic::Ordering::Relaxed);
         y.look(0, 0, t0);
-        assert_eq!(policy(), libc::SCHED_IDLE, "caught up: yields again");
+        assert_eq!(reader.policy(), libc::SCHED_IDLE, "caught up: yields again");
         y.look(HIGH_WATER as u64, HIGH_WATER, t0);
         assert!(!y.is_yielding());
-        assert_eq!(policy(), libc::SCHED_OTHER, "shards compete: so does it");
+        assert_eq!(
+            reader.policy(),
+            libc::SCHED_OTHER,
+            "shards compete: so does it"
+        );
         y.look(HIGH_WATER as u64, 0, t0);
-        assert_eq!(policy(), libc::SCHED_IDLE);
+        assert_eq!(reader.policy(), libc::SCHED_IDLE);
         drop(y);
-        assert_eq!(policy(), libc::SCHED_OTHER, "capture over: back to normal");
-        drop(tx);
-        worker.join().expect("worker ends");
+        assert_eq!(
+            reader.policy(),
+            libc::SCHED_OTHER,
+            "capture over: back to normal"
+        );
+        reader.end();
     }
 }
