@@ -1,5 +1,6 @@
 //! Throughput of the user-space pipeline without the kernel: ring records through routing, RESP
-//! parsing, pairing and the store, on one core; NDJSON encoding of the records it produces; telemetry's
+//! parsing, pairing and the store, on one core, with 3-byte and with 4 KiB values; NDJSON encoding of the
+//! records it produces; telemetry's
 //! work per record (metrics, OTLP spans encoded); and what masking secrets costs per exchange (`redact`).
 //! Run with `cargo bench -p watcher-user --bench pipeline` (or as part of `cargo xtask bench`).
 
@@ -92,6 +93,7 @@ fn parse_pair_store(c: &mut Criterion) {
             }
         });
     });
+    large_values(&mut group);
     http_pipeline(&mut group);
     // Telemetry's cost per record on the follower thread: the metrics, and a span encoded as OTLP
     // protobuf in batches as the exporter sends them.
@@ -148,6 +150,31 @@ fn http_pipeline(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
     group.bench_function("ndjson encode http records", |b| {
         b.iter(|| {
             for record in snapshot.iter().take(HTTP_EXCHANGES as usize) {
+                line.clear();
+                encoder.write(record, &mut line);
+            }
+        });
+    });
+    group.throughput(Throughput::Elements(u64::from(COMMANDS)));
+}
+
+/// The Redis pipeline benches with the 4 KiB values of the capacity bench's `-d 4096` row: copying
+/// the values into records and escaping them into JSON is most of what such traffic costs.
+fn large_values(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    const LARGE: u32 = 10_000;
+    let records = common::ring_records_with_value(LARGE, &common::benchmark_value(4096));
+    group.throughput(Throughput::Elements(u64::from(LARGE)));
+    let mut pipeline = common::Pipeline::new(LARGE as usize);
+    pipeline.feed(&records);
+    group.bench_function("parse+pair+store redis commands, 4 KiB values", |b| {
+        b.iter(|| pipeline.feed(&records));
+    });
+    let snapshot = pipeline.store.snapshot();
+    let mut line = Vec::with_capacity(16 * 1024);
+    let mut encoder = json::RecordEncoder::default();
+    group.bench_function("ndjson encode records, 4 KiB values", |b| {
+        b.iter(|| {
+            for record in snapshot.iter().take(LARGE as usize) {
                 line.clear();
                 encoder.write(record, &mut line);
             }

@@ -29,20 +29,40 @@ pub const CONNECTIONS: u32 = 50;
 /// Ring records for `commands` commands (alternating SET and GET) with their replies, interleaved over
 /// the connections the way a server's event loop reads and writes them.
 pub fn ring_records(commands: u32) -> Vec<Vec<u8>> {
+    ring_records_with_value(commands, "xxx")
+}
+
+/// A value of `len` bytes as `redis-benchmark -d` makes them: pseudo-random characters from `0` to
+/// `o`, so about one byte in 64 is a backslash that JSON must escape.
+// Only the pipeline bench stores large values; each bench compiles this module on its own.
+#[allow(dead_code)]
+pub fn benchmark_value(len: usize) -> String {
+    let mut state: u32 = 1;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from(b'0' + (state >> 16) as u8 % 64)
+        })
+        .collect()
+}
+
+/// [`ring_records`] with `value` set and got.
+pub fn ring_records_with_value(commands: u32, value: &str) -> Vec<Vec<u8>> {
     exchanges(commands, *b"redis-server\0\0\0\0", |i| {
         let key = format!("key:{:012}", i % 100_000);
         if i % 2 == 0 {
             (
                 format!(
-                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$3\r\nxxx\r\n",
-                    key.len()
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+                    key.len(),
+                    value.len()
                 ),
                 "+OK\r\n".to_owned(),
             )
         } else {
             (
                 format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
-                "$3\r\nxxx\r\n".to_owned(),
+                format!("${}\r\n{value}\r\n", value.len()),
             )
         }
     })
