@@ -1,7 +1,7 @@
 //! Throughput of the user-space pipeline without the kernel: ring records through routing, RESP
 //! parsing, pairing and the store, on one core, with 3-byte and with 4 KiB values; NDJSON encoding of the
-//! records it produces; telemetry's
-//! work per record (metrics, OTLP spans encoded); and what masking secrets costs per exchange (`redact`).
+//! records it produces; telemetry's work per record (metrics, OTLP spans encoded); and what masking
+//! secrets costs per exchange (`redact`).
 //! Run with `cargo bench -p watcher-user --bench pipeline` (or as part of `cargo xtask bench`).
 
 mod common;
