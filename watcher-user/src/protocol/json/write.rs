@@ -62,7 +62,7 @@ pub fn write_bool(out: &mut Vec<u8>, v: bool) {
 }
 
 /// Writes `s` as a JSON string: quotes, backslashes and control characters escaped, everything else
-/// copied in runs (a clean string in one).
+/// copied a block at a step (see [`write_escaped`]).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     write_escaped(out, s.as_bytes(), Utf8::Known);
@@ -154,10 +154,10 @@ enum Utf8 {
 ///
 /// Each step copies a whole block and finds at once ([`marks`]) where in it the first byte to escape
 /// is; the copy is cut back to that byte, its escape written, and the next block starts right after
-/// it. So a clean block costs a compare and a 16-byte copy, and an escape one more step, where
-/// copying the runs between escapes cost a `memcpy` call each: a record of a 4 KiB value with a
-/// backslash every 64 bytes, as redis-benchmark writes, took 890 ns to encode that way and 660 now
-/// (`cargo bench --bench pipeline -- "4 KiB"`), the UTF-8 check included.
+/// it. So a clean block costs a compare and a 16-byte copy, and an escape one more step (before,
+/// copying the runs between escapes cost a `memcpy` call each, and the UTF-8 check a pass of its
+/// own): a record of a 4 KiB value with a backslash every 64 bytes, as redis-benchmark writes, took
+/// 890 ns to encode and takes 660 (`cargo bench --bench pipeline -- "4 KiB"`).
 ///
 /// The first byte beyond ASCII starts the UTF-8 check of the rest; everything before it was ASCII,
 /// so it starts a character. ASCII, the common case, is thus checked by the scan itself.
