@@ -15,9 +15,8 @@
 //! The store writer yields with the shards: it works on what they hand it, for a quarter of their CPU
 //! per record, so it never needs the CPU when they do not. A reader of the store that must see every
 //! record (the follower that feeds the exports) joins once it has started ([`Reader`]): it yields
-//! while the shards do and it keeps up, and competes while they do or while it has fallen behind (by
-//! an eighth of what the store holds, and then until it has nearly caught up), long before the store
-//! evicts what it has not yet seen. Under
+//! while the shards do and it keeps up, and competes while they do or while it has fallen behind by
+//! a quarter of what the store holds, before the store evicts what it has not yet seen. Under
 //! `redis-benchmark -P 16` on two CPUs, the store writer and the follower on the normal policy took
 //! the CPU from the service in the moments the shards gave it up.
 //!
@@ -44,30 +43,7 @@ pub struct Reader {
     /// readers after stopping the capture); a thread that has ended is harmless to name.
     pub thread: Thread,
     /// Whether it has fallen behind, asked at every look.
-    pub behind: Box<dyn FnMut() -> bool + Send>,
-}
-
-/// Whether a reader that must see every record is behind the store: once its lag passes an eighth of
-/// the records the store holds, until it is within a sixty-fourth of them again. Competing until it
-/// has nearly caught up, not only until it is back under the mark: hovering at the mark (a quarter,
-/// before), one stall let the store evict records not yet exported, 10 958 of 800 002 in one of three
-/// exports of `redis-benchmark -P 16` to a file.
-#[derive(Debug, Default)]
-pub struct CatchUp {
-    catching_up: bool,
-}
-
-impl CatchUp {
-    /// Takes in how many records the reader has yet to pass (`lag`) and how many the store holds.
-    pub fn behind(&mut self, lag: u64, held: u64) -> bool {
-        self.catching_up = lag
-            > if self.catching_up {
-                held / 64
-            } else {
-                held / 8
-            };
-        self.catching_up
-    }
+    pub behind: Box<dyn Fn() -> bool + Send>,
 }
 
 /// The scheduling of the shard threads and the threads after them.
@@ -328,23 +304,6 @@ mod tests {
             "capture over: back to normal"
         );
         worker.end();
-    }
-
-    #[test]
-    fn a_reader_behind_competes_until_it_has_nearly_caught_up() {
-        let mut lag = CatchUp::default();
-        let held = 64_000;
-        assert!(
-            !lag.behind(8_000, held),
-            "an eighth behind is not yet behind"
-        );
-        assert!(lag.behind(8_001, held), "past an eighth");
-        assert!(
-            lag.behind(2_000, held),
-            "still catching up, though under the mark"
-        );
-        assert!(!lag.behind(1_000, held), "within a sixty-fourth: caught up");
-        assert!(!lag.behind(7_000, held), "and yields again up to the mark");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::{
     conn::{
         router::Router,
         shard::{Queues, Shard, ShardContext},
-        yielding::{CatchUp, Reader, Yielding},
+        yielding::{Reader, Yielding},
         EventBatch,
     },
     counters::Counters,
@@ -200,21 +200,16 @@ impl Pipeline {
     }
 
     /// Schedules the follower (`thread`, which has handed on every record up to `position`) with the
-    /// shards (`conn::yielding`): it yields the CPU while they do, unless it has fallen behind by an
-    /// eighth of the records the store holds, and then until it is within a sixty-fourth of them
-    /// again. `thread` must not be joined before [`Pipeline::stop`].
+    /// shards (`conn::yielding`): it yields the CPU while they do, unless it has fallen behind by a
+    /// quarter of the records the store holds. `thread` must not be joined before [`Pipeline::stop`].
     pub fn schedule_follower<T>(&self, thread: &JoinHandle<T>, position: Arc<follow::Position>) {
         let Some(join) = &self.join_yielding else {
             return;
         };
         let store = self.store.clone();
-        let mut lag = CatchUp::default();
         let behind = move || {
             let snapshot = store.snapshot();
-            lag.behind(
-                snapshot.total.saturating_sub(position.get()),
-                snapshot.len() as u64,
-            )
+            snapshot.total.saturating_sub(position.get()) > snapshot.len() as u64 / 4
         };
         // Full only if a mode joined more readers than it has: that one stays on the normal policy.
         let _ = join.try_send(Reader {
