@@ -172,6 +172,16 @@ fn large_values(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement
     let snapshot = pipeline.store.snapshot();
     let mut line = Vec::with_capacity(16 * 1024);
     let mut encoder = json::RecordEncoder::default();
+    let whole = snapshot
+        .iter()
+        .take(LARGE as usize)
+        .filter(|record| {
+            line.clear();
+            encoder.write(record, &mut line);
+            line.len() > 4096
+        })
+        .count();
+    assert_eq!(whole, LARGE as usize, "every record holds its 4 KiB value");
     group.bench_function("ndjson encode records, 4 KiB values", |b| {
         b.iter(|| {
             for record in snapshot.iter().take(LARGE as usize) {
