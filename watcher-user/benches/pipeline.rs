@@ -21,6 +21,7 @@ use watcher::{
         redis::{ExchangeKind, Frame, RedisExchange},
         Blob, Exchange,
     },
+    store::Snapshot,
     telemetry,
 };
 
@@ -83,16 +84,7 @@ fn parse_pair_store(c: &mut Criterion) {
         b.iter(|| pipeline.feed(&records));
     });
     let snapshot = pipeline.store.snapshot();
-    let mut line = Vec::with_capacity(1024);
-    let mut encoder = json::RecordEncoder::default();
-    group.bench_function("ndjson encode records", |b| {
-        b.iter(|| {
-            for record in snapshot.iter().take(COMMANDS as usize) {
-                line.clear();
-                encoder.write(record, &mut line);
-            }
-        });
-    });
+    bench_encode(&mut group, "ndjson encode records", &snapshot, COMMANDS);
     large_values(&mut group);
     http_pipeline(&mut group);
     // Telemetry's cost per record on the follower thread: the metrics, and a span encoded as OTLP
@@ -106,6 +98,7 @@ fn parse_pair_store(c: &mut Criterion) {
         });
     });
     let mut spans = telemetry::otlp::encode::SpanMaker::default();
+    let mut line = Vec::with_capacity(1024);
     group.bench_function("otlp span+encode records", |b| {
         b.iter(|| {
             let mut batch = Vec::with_capacity(512);
@@ -145,16 +138,12 @@ fn http_pipeline(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
         HTTP_EXCHANGES as usize,
         "every exchange becomes a record"
     );
-    let mut line = Vec::with_capacity(2048);
-    let mut encoder = json::RecordEncoder::default();
-    group.bench_function("ndjson encode http records", |b| {
-        b.iter(|| {
-            for record in snapshot.iter().take(HTTP_EXCHANGES as usize) {
-                line.clear();
-                encoder.write(record, &mut line);
-            }
-        });
-    });
+    bench_encode(
+        group,
+        "ndjson encode http records",
+        &snapshot,
+        HTTP_EXCHANGES,
+    );
     group.throughput(Throughput::Elements(u64::from(COMMANDS)));
 }
 
@@ -182,15 +171,33 @@ fn large_values(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement
         })
         .count();
     assert_eq!(whole, LARGE as usize, "every record holds its 4 KiB value");
-    group.bench_function("ndjson encode records, 4 KiB values", |b| {
+    bench_encode(
+        group,
+        "ndjson encode records, 4 KiB values",
+        &snapshot,
+        LARGE,
+    );
+    group.throughput(Throughput::Elements(u64::from(COMMANDS)));
+}
+
+/// Benches NDJSON encoding of the first `count` records of `snapshot`, into one line buffer reused
+/// from record to record as the follower reuses its own.
+fn bench_encode(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    snapshot: &Snapshot,
+    count: u32,
+) {
+    let mut line = Vec::with_capacity(16 * 1024);
+    let mut encoder = json::RecordEncoder::default();
+    group.bench_function(name, |b| {
         b.iter(|| {
-            for record in snapshot.iter().take(LARGE as usize) {
+            for record in snapshot.iter().take(count as usize) {
                 line.clear();
                 encoder.write(record, &mut line);
             }
         });
     });
-    group.throughput(Throughput::Elements(u64::from(COMMANDS)));
 }
 
 /// HTTP exchanges per iteration of the HTTP pipeline benches.
