@@ -311,6 +311,35 @@ pub struct CgroupFilter {
     pub pad: u32,
 }
 
+/// How many processes each CPU's [`NewCode`] remembers between two looks of the TLS finder.
+pub const NEW_CODE_SLOTS: usize = 64;
+
+/// One CPU's notes of the traced processes that brought new code into memory: an `execve` that
+/// succeeded, or a file mapped executable (a library loaded, at start or with `dlopen`). The TLS
+/// finder looks at these processes instead of re-reading every process's maps on a timer.
+///
+/// Written only by the programs on that CPU, `tgids` slot first and `count` after; user space reads
+/// `count` first, so a count it sees covers tgids already written. More than [`NEW_CODE_SLOTS`] notes
+/// between two looks overwrite the oldest: the reader sees that from `count` and looks everywhere.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewCode {
+    /// Notes taken on this CPU since the programs were loaded; note `n` is in slot
+    /// `n % NEW_CODE_SLOTS`.
+    pub count: u64,
+    /// The tgid of each note.
+    pub tgids: [u32; NEW_CODE_SLOTS],
+}
+
+impl Default for NewCode {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            tgids: [0; NEW_CODE_SLOTS],
+        }
+    }
+}
+
 /// Where the pid filter keeps the mark of `id`: the `PID_FILTER` entry, and the byte of it (the
 /// entry's value is a little-endian `u64`, byte `i` the mark of id `8 * entry + i`).
 #[inline]
@@ -333,4 +362,5 @@ mod pod {
     #![allow(unsafe_code)]
     unsafe impl aya::Pod for super::KernelConfig {}
     unsafe impl aya::Pod for super::KernelLoss {}
+    unsafe impl aya::Pod for super::NewCode {}
 }

@@ -4,7 +4,7 @@
 //! Entry points are thin (`fn x(ctx) -> u32` calling into a module); what a socket syscall means is in
 //! `syscall` (for the raw `sys_exit` hook and the fallback syscall tracepoints alike), filtering in `task`
 //! and `socket`, copying in `payload`, TLS calls in `tls` (OpenSSL) and `go_tls` (Go), following a recorded command's process tree in `process`,
-//! counting of loss in `loss`, the benchmark's floor of a capture in `floor`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
+//! counting of loss in `loss`, noting processes that bring new code (for the TLS finder) in `new_code`, the benchmark's floor of a capture in `floor`. Nothing here parses protocols: that is user space's job, and the kernel side must stay small
 //! enough for the verifier and cheap for the traced process.
 #![no_std]
 #![no_main]
@@ -13,6 +13,7 @@ mod floor;
 mod go_tls;
 mod loss;
 mod maps;
+mod new_code;
 mod payload;
 mod process;
 mod ring;

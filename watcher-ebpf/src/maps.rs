@@ -6,7 +6,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use watcher_common::{DataEvent, KernelConfig, KernelLoss, OpenEvent, CHUNK_SIZE};
+use watcher_common::{DataEvent, KernelConfig, KernelLoss, NewCode, OpenEvent, CHUNK_SIZE};
 
 /// Default ring size; user space may resize it at load time (`set_max_entries("EVENTS", ..)`).
 const RING_BYTES: u32 = 32 * 1024 * 1024;
@@ -67,6 +67,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 /// Bytes of records each CPU submitted since it last asked how full [`EVENTS`] is (see `ring`).
 #[map]
 pub static UNASKED_BYTES: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per CPU, the traced processes that brought new code into memory, for the TLS finder (see
+/// `new_code`). Per CPU so that no two programs ever write one entry at once.
+#[map]
+pub static NEW_CODE: PerCpuArray<NewCode> = PerCpuArray::with_max_entries(1, 0);
 
 /// Filters and struct offsets, written once by user space before attaching.
 #[map]

@@ -1,4 +1,5 @@
-//! The socket syscalls, seen from either kind of hook.
+//! The socket syscalls, seen from either kind of hook (and, on the raw hook, the calls that bring new
+//! code, for `new_code`).
 //!
 //! - **Raw `sys_exit`** (preferred, x86_64): one program per call, at its return. The call's arguments
 //!   are still in the user registers the kernel saved at entry, so no entry program and no map of calls
@@ -22,7 +23,7 @@ use watcher_common::{direction, side, KernelConfig};
 use crate::{
     loss,
     maps::{self, InFlight, CONNECTING, IN_FLIGHT},
-    payload, socket, task, tls,
+    new_code, payload, socket, task, tls,
 };
 
 /// Offset of the first syscall argument (and of `ret` in exit events) in a syscall tracepoint record.
@@ -258,6 +259,7 @@ pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;
     pub const CLOSE: u64 = 3;
+    pub const MMAP: u64 = 9;
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
     pub const SENDFILE: u64 = 40;
@@ -267,7 +269,9 @@ pub mod nr {
     pub const RECVFROM: u64 = 45;
     pub const SENDMSG: u64 = 46;
     pub const RECVMSG: u64 = 47;
+    pub const EXECVE: u64 = 59;
     pub const ACCEPT4: u64 = 288;
+    pub const EXECVEAT: u64 = 322;
 }
 
 /// The registers a 64-bit call from user space saved at entry, at a raw `sys_exit`
@@ -306,6 +310,9 @@ pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
             socket::forget_closed(cfg, (id >> 32) as u32, id as u32, r.di as i32);
             return Some(());
         }
+        // Only the TLS finder asks what code a process brings.
+        nr::EXECVE | nr::EXECVEAT if cfg.tls != 0 => return new_code::exec((id >> 32) as u32, ret),
+        nr::MMAP if cfg.tls != 0 => return new_code::mmap(ctx, (id >> 32) as u32, r.dx, ret),
         _ => return None,
     };
     // A call that moved nothing matters only inside a TLS call (see `finish_io`).

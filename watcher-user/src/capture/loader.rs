@@ -17,7 +17,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
-use watcher_common::{pid_mark, pid_slot, KernelConfig, KernelLoss};
+use watcher_common::{pid_mark, pid_slot, KernelConfig, KernelLoss, NewCode};
 
 use super::tls::{TlsLibrary, TlsTarget};
 
@@ -156,6 +156,9 @@ pub struct LoadedPrograms {
     pub config: KernelConfig,
     /// Why the syscall tracepoints are used instead of the raw `sys_exit` hook, if they are.
     pub fallback: Option<String>,
+    /// The per-CPU notes of processes that brought new code (`watcher_common::NewCode`), for the TLS
+    /// finder: only with TLS capture on the raw `sys_exit` hook, the one hook that takes them.
+    pub new_code: Option<PerCpuArray<MapData, NewCode>>,
 }
 
 /// Loads the object with `config`, fills the pid filter, attaches all programs (the syscall ones on
@@ -208,6 +211,14 @@ pub fn load(
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
     let ring = take_ring(&mut ebpf)?;
     let loss = take_loss(&mut ebpf)?;
+    let new_code = if config.tls != 0 && fallback.is_none() {
+        let map = ebpf
+            .take_map("NEW_CODE")
+            .ok_or_else(|| map_error("NEW_CODE", MissingMap))?;
+        Some(PerCpuArray::try_from(map).map_err(|e| map_error("NEW_CODE", e))?)
+    } else {
+        None
+    };
     Ok((
         LoadedPrograms {
             ebpf,
@@ -216,6 +227,7 @@ pub fn load(
             loss,
             config,
             fallback,
+            new_code,
         },
         tls_outcomes,
     ))

@@ -114,7 +114,7 @@ impl Pipeline {
         } else {
             finder.scan_host()
         };
-        let (programs, tls_outcomes) = loader::load(
+        let (mut programs, tls_outcomes) = loader::load(
             &kernel,
             &cfg.pids,
             cfg.ring_bytes,
@@ -171,9 +171,13 @@ impl Pipeline {
             (None, None)
         } else {
             let (tx, rx) = tokio::sync::mpsc::channel(TLS_QUEUE);
+            let notes = programs
+                .new_code
+                .take()
+                .map(tls::new_code::NewCodeNotes::new);
             let handle = thread::Builder::new()
                 .name("watcher-tls-finder".into())
-                .spawn(move || tls::follow(finder, &tx))
+                .spawn(move || tls::follow(finder, &tx, notes))
                 .context("starting the TLS finder thread")?;
             (Some(handle), Some(rx))
         };

@@ -390,6 +390,16 @@ impl Watcher {
         &self.notes
     }
 
+    /// The records exported so far, complete lines only (the exporter flushes after each burst).
+    pub fn records_so_far(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.output).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
     /// Stops with SIGINT (as Ctrl-C would) and returns the exported records and the summary line.
     pub fn stop(mut self) -> (Vec<Value>, String) {
         thread::sleep(Duration::from_millis(500));
@@ -414,6 +424,17 @@ impl Watcher {
         let records = read_records(&self.output);
         let _ = std::fs::remove_file(&self.output);
         (records, summary.join("\n"))
+    }
+}
+
+/// A test that fails before [`Watcher::stop`] must not leave the watcher running: it would hold the
+/// test run's output open (and its programs attached) after the test binary has exited.
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -736,9 +757,14 @@ pub struct Caddy {
 
 impl Caddy {
     pub fn start(cert: &TestCert) -> Self {
-        let dir = std::env::temp_dir().join(format!("watcher-e2e-caddy-{}", std::process::id()));
+        Self::start_on(cert, free_port())
+    }
+
+    /// Serves HTTPS on `port` (a free one: see [`free_port`]).
+    pub fn start_on(cert: &TestCert, port: u16) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("watcher-e2e-caddy-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("caddy directory");
-        let port = free_port();
         let config = format!(
             "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {d}/data\n}}\n\
              https://127.0.0.1:{port} {{\n\ttls {cert} {key}\n\

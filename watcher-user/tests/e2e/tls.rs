@@ -1,18 +1,26 @@
 //! TLS end to end: the plaintext under OpenSSL, taken from uprobes on `libssl.so.3` (nginx, curl, wrk,
-//! redis-server, redis-cli, a Python started after the watcher) and on the OpenSSL linked into `node`,
-//! decoded as HTTP and Redis and marked `"tls": true`; the ciphertext beneath it never decoded and never
-//! counted as unrecognised; and with `--no-tls`, TLS connections counted as encrypted, nothing more.
+//! redis-server, redis-cli, a Python started after the watcher), on a copy of it that a process loads
+//! after the start, on the OpenSSL linked into `node` and on Go's `crypto/tls` (caddy, started before
+//! the watcher and after it), decoded as HTTP and Redis and marked `"tls": true`; the ciphertext
+//! beneath it never decoded and never counted as unrecognised; and with `--no-tls`, TLS connections
+//! counted as encrypted, nothing more.
 //!
 //! Every server uses a certificate made when the test starts ([`TestCert`]), which every client is told
 //! to trust: no test turns certificate checks off (wrk, which never checks, aside).
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
 
 use serde_json::{json, Value};
 
 use crate::support::{
-    curl, curl_discarding, on_port, summary_count, with_command, wrk, Caddy, Nginx, Redis,
-    TestCert, Watcher,
+    curl, curl_discarding, free_port, on_port, summary_count, temp_path, with_command, wrk, Caddy,
+    Nginx, Redis, TestCert, Watcher,
 };
 
 /// The body curl POSTs through nginx to its backend.
@@ -469,6 +477,165 @@ fn a_python_that_loads_libssl_after_the_watcher_started_is_recorded() {
         records.iter().all(|r| r["protocol"] == "http"),
         "{records:#?}"
     );
+    assert_nothing_unrecognised(&summary);
+}
+
+/// Repeats `request` (at most every 200 ms, for at most 20 s) until the watcher has exported a record
+/// that `wanted` picks: probes put on a file found after the start take a round of the TLS finder, and
+/// what passes before them is ciphertext.
+fn until_recorded(
+    watcher: &Watcher,
+    what: &str,
+    mut request: impl FnMut(),
+    wanted: impl Fn(&Value) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        request();
+        if watcher.records_so_far().iter().any(&wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not recorded within 20 s: {:#?}",
+            watcher.records_so_far()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Long enough for the TLS finder's first round, which re-reads every process's maps whatever the
+/// kernel's notes say: a process started after it is found by its notes or not at all.
+const FINDER_SETTLED: Duration = Duration::from_secs(1);
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_go_server_started_after_the_watcher_is_found_by_its_exec_and_recorded() {
+    let cert = TestCert::make("caddy-late");
+    let port = free_port();
+    let watcher = Watcher::start("tls-caddy-late", &["http"], &["--port", &port.to_string()]);
+    thread::sleep(FINDER_SETTLED);
+    // Started only now. On the raw `sys_exit` hook the finder no longer lists `/proc` on a timer:
+    // the kernel's note of caddy's `execve` is what leads it to the binary.
+    let caddy = Caddy::start_on(&cert, port);
+    let cacert = cert.cert.to_string_lossy().into_owned();
+    let url = format!("https://127.0.0.1:{port}/hello");
+    until_recorded(
+        &watcher,
+        "caddy's side of a request, in plaintext",
+        || {
+            assert_eq!(
+                curl(&["--http1.1", "--cacert", &cacert, &url]),
+                "hi from caddy"
+            );
+        },
+        |r| r["comm"] == "caddy" && r["side"] == "server" && is_tls(r),
+    );
+    let (records, summary) = watcher.stop();
+    drop(caddy);
+
+    let served = http_at(&records, "caddy", "server", port);
+    assert!(
+        exchanges(&served)
+            .iter()
+            .all(|e| *e == exchange("GET", "/hello", 200)),
+        "caddy's side: {served:#?}"
+    );
+    assert_all_tls(&served, "caddy, started after the watcher");
+    assert_eq!(served[0]["http"]["response"]["body"], "hi from caddy");
+    assert!(
+        summary_count(&summary, "TLS connections decrypted") >= 1,
+        "{summary}"
+    );
+}
+
+/// Imports `ssl` (which loads libssl through the dynamic loader), prints `ready`, then for each line
+/// on stdin GETs `/index.html` from 127.0.0.1:PORT over HTTPS, trusting CA, and prints the status.
+const PYTHON_ASKED: &str = r#"
+import http.client, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+print("ready", flush=True)
+for _ in sys.stdin:
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context)
+    conn.request("GET", "/index.html")
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    print(response.status, flush=True)
+"#;
+
+/// Where the host's libssl may be.
+const HOST_LIBSSL: [&str; 4] = [
+    "/lib/x86_64-linux-gnu/libssl.so.3",
+    "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+    "/usr/lib64/libssl.so.3",
+    "/usr/lib/libssl.so.3",
+];
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn a_libssl_of_its_own_loaded_after_the_watcher_started_is_found_by_its_mapping_and_recorded() {
+    let cert = TestCert::make("own-libssl");
+    let nginx = Nginx::with_tls("tls-own-libssl", &cert);
+    let tls = nginx.tls_port();
+    // A copy is another file (another inode) than the host's libssl, which is probed at start: only
+    // the finder can find it, once a process maps it.
+    let dir = temp_path("own-libssl", "lib");
+    std::fs::create_dir_all(&dir).expect("library directory");
+    let host = HOST_LIBSSL
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .expect("the host's libssl.so.3 (cargo xtask test installs OpenSSL)");
+    std::fs::copy(host, dir.join("libssl.so.3")).expect("copy libssl");
+    let watcher = Watcher::start("tls-own-libssl", &["http"], &["--port", &tls.to_string()]);
+    thread::sleep(FINDER_SETTLED);
+    let mut python = Command::new("python3")
+        .args(["-c", PYTHON_ASKED, &tls.to_string()])
+        .arg(&cert.cert)
+        .env("LD_LIBRARY_PATH", &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut ask = python.stdin.take().expect("stdin");
+    let mut answers = BufReader::new(python.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    answers
+        .read_line(&mut line)
+        .expect("python says it is ready");
+    assert_eq!(line.trim(), "ready");
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", python.id())).expect("maps");
+    assert!(
+        maps.contains(&*dir.to_string_lossy()),
+        "python should have loaded the copy in {}: {maps}",
+        dir.display()
+    );
+    until_recorded(
+        &watcher,
+        "python's request through its own libssl, in plaintext",
+        || {
+            writeln!(ask, "go").expect("ask python");
+            line.clear();
+            answers.read_line(&mut line).expect("python answers");
+            assert_eq!(line.trim(), "200", "python's status");
+        },
+        |r| r["comm"] == "python3" && r["side"] == "client" && is_tls(r),
+    );
+    drop(ask);
+    assert!(python.wait().expect("python exits").success());
+    let (records, summary) = watcher.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let python = http_at(&records, "python3", "client", tls);
+    assert!(!python.is_empty(), "{records:#?}");
+    assert!(
+        exchanges(&python)
+            .iter()
+            .all(|e| *e == exchange("GET", "/index.html", 200)),
+        "python's side: {python:#?}"
+    );
+    assert_all_tls(&python, "python through a libssl of its own");
     assert_nothing_unrecognised(&summary);
 }
 

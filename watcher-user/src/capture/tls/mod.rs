@@ -9,15 +9,17 @@
 
 pub mod discover;
 pub mod golang;
+pub mod new_code;
 pub mod symbols;
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use discover::FileId;
+use new_code::{Changes, NewCodeNotes};
 use symbols::TlsCode;
 
 /// Which TLS code a file holds, and so which programs go on it.
@@ -53,9 +55,11 @@ pub struct Scan {
     pub failed: Vec<String>,
 }
 
-/// How often the [`follow`] loop looks for new processes.
+/// How often the [`follow`] loop looks for new processes (or asks the kernel's notes whether any
+/// process brought new code).
 const NEW_PROCESS_INTERVAL: Duration = Duration::from_millis(200);
-/// Every this many rounds it also re-reads the maps of every process (libraries loaded late).
+/// Without the kernel's notes, every this many rounds it also re-reads the maps of every process
+/// (libraries loaded late).
 const FULL_SCAN_EVERY: u32 = 10;
 
 /// What was learnt about one file.
@@ -114,36 +118,48 @@ impl Finder {
         let me = std::process::id();
         let live: HashSet<u32> = discover::pids().into_iter().collect();
         for &pid in &live {
-            if pid == me || (!all && self.pids.contains(&pid)) {
-                continue;
-            }
-            let first_look = !self.pids.contains(&pid);
-            let Some(files) = discover::process_files(pid) else {
-                continue;
-            };
-            let mut covered = false;
-            let mut uncovered = None;
-            for (path, shown) in &files.libraries {
-                covered |= self.inspect(path, shown, scan) == Some(Known::Covered);
-            }
-            if let Some((path, shown)) = &files.exe {
-                match self.inspect(path, shown, scan) {
-                    Some(Known::Covered) => covered = true,
-                    Some(Known::Uncovered(reason)) => uncovered = Some(reason),
-                    _ => {}
-                }
-            }
-            if first_look && !covered {
-                let name = format!("{} (pid {pid})", files.comm);
-                if let Some(reason) = uncovered {
-                    scan.uncovered.push(format!("{name}: {reason}"));
-                }
-                for library in &files.other {
-                    scan.uncovered.push(format!("{name}: {library}"));
-                }
+            if pid != me && (all || !self.pids.contains(&pid)) {
+                self.scan_process(pid, scan);
             }
         }
         self.pids = live;
+    }
+
+    /// The processes `pids`, which brought new code since they were last looked at (see `new_code`).
+    pub fn scan_listed(&mut self, pids: &BTreeSet<u32>, scan: &mut Scan) {
+        let me = std::process::id();
+        for &pid in pids.iter().filter(|&&pid| pid != me) {
+            self.scan_process(pid, scan);
+        }
+    }
+
+    /// The files process `pid` maps now; on the first look at it, what of its TLS is not covered.
+    fn scan_process(&mut self, pid: u32, scan: &mut Scan) {
+        let first_look = !self.pids.contains(&pid);
+        let Some(files) = discover::process_files(pid) else {
+            return;
+        };
+        let mut covered = false;
+        let mut uncovered = None;
+        for (path, shown) in &files.libraries {
+            covered |= self.inspect(path, shown, scan) == Some(Known::Covered);
+        }
+        if let Some((path, shown)) = &files.exe {
+            match self.inspect(path, shown, scan) {
+                Some(Known::Covered) => covered = true,
+                Some(Known::Uncovered(reason)) => uncovered = Some(reason),
+                _ => {}
+            }
+        }
+        if first_look && !covered {
+            let name = format!("{} (pid {pid})", files.comm);
+            if let Some(reason) = uncovered {
+                scan.uncovered.push(format!("{name}: {reason}"));
+            }
+            for library in &files.other {
+                scan.uncovered.push(format!("{name}: {library}"));
+            }
+        }
     }
 
     /// Inspects a file unless it was inspected before, adding it to the scan's targets when it holds
@@ -181,13 +197,33 @@ impl Finder {
 
 /// Watches for new processes and late-loaded libraries until `targets` closes, handing each new file
 /// with OpenSSL to whoever attaches the probes (the capture thread, which owns the programs).
-pub fn follow(mut finder: Finder, targets: &tokio::sync::mpsc::Sender<TlsTarget>) {
+///
+/// With the kernel's `notes` (the raw `sys_exit` hook), a round looks only at the processes that
+/// brought new code since the last, and at nothing when none did. Without them, or when they cannot
+/// say (the first round, or more notes than a CPU keeps between two rounds), a round lists `/proc`
+/// for new processes and every [`FULL_SCAN_EVERY`] rounds re-reads every process's maps; the first
+/// round re-reads them all, for what was loaded between the start's scan and the programs' arming.
+pub fn follow(
+    mut finder: Finder,
+    targets: &tokio::sync::mpsc::Sender<TlsTarget>,
+    mut notes: Option<NewCodeNotes>,
+) {
     let mut round = 0u32;
     while !targets.is_closed() {
         std::thread::sleep(NEW_PROCESS_INTERVAL);
         round = round.wrapping_add(1);
         let mut scan = Scan::default();
-        finder.scan_processes(round.is_multiple_of(FULL_SCAN_EVERY), &mut scan);
+        match notes
+            .as_mut()
+            .map_or(Changes::Unknown, NewCodeNotes::changes)
+        {
+            Changes::Nothing => {}
+            Changes::In(pids) => finder.scan_listed(&pids, &mut scan),
+            Changes::Unknown => {
+                let all = notes.is_some() && round == 1 || round.is_multiple_of(FULL_SCAN_EVERY);
+                finder.scan_processes(all, &mut scan);
+            }
+        }
         for target in scan.targets {
             if targets.blocking_send(target).is_err() {
                 return;

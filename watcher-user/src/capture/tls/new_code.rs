@@ -1,0 +1,134 @@
+//! Which processes brought new code into memory since the finder last asked, from the kernel's
+//! per-CPU notes (`watcher_common::NewCode`, taken by `watcher-ebpf/src/new_code.rs` at each `execve`
+//! and each file mapped executable). One map lookup reads every CPU's notes: on an idle host that is
+//! all a round of the finder costs, where listing `/proc` and re-reading every process's maps cost
+//! a few milliseconds a second.
+
+use std::collections::BTreeSet;
+
+use aya::maps::{MapData, PerCpuArray};
+use watcher_common::{NewCode, NEW_CODE_SLOTS};
+
+/// What the notes say happened since the last look.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Changes {
+    /// No traced process brought new code.
+    Nothing,
+    /// These processes did.
+    In(BTreeSet<u32>),
+    /// Not known: the first look, notes overwritten before they were read, or a failed read.
+    Unknown,
+}
+
+/// The kernel's notes and how far each CPU's have been read.
+pub struct NewCodeNotes {
+    map: PerCpuArray<MapData, NewCode>,
+    /// Per CPU, the count of notes already read; empty before the first look.
+    read: Vec<u64>,
+}
+
+impl NewCodeNotes {
+    /// Reads `map`, the programs' `NEW_CODE`.
+    pub fn new(map: PerCpuArray<MapData, NewCode>) -> Self {
+        Self {
+            map,
+            read: Vec::new(),
+        }
+    }
+
+    /// What changed since the last call.
+    pub fn changes(&mut self) -> Changes {
+        match self.map.get(&0, 0) {
+            Ok(cpus) => changes_since(&mut self.read, &cpus),
+            Err(_) => Changes::Unknown,
+        }
+    }
+}
+
+/// The changes in `cpus` (each CPU's notes) since the counts in `read`, which are moved up to them.
+fn changes_since(read: &mut Vec<u64>, cpus: &[NewCode]) -> Changes {
+    if read.len() != cpus.len() {
+        *read = cpus.iter().map(|cpu| cpu.count).collect();
+        return Changes::Unknown;
+    }
+    let mut tgids = BTreeSet::new();
+    let mut overwritten = false;
+    for (seen, cpu) in read.iter_mut().zip(cpus) {
+        // A count only grows; one that went back is as unknown as one that ran past the slots.
+        let new = cpu.count.wrapping_sub(*seen);
+        if new > NEW_CODE_SLOTS as u64 {
+            overwritten = true;
+        } else {
+            tgids.extend((*seen..cpu.count).map(|n| cpu.tgids[n as usize % NEW_CODE_SLOTS]));
+        }
+        *seen = cpu.count;
+    }
+    if overwritten {
+        Changes::Unknown
+    } else if tgids.is_empty() {
+        Changes::Nothing
+    } else {
+        Changes::In(tgids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CPU that has taken a note for each of `tgids`, in order.
+    fn cpu(tgids: &[u32]) -> NewCode {
+        let mut notes = NewCode::default();
+        for &tgid in tgids {
+            notes.tgids[notes.count as usize % NEW_CODE_SLOTS] = tgid;
+            notes.count += 1;
+        }
+        notes
+    }
+
+    fn set(tgids: &[u32]) -> Changes {
+        Changes::In(tgids.iter().copied().collect())
+    }
+
+    #[test]
+    fn the_first_look_knows_nothing_and_later_ones_see_only_new_notes() {
+        let mut read = Vec::new();
+        let mut cpus = [cpu(&[7, 8]), cpu(&[])];
+        assert_eq!(changes_since(&mut read, &cpus), Changes::Unknown);
+        assert_eq!(changes_since(&mut read, &cpus), Changes::Nothing);
+        cpus[1] = cpu(&[9, 9, 10]);
+        cpus[0] = cpu(&[7, 8, 11]);
+        assert_eq!(changes_since(&mut read, &cpus), set(&[9, 10, 11]));
+        assert_eq!(changes_since(&mut read, &cpus), Changes::Nothing);
+    }
+
+    #[test]
+    fn notes_that_wrap_around_the_slots_are_all_read_until_one_is_overwritten() {
+        let mut read = Vec::new();
+        let before: Vec<u32> = (1..=40).collect();
+        changes_since(&mut read, &[cpu(&before)]);
+        // Exactly a full set of slots since the last look, wrapping past the end: all still there.
+        let full: Vec<u32> = (1..=40 + NEW_CODE_SLOTS as u32).collect();
+        let expected: Vec<u32> = full[40..].to_vec();
+        assert_eq!(changes_since(&mut read, &[cpu(&full)]), set(&expected));
+        // One more than the slots hold: the oldest unread note is gone.
+        let over: Vec<u32> = (1..=41 + 2 * NEW_CODE_SLOTS as u32).collect();
+        assert_eq!(changes_since(&mut read, &[cpu(&over)]), Changes::Unknown);
+        assert_eq!(changes_since(&mut read, &[cpu(&over)]), Changes::Nothing);
+    }
+
+    #[test]
+    fn a_count_that_goes_back_or_a_cpu_count_that_changes_is_unknown() {
+        let mut read = Vec::new();
+        changes_since(&mut read, &[cpu(&[1, 2, 3])]);
+        assert_eq!(changes_since(&mut read, &[cpu(&[1])]), Changes::Unknown);
+        assert_eq!(
+            changes_since(&mut read, &[cpu(&[1]), cpu(&[])]),
+            Changes::Unknown
+        );
+        assert_eq!(
+            changes_since(&mut read, &[cpu(&[1, 5]), cpu(&[])]),
+            set(&[5])
+        );
+    }
+}
