@@ -11,6 +11,7 @@ pub mod loader;
 pub mod offsets;
 pub mod preflight;
 pub mod reader;
+pub mod timer;
 pub mod tls;
 pub mod tracefs;
 
