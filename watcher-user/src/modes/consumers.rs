@@ -96,4 +96,8 @@ impl Sink for Consumers {
         self.export_with(NdjsonSink::burst_done);
         Ok(())
     }
+
+    fn due_within(&self) -> Option<std::time::Duration> {
+        self.telemetry.as_ref().and_then(Telemetry::due_within)
+    }
 }

@@ -24,9 +24,15 @@ pub trait Sink: Send {
     /// Takes one record, shared with the store (a sink may keep it). An error stops the follower.
     fn record(&mut self, record: &Arc<Record>) -> std::io::Result<()>;
 
-    /// Called after each burst of records (e.g. to flush a writer).
+    /// Called after each burst of records (e.g. to flush a writer), and when [`Sink::due_within`] says.
     fn burst_done(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+
+    /// How soon [`Sink::burst_done`] must run again even if no record comes (a sink that holds
+    /// something back, to hand it over at a slower pace); `None`, the default: only after records.
+    fn due_within(&self) -> Option<Duration> {
+        None
     }
 }
 
@@ -63,9 +69,11 @@ pub fn run<S: Sink>(
     let mut last_id = 0;
     let mut followed = Followed::default();
     loop {
-        let finished = match wake.recv_timeout(Duration::from_millis(100)) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
+        // Nothing but a publication changes what there is to follow: unless the sink holds something
+        // back, an idle follower sleeps until the next publication (or the end), at no cost.
+        let finished = match sink.due_within() {
+            None => wake.recv().is_err(),
+            Some(wait) => matches!(wake.recv_timeout(wait), Err(RecvTimeoutError::Disconnected)),
         };
         let snapshot = store.snapshot();
         skip_evicted(&snapshot, &mut last_id, counters);
@@ -105,4 +113,79 @@ fn feed<S: Sink>(
         followed.records += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::Mutex,
+        thread,
+        time::{Duration, Instant},
+    };
+
+    use super::*;
+    use crate::{handoff, store};
+
+    /// A sink that holds something back until its `burst_done`, and counts those calls.
+    struct HoldsBack {
+        held: bool,
+        bursts: Arc<Mutex<u32>>,
+    }
+
+    impl Sink for HoldsBack {
+        fn record(&mut self, _: &Arc<Record>) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn burst_done(&mut self) -> std::io::Result<()> {
+            self.held = false;
+            *self.bursts.lock().unwrap() += 1;
+            Ok(())
+        }
+
+        fn due_within(&self) -> Option<Duration> {
+            self.held.then_some(Duration::from_millis(5))
+        }
+    }
+
+    fn follow_until_asked(held: bool) -> u32 {
+        let (_writer, reader) = store::with_budget(16, 1 << 20);
+        let (wake_tx, wake) = handoff::bounded(1);
+        let bursts = Arc::new(Mutex::new(0));
+        let sink = HoldsBack {
+            held,
+            bursts: Arc::clone(&bursts),
+        };
+        let counters = Counters::default();
+        let position = Position::default();
+        thread::scope(|scope| {
+            let follower = scope.spawn(|| run(&reader, &counters, &wake, None, &position, sink));
+            // No publication comes: only the sink's own deadline can bring a call.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while held && *bursts.lock().unwrap() == 0 && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+            let before_the_end = *bursts.lock().unwrap();
+            drop(wake_tx);
+            let (_, _, result) = follower
+                .join()
+                .expect("the follower ends when its wake-ups end");
+            result.expect("the sink never fails");
+            before_the_end
+        })
+    }
+
+    #[test]
+    fn a_sink_that_holds_something_back_is_called_again_without_a_publication() {
+        assert_eq!(
+            follow_until_asked(true),
+            1,
+            "one call, then nothing is held"
+        );
+    }
+
+    #[test]
+    fn a_sink_that_holds_nothing_back_is_called_only_when_records_come_or_at_the_end() {
+        assert_eq!(follow_until_asked(false), 0);
+    }
 }

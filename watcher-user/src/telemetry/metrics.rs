@@ -241,6 +241,13 @@ impl Aggregator {
             .add(instrument.bounds(), seconds);
     }
 
+    /// How soon [`Aggregator::publish`] will publish what changed since the last snapshot, if anything
+    /// did.
+    pub fn publish_due_within(&self) -> Option<Duration> {
+        self.changed
+            .then(|| PUBLISH_EVERY.saturating_sub(self.last_publish.elapsed()))
+    }
+
     /// Publishes a snapshot if anything changed and the last one is old enough (`force`: if anything
     /// changed at all).
     pub fn publish(&mut self, force: bool) {

@@ -55,6 +55,12 @@ impl Telemetry {
         }
     }
 
+    /// How soon [`Telemetry::burst_done`] must run again to publish metrics held back (see
+    /// `metrics::Aggregator::publish`).
+    pub fn due_within(&self) -> Option<std::time::Duration> {
+        self.metrics.publish_due_within()
+    }
+
     /// After a burst of records: publish the metrics, hand over the spans.
     pub fn burst_done(&mut self) {
         self.metrics.publish(false);
