@@ -480,6 +480,15 @@ fn a_python_that_loads_libssl_after_the_watcher_started_is_recorded() {
     assert_nothing_unrecognised(&summary);
 }
 
+/// Asserts that each of `records` is the exchange `expected` (a test that repeated one request until
+/// it was recorded knows only what each was, not how many).
+fn assert_every_exchange(records: &[&Value], expected: &(String, String, Option<u64>), what: &str) {
+    assert!(
+        exchanges(records).iter().all(|e| e == expected),
+        "{what}: {records:#?}"
+    );
+}
+
 /// Repeats `request` (at most every 200 ms, for at most 20 s) until the watcher has exported a record
 /// that `wanted` picks: probes put on a file found after the start take a round of the TLS finder, and
 /// what passes before them is ciphertext.
@@ -535,12 +544,7 @@ fn a_go_server_started_after_the_watcher_is_found_by_its_exec_and_recorded() {
     drop(caddy);
 
     let served = http_at(&records, "caddy", "server", port);
-    assert!(
-        exchanges(&served)
-            .iter()
-            .all(|e| *e == exchange("GET", "/hello", 200)),
-        "caddy's side: {served:#?}"
-    );
+    assert_every_exchange(&served, &exchange("GET", "/hello", 200), "caddy's side");
     assert_all_tls(&served, "caddy, started after the watcher");
     assert_eq!(served[0]["http"]["response"]["body"], "hi from caddy");
     assert!(
@@ -629,11 +633,10 @@ fn a_libssl_of_its_own_loaded_after_the_watcher_started_is_found_by_its_mapping_
 
     let python = http_at(&records, "python3", "client", tls);
     assert!(!python.is_empty(), "{records:#?}");
-    assert!(
-        exchanges(&python)
-            .iter()
-            .all(|e| *e == exchange("GET", "/index.html", 200)),
-        "python's side: {python:#?}"
+    assert_every_exchange(
+        &python,
+        &exchange("GET", "/index.html", 200),
+        "python's side",
     );
     assert_all_tls(&python, "python through a libssl of its own");
     assert_nothing_unrecognised(&summary);

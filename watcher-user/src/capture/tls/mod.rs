@@ -220,7 +220,7 @@ pub fn follow(
             Changes::Nothing => {}
             Changes::In(pids) => finder.scan_listed(&pids, &mut scan),
             Changes::Unknown => {
-                let all = notes.is_some() && round == 1 || round.is_multiple_of(FULL_SCAN_EVERY);
+                let all = (notes.is_some() && round == 1) || round.is_multiple_of(FULL_SCAN_EVERY);
                 finder.scan_processes(all, &mut scan);
             }
         }
