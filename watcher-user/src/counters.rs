@@ -61,7 +61,8 @@ user_counters! {
     records_decoded,
     /// Records removed by user-space filters.
     records_filtered,
-    /// Records that did not get exported because the store evicted them first.
+    /// Records that did not get exported because the store evicted them first (to stay within
+    /// `--max-memory`: it keeps what the follower has not seen beyond `--max-records`).
     export_missed,
     /// Files (libraries, programs) the TLS probes were attached to.
     tls_files,

@@ -16,7 +16,7 @@
 //! per record, so it never needs the CPU when they do not. A reader of the store that must see every
 //! record (the follower that feeds the exports) joins once it has started ([`Reader`]): it yields
 //! while the shards do and it keeps up, and competes while they do or while it has fallen behind by
-//! a quarter of what the store holds, before the store evicts what it has not yet seen. Under
+//! a quarter of what the store holds (which keeps what it has not seen, within `--max-memory`). Under
 //! `redis-benchmark -P 16` on two CPUs, the store writer and the follower on the normal policy took
 //! the CPU from the service in the moments the shards gave it up.
 //!

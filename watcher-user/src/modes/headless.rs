@@ -118,8 +118,12 @@ impl Capture {
         consumers.stats = stats;
         let consumes = consumers.any() || cfg.telemetry.is_on();
         let (wake_tx, wake_rx) = handoff::bounded(1);
+        let position = Arc::new(follow::Position::default());
         let subscribers = if consumes {
-            vec![Subscriber::Follower(wake_tx)]
+            vec![Subscriber::Follower {
+                wake: wake_tx,
+                position: Arc::clone(&position),
+            }]
         } else {
             Vec::new()
         };
@@ -138,7 +142,9 @@ impl Capture {
         });
         let export_failed = Arc::clone(&consumers.export_failed);
         let follower = if consumes {
-            Some(spawn_follower(&pipeline, wake_rx, cfg.count, consumers)?)
+            Some(spawn_follower(
+                &pipeline, wake_rx, position, cfg.count, consumers,
+            )?)
         } else {
             None
         };
@@ -213,15 +219,16 @@ impl Capture {
     }
 }
 
+/// Starts the follower that `wake` and `position` were subscribed for.
 fn spawn_follower(
     pipeline: &Pipeline,
     wake: handoff::Receiver<()>,
+    position: Arc<follow::Position>,
     limit: Option<u64>,
     sink: Consumers,
 ) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
-    let position = Arc::new(follow::Position::default());
     let at = Arc::clone(&position);
     let handle = thread::Builder::new()
         .name("watcher-follow".into())

@@ -84,8 +84,12 @@ pub enum Subscriber {
     /// The UI, which waits in a `select!` with the terminal's events (a crossbeam queue).
     Ui(Sender<()>),
     /// The follower, which waits on nothing else: a [`handoff`] queue lets it sleep at once, where a
-    /// crossbeam receiver spins and yields first (each yield a context switch on a busy host).
-    Follower(handoff::Sender<()>),
+    /// crossbeam receiver spins and yields first (each yield a context switch on a busy host). The
+    /// store keeps what it has not passed at `position` beyond `--max-records`, within `--max-memory`.
+    Follower {
+        wake: handoff::Sender<()>,
+        position: Arc<follow::Position>,
+    },
 }
 
 impl Subscriber {
@@ -93,7 +97,7 @@ impl Subscriber {
     fn notify(&self) {
         match self {
             Subscriber::Ui(tx) => drop(tx.try_send(())),
-            Subscriber::Follower(tx) => drop(tx.try_send(())),
+            Subscriber::Follower { wake, .. } => drop(wake.try_send(())),
         }
     }
 }
@@ -381,13 +385,19 @@ fn spawn_shards(
 }
 
 /// The store writer: the only thread that inserts (it owns the [`StoreWriter`]). Publishes one snapshot
-/// per drained burst of batches, and hands emptied batches back to the shards on `spare`.
+/// per drained burst of batches, tells `subscribers`, keeps what a follower among them has not passed,
+/// and hands emptied batches back to the shards on `spare`.
 fn spawn_writer(
     mut store: StoreWriter,
     input: handoff::Receiver<Vec<Arc<Record>>>,
     spare: Sender<Vec<Arc<Record>>>,
     subscribers: Vec<Subscriber>,
 ) -> Result<JoinHandle<()>> {
+    for subscriber in &subscribers {
+        if let Subscriber::Follower { position, .. } = subscriber {
+            store.keep_for(Arc::clone(position));
+        }
+    }
     thread::Builder::new()
         .name("watcher-store".into())
         .spawn(move || {

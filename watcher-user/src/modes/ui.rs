@@ -45,8 +45,13 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
     let (follow_wake_tx, follow_wake) = handoff::bounded(1);
     let mut consumers = Consumers::new(export.map(|e| NdjsonSink::new(e.writer)));
     let mut subscribers = vec![Subscriber::Ui(ui_wake_tx)];
-    if consumers.any() || cfg.telemetry.is_on() {
-        subscribers.push(Subscriber::Follower(follow_wake_tx));
+    let follows = consumers.any() || cfg.telemetry.is_on();
+    let position = Arc::new(follow::Position::default());
+    if follows {
+        subscribers.push(Subscriber::Follower {
+            wake: follow_wake_tx,
+            position: Arc::clone(&position),
+        });
     }
     let (pipeline, _notes) = Pipeline::start(&cfg.pipeline, subscribers)?;
     let telemetry = match Service::start(&cfg.telemetry, &pipeline.counters) {
@@ -60,10 +65,9 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
         }
     };
     // One follower feeds the export and telemetry, off the UI thread.
-    let follower = consumers.any().then(|| {
+    let follower = follows.then(|| {
         let store = pipeline.store.clone();
         let counters = Arc::clone(&pipeline.counters);
-        let position = Arc::new(follow::Position::default());
         let at = Arc::clone(&position);
         let handle = thread::spawn(move || {
             let (consumers, _, result) =

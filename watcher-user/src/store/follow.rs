@@ -44,20 +44,26 @@ pub struct Followed {
 }
 
 /// The id of the last record a follower has passed (handed on, or counted as missed), for other
-/// threads to see how far behind the store it is.
+/// threads to see how far behind the store it is, and for the store to know what it may evict
+/// ([`super::StoreWriter::keep_for`]).
 #[derive(Debug, Default)]
 pub struct Position(AtomicU64);
 
 impl Position {
-    /// The id of the last record passed (0 before the first).
+    /// The id of the last record passed (0 before the first); `u64::MAX` once the follower has
+    /// stopped, since it will pass nothing more and nothing need be kept for it.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set(&self, id: u64) {
+        self.0.store(id, Ordering::Relaxed);
     }
 }
 
 /// Follows `store` until `wake` disconnects (the pipeline has stopped and published its last snapshot),
-/// or after `limit` records when given, keeping `position` up to date after each burst. Returns the
-/// sink with what it made of them.
+/// or after `limit` records when given, keeping `position` up to date as it goes. Returns the sink with
+/// what it made of them.
 pub fn run<S: Sink>(
     store: &StoreReader,
     counters: &Counters,
@@ -77,10 +83,18 @@ pub fn run<S: Sink>(
         };
         let snapshot = store.snapshot();
         skip_evicted(&snapshot, &mut last_id, counters);
-        let result = feed(&snapshot, &mut last_id, limit, &mut sink, &mut followed)
-            .and_then(|()| sink.burst_done());
-        position.0.store(last_id, Ordering::Relaxed);
+        let result = feed(
+            &snapshot,
+            &mut last_id,
+            limit,
+            &mut sink,
+            &mut followed,
+            position,
+        )
+        .and_then(|()| sink.burst_done());
+        position.set(last_id);
         if result.is_err() || finished || limit.is_some_and(|l| last_id >= l) {
+            position.set(u64::MAX);
             return (sink, followed, result);
         }
     }
@@ -97,12 +111,15 @@ fn skip_evicted(snapshot: &Snapshot, last_id: &mut u64, counters: &Counters) {
     }
 }
 
+/// Hands the records after `last_id` to the sink. A burst after a lag can be long: `position` moves
+/// every chunk's worth of records, so the store can let go of what was handed on meanwhile.
 fn feed<S: Sink>(
     snapshot: &Snapshot,
     last_id: &mut u64,
     limit: Option<u64>,
     sink: &mut S,
     followed: &mut Followed,
+    position: &Position,
 ) -> std::io::Result<()> {
     for record in snapshot.after(*last_id) {
         if limit.is_some_and(|l| record.id > l) {
@@ -111,6 +128,9 @@ fn feed<S: Sink>(
         sink.record(record)?;
         *last_id = record.id;
         followed.records += 1;
+        if record.id % super::CHUNK as u64 == 0 {
+            position.set(record.id);
+        }
     }
     Ok(())
 }
@@ -187,5 +207,62 @@ mod tests {
     #[test]
     fn a_sink_that_holds_nothing_back_is_called_only_when_records_come_or_at_the_end() {
         assert_eq!(follow_until_asked(false), 0);
+    }
+
+    /// A sink that waits for a go-ahead before its first record, and counts them.
+    struct Stalls {
+        go: std::sync::mpsc::Receiver<()>,
+        records: u64,
+    }
+
+    impl Sink for Stalls {
+        fn record(&mut self, _: &Arc<Record>) -> std::io::Result<()> {
+            if self.records == 0 {
+                let _ = self.go.recv();
+            }
+            self.records += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_follower_that_stalls_misses_nothing_while_the_store_keeps_it_within_its_budget() {
+        let inserted = 20 * store::CHUNK as u64;
+        let (mut writer, reader) = store::with_budget(store::CHUNK, 1 << 30);
+        let position = Arc::new(Position::default());
+        writer.keep_for(Arc::clone(&position));
+        let (wake_tx, wake) = handoff::bounded(1);
+        let (go_tx, go) = std::sync::mpsc::channel();
+        let counters = Counters::default();
+        let (sink, followed) = thread::scope(|scope| {
+            let follower = scope.spawn(|| {
+                let sink = Stalls { go, records: 0 };
+                run(&reader, &counters, &wake, None, &position, sink)
+            });
+            // Twenty times the capacity arrives while the sink is stuck on the first record.
+            for n in 1..=inserted {
+                writer.insert(super::super::tests::record(n));
+                if n % 64 == 0 {
+                    writer.publish();
+                    let _ = wake_tx.try_send(());
+                }
+            }
+            writer.publish();
+            let _ = wake_tx.try_send(());
+            go_tx.send(()).expect("the sink waits");
+            drop(wake_tx);
+            let (sink, followed, result) = follower.join().expect("the follower ends");
+            result.expect("the sink never fails");
+            (sink, followed)
+        });
+        assert_eq!((sink.records, followed.records), (inserted, inserted));
+        assert_eq!(counters.totals().user.export_missed, 0);
+        assert_eq!(position.get(), u64::MAX, "a stopped follower keeps nothing");
+        // Caught up, the store goes back to its capacity at the next seal.
+        for n in inserted + 1..=inserted + store::CHUNK as u64 {
+            writer.insert(super::super::tests::record(n));
+        }
+        writer.publish();
+        assert!(reader.snapshot().len() <= store::CHUNK);
     }
 }

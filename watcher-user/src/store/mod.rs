@@ -1,6 +1,7 @@
 //! The record store: a ring of records bounded in records and in bytes (`--max-records`,
 //! `--max-memory`), published as immutable snapshots. `follow` hands every stored record, once, to the
-//! consumers that need them all (exporters, checks, live statistics).
+//! consumers that need them all (exporters, checks, live statistics); while it lags, the store keeps
+//! what it has not passed beyond `--max-records`, within the byte budget (see [`StoreWriter::keep_for`]).
 //!
 //! The ring has one owner, the [`StoreWriter`], held by the store writer thread alone: it inserts and
 //! publishes without a lock, since no other thread can reach the ring. Readers (TUI, exporter,
@@ -14,6 +15,8 @@ use std::{collections::VecDeque, sync::Arc};
 use arc_swap::ArcSwap;
 
 use crate::record::Record;
+
+use follow::Position;
 
 /// Records per sealed chunk at most; capacity is enforced in whole chunks.
 pub const CHUNK: usize = 256;
@@ -136,6 +139,8 @@ pub struct StoreWriter {
     budget: usize,
     /// An open chunk seals once it holds this many bytes.
     seal_bytes: usize,
+    /// The follower whose unseen records outlive `capacity` (not the budget), if one was named.
+    follower: Option<Arc<Position>>,
     published: Arc<ArcSwap<Snapshot>>,
 }
 
@@ -164,12 +169,22 @@ pub fn with_budget(capacity: usize, budget: usize) -> (StoreWriter, StoreReader)
         capacity: capacity.div_ceil(CHUNK).max(1) * CHUNK,
         budget,
         seal_bytes: (budget / CHUNKS_PER_BUDGET).max(1),
+        follower: None,
         published: Arc::clone(&published),
     };
     (writer, StoreReader { published })
 }
 
 impl StoreWriter {
+    /// Keeps the records the follower at `position` has not passed yet, beyond `--max-records` but
+    /// within the byte budget: a follower that falls behind for a while (an export file's first writes
+    /// into memory the host had taken back, a slow disk) loses nothing as long as memory allows, and
+    /// the store is back to `--max-records` at the first insert after it caught up. Records the budget
+    /// evicts unseen are still counted by the follower as not exported.
+    pub fn keep_for(&mut self, position: Arc<Position>) {
+        self.follower = Some(position);
+    }
+
     /// Inserts a record, assigning its id.
     pub fn insert(&mut self, record: Record) {
         self.insert_shared(Arc::new(record));
@@ -196,8 +211,12 @@ impl StoreWriter {
         });
         // The open tail counts towards capacity too, so keep one chunk of room for it; but never evict
         // the newest sealed chunk, so a capacity under one chunk still keeps recent records.
+        let passed = self.follower.as_ref().map_or(u64::MAX, |p| p.get());
         while ring.sealed.len() > 1 {
-            let over_count = ring.sealed_records + CHUNK > self.capacity;
+            // Ids are consecutive: the oldest sealed record is the one `sealed_records` before the tail.
+            let oldest_first = ring.next_id - (ring.sealed_records + ring.open.len()) as u64;
+            let oldest_last = oldest_first + ring.sealed[0].records.len() as u64 - 1;
+            let over_count = ring.sealed_records + CHUNK > self.capacity && oldest_last <= passed;
             if !over_count && ring.sealed_bytes <= self.budget {
                 break;
             }

@@ -1,5 +1,6 @@
-//! Tests of the record store: id assignment, publication, capacity eviction in whole chunks, snapshot
-//! lookups, and snapshot consistency while the one writer inserts and several readers load.
+//! Tests of the record store: id assignment, publication, capacity eviction in whole chunks, what is
+//! kept for a lagging follower, snapshot lookups, and snapshot consistency while the one writer
+//! inserts and several readers load.
 
 use std::{
     net::SocketAddr,
@@ -20,7 +21,7 @@ use crate::{
 };
 
 /// A record marked with `n` (its start time), so tests can check that id `n` holds record `n`.
-fn record(n: u64) -> Record {
+pub(super) fn record(n: u64) -> Record {
     Record {
         id: 0,
         endpoint: Arc::new(Endpoint::new(
@@ -342,4 +343,59 @@ fn small_records_are_bounded_by_count_not_by_the_budget() {
     let snap = reader.snapshot();
     assert_consistent(&snap, 2 * CHUNK);
     assert_eq!(snap.evicted_for_memory, 0);
+}
+
+#[test]
+fn records_a_follower_has_not_passed_outlive_the_capacity_until_it_passes_them() {
+    let capacity = 2 * CHUNK;
+    let (mut store, reader) = with_budget(capacity, 1024 * 1024 * 1024);
+    let position = Arc::new(follow::Position::default());
+    store.keep_for(Arc::clone(&position));
+    // The follower has passed the first chunk only: everything after it stays.
+    position.set(CHUNK as u64);
+    insert_range(&mut store, 1, 10 * CHUNK as u64);
+    store.publish();
+    let snap = reader.snapshot();
+    assert_eq!(
+        snap.first_id(),
+        CHUNK as u64 + 1,
+        "only what it passed went"
+    );
+    assert_consistent(&snap, 10 * CHUNK);
+    // Once it has passed all but the last chunk, the next seal brings the store back to its capacity.
+    position.set(9 * CHUNK as u64);
+    insert_range(&mut store, 10 * CHUNK as u64 + 1, 11 * CHUNK as u64);
+    store.publish();
+    let snap = reader.snapshot();
+    assert_consistent(&snap, capacity);
+    assert_eq!(snap.evicted_for_memory, 0);
+    // A follower that stopped passes everything.
+    position.set(u64::MAX);
+    insert_range(&mut store, 11 * CHUNK as u64 + 1, 20 * CHUNK as u64);
+    store.publish();
+    assert_consistent(&reader.snapshot(), capacity);
+}
+
+#[test]
+fn the_byte_budget_evicts_what_a_follower_has_not_passed_and_says_it_was_for_memory() {
+    let budget = 1024 * 1024;
+    let (mut store, reader) = with_budget(16, budget);
+    let position = Arc::new(follow::Position::default());
+    store.keep_for(Arc::clone(&position));
+    let one = big_record(0, 10_000).memory_bytes();
+    for n in 1..=500 {
+        store.insert(big_record(n, 10_000));
+    }
+    store.publish();
+    let snap = reader.snapshot();
+    assert!(
+        snap.bytes <= budget + budget / CHUNKS_PER_BUDGET + one,
+        "{}",
+        snap.bytes
+    );
+    assert!(
+        snap.len() > 16,
+        "more than the capacity is kept for the follower"
+    );
+    assert_eq!(snap.len() as u64 + snap.evicted_for_memory, snap.total);
 }

@@ -2,7 +2,7 @@
 //! transactions and pub/sub, against a real redis-server and real clients.
 
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     process::{Command, Stdio},
     thread,
@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{on_port, with_command, Redis, Watcher};
+use crate::support::{on_port, summary_count, watcher_bin, with_command, Reaped, Redis, Watcher};
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
@@ -682,4 +682,70 @@ fn a_memory_budget_evicts_stored_records_and_accounts_for_every_one() {
     let not_exported = count("not exported");
     assert_eq!(records.len() as u64 + not_exported, made, "{summary}");
     assert_eq!(count("lost"), not_exported, "{summary}");
+}
+
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn an_export_read_late_loses_nothing_the_memory_budget_can_hold() {
+    let redis = Redis::start();
+    let port = redis.port.to_string();
+    // The export goes to a pipe that nobody reads until the load is over (a consumer that pauses):
+    // the exporter stops at the pipe's 64 KiB while 20 000 records pass a store of 256.
+    let mut watcher = Reaped(
+        Command::new(watcher_bin())
+            .args(["watch", "redis", "--headless", "--json-output", "-"])
+            .args(["--port", &port, "--side", "server", "--no-tls"])
+            .args(["--max-records", "256"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("watcher starts"),
+    );
+    let mut stderr = BufReader::new(watcher.0.stderr.take().expect("stderr")).lines();
+    for line in stderr.by_ref() {
+        let line = line.expect("watcher's stderr is text");
+        assert!(!line.contains("error"), "watcher failed to start: {line}");
+        if line.contains("capturing") {
+            break;
+        }
+    }
+    let status = Command::new("redis-benchmark")
+        .args([
+            "-p", &port, "-c", "4", "-n", "10000", "-P", "16", "-t", "set,get", "-q",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-benchmark runs");
+    assert!(status.success());
+    thread::sleep(Duration::from_millis(500));
+    let stopped = Command::new("kill")
+        .args(["-INT", &watcher.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    // Only now is the export read: watcher waits on the pipe to finish it.
+    let mut export = String::new();
+    watcher
+        .0
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut export)
+        .expect("the export is text");
+    let exit = watcher.0.wait().expect("watcher exits");
+    let summary: Vec<String> = stderr.map_while(Result::ok).collect();
+    let summary = summary.join("\n");
+    assert!(exit.success(), "watcher exited with {exit}: {summary}");
+    let records: Vec<Value> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is a record"))
+        .collect();
+    for command in ["SET", "GET"] {
+        assert_eq!(
+            with_command(&records, command).len(),
+            10_000,
+            "every {command} exported ({summary})"
+        );
+    }
+    assert_eq!(summary_count(&summary, "not exported"), 0, "{summary}");
 }

@@ -319,9 +319,23 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A child process killed if it is dropped still running: a test that fails before stopping a watcher
+/// must not leave it running (it would hold the test run's output open, and its programs attached,
+/// after the test binary has exited).
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A headless watcher exporting to a temporary file.
 pub struct Watcher {
-    child: Child,
+    child: Reaped,
     output: PathBuf,
     stderr: mpsc::Receiver<String>,
     notes: Vec<String>,
@@ -373,7 +387,7 @@ impl Watcher {
             notes.push(line);
         }
         Self {
-            child,
+            child: Reaped(child),
             output,
             stderr: rx,
             notes,
@@ -382,7 +396,7 @@ impl Watcher {
 
     /// Its process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 
     /// What watcher printed on stderr before "capturing" (its start-up notes), one line each.
@@ -404,11 +418,11 @@ impl Watcher {
     pub fn stop(mut self) -> (Vec<Value>, String) {
         thread::sleep(Duration::from_millis(500));
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args(["-INT", &self.child.0.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let exit = self.child.wait().expect("watcher exits");
+        let exit = self.child.0.wait().expect("watcher exits");
         assert!(exit.success(), "watcher exited with {exit}");
         // The reader thread may not have passed on the last lines (the summary) when the child is
         // reaped: read until the pipe closes, which it does as watcher exits (the child that detaches
@@ -424,17 +438,6 @@ impl Watcher {
         let records = read_records(&self.output);
         let _ = std::fs::remove_file(&self.output);
         (records, summary.join("\n"))
-    }
-}
-
-/// A test that fails before [`Watcher::stop`] must not leave the watcher running: it would hold the
-/// test run's output open (and its programs attached) after the test binary has exited.
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
