@@ -5,10 +5,9 @@
 //! A failed export (closed pipe, full disk) ends the export only: checks, statistics and telemetry
 //! still see every record.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
-};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
 
 use crate::{
     analysis::{findings::Checker, stat::Aggregator},
@@ -26,8 +25,8 @@ pub struct Consumers {
     pub exported: u64,
     /// Why the export failed.
     pub export_error: Option<std::io::Error>,
-    /// Set when the export fails, for the thread that decides when to stop.
-    pub export_failed: Arc<AtomicBool>,
+    /// Told when the export fails, if the thread that decides when to stop asked to be.
+    pub export_failed: Option<Sender<()>>,
     /// `--fail-on` conditions.
     pub checker: Checker,
     /// `stat`'s statistics.
@@ -43,7 +42,7 @@ impl Consumers {
             export,
             exported: 0,
             export_error: None,
-            export_failed: Arc::new(AtomicBool::new(false)),
+            export_failed: None,
             checker: Checker::default(),
             stats: None,
             telemetry: None,
@@ -71,7 +70,9 @@ impl Consumers {
             self.exported = export.written;
             self.export = None;
             self.export_error = Some(e);
-            self.export_failed.store(true, Ordering::Relaxed);
+            if let Some(tell) = &self.export_failed {
+                let _ = tell.try_send(());
+            }
         }
     }
 }

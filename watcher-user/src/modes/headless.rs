@@ -7,15 +7,13 @@
 
 use std::{
     io::ErrorKind,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     thread::{self, JoinHandle},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::{Context, Result};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use super::{
     consumers::Consumers,
@@ -100,14 +98,15 @@ type Follower = JoinHandle<(Consumers, Followed, std::io::Result<()>)>;
 pub struct Capture {
     pipeline: Pipeline,
     follower: Option<Follower>,
-    export_failed: Arc<AtomicBool>,
+    /// Ready once the follower has ended (after `--count` records) or the export has failed.
+    ended: Receiver<()>,
     telemetry: Option<Service>,
     otlp: bool,
 }
 
 impl Capture {
     /// Starts the pipeline and, when anything consumes records (`export`, checks, `stats`,
-    /// telemetry), the follower.
+    /// telemetry) or `--count` needs them counted, the follower.
     pub fn start(
         cfg: &WatchConfig,
         export: Option<Box<dyn std::io::Write + Send>>,
@@ -116,7 +115,9 @@ impl Capture {
         let mut consumers = Consumers::new(export.map(NdjsonSink::new));
         consumers.checker = Checker::new(&cfg.fail_on);
         consumers.stats = stats;
-        let consumes = consumers.any() || cfg.telemetry.is_on();
+        let (end_tx, ended) = bounded(1);
+        consumers.export_failed = Some(end_tx.clone());
+        let consumes = consumers.any() || cfg.telemetry.is_on() || cfg.count.is_some();
         let (wake_tx, wake_rx) = handoff::bounded(1);
         let position = Arc::new(follow::Position::default());
         let subscribers = if consumes {
@@ -140,19 +141,22 @@ impl Capture {
             notes.extend(more_notes);
             service
         });
-        let export_failed = Arc::clone(&consumers.export_failed);
-        let follower = if consumes {
-            Some(spawn_follower(
-                &pipeline, wake_rx, position, cfg.count, consumers,
-            )?)
+        let (follower, ended) = if consumes {
+            let ends = Ending {
+                wake: wake_rx,
+                position,
+                limit: cfg.count,
+                tell: end_tx,
+            };
+            (Some(spawn_follower(&pipeline, ends, consumers)?), ended)
         } else {
-            None
+            (None, crossbeam_channel::never())
         };
         Ok((
             Self {
                 pipeline,
                 follower,
-                export_failed,
+                ended,
                 telemetry,
                 otlp: cfg.telemetry.otlp.is_some(),
             },
@@ -160,19 +164,11 @@ impl Capture {
         ))
     }
 
-    /// Records stored so far.
-    pub fn records(&self) -> u64 {
-        self.pipeline.store.snapshot().total
-    }
-
-    /// Whether the follower is done (it stops by itself after `--count` records).
-    pub fn follower_stopped(&self) -> bool {
-        self.follower.as_ref().is_some_and(JoinHandle::is_finished)
-    }
-
-    /// Whether writing the export failed (e.g. its reader went away); the capture goes on regardless.
-    pub fn export_failed(&self) -> bool {
-        self.export_failed.load(Ordering::Relaxed)
+    /// Ready (a message, once) when the follower has ended, which it does by itself after `--count`
+    /// records, or when writing the export failed (e.g. its reader went away); never without a
+    /// follower. The capture goes on regardless until [`Capture::finish`].
+    pub fn ended(&self) -> &Receiver<()> {
+        &self.ended
     }
 
     /// Stops capturing, lets the follower see every record, and sums up.
@@ -195,8 +191,9 @@ impl Capture {
                 if let (Some(service), Some(sink)) = (self.telemetry, consumers.telemetry.take()) {
                     service.finish(sink);
                 }
-                match result {
-                    Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+                // A reader that went away (`| head`) is how a pipe ends, not an error.
+                match result.err().or(consumers.export_error.take()) {
+                    Some(e) if e.kind() != ErrorKind::BrokenPipe => {
                         return Err(e).context("writing JSON records");
                     }
                     _ => {}
@@ -219,28 +216,36 @@ impl Capture {
     }
 }
 
-/// Starts the follower that `wake` and `position` were subscribed for.
-fn spawn_follower(
-    pipeline: &Pipeline,
+/// What the follower is started with: its wake-ups and position (as subscribed to the pipeline),
+/// where it stops, and whom it tells when it has.
+struct Ending {
     wake: handoff::Receiver<()>,
     position: Arc<follow::Position>,
     limit: Option<u64>,
-    sink: Consumers,
-) -> Result<Follower> {
+    tell: Sender<()>,
+}
+
+fn spawn_follower(pipeline: &Pipeline, ending: Ending, sink: Consumers) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
+    let Ending {
+        wake,
+        position,
+        limit,
+        tell,
+    } = ending;
     let at = Arc::clone(&position);
     let handle = thread::Builder::new()
         .name("watcher-follow".into())
-        .spawn(move || follow::run(&store, &counters, &wake, limit, &at, sink))
+        .spawn(move || {
+            let followed = follow::run(&store, &counters, &wake, limit, &at, sink);
+            let _ = tell.try_send(());
+            followed
+        })
         .context("starting the exporter")?;
     pipeline.schedule_follower(&handle, position);
     Ok(handle)
 }
-
-/// How long a headless run waits between looks at `--count`, the follower and the export (a signal
-/// or the end of `--duration` ends a wait early).
-const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Runs a headless `watch` until a signal, `--duration` or `--count`.
 pub fn run(cfg: &WatchConfig) -> Result<Summary> {
@@ -263,22 +268,16 @@ pub fn run_with_stats(
         eprintln!("watcher: {note}");
     }
     eprintln!("watcher: capturing (Ctrl-C to stop)");
-    let started = Instant::now();
-    loop {
-        // Signals arrive at once; the other reasons to stop are looked at between waits. A wait is
-        // kept long because every wake-up costs CPU (tens of microseconds on a virtual machine), but
-        // never past the end of `--duration`.
-        let wait = cfg.duration.map_or(STOP_CHECK_INTERVAL, |d| {
-            d.saturating_sub(started.elapsed()).min(STOP_CHECK_INTERVAL)
-        });
-        if terminate.recv_timeout(wait).is_ok()
-            || cfg.duration.is_some_and(|d| started.elapsed() >= d)
-            || cfg.count.is_some_and(|n| capture.records() >= n)
-            || capture.follower_stopped()
-            || capture.export_failed()
-        {
-            break;
-        }
+    // Every reason to stop arrives as a message, so the thread sleeps until one does: a signal, the
+    // end of `--duration`, the follower's end (after `--count`) or a failed export.
+    let out_of_time = cfg
+        .duration
+        .and_then(|d| Instant::now().checked_add(d))
+        .map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+    select! {
+        recv(terminate) -> _ => {}
+        recv(out_of_time) -> _ => {}
+        recv(capture.ended()) -> _ => {}
     }
     capture.finish_with_stats()
 }

@@ -15,11 +15,14 @@ use std::{
         unix::process::{CommandExt, ExitStatusExt},
     },
     process::{Child, Command, ExitStatus, Stdio},
-    time::Duration,
 };
 
 use nix::{
-    sys::signal,
+    errno::Errno,
+    sys::{
+        signal,
+        wait::{waitid, Id, WaitPidFlag},
+    },
     unistd::{setgid, setgroups, setuid, Pid},
 };
 
@@ -244,23 +247,41 @@ fn run_as(cmd: &mut Command, user: &Invoker) {
 }
 
 /// Waits for the command, passing SIGTERM on to it. SIGINT is not passed on: Ctrl-C already reaches
-/// the command through the terminal, and a second one makes many tools abort their clean-up.
+/// the command through the terminal, and a second one makes many tools abort their clean-up. Sleeps
+/// until one of the two happens.
 fn wait(child: &mut Child, terminate: &crossbeam_channel::Receiver<Terminate>) -> ExitStatus {
+    let exited = exit_notice(child.id());
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status,
-            Ok(None) => {}
-            Err(_) => {
-                return child
-                    .wait()
-                    .unwrap_or_else(|_| ExitStatus::from_raw(1 << 8))
+        crossbeam_channel::select! {
+            recv(exited) -> _ => break,
+            recv(terminate) -> signal => {
+                if let Ok(Terminate::Terminate) = signal {
+                    let _ = signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM);
+                }
             }
         }
-        if let Ok(Terminate::Terminate) = terminate.recv_timeout(Duration::from_millis(20)) {
-            let pid = Pid::from_raw(child.id() as i32);
-            let _ = signal::kill(pid, signal::Signal::SIGTERM);
-        }
     }
+    child
+        .wait()
+        .unwrap_or_else(|_| ExitStatus::from_raw(1 << 8))
+}
+
+/// Ready once the child `pid` has exited (or at once if no thread could wait for it). The waiting
+/// thread leaves the child unreaped (`WNOWAIT`) for `Child::wait`: until then its pid cannot be given
+/// to another process, so a signal sent to it by pid meanwhile reaches the command or nobody.
+fn exit_notice(pid: u32) -> crossbeam_channel::Receiver<()> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let _ = std::thread::Builder::new()
+        .name("watcher-command".into())
+        .spawn(move || {
+            let exited = || {
+                let id = Id::Pid(Pid::from_raw(pid as i32));
+                waitid(id, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+            };
+            while let Err(Errno::EINTR) = exited() {}
+            let _ = tx.send(());
+        });
+    rx
 }
 
 /// The command line as a shell would need it typed, for messages.

@@ -10,6 +10,7 @@
 //! saying what was expected.
 
 mod containers;
+mod headless;
 mod hooks;
 mod http;
 mod mysql;

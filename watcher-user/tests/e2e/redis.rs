@@ -2,7 +2,7 @@
 //! transactions and pub/sub, against a real redis-server and real clients.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
     process::{Command, Stdio},
     thread,
@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{on_port, summary_count, watcher_bin, with_command, Reaped, Redis, Watcher};
+use crate::support::{on_port, start_watching, summary_count, with_command, Redis, Watcher};
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
@@ -691,24 +691,22 @@ fn an_export_read_late_loses_nothing_the_memory_budget_can_hold() {
     let port = redis.port.to_string();
     // The export goes to a pipe that nobody reads until the load is over (a consumer that pauses):
     // the exporter stops at the pipe's 64 KiB while 20 000 records pass a store of 256.
-    let mut watcher = Reaped(
-        Command::new(watcher_bin())
-            .args(["watch", "redis", "--headless", "--json-output", "-"])
-            .args(["--port", &port, "--side", "server", "--no-tls"])
-            .args(["--max-records", "256"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("watcher starts"),
+    let (mut watcher, stderr) = start_watching(
+        &[
+            "redis",
+            "--headless",
+            "--json-output",
+            "-",
+            "--port",
+            &port,
+            "--side",
+            "server",
+            "--no-tls",
+            "--max-records",
+            "256",
+        ],
+        Stdio::piped(),
     );
-    let mut stderr = BufReader::new(watcher.0.stderr.take().expect("stderr")).lines();
-    for line in stderr.by_ref() {
-        let line = line.expect("watcher's stderr is text");
-        assert!(!line.contains("error"), "watcher failed to start: {line}");
-        if line.contains("capturing") {
-            break;
-        }
-    }
     let status = Command::new("redis-benchmark")
         .args([
             "-p", &port, "-c", "4", "-n", "10000", "-P", "16", "-t", "set,get", "-q",

@@ -1,13 +1,14 @@
 //! What every end-to-end test needs: free ports, a redis-server, a MariaDB server, nginx and curl (each
 //! server also with TLS, using a throwaway certificate), the Python that has the test clients, and a
-//! headless watcher exporting to a file that is read back as JSON.
+//! headless watcher exporting to a file that is read back as JSON (or started with its export where the
+//! test says).
 
 use std::{
     fmt::Write as _,
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader, Lines, Write},
     net::{TcpListener, TcpStream},
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStderr, Command, ExitStatus, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -330,6 +331,44 @@ impl Drop for Reaped {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+/// Starts `watcher watch ARGS` (add `--headless` and an export) with its standard output going to
+/// `stdout`, and returns once it is capturing, with the rest of its stderr to read (keep it open: watcher
+/// fails on a stderr closed under it).
+pub fn start_watching(args: &[&str], stdout: Stdio) -> (Reaped, Lines<BufReader<ChildStderr>>) {
+    let mut watcher = Reaped(
+        Command::new(watcher_bin())
+            .arg("watch")
+            .args(args)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("watcher starts"),
+    );
+    let mut stderr = BufReader::new(watcher.0.stderr.take().expect("stderr")).lines();
+    for line in stderr.by_ref() {
+        let line = line.expect("watcher's stderr is text");
+        assert!(!line.contains("error"), "watcher failed to start: {line}");
+        if line.contains("capturing") {
+            return (watcher, stderr);
+        }
+    }
+    panic!("watcher ended before capturing");
+}
+
+/// Waits up to `limit` for `child` to exit by itself.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
     }
 }
 

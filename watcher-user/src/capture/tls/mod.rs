@@ -242,6 +242,7 @@ mod tests {
         let mut scan = Scan::default();
         let exe = std::env::current_exe().expect("test binary");
         // The test binary defines SSL_read and SSL_write (see `symbols`' tests).
+        assert_eq!(symbols::tests::defined_here(), 3);
         assert_eq!(
             finder.inspect(&exe, "first", &mut scan),
             Some(Known::Covered)
