@@ -277,7 +277,8 @@ pub struct KernelConfig {
     pub ports: [u16; MAX_PORT_FILTERS],
     /// Command name for the comm filter, NUL-padded.
     pub comm: [u8; COMM_LEN],
-    /// Producers wake the ring reader only once this many bytes are waiting (it polls otherwise).
+    /// Producers wake the ring reader only once this many bytes are waiting (it polls otherwise); 0
+    /// asks the next record to wake it (a reader asleep while the ring stays empty).
     pub wake_bytes: u32,
     /// Non-zero: processes forked by the watcher's main thread, and their descendants, are added to
     /// the `PID_FILTER` map as [`pid_mark::DESCENDANT`] (and removed when they exit).

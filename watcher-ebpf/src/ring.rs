@@ -11,8 +11,13 @@
 //! [`MIN_RECORD_WEIGHT`]): every sixteenth small record, every full chunk. The fill level seen
 //! late is off by at most that much per CPU, far inside the three quarters of the ring above
 //! `wake_bytes`.
+//!
+//! A reader that found the ring empty for a while stops draining on a timer and asks to be woken by
+//! the next record instead, by setting `wake_bytes` to 0 (a value the producers already read, so the
+//! busy path pays nothing for it). The first producer to see the request wakes the reader and takes
+//! the request back ([`reader_asked_to_be_woken`]); the reader sets `wake_bytes` again once awake.
 
-use crate::maps::{EVENTS, UNASKED_BYTES};
+use crate::maps::{CONFIG, EVENTS, UNASKED_BYTES};
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 /// Bytes of records a CPU submits between two looks at the ring's fill level.
@@ -23,6 +28,9 @@ const MIN_RECORD_WEIGHT: u64 = 4 * 1024;
 /// Submit flags for a record of `bytes` written now (`wake_bytes` is `KernelConfig::wake_bytes`).
 #[inline(always)]
 pub fn submit_flags(wake_bytes: u32, bytes: u64) -> u64 {
+    if wake_bytes == 0 {
+        return reader_asked_to_be_woken();
+    }
     if let Some(unasked) = UNASKED_BYTES.get_ptr_mut(0) {
         // SAFETY: this CPU's slot, valid for this run. A program interleaved with this one on the
         // same CPU could only move the next look by a record: the count steers no more than that.
@@ -42,4 +50,17 @@ pub fn submit_flags(wake_bytes: u32, bytes: u64) -> u64 {
     } else {
         u64::from(BPF_RB_NO_WAKEUP)
     }
+}
+
+/// The reader sleeps until the next record: wake it, and turn the fill-level wake-ups off until it
+/// sets `wake_bytes` again, so the records right behind this one (it is on its way) do not each
+/// raise another wake-up.
+#[inline(always)]
+fn reader_asked_to_be_woken() -> u64 {
+    if let Some(config) = CONFIG.get_ptr_mut(0) {
+        // SAFETY: the one configuration slot, valid for this run. Other programs read the field at
+        // the same time; an aligned 32-bit store is seen whole, and any value of it is harmless.
+        unsafe { (*config).wake_bytes = u32::MAX };
+    }
+    u64::from(BPF_RB_FORCE_WAKEUP)
 }

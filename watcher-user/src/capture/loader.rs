@@ -544,6 +544,23 @@ impl LoadedPrograms {
         )
     }
 
+    /// With `asleep`, asks the armed programs to wake the ring reader at the next record; without,
+    /// to wake it only for a burst again (`KernelConfig::wake_bytes`; `watcher-ebpf/src/ring.rs`).
+    pub fn wake_at_next_record(
+        ebpf: &mut Ebpf,
+        config: &KernelConfig,
+        asleep: bool,
+    ) -> Result<(), LoadError> {
+        write_config(
+            ebpf,
+            &KernelConfig {
+                armed: 1,
+                wake_bytes: if asleep { 0 } else { config.wake_bytes },
+                ..*config
+            },
+        )
+    }
+
     /// Loss counters of `loss` summed over CPUs.
     pub fn sum_loss(loss: &PerCpuArray<MapData, KernelLoss>) -> KernelLoss {
         let mut total = KernelLoss::default();

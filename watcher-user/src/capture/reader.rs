@@ -4,10 +4,11 @@
 //!
 //! The kernel side submits records without waking us (see `watcher-ebpf/src/ring.rs`), so the traced
 //! process never pays for a wake-up per syscall; a timer bounds how stale the display can be. While the
-//! ring stays empty the timer backs off ([`Pace`]): a wake-up costs a thread tens of microseconds of
-//! CPU on a virtual machine, so an idle watcher waking a hundred times a second used 1% of a CPU. The
-//! timer is the kernel's (`timer`), which wakes the thread once per drain where tokio's woke it twice
-//! for most waits.
+//! ring stays empty the timer backs off ([`Pace`]), and then the reader goes to sleep: it asks the
+//! programs to wake it at the next record and sets the timer to [`ASLEEP_INTERVAL`]. A wake-up costs a
+//! thread tens of microseconds of CPU on a virtual machine, so an idle watcher waking a hundred times a
+//! second used 1% of a CPU. The timer is the kernel's (`timer`), which wakes the thread once per drain
+//! where tokio's woke it twice for most waits.
 //!
 //! On stop it disarms the programs first (they return at once from then on), waits out any run still
 //! in progress, then drains what is left, so every event the kernel produced before the stop is
@@ -25,7 +26,7 @@ use tokio::{
     sync::{mpsc, watch},
     time::Instant,
 };
-use watcher_common::KernelLoss;
+use watcher_common::{KernelConfig, KernelLoss};
 
 use super::{
     event,
@@ -43,9 +44,14 @@ use crate::counters::Counters;
 /// sixth. But at 25 ms the watched server's CPU per request rose by about 400 ns in each of four A/B
 /// runs, more than watcher saved; the benchmark's `--against` compares two builds this way.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
-/// The longest wait between drains once they find the ring empty: how late the first record after a
-/// quiet spell may reach the display.
+/// The longest wait between drains once they find the ring empty; a drain at this pace that finds
+/// nothing either puts the reader to sleep.
 const QUIET_INTERVAL: Duration = Duration::from_millis(80);
+/// The wait of a reader asleep, which the next record cuts short. It bounds the delay of a record
+/// whose program read the configuration just before the reader asked to be woken (so it did not
+/// wake it) and committed it after the reader's last drain; the loss counters are read at this pace
+/// too.
+const ASLEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the kernel's loss counters are read (at the next drain after this much time).
 const LOSS_INTERVAL: Duration = Duration::from_millis(200);
 /// Longer than any program run that read the configuration just before it was disarmed (the longest,
@@ -68,10 +74,19 @@ fn drain(ring: &mut RingBuf<MapData>, sink: &mut impl EventSink, counters: &Coun
 }
 
 /// When to drain next: every [`DRAIN_INTERVAL`] while drains find records; after each drain that
-/// finds none, twice as long as the last wait, up to [`QUIET_INTERVAL`].
+/// finds none, twice as long as the last wait, up to [`QUIET_INTERVAL`]; after one more, asleep.
 #[derive(Debug)]
 struct Pace {
     wait: Duration,
+}
+
+/// What follows a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Drain again after this long.
+    Drain(Duration),
+    /// Sleep until the next record.
+    Sleep,
 }
 
 impl Default for Pace {
@@ -83,14 +98,70 @@ impl Default for Pace {
 }
 
 impl Pace {
-    /// The wait before the next drain, after one that took `taken` records.
-    fn after_drain(&mut self, taken: usize) -> Duration {
+    /// What to do after a drain that took `taken` records.
+    fn after_drain(&mut self, taken: usize) -> Next {
+        if taken == 0 && self.wait == QUIET_INTERVAL {
+            return Next::Sleep;
+        }
         self.wait = if taken > 0 {
             DRAIN_INTERVAL
         } else {
             (self.wait * 2).min(QUIET_INTERVAL)
         };
-        self.wait
+        Next::Drain(self.wait)
+    }
+}
+
+/// The ring reader's side of its sleep: whether it asked the programs to wake it at the next record.
+struct Sleep {
+    asleep: bool,
+}
+
+impl Sleep {
+    /// Acts on `next` (from a drain): sets the timer, or goes to sleep. Going to sleep, the reader asks
+    /// to be woken and then drains once more, since records that came before the programs saw the
+    /// request did not wake it; if that drain takes any, it stays awake. Where the request cannot be
+    /// written the reader stays at the quiet pace.
+    fn follow(
+        &mut self,
+        next: Next,
+        programs: (&mut aya::Ebpf, &KernelConfig),
+        drain_again: impl FnOnce() -> usize,
+        pace: &mut Pace,
+        timer: &Timer,
+    ) -> std::io::Result<()> {
+        let wait = match next {
+            Next::Drain(wait) => wait,
+            Next::Sleep => {
+                let (ebpf, config) = programs;
+                if LoadedPrograms::wake_at_next_record(ebpf, config, true).is_err() {
+                    QUIET_INTERVAL
+                } else {
+                    self.asleep = true;
+                    let taken = drain_again();
+                    if taken > 0 {
+                        self.wake(ebpf, config);
+                        pace.after_drain(taken);
+                        DRAIN_INTERVAL
+                    } else {
+                        ASLEEP_INTERVAL
+                    }
+                }
+            }
+        };
+        timer.set(wait)
+    }
+
+    /// Called at every wake-up before draining: if asleep, sets the fill-level wake-ups back (the
+    /// programs turned them off when they woke the reader). The pace is left at the quiet one, so a
+    /// wake-up that finds nothing (the timer's) goes back to sleep at once, and one that finds records
+    /// goes to the busy pace.
+    fn wake(&mut self, ebpf: &mut aya::Ebpf, config: &KernelConfig) {
+        if std::mem::take(&mut self.asleep) {
+            // Failing, the programs keep waking the reader at every record (not turned off yet) or
+            // only at the timer (turned off): costly or late, never wrong; the next sleep tries again.
+            let _ = LoadedPrograms::wake_at_next_record(ebpf, config, false);
+        }
     }
 }
 
@@ -137,25 +208,32 @@ pub async fn run(
     #[allow(unsafe_code)]
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
     let mut pace = Pace::default();
+    let mut sleep = Sleep { asleep: false };
     let next_drain = Timer::new()?;
     next_drain.set(DRAIN_INTERVAL)?;
     let mut loss_read = Instant::now();
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
+                sleep.wake(&mut ebpf, &config);
                 let mut guard = guard?;
                 let taken = drain(guard.get_inner_mut(), &mut sink, &counters);
                 guard.clear_ready();
-                // A burst: more is on its way, so the timer goes back to the busy pace. Bursts that
-                // keep coming keep pushing the timer back, so the loss counters are read here too:
-                // a ring that overflows is when they matter.
-                next_drain.set(pace.after_drain(taken))?;
+                // A burst (or the first record after a sleep): more is on its way, so the timer goes
+                // back to the busy pace. Bursts that keep coming keep pushing the timer back, so the
+                // loss counters are read here too: a ring that overflows is when they matter.
+                let next = pace.after_drain(taken);
+                let again = || drain(ring.get_mut(), &mut sink, &counters);
+                sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
             }
             expired = next_drain.expired() => {
                 expired?;
+                sleep.wake(&mut ebpf, &config);
                 let taken = drain(ring.get_mut(), &mut sink, &counters);
-                next_drain.set(pace.after_drain(taken))?;
+                let next = pace.after_drain(taken);
+                let again = || drain(ring.get_mut(), &mut sink, &counters);
+                sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
             }
             target = next_tls_target(&mut tls_targets) => match target {
@@ -197,12 +275,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drains_back_off_while_the_ring_is_empty_and_return_at_the_first_record() {
+    fn drains_back_off_while_the_ring_is_empty_then_sleep_and_return_at_the_first_record() {
         let mut pace = Pace::default();
-        let waits: Vec<u64> = [5, 0, 0, 0, 0, 0, 1, 0]
+        let ms = |wait: u64| Next::Drain(Duration::from_millis(wait));
+        let next: Vec<Next> = [5, 0, 0, 0, 0, 1, 0]
             .into_iter()
-            .map(|taken| pace.after_drain(taken).as_millis() as u64)
+            .map(|taken| pace.after_drain(taken))
             .collect();
-        assert_eq!(waits, [10, 20, 40, 80, 80, 80, 10, 20]);
+        assert_eq!(
+            next,
+            [ms(10), ms(20), ms(40), ms(80), Next::Sleep, ms(10), ms(20)]
+        );
+        // Woken from a sleep by the timer, with nothing to drain: asleep again at once.
+        for _ in 0..3 {
+            pace.after_drain(0);
+        }
+        assert_eq!(pace.after_drain(0), Next::Sleep);
+        assert_eq!(pace.after_drain(0), Next::Sleep);
+        assert_eq!(pace.after_drain(2), ms(10));
     }
 }
