@@ -555,7 +555,6 @@ fn kernel_config(args: &TraceArgs) -> Result<(KernelConfig, Vec<String>), Config
     Ok((kernel, cgroups.into_iter().map(|c| c.path).collect()))
 }
 
-/// The record filter, and the protocols worth decoding for it.
 /// Shard threads: one per two CPUs, from one to four. The watched service and its clients run on the
 /// same CPUs, and one shard keeps up with several hundred thousand records a second (`cargo xtask bench`,
 /// capacity), so on a small machine a second shard only adds switching and cache misses.
@@ -563,6 +562,7 @@ fn shard_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4))
 }
 
+/// The record filter, and the protocols worth decoding for it.
 fn filters(
     protocol: Option<ProtocolId>,
     args: &FilterArgs,
