@@ -30,6 +30,9 @@ pub mod kind {
     pub const OPEN: u8 = 2;
     /// A traced connection's fd was closed (header only).
     pub const CLOSE: u8 = 3;
+    /// A traced process ran a new program or mapped a file executable (header only, `tgid` set): the
+    /// TLS finder's doorbell, so it reads [`super::NewCode`] now instead of on a timer.
+    pub const NEW_CODE: u8 = 4;
 }
 
 /// Direction of a data event, seen from the traced process.

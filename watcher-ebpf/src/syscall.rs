@@ -311,8 +311,10 @@ pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
             return Some(());
         }
         // Only the TLS finder asks what code a process brings.
-        nr::EXECVE | nr::EXECVEAT if cfg.tls != 0 => return new_code::exec((id >> 32) as u32, ret),
-        nr::MMAP if cfg.tls != 0 => return new_code::mmap(ctx, (id >> 32) as u32, r.dx, ret),
+        nr::EXECVE | nr::EXECVEAT if cfg.tls != 0 => {
+            return new_code::exec(cfg, (id >> 32) as u32, ret)
+        }
+        nr::MMAP if cfg.tls != 0 => return new_code::mmap(ctx, cfg, (id >> 32) as u32, r.dx, ret),
         _ => return None,
     };
     // A call that moved nothing matters only inside a TLS call (see `finish_io`).

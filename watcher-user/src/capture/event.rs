@@ -29,6 +29,12 @@ pub enum RawEvent<'a> {
         /// Common fields.
         header: EventHeader,
     },
+    /// A traced process (`header.tgid`) brought new code: the TLS finder's doorbell, which the ring
+    /// reader passes on (it is no connection's).
+    NewCode {
+        /// Common fields.
+        header: EventHeader,
+    },
 }
 
 /// A record that is not a valid event.
@@ -75,6 +81,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawEvent<'_>, MalformedEvent> {
             })
         }
         kind::CLOSE => Ok(RawEvent::Close { header }),
+        kind::NEW_CODE => Ok(RawEvent::NewCode { header }),
         _ => Err(malformed()),
     }
 }
@@ -139,5 +146,25 @@ mod tests {
             &mut unknown,
         );
         assert!(decode(&unknown).is_err());
+    }
+
+    #[test]
+    fn close_and_new_code_events_are_a_header_alone() {
+        type Expected = fn(EventHeader) -> RawEvent<'static>;
+        let cases: [(u8, Expected); 2] = [
+            (kind::CLOSE, |header| RawEvent::Close { header }),
+            (kind::NEW_CODE, |header| RawEvent::NewCode { header }),
+        ];
+        for (kind, expected) in cases {
+            let header = EventHeader {
+                kind,
+                tgid: 42,
+                ..EventHeader::default()
+            };
+            let mut buf = Vec::new();
+            encode_data(&header, b"", &mut buf);
+            assert_eq!(decode(&buf), Ok(expected(header)));
+            assert!(decode(&buf[..buf.len() - 1]).is_err(), "a short header");
+        }
     }
 }

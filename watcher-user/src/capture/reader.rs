@@ -29,10 +29,10 @@ use tokio::{
 use watcher_common::{KernelConfig, KernelLoss};
 
 use super::{
-    event,
+    event::{self, RawEvent},
     loader::{self, LoadedPrograms},
     timer::Timer,
-    tls::TlsTarget,
+    tls::{new_code::Bell, TlsTarget},
     EventSink,
 };
 use crate::counters::Counters;
@@ -58,19 +58,29 @@ const LOSS_INTERVAL: Duration = Duration::from_millis(200);
 /// copying a 16 MiB call, takes a few milliseconds).
 const DISARM_SETTLE: Duration = Duration::from_millis(20);
 
-/// Hands every record in the ring to `sink`, counting those that do not decode, then flushes it.
-/// Returns how many records it took.
-fn drain(ring: &mut RingBuf<MapData>, sink: &mut impl EventSink, counters: &Counters) -> usize {
-    let mut taken = 0;
-    while let Some(item) = ring.next() {
-        taken += 1;
-        match event::decode(&item) {
-            Ok(event) => sink.event(event),
-            Err(_) => Counters::add(&counters.user.malformed_events, 1),
+/// Where the records of the ring go: the connections' events to the sink, the kernel's bells to the
+/// TLS finder, and a count of those that do not decode.
+struct Outlets<S> {
+    sink: S,
+    bell: Bell,
+    counters: Arc<Counters>,
+}
+
+impl<S: EventSink> Outlets<S> {
+    /// Hands every record in the ring on, then flushes the sink. Returns how many records it took.
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> usize {
+        let mut taken = 0;
+        while let Some(item) = ring.next() {
+            taken += 1;
+            match event::decode(&item) {
+                Ok(RawEvent::NewCode { .. }) => self.bell.ring(),
+                Ok(event) => self.sink.event(event),
+                Err(_) => Counters::add(&self.counters.user.malformed_events, 1),
+            }
         }
+        self.sink.flush();
+        taken
     }
-    sink.flush();
-    taken
 }
 
 /// When to drain next: every [`DRAIN_INTERVAL`] while drains find records; after each drain that
@@ -187,14 +197,20 @@ async fn next_tls_target(targets: &mut Option<mpsc::Receiver<TlsTarget>>) -> Opt
 }
 
 /// Reads until `stop` turns true (or its sender is dropped), attaching the TLS probes to each file that
-/// arrives on `tls_targets`.
+/// arrives on `tls_targets` and ringing `bell` at each of the kernel's notes of new code.
 pub async fn run(
     programs: LoadedPrograms,
-    mut sink: impl EventSink,
+    sink: impl EventSink,
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
     mut tls_targets: Option<mpsc::Receiver<TlsTarget>>,
+    bell: Bell,
 ) -> std::io::Result<()> {
+    let mut out = Outlets {
+        sink,
+        bell,
+        counters: Arc::clone(&counters),
+    };
     let LoadedPrograms {
         mut ebpf,
         mut links,
@@ -217,22 +233,22 @@ pub async fn run(
             guard = ring.readable_mut() => {
                 sleep.wake(&mut ebpf, &config);
                 let mut guard = guard?;
-                let taken = drain(guard.get_inner_mut(), &mut sink, &counters);
+                let taken = out.drain(guard.get_inner_mut());
                 guard.clear_ready();
                 // A burst (or the first record after a sleep): more is on its way, so the timer goes
                 // back to the busy pace. Bursts that keep coming keep pushing the timer back, so the
                 // loss counters are read here too: a ring that overflows is when they matter.
                 let next = pace.after_drain(taken);
-                let again = || drain(ring.get_mut(), &mut sink, &counters);
+                let again = || out.drain(ring.get_mut());
                 sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
             }
             expired = next_drain.expired() => {
                 expired?;
                 sleep.wake(&mut ebpf, &config);
-                let taken = drain(ring.get_mut(), &mut sink, &counters);
+                let taken = out.drain(ring.get_mut());
                 let next = pace.after_drain(taken);
-                let again = || drain(ring.get_mut(), &mut sink, &counters);
+                let again = || out.drain(ring.get_mut());
                 sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
             }
@@ -262,7 +278,9 @@ pub async fn run(
         loader::detach(ebpf, links);
         None
     };
-    drain(ring.get_mut(), &mut sink, &counters);
+    out.drain(ring.get_mut());
+    // The bell goes with the reader, which tells the finder to stop.
+    drop(out);
     counters.set_kernel(LoadedPrograms::sum_loss(&loss));
     if let Some((ebpf, links)) = attached {
         loader::detach_after_exit(ebpf, links);

@@ -81,6 +81,8 @@ impl EventSink for Router {
                 cgroup_id,
             } => (header, addrs, cgroup_id, &[][..]),
             RawEvent::Close { header } => (header, SocketAddrs::default(), 0, &[][..]),
+            // The ring reader hands these to the TLS finder; none is a connection's.
+            RawEvent::NewCode { .. } => return,
         };
         let shard = ConnKey::of(&header).shard(self.shards.len());
         let batch = &mut self.filling[shard];

@@ -142,13 +142,9 @@ impl Capture {
             service
         });
         let (follower, ended) = if consumes {
-            let ends = Ending {
-                wake: wake_rx,
-                position,
-                limit: cfg.count,
-                tell: end_tx,
-            };
-            (Some(spawn_follower(&pipeline, ends, consumers)?), ended)
+            let follower =
+                spawn_follower(&pipeline, wake_rx, position, cfg.count, end_tx, consumers)?;
+            (Some(follower), ended)
         } else {
             (None, crossbeam_channel::never())
         };
@@ -216,30 +212,24 @@ impl Capture {
     }
 }
 
-/// What the follower is started with: its wake-ups and position (as subscribed to the pipeline),
-/// where it stops, and whom it tells when it has.
-struct Ending {
+/// Starts the follower subscribed to the pipeline with `wake` and `position`: it stops after `limit`
+/// records when given, and tells `ended` when it has stopped.
+fn spawn_follower(
+    pipeline: &Pipeline,
     wake: handoff::Receiver<()>,
     position: Arc<follow::Position>,
     limit: Option<u64>,
-    tell: Sender<()>,
-}
-
-fn spawn_follower(pipeline: &Pipeline, ending: Ending, sink: Consumers) -> Result<Follower> {
+    ended: Sender<()>,
+    sink: Consumers,
+) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
-    let Ending {
-        wake,
-        position,
-        limit,
-        tell,
-    } = ending;
     let at = Arc::clone(&position);
     let handle = thread::Builder::new()
         .name("watcher-follow".into())
         .spawn(move || {
             let followed = follow::run(&store, &counters, &wake, limit, &at, sink);
-            let _ = tell.try_send(());
+            let _ = ended.try_send(());
             followed
         })
         .context("starting the exporter")?;

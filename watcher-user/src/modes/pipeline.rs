@@ -24,7 +24,11 @@ use tokio::sync::watch;
 use crate::{
     capture::{
         listeners, loader, offsets, preflight, reader,
-        tls::{self, Finder, Scan},
+        tls::{
+            self,
+            new_code::{Bell, NewCodeNotes},
+            Finder, Scan,
+        },
         tracefs,
     },
     cli::config::PipelineConfig,
@@ -171,17 +175,21 @@ impl Pipeline {
         let join_yielding = scheduling.is_some().then_some(join_yielding);
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters), scheduling);
         let (stop, stop_rx) = watch::channel(false);
+        // The kernel's notes of new code come with TLS capture on the raw hook, and with a bell.
+        let (bell, new_code) = match programs.new_code.take() {
+            Some(map) => {
+                let (bell, rings) = Bell::new();
+                (bell, Some(NewCodeNotes::new(map, rings)))
+            }
+            None => (Bell::default(), None),
+        };
         let (tls_finder, tls_targets) = if kernel.tls == 0 {
             (None, None)
         } else {
             let (tx, rx) = tokio::sync::mpsc::channel(TLS_QUEUE);
-            let notes = programs
-                .new_code
-                .take()
-                .map(tls::new_code::NewCodeNotes::new);
             let handle = thread::Builder::new()
                 .name("watcher-tls-finder".into())
-                .spawn(move || tls::follow(finder, &tx, notes))
+                .spawn(move || tls::follow(finder, &tx, new_code))
                 .context("starting the TLS finder thread")?;
             (Some(handle), Some(rx))
         };
@@ -190,7 +198,7 @@ impl Pipeline {
             router,
             Arc::clone(&counters),
             stop_rx,
-            tls_targets,
+            (tls_targets, bell),
         )?;
         Ok((
             Self {
@@ -308,21 +316,30 @@ fn tls_notes(scan: &Scan, outcomes: &[Result<(), loader::LoadError>]) -> Vec<Str
     notes
 }
 
-/// The capture thread: reads the ring on a tokio runtime of its own and feeds `router`.
+/// The capture thread: reads the ring on a tokio runtime of its own and feeds `router`; attaches the
+/// probes to the TLS finder's files and rings its bell (`tls`).
 fn spawn_capture(
     programs: loader::LoadedPrograms,
     router: Router,
     counters: Arc<Counters>,
     stop: watch::Receiver<bool>,
-    tls_targets: Option<tokio::sync::mpsc::Receiver<tls::TlsTarget>>,
+    tls: (Option<tokio::sync::mpsc::Receiver<tls::TlsTarget>>, Bell),
 ) -> Result<JoinHandle<std::io::Result<()>>> {
+    let (tls_targets, bell) = tls;
     thread::Builder::new()
         .name("watcher-capture".into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(reader::run(programs, router, counters, stop, tls_targets))
+            runtime.block_on(reader::run(
+                programs,
+                router,
+                counters,
+                stop,
+                tls_targets,
+                bell,
+            ))
         })
         .context("starting the capture thread")
 }

@@ -55,8 +55,8 @@ pub struct Scan {
     pub failed: Vec<String>,
 }
 
-/// How often the [`follow`] loop looks for new processes (or asks the kernel's notes whether any
-/// process brought new code).
+/// How often the [`follow`] loop looks for new processes without the kernel's notes (with them, when
+/// its first round comes).
 const NEW_PROCESS_INTERVAL: Duration = Duration::from_millis(200);
 /// Without the kernel's notes, every this many rounds it also re-reads the maps of every process
 /// (libraries loaded late).
@@ -198,8 +198,8 @@ impl Finder {
 /// Watches for new processes and late-loaded libraries until `targets` closes, handing each new file
 /// with OpenSSL to whoever attaches the probes (the capture thread, which owns the programs).
 ///
-/// With the kernel's `notes` (the raw `sys_exit` hook), a round looks only at the processes that
-/// brought new code since the last, and at nothing when none did. Without them, or when they cannot
+/// With the kernel's `notes` (the raw `sys_exit` hook), a round comes when the kernel rings their bell
+/// and looks only at the processes that brought new code since the last. Without them, or when they cannot
 /// say (the first round, or more notes than a CPU keeps between two rounds), a round lists `/proc`
 /// for new processes and every [`FULL_SCAN_EVERY`] rounds re-reads every process's maps; the first
 /// round re-reads them all, for what was loaded between the start's scan and the programs' arming.
@@ -210,7 +210,14 @@ pub fn follow(
 ) {
     let mut round = 0u32;
     while !targets.is_closed() {
-        std::thread::sleep(NEW_PROCESS_INTERVAL);
+        match notes.as_ref().filter(|_| round > 0) {
+            Some(notes) => {
+                if !notes.wait_for_bell() {
+                    return;
+                }
+            }
+            None => std::thread::sleep(NEW_PROCESS_INTERVAL),
+        }
         round = round.wrapping_add(1);
         let mut scan = Scan::default();
         match notes

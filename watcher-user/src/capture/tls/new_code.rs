@@ -3,11 +3,44 @@
 //! and each file mapped executable). One map lookup reads every CPU's notes: on an idle host that is
 //! all a round of the finder costs, where listing `/proc` and re-reading every process's maps cost
 //! a few milliseconds a second.
+//!
+//! The kernel also rings a bell at each note (a `kind::NEW_CODE` event on the ring), which the ring
+//! reader passes on through a [`Bell`], so the finder looks when there is something to look at.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, thread, time::Duration};
 
 use aya::maps::{MapData, PerCpuArray};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use watcher_common::{NewCode, NEW_CODE_SLOTS};
+
+/// The longest the finder waits for the bell: a bell lost to a full ring delays a look by at most
+/// this long (the note itself stays).
+const BELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a bell, how long the finder lets more notes come before it looks: a starting process maps
+/// its libraries within milliseconds, and one look serves them all. It also bounds the finder to 50
+/// looks a second on a host that starts processes all the time.
+const BELL_SETTLE: Duration = Duration::from_millis(20);
+
+/// The ring reader's end of the finder's doorbell.
+#[derive(Default)]
+pub struct Bell(Option<Sender<()>>);
+
+impl Bell {
+    /// A bell and the finder's end of it, which disconnects when the bell is dropped (the reader has
+    /// stopped).
+    pub fn new() -> (Self, Receiver<()>) {
+        // One ring waiting is as good as many: the finder reads every note at its next look.
+        let (tx, rx) = bounded(1);
+        (Self(Some(tx)), rx)
+    }
+
+    /// Tells the finder that notes were taken; nothing without a finder.
+    pub fn ring(&self) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.try_send(());
+        }
+    }
+}
 
 /// What the notes say happened since the last look.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,19 +53,35 @@ pub enum Changes {
     Unknown,
 }
 
-/// The kernel's notes and how far each CPU's have been read.
+/// The kernel's notes, how far each CPU's have been read, and the bell that says there are more.
 pub struct NewCodeNotes {
     map: PerCpuArray<MapData, NewCode>,
     /// Per CPU, the count of notes already read; empty before the first look.
     read: Vec<u64>,
+    bell: Receiver<()>,
 }
 
 impl NewCodeNotes {
-    /// Reads `map`, the programs' `NEW_CODE`.
-    pub fn new(map: PerCpuArray<MapData, NewCode>) -> Self {
+    /// Reads `map`, the programs' `NEW_CODE`, when `bell` rings.
+    pub fn new(map: PerCpuArray<MapData, NewCode>, bell: Receiver<()>) -> Self {
         Self {
             map,
             read: Vec::new(),
+            bell,
+        }
+    }
+
+    /// Waits for the bell (and a moment more), or [`BELL_TIMEOUT`] at most. False once the ring
+    /// reader has stopped.
+    pub fn wait_for_bell(&self) -> bool {
+        match self.bell.recv_timeout(BELL_TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => false,
+            Err(RecvTimeoutError::Timeout) => true,
+            Ok(()) => {
+                thread::sleep(BELL_SETTLE);
+                let _ = self.bell.try_recv();
+                true
+            }
         }
     }
 
