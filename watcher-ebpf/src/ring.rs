@@ -14,10 +14,12 @@
 //!
 //! A reader that found the ring empty for a while stops draining on a timer and asks to be woken by
 //! the next record instead, by setting `wake_bytes` to 0 (a value the producers already read, so the
-//! busy path pays nothing for it). The first producer to see the request wakes the reader and takes
-//! the request back ([`reader_asked_to_be_woken`]); the reader sets `wake_bytes` again once awake.
+//! busy path pays nothing for it). Every record wakes it until it sets `wake_bytes` back, first thing
+//! once awake. The programs never write the setting themselves: a producer that read the request
+//! just before the reader took it back would then undo the reader's write, and leave the fill-level
+//! wake-ups off for the whole busy spell that follows; one wake-up too many is all it can cost now.
 
-use crate::maps::{CONFIG, EVENTS, UNASKED_BYTES};
+use crate::maps::{EVENTS, UNASKED_BYTES};
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 
 /// Bytes of records a CPU submits between two looks at the ring's fill level.
@@ -29,7 +31,7 @@ const MIN_RECORD_WEIGHT: u64 = 4 * 1024;
 #[inline(always)]
 pub fn submit_flags(wake_bytes: u32, bytes: u64) -> u64 {
     if wake_bytes == 0 {
-        return reader_asked_to_be_woken();
+        return u64::from(BPF_RB_FORCE_WAKEUP);
     }
     if let Some(unasked) = UNASKED_BYTES.get_ptr_mut(0) {
         // SAFETY: this CPU's slot, valid for this run. A program interleaved with this one on the
@@ -50,17 +52,4 @@ pub fn submit_flags(wake_bytes: u32, bytes: u64) -> u64 {
     } else {
         u64::from(BPF_RB_NO_WAKEUP)
     }
-}
-
-/// The reader sleeps until the next record: wake it, and turn the fill-level wake-ups off until it
-/// sets `wake_bytes` again, so the records right behind this one (it is on its way) do not each
-/// raise another wake-up.
-#[inline(always)]
-fn reader_asked_to_be_woken() -> u64 {
-    if let Some(config) = CONFIG.get_ptr_mut(0) {
-        // SAFETY: the one configuration slot, valid for this run. Other programs read the field at
-        // the same time; an aligned 32-bit store is seen whole, and any value of it is harmless.
-        unsafe { (*config).wake_bytes = u32::MAX };
-    }
-    u64::from(BPF_RB_FORCE_WAKEUP)
 }

@@ -162,15 +162,15 @@ impl Sleep {
         timer.set(wait)
     }
 
-    /// Called at every wake-up before draining: if asleep, sets the fill-level wake-ups back (the
-    /// programs turned them off when they woke the reader). The pace is left at the quiet one, so a
-    /// wake-up that finds nothing (the timer's) goes back to sleep at once, and one that finds records
-    /// goes to the busy pace.
+    /// Called at every wake-up before draining: if asleep, sets the wake-ups back to bursts only (until
+    /// then every record wakes the reader, a cost to the traced process). The pace is left at the quiet
+    /// one, so a wake-up that finds nothing (the timer's) goes back to sleep at once, and one that finds
+    /// records goes to the busy pace.
     fn wake(&mut self, ebpf: &mut aya::Ebpf, config: &KernelConfig) {
-        if std::mem::take(&mut self.asleep) {
-            // Failing, the programs keep waking the reader at every record (not turned off yet) or
-            // only at the timer (turned off): costly or late, never wrong; the next sleep tries again.
-            let _ = LoadedPrograms::wake_at_next_record(ebpf, config, false);
+        // Failing, the programs keep waking the reader at every record (costly, never wrong), and the
+        // next wake-up tries again.
+        if self.asleep && LoadedPrograms::wake_at_next_record(ebpf, config, false).is_ok() {
+            self.asleep = false;
         }
     }
 }
