@@ -224,16 +224,15 @@ fn spawn_follower(
 ) -> Result<Follower> {
     let store = pipeline.store.clone();
     let counters = Arc::clone(&pipeline.counters);
-    let at = Arc::clone(&position);
     let handle = thread::Builder::new()
         .name("watcher-follow".into())
         .spawn(move || {
-            let followed = follow::run(&store, &counters, &wake, limit, &at, sink);
+            let followed = follow::run(&store, &counters, &wake, limit, &position, sink);
             let _ = ended.try_send(());
             followed
         })
         .context("starting the exporter")?;
-    pipeline.schedule_follower(&handle, position);
+    pipeline.schedule_follower(&handle);
     Ok(handle)
 }
 

@@ -78,6 +78,8 @@ pub struct Pipeline {
     tls_finder: Option<JoinHandle<()>>,
     /// Where readers join the shards' scheduling; `None` when the shards do not yield.
     join_yielding: Option<Sender<Reader>>,
+    /// How far the follower subscribed at start has got, if one was.
+    follower: Option<Arc<follow::Position>>,
 }
 
 /// Notes for the user from start-up (e.g. that tracefs was mounted).
@@ -147,6 +149,7 @@ impl Pipeline {
         }
 
         let (store_writer, store) = store::with_budget(cfg.max_records, cfg.max_memory);
+        let follower = follower_position(&subscribers);
         let (record_tx, record_rx) = handoff::bounded::<Vec<Arc<Record>>>(STORE_QUEUE);
         let ctx = ShardContext {
             decoding: Decoding {
@@ -175,14 +178,7 @@ impl Pipeline {
         let join_yielding = scheduling.is_some().then_some(join_yielding);
         let router = Router::new(shard_txs, spare_rx, Arc::clone(&counters), scheduling);
         let (stop, stop_rx) = watch::channel(false);
-        // The kernel's notes of new code come with TLS capture on the raw hook, and with a bell.
-        let (bell, new_code) = match programs.new_code.take() {
-            Some(map) => {
-                let (bell, rings) = Bell::new();
-                (bell, Some(NewCodeNotes::new(map, rings)))
-            }
-            None => (Bell::default(), None),
-        };
+        let (bell, new_code) = NewCodeNotes::with_bell(programs.new_code.take());
         let (tls_finder, tls_targets) = if kernel.tls == 0 {
             (None, None)
         } else {
@@ -210,18 +206,21 @@ impl Pipeline {
                 writer,
                 tls_finder,
                 join_yielding,
+                follower,
             },
             notes,
         ))
     }
 
-    /// Schedules the follower (`thread`, which has handed on every record up to `position`) with the
-    /// shards (`conn::yielding`): it yields the CPU while they do, unless it has fallen behind by a
-    /// quarter of the records the store holds. `thread` must not be joined before [`Pipeline::stop`].
-    pub fn schedule_follower<T>(&self, thread: &JoinHandle<T>, position: Arc<follow::Position>) {
-        let Some(join) = &self.join_yielding else {
+    /// Schedules the follower (`thread`, the one subscribed at start, whose position the pipeline
+    /// knows) with the shards (`conn::yielding`): it yields the CPU while they do, unless it has fallen
+    /// behind by a quarter of the records the store holds. `thread` must not be joined before
+    /// [`Pipeline::stop`].
+    pub fn schedule_follower<T>(&self, thread: &JoinHandle<T>) {
+        let (Some(join), Some(position)) = (&self.join_yielding, &self.follower) else {
             return;
         };
+        let position = Arc::clone(position);
         let store = self.store.clone();
         let behind = move || {
             let snapshot = store.snapshot();
@@ -401,6 +400,14 @@ fn spawn_shards(
     Ok((txs, handles))
 }
 
+/// The position of the follower among `subscribers`, if there is one (a mode subscribes one at most).
+fn follower_position(subscribers: &[Subscriber]) -> Option<Arc<follow::Position>> {
+    subscribers.iter().find_map(|s| match s {
+        Subscriber::Follower { position, .. } => Some(Arc::clone(position)),
+        Subscriber::Ui(_) => None,
+    })
+}
+
 /// The store writer: the only thread that inserts (it owns the [`StoreWriter`]). Publishes one snapshot
 /// per drained burst of batches, tells `subscribers`, keeps what a follower among them has not passed,
 /// and hands emptied batches back to the shards on `spare`.
@@ -410,10 +417,8 @@ fn spawn_writer(
     spare: Sender<Vec<Arc<Record>>>,
     subscribers: Vec<Subscriber>,
 ) -> Result<JoinHandle<()>> {
-    for subscriber in &subscribers {
-        if let Subscriber::Follower { position, .. } = subscriber {
-            store.keep_for(Arc::clone(position));
-        }
+    if let Some(position) = follower_position(&subscribers) {
+        store.keep_for(position);
     }
     thread::Builder::new()
         .name("watcher-store".into())

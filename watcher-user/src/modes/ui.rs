@@ -68,13 +68,12 @@ pub fn watch(cfg: &WatchConfig) -> Result<()> {
     let follower = follows.then(|| {
         let store = pipeline.store.clone();
         let counters = Arc::clone(&pipeline.counters);
-        let at = Arc::clone(&position);
         let handle = thread::spawn(move || {
             let (consumers, _, result) =
-                follow::run(&store, &counters, &follow_wake, None, &at, consumers);
+                follow::run(&store, &counters, &follow_wake, None, &position, consumers);
             (consumers, result)
         });
-        pipeline.schedule_follower(&handle, position);
+        pipeline.schedule_follower(&handle);
         handle
     });
     let mut app = App::default();

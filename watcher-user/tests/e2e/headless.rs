@@ -8,29 +8,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::{exit_within, start_watching, Redis};
+use crate::support::{exit_within, watch_redis_server, Redis};
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn a_run_ends_by_itself_after_count_records_and_at_the_end_of_its_duration() {
     let redis = Redis::start();
-    let port = redis.port.to_string();
-    let (mut counted, _stderr) = start_watching(
-        &[
-            "redis",
-            "--headless",
-            "--json-output",
-            "-",
-            "--port",
-            &port,
-            "--side",
-            "server",
-            "--no-tls",
-            "--count",
-            "5",
-        ],
-        Stdio::piped(),
-    );
+    let (mut counted, _stderr) =
+        watch_redis_server(redis.port, "-", &["--count", "5"], Stdio::piped());
     for n in 0..10 {
         redis.cli(&["SET", &format!("key{n}"), "value"]);
     }
@@ -43,18 +28,10 @@ fn a_run_ends_by_itself_after_count_records_and_at_the_end_of_its_duration() {
     assert_eq!(exported, 5, "exactly --count records are exported");
 
     let started = Instant::now();
-    let (mut timed, _stderr) = start_watching(
-        &[
-            "redis",
-            "--headless",
-            "--json-output",
-            "/dev/null",
-            "--port",
-            &port,
-            "--no-tls",
-            "--duration",
-            "1s",
-        ],
+    let (mut timed, _stderr) = watch_redis_server(
+        redis.port,
+        "/dev/null",
+        &["--duration", "1s"],
         Stdio::null(),
     );
     let exit = exit_within(&mut timed.0, Duration::from_secs(20))
@@ -67,23 +44,7 @@ fn a_run_ends_by_itself_after_count_records_and_at_the_end_of_its_duration() {
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn a_run_ends_quietly_when_its_reader_goes_away_and_with_an_error_when_its_export_is_full() {
     let redis = Redis::start();
-    let port = redis.port.to_string();
-    let watch = |output: &str, stdout: Stdio| {
-        start_watching(
-            &[
-                "redis",
-                "--headless",
-                "--json-output",
-                output,
-                "--port",
-                &port,
-                "--side",
-                "server",
-                "--no-tls",
-            ],
-            stdout,
-        )
-    };
+    let watch = |output: &str, stdout: Stdio| watch_redis_server(redis.port, output, &[], stdout);
     // A reader that takes one line and leaves, as `| head -n 1` would.
     let (mut piped, stderr) = watch("-", Stdio::piped());
     let mut records = BufReader::new(piped.0.stdout.take().expect("stdout")).lines();

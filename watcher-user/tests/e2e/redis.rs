@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::support::{on_port, start_watching, summary_count, with_command, Redis, Watcher};
+use crate::support::{on_port, summary_count, watch_redis_server, with_command, Redis, Watcher};
 
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
@@ -691,22 +691,8 @@ fn an_export_read_late_loses_nothing_the_memory_budget_can_hold() {
     let port = redis.port.to_string();
     // The export goes to a pipe that nobody reads until the load is over (a consumer that pauses):
     // the exporter stops at the pipe's 64 KiB while 20 000 records pass a store of 256.
-    let (mut watcher, stderr) = start_watching(
-        &[
-            "redis",
-            "--headless",
-            "--json-output",
-            "-",
-            "--port",
-            &port,
-            "--side",
-            "server",
-            "--no-tls",
-            "--max-records",
-            "256",
-        ],
-        Stdio::piped(),
-    );
+    let (mut watcher, stderr) =
+        watch_redis_server(redis.port, "-", &["--max-records", "256"], Stdio::piped());
     let status = Command::new("redis-benchmark")
         .args([
             "-p", &port, "-c", "4", "-n", "10000", "-P", "16", "-t", "set,get", "-q",

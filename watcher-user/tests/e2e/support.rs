@@ -358,6 +358,29 @@ pub fn start_watching(args: &[&str], stdout: Stdio) -> (Reaped, Lines<BufReader<
     panic!("watcher ended before capturing");
 }
 
+/// [`start_watching`] headless on the server side of the Redis on `port`, without TLS, exporting to
+/// `output` (`-` for its standard output, which goes to `stdout`), with `extra` arguments.
+pub fn watch_redis_server(
+    port: u16,
+    output: &str,
+    extra: &[&str],
+    stdout: Stdio,
+) -> (Reaped, Lines<BufReader<ChildStderr>>) {
+    let port = port.to_string();
+    let common = [
+        "redis",
+        "--headless",
+        "--json-output",
+        output,
+        "--port",
+        &port,
+        "--side",
+        "server",
+        "--no-tls",
+    ];
+    start_watching(&[&common[..], extra].concat(), stdout)
+}
+
 /// Waits up to `limit` for `child` to exit by itself.
 pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;

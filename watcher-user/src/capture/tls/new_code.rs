@@ -28,7 +28,7 @@ pub struct Bell(Option<Sender<()>>);
 impl Bell {
     /// A bell and the finder's end of it, which disconnects when the bell is dropped (the reader has
     /// stopped).
-    pub fn new() -> (Self, Receiver<()>) {
+    fn new() -> (Self, Receiver<()>) {
         // One ring waiting is as good as many: the finder reads every note at its next look.
         let (tx, rx) = bounded(1);
         (Self(Some(tx)), rx)
@@ -62,13 +62,19 @@ pub struct NewCodeNotes {
 }
 
 impl NewCodeNotes {
-    /// Reads `map`, the programs' `NEW_CODE`, when `bell` rings.
-    pub fn new(map: PerCpuArray<MapData, NewCode>, bell: Receiver<()>) -> Self {
-        Self {
+    /// The notes in `map`, the programs' `NEW_CODE` (taken with TLS capture on the raw hook only), and
+    /// the bell the ring reader rings for them; without a map, none, and a bell that rings for nobody.
+    pub fn with_bell(map: Option<PerCpuArray<MapData, NewCode>>) -> (Bell, Option<Self>) {
+        let Some(map) = map else {
+            return (Bell::default(), None);
+        };
+        let (bell, rings) = Bell::new();
+        let notes = Self {
             map,
             read: Vec::new(),
-            bell,
-        }
+            bell: rings,
+        };
+        (bell, Some(notes))
     }
 
     /// Waits for the bell (and a moment more), or [`BELL_TIMEOUT`] at most. False once the ring
