@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("watcher: {e}");
+            watcher::stderr_line!("watcher: {e}");
             return ExitCode::from(if recording {
                 exit_status::NOT_STARTED
             } else {
@@ -42,15 +42,15 @@ fn main() -> ExitCode {
         }
     };
     if config.shows_secrets() {
-        eprintln!(
+        watcher::stderr_line!(
             "watcher: --show-secrets: passwords, tokens, cookies and other secrets are NOT masked in any output"
         );
     }
     let result = match config {
         Config::Watch(watch) if watch.headless => match modes::headless::run(&watch) {
             Ok(summary) => {
-                eprint!("{}", summary.findings);
-                eprintln!("{summary}");
+                watcher::modes::stdio::message(format_args!("{}", summary.findings));
+                watcher::stderr_line!("{summary}");
                 return findings_status(summary.findings.passed());
             }
             Err(e) => Err(e),
@@ -65,11 +65,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // An export that cannot be created is a mistake in the arguments, reported as one.
         Err(e) if e.downcast_ref::<OpenError>().is_some() => {
-            eprintln!("watcher: {e}");
+            watcher::stderr_line!("watcher: {e}");
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("watcher: error: {e:#}");
+            watcher::stderr_line!("watcher: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -86,20 +86,20 @@ fn findings_status(passed: bool) -> ExitCode {
 fn record_status(result: Result<recorder::Recorded, recorder::RecordError>) -> ExitCode {
     match result {
         Ok(recorded) => {
-            eprint!("{}", recorded.summary.findings);
-            eprintln!("{}", recorded.summary);
+            watcher::modes::stdio::message(format_args!("{}", recorded.summary.findings));
+            watcher::stderr_line!("{}", recorded.summary);
             // The command's statuses and watcher's own can collide (a command may exit 123 itself): say
             // which one this is.
-            eprintln!("watcher: {}", recorded.status_origin());
+            watcher::stderr_line!("watcher: {}", recorded.status_origin());
             ExitCode::from(recorded.exit_status())
         }
         // Like any other mistake in a `record` line.
         Err(e @ recorder::RecordError::Output(_)) => {
-            eprintln!("watcher: {e}");
+            watcher::stderr_line!("watcher: {e}");
             ExitCode::from(e.exit_status())
         }
         Err(e) => {
-            eprintln!("watcher: error: {e}");
+            watcher::stderr_line!("watcher: error: {e}");
             ExitCode::from(e.exit_status())
         }
     }

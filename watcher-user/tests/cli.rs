@@ -1,6 +1,7 @@
 //! The `watcher` binary's answer to mistakes it can judge without root or kernel support: an export
 //! that cannot be created is reported like any other mistake in the arguments, with the flag named and
-//! the exit status of a bad command line (2 for `watch`, 125 for `record`, whose command never runs).
+//! the exit status of a bad command line (2 for `watch`, 125 for `record`, whose command never runs);
+//! output whose reader has gone ends the run quietly, not with a panic.
 
 use std::process::{Command, Output};
 
@@ -42,4 +43,51 @@ fn an_export_that_cannot_be_created_is_a_mistake_in_the_arguments() {
         stderr(&record)
     );
     assert!(!marker.exists(), "the command must not run");
+}
+
+/// `watcher stat FILE | head`: standard output and standard error are pipes whose readers have gone
+/// before watcher writes (the file has a bad line, so there is a note for stderr too). `print!` and
+/// `eprintln!` panicked there (status 101, "failed printing to stdout").
+#[test]
+fn output_whose_reader_has_gone_ends_the_run_quietly() {
+    let record = r#"{"schema":1,"id":1,"protocol":"redis","side":"server","pid":10,"comm":"redis-server","local":"127.0.0.1:6379","remote":"127.0.0.1:36136","start_unix_ns":1000,"end_unix_ns":2000,"latency_ns":1000,"request_bytes":35,"response_bytes":5,"truncated":false,"redacted":false,"error":false,"redis":{"kind":"command","command":"PING","args":[],"reply":{"type":"simple","value":"PONG"}}}"#;
+    let path = std::env::temp_dir().join(format!("watcher-cli-gone-{}.ndjson", std::process::id()));
+    std::fs::write(&path, format!("{record}\nnot a record\n"))
+        .expect("the capture file is written");
+
+    let run = |closed_stdout: bool| {
+        let (out_reader, out_writer) = std::io::pipe().expect("a pipe");
+        let (err_reader, err_writer) = std::io::pipe().expect("a pipe");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watcher"));
+        cmd.args(["stat", path.to_str().expect("a UTF-8 temp path")]);
+        cmd.stdout(out_writer).stderr(err_writer);
+        // Both readers gone before watcher starts: its first write to either fails.
+        drop(err_reader);
+        let out = if closed_stdout {
+            drop(out_reader);
+            None
+        } else {
+            Some(out_reader)
+        };
+        let status = cmd.status().expect("the watcher binary runs");
+        // The command holds the parent's ends of the write sides until it is dropped.
+        drop(cmd);
+        let printed = out.map(|mut reader| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut reader, &mut text).expect("stdout is read");
+            text
+        });
+        (status, printed)
+    };
+
+    let (status, _) = run(true);
+    assert_eq!(status.code(), Some(0), "{status}");
+    // The same run with its output read: the statistics are there, so the run above had them to write.
+    let (status, printed) = run(false);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        printed.as_deref().is_some_and(|t| t.contains("PING")),
+        "{printed:?}"
+    );
+    let _ = std::fs::remove_file(&path);
 }

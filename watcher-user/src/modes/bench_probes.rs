@@ -23,14 +23,16 @@ pub fn run(probes: Probes) -> Result<()> {
     match probes {
         Probes::Empty(hooks) => {
             let attached = loader::load_noop(hooks).context("loading the empty programs")?;
-            eprintln!("watcher: empty programs attached (Ctrl-C to stop)");
+            crate::stderr_line!("watcher: empty programs attached (Ctrl-C to stop)");
             let _ = terminate.recv();
             drop(attached);
         }
         Probes::LeastCopy(pid) => {
             let mut attached =
                 loader::load_least_copy(pid).context("loading the least-copy program")?;
-            eprintln!("watcher: least-copy program attached to process {pid} (Ctrl-C to stop)");
+            crate::stderr_line!(
+                "watcher: least-copy program attached to process {pid} (Ctrl-C to stop)"
+            );
             let mut events = 0u64;
             while let Err(RecvTimeoutError::Timeout) = terminate.recv_timeout(DRAIN_INTERVAL) {
                 while attached.ring.next().is_some() {
@@ -40,9 +42,10 @@ pub fn run(probes: Probes) -> Result<()> {
             let loss = loader::LoadedPrograms::sum_loss(&attached.loss);
             drop(attached);
             // A floor that lost events did less work than a capture must: say so.
-            eprintln!(
+            crate::stderr_line!(
                 "watcher: {events} events drained, {} lost to a full ring, {} copies failed",
-                loss.ring_full_events, loss.copy_failed
+                loss.ring_full_events,
+                loss.copy_failed
             );
         }
     }

@@ -254,9 +254,9 @@ pub fn run_with_stats(
         .transpose()?;
     let (capture, notes) = Capture::start(cfg, export.map(|e| e.writer), stats)?;
     for note in notes {
-        eprintln!("watcher: {note}");
+        crate::stderr_line!("watcher: {note}");
     }
-    eprintln!("watcher: capturing (Ctrl-C to stop)");
+    crate::stderr_line!("watcher: capturing (Ctrl-C to stop)");
     // Every reason to stop arrives as a message, so the thread sleeps until one does: a signal, the
     // end of `--duration`, the follower's end (after `--count`) or a failed export.
     let out_of_time = cfg

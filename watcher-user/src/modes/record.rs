@@ -172,15 +172,15 @@ pub fn run(cfg: &RecordConfig) -> Result<Recorded, RecordError> {
         }
     };
     for note in notes {
-        eprintln!("watcher: {note}");
+        crate::stderr_line!("watcher: {note}");
     }
-    eprintln!(
+    crate::stderr_line!(
         "watcher: recording {} to {output}",
         shell_words(&cfg.command)
     );
     let run_as = if cfg.as_root { None } else { invoker };
     if let Some(user) = &run_as {
-        eprintln!(
+        crate::stderr_line!(
             "watcher: running the command as {} (uid {}), who ran sudo; --as-root keeps root",
             user.name.as_deref().unwrap_or("the invoking user"),
             user.uid

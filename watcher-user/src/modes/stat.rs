@@ -8,7 +8,7 @@ use std::{fs::File, io::BufReader, path::Path};
 
 use anyhow::{Context, Result};
 
-use super::headless;
+use super::{headless, stdio};
 use crate::{
     analysis::stat::{render_table, sort_groups, Aggregator, Report},
     cli::config::{StatConfig, StatSource},
@@ -26,7 +26,7 @@ pub fn open_capture(path: &Path, redaction: &Redaction) -> Result<Imported> {
     let imported = read::read(BufReader::new(file), redaction)
         .with_context(|| format!("reading {}", path.display()))?;
     for bad in imported.bad_lines.iter().take(BAD_LINES_LISTED) {
-        eprintln!(
+        crate::stderr_line!(
             "watcher: {}:{}: skipped: {}",
             path.display(),
             bad.line,
@@ -34,7 +34,7 @@ pub fn open_capture(path: &Path, redaction: &Redaction) -> Result<Imported> {
         );
     }
     if imported.bad_lines.len() > BAD_LINES_LISTED {
-        eprintln!(
+        crate::stderr_line!(
             "watcher: {}: ... and {} more bad lines skipped",
             path.display(),
             imported.bad_lines.len() - BAD_LINES_LISTED
@@ -49,7 +49,7 @@ pub fn run(cfg: StatConfig) -> Result<()> {
     match cfg.source {
         StatSource::Live(watch) => {
             let (summary, gathered) = headless::run_with_stats(&watch, Some(aggregator))?;
-            eprintln!("{summary}");
+            crate::stderr_line!("{summary}");
             aggregator = gathered.unwrap_or_else(|| Aggregator::new(cfg.group_by));
         }
         StatSource::File {
@@ -65,13 +65,14 @@ pub fn run(cfg: StatConfig) -> Result<()> {
     }
     let mut groups = aggregator.finish();
     sort_groups(&mut groups, cfg.sort);
-    if cfg.json {
+    let text = if cfg.json {
         let shown = &groups[..cfg.top.unwrap_or(usize::MAX).min(groups.len())];
-        let text = serde_json::to_string(&Report::new(cfg.group_by, shown))
+        let mut text = serde_json::to_string(&Report::new(cfg.group_by, shown))
             .context("encoding the statistics")?;
-        println!("{text}");
+        text.push('\n');
+        text
     } else {
-        print!("{}", render_table(&groups, cfg.group_by, cfg.top));
-    }
-    Ok(())
+        render_table(&groups, cfg.group_by, cfg.top)
+    };
+    stdio::print(&text).context("writing the statistics")
 }
