@@ -89,14 +89,7 @@ fn pipelined_benchmark_pairs_every_request_in_order() {
         &["redis"],
         &["--port", &port, "--side", "server"],
     );
-    let status = Command::new("redis-benchmark")
-        .args([
-            "-p", &port, "-c", "4", "-n", "4000", "-P", "16", "-t", "set,get", "-q",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(status.success());
+    redis.benchmark(&["-c", "4", "-n", "4000", "-P", "16", "-t", "set,get"]);
     let (records, summary) = watcher.stop();
     let seen = on_port(&records, "server", redis.port);
     let sets = with_command(&seen, "SET");
@@ -165,14 +158,7 @@ fn decoding_threads_yield_the_cpu_unless_told_not_to_and_a_full_speed_load_loses
     );
     // Two watchers and the load on this host's cores: the yielding one must compete when it falls
     // behind, or its queues would overflow.
-    let status = Command::new("redis-benchmark")
-        .args([
-            "-p", &port, "-c", "50", "-n", "100000", "-P", "16", "-t", "set,get", "-q",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(status.success());
+    redis.benchmark(&["-c", "50", "-n", "100000", "-P", "16", "-t", "set,get"]);
     for watcher in [yielding, competing] {
         let (records, summary) = watcher.stop();
         let seen = on_port(&records, "server", redis.port);
@@ -198,14 +184,9 @@ fn a_thousand_commands_pipelined_in_one_write_are_all_paired_on_both_sides() {
     // One connection, one batch: redis-benchmark sends all 1000 SETs in a single sendto of 144 000
     // bytes (checked with strace), far beyond `--capture-bytes`, which now bounds only what is kept of
     // each value. redis-server reads them in several calls and answers in one or more writes.
-    let status = Command::new("redis-benchmark")
-        .args([
-            "-p", &port, "-c", "1", "-n", "1000", "-P", "1000", "-t", "set", "-d", "100", "-q",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(status.success());
+    redis.benchmark(&[
+        "-c", "1", "-n", "1000", "-P", "1000", "-t", "set", "-d", "100",
+    ]);
     let (records, summary) = watcher.stop();
     for side in ["client", "server"] {
         let seen = on_port(&records, side, redis.port);
@@ -656,14 +637,7 @@ fn a_memory_budget_evicts_stored_records_and_accounts_for_every_one() {
             "200000",
         ],
     );
-    let benchmark = Command::new("redis-benchmark")
-        .args([
-            "-p", &port, "-t", "set,get", "-n", "200", "-d", "100000", "-c", "2", "-q",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(benchmark.success());
+    redis.benchmark(&["-t", "set,get", "-n", "200", "-d", "100000", "-c", "2"]);
     let (records, summary) = watcher.stop();
     let count = |what: &str| crate::support::summary_count(&summary, what);
     let made = summary
@@ -688,19 +662,11 @@ fn a_memory_budget_evicts_stored_records_and_accounts_for_every_one() {
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
 fn an_export_read_late_loses_nothing_the_memory_budget_can_hold() {
     let redis = Redis::start();
-    let port = redis.port.to_string();
     // The export goes to a pipe that nobody reads until the load is over (a consumer that pauses):
     // the exporter stops at the pipe's 64 KiB while 20 000 records pass a store of 256.
     let (mut watcher, stderr) =
         watch_redis_server(redis.port, "-", &["--max-records", "256"], Stdio::piped());
-    let status = Command::new("redis-benchmark")
-        .args([
-            "-p", &port, "-c", "4", "-n", "10000", "-P", "16", "-t", "set,get", "-q",
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(status.success());
+    redis.benchmark(&["-c", "4", "-n", "10000", "-P", "16", "-t", "set,get"]);
     thread::sleep(Duration::from_millis(500));
     let stopped = Command::new("kill")
         .args(["-INT", &watcher.0.id().to_string()])

@@ -136,6 +136,19 @@ impl Redis {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs `redis-benchmark` against this server with ARGS (`-p` and `-q` are added) and asserts that
+    /// it succeeded: the load every capture test needs to have happened.
+    pub fn benchmark(&self, args: &[&str]) {
+        let port = self.port.to_string();
+        let status = Command::new("redis-benchmark")
+            .args(["-p", &port, "-q"])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-benchmark runs");
+        assert!(status.success(), "redis-benchmark {args:?}: {status}");
+    }
+
     pub fn cli_stdin(&self, args: &[&str], input: &[u8]) -> String {
         let mut child = self
             .redis_cli()

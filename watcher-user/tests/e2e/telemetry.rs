@@ -107,12 +107,7 @@ fn prometheus_scrapes_per_command_counts_that_match_the_traffic() {
         watcher.notes()
     );
     let prometheus = Prometheus::start(metrics_port);
-    let benchmark = Command::new("redis-benchmark")
-        .args(["-p", &port, "-t", "set,lpush", "-n", "700", "-c", "5", "-q"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-benchmark runs");
-    assert!(benchmark.success());
+    redis.benchmark(&["-t", "set,lpush", "-n", "700", "-c", "5"]);
     let count = |operation: &str| {
         format!(
             "sum(db_client_operation_duration_seconds_count{{protocol=\"redis\",operation=\"{operation}\",side=\"server\",status=\"ok\"}})"
