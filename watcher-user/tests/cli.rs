@@ -55,39 +55,22 @@ fn output_whose_reader_has_gone_ends_the_run_quietly() {
     std::fs::write(&path, format!("{record}\nnot a record\n"))
         .expect("the capture file is written");
 
-    let run = |closed_stdout: bool| {
-        let (out_reader, out_writer) = std::io::pipe().expect("a pipe");
-        let (err_reader, err_writer) = std::io::pipe().expect("a pipe");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watcher"));
-        cmd.args(["stat", path.to_str().expect("a UTF-8 temp path")]);
-        cmd.stdout(out_writer).stderr(err_writer);
-        // Both readers gone before watcher starts: its first write to either fails.
-        drop(err_reader);
-        let out = if closed_stdout {
-            drop(out_reader);
-            None
-        } else {
-            Some(out_reader)
-        };
-        let status = cmd.status().expect("the watcher binary runs");
-        // The command holds the parent's ends of the write sides until it is dropped.
-        drop(cmd);
-        let printed = out.map(|mut reader| {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut reader, &mut text).expect("stdout is read");
-            text
-        });
-        (status, printed)
-    };
-
-    let (status, _) = run(true);
+    let file = path.to_str().expect("a UTF-8 temp path");
+    let (out_reader, out_writer) = std::io::pipe().expect("a pipe");
+    let (err_reader, err_writer) = std::io::pipe().expect("a pipe");
+    // Both readers gone before watcher starts: its first write to either fails.
+    drop((out_reader, err_reader));
+    let status = Command::new(env!("CARGO_BIN_EXE_watcher"))
+        .args(["stat", file])
+        .stdout(out_writer)
+        .stderr(err_writer)
+        .status()
+        .expect("the watcher binary runs");
     assert_eq!(status.code(), Some(0), "{status}");
     // The same run with its output read: the statistics are there, so the run above had them to write.
-    let (status, printed) = run(false);
-    assert_eq!(status.code(), Some(0), "{status}");
-    assert!(
-        printed.as_deref().is_some_and(|t| t.contains("PING")),
-        "{printed:?}"
-    );
+    let read = watcher(&["stat", file]);
+    assert_eq!(read.status.code(), Some(0), "{}", stderr(&read));
+    let printed = String::from_utf8_lossy(&read.stdout);
+    assert!(printed.contains("PING"), "{printed}");
     let _ = std::fs::remove_file(&path);
 }
