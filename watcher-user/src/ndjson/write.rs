@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use crate::{
-    protocol::json::write::{write_bool, write_opt_u64, write_str, write_u64},
+    protocol::json::write::{write_bool, write_name, write_opt_u64, write_str, write_u64},
     record::{Endpoint, Record},
 };
 
@@ -56,7 +56,7 @@ fn write_head(out: &mut Vec<u8>, r: &Record) {
     out.extend_from_slice(b",\"id\":");
     write_u64(out, r.id);
     out.extend_from_slice(b",\"protocol\":");
-    write_str(out, r.protocol());
+    write_name(out, r.protocol());
 }
 
 fn write_endpoint(out: &mut Vec<u8>, e: &Endpoint) {

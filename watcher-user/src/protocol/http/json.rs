@@ -12,8 +12,8 @@ use crate::protocol::{
             wrong_type, FieldResult, Fields, Json,
         },
         write::{
-            write_array, write_blob, write_bool, write_opt_str, write_opt_u64, write_pair,
-            write_str, write_u64, write_value,
+            write_array, write_blob, write_bool, write_name, write_opt_str, write_opt_u64,
+            write_pair, write_str, write_u64, write_value,
         },
     },
     plugin::PayloadJson,
@@ -35,7 +35,7 @@ impl PayloadJson for HttpExchange {
         out.extend_from_slice(b",\"host\":");
         write_opt_str(out, self.host());
         out.extend_from_slice(b",\"version\":");
-        write_str(out, version_text(req.version));
+        write_name(out, version_text(req.version));
         out.extend_from_slice(b",\"status\":");
         write_opt_u64(out, rsp.map(|r| u64::from(r.status)));
         out.extend_from_slice(b",\"reason\":");
@@ -90,7 +90,7 @@ fn write_message(
     trailers: &Headers,
 ) {
     out.extend_from_slice(b"{\"version\":");
-    write_str(out, version_text(version));
+    write_name(out, version_text(version));
     out.extend_from_slice(b",\"headers\":");
     write_headers(out, headers);
     out.extend_from_slice(b",\"body\":");

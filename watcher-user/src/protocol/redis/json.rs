@@ -11,7 +11,9 @@ use crate::protocol::{
             blob, boolean, inconsistent, list, null, nullable, owned_string, pair, signed, string,
             unknown, unsigned, wrong_type, FieldResult, Fields, Json,
         },
-        write::{write_array, write_blob, write_bool, write_pair, write_str},
+        write::{
+            write_array, write_blob, write_bool, write_name, write_pair, write_str, write_u64,
+        },
     },
     plugin::PayloadJson,
 };
@@ -25,7 +27,7 @@ impl PayloadJson for RedisExchange {
             ExchangeKind::Replicated => "replicated",
         };
         out.extend_from_slice(b"{\"kind\":");
-        write_str(out, kind);
+        write_name(out, kind);
         out.extend_from_slice(b",\"command\":");
         if self.kind == ExchangeKind::Push {
             out.extend_from_slice(b"null");
@@ -87,12 +89,12 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
         write_frame(out, kept);
         out.pop();
         out.extend_from_slice(b",\"len\":");
-        out.extend_from_slice(itoa::Buffer::new().format(*len).as_bytes());
+        write_u64(out, *len);
         out.extend_from_slice(b",\"truncated\":true}");
         return;
     }
     out.extend_from_slice(b"{\"type\":");
-    write_str(out, frame_type(frame));
+    write_name(out, frame_type(frame));
     if let Frame::Verbatim { format, .. } = frame {
         out.extend_from_slice(b",\"format\":");
         write_str(out, format);
