@@ -425,9 +425,7 @@ fn spawn_writer(
         .spawn(move || {
             while let Ok(batch) = input.recv() {
                 for mut more in std::iter::once(batch).chain(input.try_iter().take(64)) {
-                    for record in more.drain(..) {
-                        store.insert_shared(record);
-                    }
+                    store.insert_batch(&mut more);
                     // A batch that grew in a burst is freed rather than kept.
                     if more.capacity() <= MAX_SPARE_RECORDS {
                         let _ = spare.try_send(more);

@@ -24,7 +24,64 @@ pub const CHUNK: usize = 256;
 /// eviction (in whole chunks) keeps the store within the budget plus one such share.
 const CHUNKS_PER_BUDGET: usize = 16;
 
-type Chunk = Arc<[Arc<Record>]>;
+type Chunk = Arc<ChunkRecords>;
+
+/// The records of a sealed chunk, oldest first.
+///
+/// Dropped when the last snapshot holding an evicted chunk goes, with the memory of the records a few
+/// places ahead asked for while the current one is dropped: a chunk is evicted long after its records
+/// were made, when they are out of the caches, and dropping them one cache miss after another was
+/// most of what the store writer spent.
+struct ChunkRecords(Box<[Arc<Record>]>);
+
+impl From<Vec<Arc<Record>>> for ChunkRecords {
+    fn from(records: Vec<Arc<Record>>) -> Self {
+        Self(records.into_boxed_slice())
+    }
+}
+
+impl std::ops::Deref for ChunkRecords {
+    type Target = [Arc<Record>];
+
+    fn deref(&self) -> &[Arc<Record>] {
+        &self.0
+    }
+}
+
+impl Drop for ChunkRecords {
+    fn drop(&mut self) {
+        let mut records = std::mem::take(&mut self.0).into_vec().into_iter();
+        for ahead in records.as_slice().iter().take(PREFETCH_AHEAD) {
+            prefetch_record(ahead);
+        }
+        while let Some(record) = records.next() {
+            if let Some(ahead) = records.as_slice().get(PREFETCH_AHEAD) {
+                prefetch_record(ahead);
+            }
+            drop(record);
+        }
+    }
+}
+
+/// How many records ahead of the one being handled their memory is asked for: enough for the misses
+/// to overlap, few enough to be still cached when their turn comes.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Asks for the cache lines of a record (its counts, its fields and its exchange) to be loaded.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+#[allow(unsafe_code)]
+fn prefetch_record(record: &Arc<Record>) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let start = Arc::as_ptr(record).cast::<u8>();
+    for offset in (0..size_of::<Record>()).step_by(64) {
+        // SAFETY: a prefetch is a hint that never faults nor reads into the program; the address is
+        // within the record's allocation (from its start, less than its size).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset).cast()) };
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+fn prefetch_record(_: &Arc<Record>) {}
 
 /// A sealed chunk and the bytes its records take.
 struct Sealed {
@@ -190,6 +247,23 @@ impl StoreWriter {
         self.insert_shared(Arc::new(record));
     }
 
+    /// Inserts a batch of records already boxed by the stage that made them (the shards), oldest
+    /// first, leaving `batch` empty (with its capacity) to be reused. The records a few places ahead
+    /// are asked for while one is inserted: they were made on another CPU, and their id and size are
+    /// read and written here one after another.
+    pub fn insert_batch(&mut self, batch: &mut Vec<Arc<Record>>) {
+        let mut records = batch.drain(..);
+        for ahead in records.as_slice().iter().take(PREFETCH_AHEAD) {
+            prefetch_record(ahead);
+        }
+        while let Some(record) = records.next() {
+            if let Some(ahead) = records.as_slice().get(PREFETCH_AHEAD) {
+                prefetch_record(ahead);
+            }
+            self.insert_shared(record);
+        }
+    }
+
     /// Inserts a record already boxed by the stage that made it (the shards), assigning its id. A
     /// record not shared yet is given its id in place; one already shared is copied first, so no
     /// holder ever sees the id change.
@@ -202,7 +276,7 @@ impl StoreWriter {
         if ring.open.len() < CHUNK && ring.open_bytes < self.seal_bytes {
             return;
         }
-        let records: Chunk = std::mem::take(&mut ring.open).into();
+        let records: Chunk = Arc::new(std::mem::take(&mut ring.open).into());
         ring.sealed_records += records.len();
         ring.sealed_bytes += ring.open_bytes;
         ring.sealed.push_back(Sealed {

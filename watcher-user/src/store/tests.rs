@@ -124,6 +124,65 @@ fn a_boxed_record_is_stored_as_it_is_and_a_shared_one_is_never_changed() {
 }
 
 #[test]
+fn a_batch_is_inserted_in_order_and_left_empty_for_reuse() {
+    let (mut store, reader) = new(1000);
+    // Longer than the prefetch distance, and not a multiple of it.
+    let mut batch: Vec<Arc<Record>> = (1..=11).map(|n| Arc::new(record(n))).collect();
+    let capacity = batch.capacity();
+    store.insert_batch(&mut batch);
+    assert!(batch.is_empty());
+    assert_eq!(batch.capacity(), capacity, "the batch keeps its room");
+    store.insert_batch(&mut vec![Arc::new(record(12))]);
+    store.publish();
+    let snap = reader.snapshot();
+    assert_eq!(ids(&snap), (1..=12).collect::<Vec<_>>());
+    assert!(
+        snap.iter().all(|r| r.id == r.start_unix_ns),
+        "id n holds record n"
+    );
+}
+
+#[test]
+fn evicted_records_are_dropped_once_no_snapshot_holds_them() {
+    let capacity = 2 * CHUNK;
+    // Every record holds the same endpoint, so its count tells how many records live.
+    let endpoint = Arc::clone(&record(0).endpoint);
+    let live = || Arc::strong_count(&endpoint) - 1;
+    let make = |range: std::ops::RangeInclusive<u64>| -> Vec<Arc<Record>> {
+        range
+            .map(|n| {
+                Arc::new(Record {
+                    endpoint: Arc::clone(&endpoint),
+                    ..record(n)
+                })
+            })
+            .collect()
+    };
+    let (mut store, reader) = new(capacity);
+    store.insert_batch(&mut make(1..=2 * CHUNK as u64));
+    store.publish();
+    let held = reader.snapshot();
+    store.insert_batch(&mut make(2 * CHUNK as u64 + 1..=6 * CHUNK as u64));
+    store.publish();
+    let kept = reader.snapshot();
+    assert!(
+        kept.first_id() > held.total,
+        "what the old snapshot holds was evicted"
+    );
+    assert_eq!(
+        live(),
+        held.len() + kept.len(),
+        "a snapshot still holds the evicted chunks"
+    );
+    drop(held);
+    assert_eq!(
+        live(),
+        kept.len(),
+        "every evicted record is dropped, the kept ones live"
+    );
+}
+
+#[test]
 fn inserts_are_invisible_until_published_and_snapshots_never_change() {
     let (mut store, reader) = new(1000);
     insert_range(&mut store, 1, 3);
