@@ -50,22 +50,29 @@ impl std::ops::Deref for ChunkRecords {
 
 impl Drop for ChunkRecords {
     fn drop(&mut self) {
-        let mut records = std::mem::take(&mut self.0).into_vec().into_iter();
-        for ahead in records.as_slice().iter().take(PREFETCH_AHEAD) {
-            prefetch_record(ahead);
-        }
-        while let Some(record) = records.next() {
-            if let Some(ahead) = records.as_slice().get(PREFETCH_AHEAD) {
-                prefetch_record(ahead);
-            }
-            drop(record);
-        }
+        drain_prefetching(&mut std::mem::take(&mut self.0).into_vec(), drop);
     }
 }
 
 /// How many records ahead of the one being handled their memory is asked for: enough for the misses
 /// to overlap, few enough to be still cached when their turn comes.
 const PREFETCH_AHEAD: usize = 4;
+
+/// Hands `records` to `each`, oldest first, leaving the vector empty; meanwhile the memory of the
+/// record [`PREFETCH_AHEAD`] places ahead is asked for, so its cache misses overlap the work on this
+/// one.
+fn drain_prefetching(records: &mut Vec<Arc<Record>>, mut each: impl FnMut(Arc<Record>)) {
+    let mut records = records.drain(..);
+    for ahead in records.as_slice().iter().take(PREFETCH_AHEAD) {
+        prefetch_record(ahead);
+    }
+    while let Some(record) = records.next() {
+        if let Some(ahead) = records.as_slice().get(PREFETCH_AHEAD) {
+            prefetch_record(ahead);
+        }
+        each(record);
+    }
+}
 
 /// Asks for the cache lines of a record (its counts, its fields and its exchange) to be loaded.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
@@ -252,16 +259,7 @@ impl StoreWriter {
     /// are asked for while one is inserted: they were made on another CPU, and their id and size are
     /// read and written here one after another.
     pub fn insert_batch(&mut self, batch: &mut Vec<Arc<Record>>) {
-        let mut records = batch.drain(..);
-        for ahead in records.as_slice().iter().take(PREFETCH_AHEAD) {
-            prefetch_record(ahead);
-        }
-        while let Some(record) = records.next() {
-            if let Some(ahead) = records.as_slice().get(PREFETCH_AHEAD) {
-                prefetch_record(ahead);
-            }
-            self.insert_shared(record);
-        }
+        drain_prefetching(batch, |record| self.insert_shared(record));
     }
 
     /// Inserts a record already boxed by the stage that made it (the shards), assigning its id. A
