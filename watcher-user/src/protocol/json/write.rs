@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn integers_are_written_as_their_decimal_text() {
-        // Every length, and both sides of every step the digits are made in (pairs, fours).
+        // Every length: both sides of each power of ten, and the largest numbers.
         let mut values = vec![0, u64::MAX, u64::MAX - 1];
         for power in 0..20 {
             let p = 10_u64.pow(power);
