@@ -108,11 +108,7 @@ fn ok(headers: Headers, body: Blob) -> HttpResponse {
 
 /// A blob of which only `kept` is captured out of `len` bytes.
 fn prefix(kept: impl Into<Vec<u8>>, len: u64) -> Blob {
-    Blob {
-        data: BlobData::from_vec(kept.into()),
-        len,
-        redacted: false,
-    }
+    Blob::new(BlobData::from_vec(kept.into()), len)
 }
 
 fn line_of(record: &Record) -> String {
@@ -195,11 +191,11 @@ fn every_redis_frame_type_round_trips() {
         Frame::BigNumber("-3492890328409238509324850943850943825024385".into()),
         Frame::Verbatim {
             format: "txt".into(),
-            text: Blob::full("Some string"),
+            text: Box::new(Blob::full("Some string")),
         },
         Frame::Verbatim {
             format: "mkd".into(),
-            text: prefix("# tit", 4000),
+            text: Box::new(prefix("# tit", 4000)),
         },
     ];
     for frame in frames {
@@ -232,7 +228,7 @@ fn nested_arrays_maps_sets_and_pushes_round_trip() {
                 Frame::Bulk(Blob::full("name")),
                 Frame::Verbatim {
                     format: "txt".into(),
-                    text: Blob::full("search"),
+                    text: Box::new(Blob::full("search")),
                 },
             )])]),
         ),
@@ -603,7 +599,7 @@ fn unknown_names_are_quoted_with_their_field() {
 
 #[test]
 fn bad_values_inside_fields_are_explained() {
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
         (
             "field `local`: \"localhost:80\" is not an ip:port address",
             |v| {
@@ -627,6 +623,14 @@ fn bad_values_inside_fields_are_explained() {
             "field `redis.args[0]`: `len` 2 is less than the 3 bytes given",
             |v| {
                 v["redis"]["args"][0] = json!({"text": "abc", "len": 2, "truncated": false});
+            },
+        ),
+        (
+            "field `redis.args[0]`: `len` 9223372036854775808 is over the most a value can be \
+             (9223372036854775807)",
+            |v| {
+                v["redis"]["args"][0] =
+                    json!({"text": "abc", "len": 9_223_372_036_854_775_808_u64, "truncated": true});
             },
         ),
         (
@@ -916,7 +920,7 @@ fn a_file_is_masked_as_it_is_read_unless_secrets_are_shown() {
         panic!("redis")
     };
     assert_eq!(
-        (x.args[0].data.as_slice(), x.args[0].redacted),
+        (x.args[0].data.as_slice(), x.args[0].redacted()),
         (&b"*******"[..], true)
     );
     let Exchange::Http(x) = &masked[1].exchange else {
@@ -959,11 +963,9 @@ fn blob_strategy() -> impl Strategy<Value = Blob> {
     let missing = prop_oneof![Just(0_u64), 1_u64..100, Just(u64::MAX / 2)];
     (data, missing, any::<bool>()).prop_map(|(data, missing, redacted)| {
         let len = data.len() as u64 + missing;
-        Blob {
-            data: data.into(),
-            len,
-            redacted,
-        }
+        let mut blob = Blob::new(data.into(), len);
+        blob.set_redacted(redacted);
+        blob
     })
 }
 

@@ -177,11 +177,7 @@ fn text_values_are_strings_and_fields_are_present() {
 
 #[test]
 fn binary_and_truncated_values_are_lossless_objects() {
-    let truncated = Blob {
-        data: b"abc"[..].into(),
-        len: 10,
-        redacted: false,
-    };
+    let truncated = Blob::new(b"abc"[..].into(), 10);
     let v = json(&record(
         vec![Blob::full(vec![0xff, 0x00]), truncated],
         Frame::Array(vec![Frame::Integer(3), Frame::Null]),
@@ -218,7 +214,7 @@ fn strings_are_escaped_and_every_frame_type_encodes() {
             Frame::Set(vec![Frame::Integer(-7)]),
             Frame::Verbatim {
                 format: "txt".into(),
-                text: Blob::full("hi"),
+                text: Box::new(Blob::full("hi")),
             },
         ),
     ]);
@@ -267,11 +263,7 @@ fn http_record(response_body: Blob) -> Record {
 
 #[test]
 fn http_records_carry_request_response_headers_and_lossless_bodies() {
-    let body = Blob {
-        data: [0x00, 0xff][..].into(),
-        len: 5000,
-        redacted: false,
-    };
+    let body = Blob::new([0x00, 0xff][..].into(), 5000);
     let v = json(&http_record(body));
     assert_eq!(v["protocol"], "http");
     assert_eq!(v["error"], true);
@@ -326,14 +318,7 @@ fn mysql_records_match_the_schema_and_it_rejects_a_result_of_two_kinds() {
             flags: 0,
         }],
         rows: 2,
-        first_rows: vec![
-            vec![None],
-            vec![Some(Blob {
-                data: vec![0xff; 4].into(),
-                len: 10,
-                redacted: false,
-            })],
-        ],
+        first_rows: vec![vec![None], vec![Some(Blob::new(vec![0xff; 4].into(), 10))]],
         binary: false,
         end: OkInfo::default(),
     }));

@@ -38,8 +38,8 @@ pub const MASKED: &str = "(secrets masked)";
 /// A value that was a secret as a whole shows only its length.
 pub fn value_text(b: &Blob) -> String {
     let mut s = String::new();
-    if b.redacted && b.data.iter().all(|&c| c == MASK) {
-        let _ = write!(s, "(redacted, {} bytes)", b.len);
+    if b.redacted() && b.data.iter().all(|&c| c == MASK) {
+        let _ = write!(s, "(redacted, {} bytes)", b.len());
         return s;
     }
     if is_text(&b.data) {
@@ -51,9 +51,9 @@ pub fn value_text(b: &Blob) -> String {
         }
     }
     if b.is_truncated() {
-        let _ = write!(s, " … ({} of {} bytes captured)", b.data.len(), b.len);
+        let _ = write!(s, " … ({} of {} bytes captured)", b.data.len(), b.len());
     }
-    if b.redacted {
+    if b.redacted() {
         let _ = write!(s, " {MASKED}");
     }
     s
@@ -92,15 +92,15 @@ pub fn body_lines(body: &Blob, says_json: bool, lines: &mut Vec<DetailLine>) {
             lines.push(DetailLine::text(line));
         }
     }
-    if (body.data.len() as u64) < body.len || shown.len() < body.data.len() {
+    if (body.data.len() as u64) < body.len() || shown.len() < body.data.len() {
         lines.push(DetailLine::text(format!(
             "  … ({} of {} bytes captured, {} shown)",
             body.data.len(),
-            body.len,
+            body.len(),
             shown.len()
         )));
     }
-    if body.redacted {
+    if body.redacted() {
         lines.push(DetailLine::text(format!("  {MASKED}")));
     }
 }

@@ -96,7 +96,7 @@ fn write_message(
     out.extend_from_slice(b",\"body\":");
     write_blob(out, body);
     out.extend_from_slice(b",\"body_bytes\":");
-    write_u64(out, body.len);
+    write_u64(out, body.len());
     out.extend_from_slice(b",\"body_truncated\":");
     write_bool(out, body.is_truncated());
     out.extend_from_slice(b",\"trailers\":");
@@ -170,7 +170,7 @@ fn headers(value: Json<'_>) -> FieldResult<Headers> {
     let mut headers = Headers::default();
     for (i, item) in items.into_iter().enumerate() {
         let (name, value) = header_field(item).map_err(|e| e.under_index(i))?;
-        headers.push_marked(&name, &value.data, value.redacted);
+        headers.push_marked(&name, &value.data, value.redacted());
     }
     Ok(headers)
 }

@@ -464,7 +464,7 @@ impl MessageDecoder {
         if !self.holed && room > 0 {
             self.body.body.data.extend_from_slice(&data[..n.min(room)]);
         }
-        self.body.body.len += n as u64;
+        self.body.body.grow(n as u64);
         self.body.wire_bytes += n as u64;
         *data = &data[n..];
         n as u64
@@ -472,7 +472,7 @@ impl MessageDecoder {
 
     fn skip_body(&mut self, len: u64) {
         self.holed = true;
-        self.body.body.len += len;
+        self.body.body.grow(len);
         self.body.wire_bytes += len;
     }
 }

@@ -66,5 +66,8 @@ fn a_gap_past_the_end_of_a_body_ends_it_then_loses_sync() {
     let [Event::Body(body), Event::LostSync] = &events[..] else {
         panic!("{events:?}");
     };
-    assert_eq!((body.body.data.as_slice(), body.body.len), (&b"ab"[..], 4));
+    assert_eq!(
+        (body.body.data.as_slice(), body.body.len()),
+        (&b"ab"[..], 4)
+    );
 }

@@ -293,12 +293,12 @@ mod tests {
         assert_eq!(x.request.target, "/login?user=bob&password=**&next=%2F");
         assert_eq!(x.query(), Some("user=bob&password=**&next=%2F"));
         assert_eq!(
-            (x.request.body.data.as_slice(), x.request.body.redacted),
+            (x.request.body.data.as_slice(), x.request.body.redacted()),
             (&b"user=bob&pass=*******"[..], true)
         );
         let body = &x.response.as_ref().unwrap().body;
         assert_eq!(
-            (body.data.as_slice(), body.redacted),
+            (body.data.as_slice(), body.redacted()),
             (&br#"{"access_token":"***","expires_in":3600}"#[..], true)
         );
     }

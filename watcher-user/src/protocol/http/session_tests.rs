@@ -95,7 +95,7 @@ fn chunked_bodies_with_extensions_and_trailers() {
     assert_eq!(out.len(), 1);
     let x = &out[0].exchange;
     assert_eq!(body(&x.request.body), b"hello world");
-    assert_eq!(x.request.body.len, 11);
+    assert_eq!(x.request.body.len(), 11);
     let r = x.response.as_ref().expect("answered");
     assert_eq!(body(&r.body), b"abc");
     let trailers: Vec<_> = r.trailers.iter().collect();
@@ -139,7 +139,7 @@ fn head_204_304_and_interim_responses_have_no_body() {
         .exchange
         .response
         .as_ref()
-        .is_some_and(|r| r.body.len == 0)));
+        .is_some_and(|r| r.body.is_empty())));
     let last = out[3].exchange.response.as_ref().expect("answered");
     assert_eq!(body(&last.body), b"z");
 }
@@ -206,7 +206,7 @@ fn bodies_beyond_the_kept_size_are_truncated_with_their_true_length() {
     let (out, session) = replay(4, &[req(request), rsp(response)], None);
     assert_eq!(session.stats(), SessionStats::default());
     let r = out[0].exchange.response.as_ref().expect("answered");
-    assert_eq!((body(&r.body), r.body.len), (&b"0123"[..], 10));
+    assert_eq!((body(&r.body), r.body.len()), (&b"0123"[..], 10));
     assert!(r.body.is_truncated() && out[0].truncated);
 }
 
@@ -244,7 +244,7 @@ fn a_gap_inside_a_body_shortens_it_and_the_next_message_still_pairs() {
     assert_eq!(session.stats(), SessionStats::default());
     assert_eq!(out.len(), 2);
     let big = out[0].exchange.response.as_ref().expect("answered");
-    assert_eq!((body(&big.body), big.body.len), (&b"abc"[..], 1000));
+    assert_eq!((body(&big.body), big.body.len()), (&b"abc"[..], 1000));
     assert!(out[0].truncated);
     assert_eq!(out[1].exchange.path(), "/next");
     assert!(!out[1].truncated);
@@ -362,7 +362,7 @@ fn a_capture_cut_inside_chunks_keeps_the_chunked_body_in_sync() {
         assert_eq!(session.stats(), SessionStats::default(), "{hidden_crlf}");
         assert_eq!(out.len(), 1);
         let body = &out[0].exchange.request.body;
-        assert_eq!((body.data.as_slice(), body.len), (&b"0123"[..], 13));
+        assert_eq!((body.data.as_slice(), body.len()), (&b"0123"[..], 13));
         assert!(out[0].truncated);
         assert_eq!(
             out[0].request_bytes,

@@ -95,7 +95,7 @@ fn message_lines(headers: &Headers, body: &Blob, trailers: &Headers, lines: &mut
         DetailLine::text(text)
     };
     lines.extend(headers.iter_marked().map(header_line));
-    if body.len > 0 {
+    if !body.is_empty() {
         lines.push(DetailLine::text(""));
         let says_json = headers
             .get("content-type")

@@ -322,16 +322,20 @@ pub fn blob_object(mut f: Fields<'_>) -> FieldResult<Blob> {
             "`len` {len} is less than the {kept} bytes given"
         )));
     }
+    if len > Blob::MAX_LEN {
+        return Err(inconsistent(format!(
+            "`len` {len} is over the most a value can be ({})",
+            Blob::MAX_LEN
+        )));
+    }
     if truncated != (kept < len) {
         return Err(inconsistent(format!(
             "`truncated` is {truncated} but {kept} of {len} bytes are given"
         )));
     }
-    Ok(Blob {
-        data: BlobData::from_vec(data),
-        len,
-        redacted,
-    })
+    let mut blob = Blob::new(BlobData::from_vec(data), len);
+    blob.set_redacted(redacted);
+    Ok(blob)
 }
 
 /// Bytes written in base64.

@@ -112,7 +112,7 @@ pub fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 
 /// A binary-safe value (see the module doc).
 pub fn write_blob(out: &mut Vec<u8>, b: &Blob) {
-    write_value(out, &b.data, b.len, b.redacted);
+    write_value(out, &b.data, b.len(), b.redacted());
 }
 
 /// A value of true length `len` of which `data` was kept, its secrets masked when `redacted` (see the

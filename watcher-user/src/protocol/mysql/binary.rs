@@ -94,11 +94,10 @@ pub fn value(r: &mut Reader<'_>, code: u8, unsigned: bool, keep: usize) -> Optio
         TYPE_NULL => return None,
         _ => {
             let (data, len) = r.lenenc_prefix()?;
-            return Some(Blob {
-                data: BlobData::from_slice(&data[..data.len().min(keep)]),
+            return Some(Blob::new(
+                BlobData::from_slice(&data[..data.len().min(keep)]),
                 len,
-                redacted: false,
-            });
+            ));
         }
     }
     Some(Blob::full(text))
@@ -201,11 +200,7 @@ pub fn params(
         let null = bitmap[i / 8] & (1 << (i % 8)) != 0;
         let sent_before = long_data.iter().find(|(p, _)| usize::from(*p) == i);
         let value = if let Some(&(_, len)) = sent_before {
-            Some(Blob {
-                data: BlobData::new(),
-                len,
-                redacted: false,
-            })
+            Some(Blob::new(BlobData::new(), len))
         } else if null || code == TYPE_NULL {
             None
         } else {
@@ -321,7 +316,7 @@ mod tests {
         .unwrap();
         assert_eq!(text(got[0].value.as_ref()), "9");
         let long = got[1].value.as_ref().unwrap();
-        assert_eq!((long.data.len(), long.len), (0, 70_000));
+        assert_eq!((long.data.len(), long.len()), (0, 70_000));
     }
 
     #[test]

@@ -372,11 +372,7 @@ impl ResponseReader {
                 row.push(value.map(|(data, len)| {
                     let kept = &data[..data.len().min(left)];
                     left -= kept.len();
-                    Blob {
-                        data: BlobData::from_slice(kept),
-                        len,
-                        redacted: false,
-                    }
+                    Blob::new(BlobData::from_slice(kept), len)
                 }));
             }
             row
@@ -478,11 +474,7 @@ impl ResponseReader {
 }
 
 fn blob(payload: &[u8], len: u64) -> Blob {
-    Blob {
-        data: BlobData::from_slice(payload),
-        len,
-        redacted: false,
-    }
+    Blob::new(BlobData::from_slice(payload), len)
 }
 
 /// An OK packet (0x00 or 0xFE header): affected rows, last insert id, status, warnings, info.

@@ -515,11 +515,10 @@ impl Conversation {
     }
 
     fn text_blob(&self, bytes: &[u8], len: u64) -> Blob {
-        Blob {
-            data: BlobData::from_slice(&bytes[..bytes.len().min(self.keep)]),
+        Blob::new(
+            BlobData::from_slice(&bytes[..bytes.len().min(self.keep)]),
             len,
-            redacted: false,
-        }
+        )
     }
 
     /// A server packet.

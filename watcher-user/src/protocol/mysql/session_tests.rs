@@ -464,7 +464,7 @@ fn long_data_parameters_are_not_read_from_the_execution() {
     assert_eq!(params[0].value.as_ref().unwrap().data.as_slice(), b"77");
     let body = params[1].value.as_ref().unwrap();
     assert_eq!(
-        (body.data.len(), body.len),
+        (body.data.len(), body.len()),
         (0, 500),
         "500 bytes sent before, none kept"
     );

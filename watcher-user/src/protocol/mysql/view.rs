@@ -199,10 +199,10 @@ fn sql_lines(sql: &Blob, lines: &mut Vec<DetailLine>) {
         lines.push(DetailLine::text(format!(
             "  … ({} of {} bytes captured)",
             sql.data.len(),
-            sql.len
+            sql.len()
         )));
     }
-    if sql.redacted {
+    if sql.redacted() {
         lines.push(DetailLine::text(format!(
             "  {}",
             crate::protocol::text::MASKED

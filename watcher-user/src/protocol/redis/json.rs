@@ -101,9 +101,8 @@ fn write_frame(out: &mut Vec<u8>, frame: &Frame) {
     }
     out.extend_from_slice(b",\"value\":");
     match frame {
-        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
-            write_blob(out, b);
-        }
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => write_blob(out, b),
+        Frame::Verbatim { text, .. } => write_blob(out, text),
         Frame::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
         Frame::Null => out.extend_from_slice(b"null"),
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
@@ -157,7 +156,7 @@ fn frame(value: Json<'_>) -> FieldResult<Frame> {
         "bignumber" => Frame::BigNumber(f.take("value", owned_string)?),
         "verbatim" => Frame::Verbatim {
             format: f.take("format", owned_string)?,
-            text: f.take("value", blob)?,
+            text: Box::new(f.take("value", blob)?),
         },
         _ => return Err(unknown("frame type", frame_type).under_key("type")),
     };

@@ -224,8 +224,12 @@ fn frame_text(frame: &Frame) -> Option<&Blob> {
 /// Masks every string in a frame, however nested.
 fn redact_frame(frame: &mut Frame) -> bool {
     match frame {
-        Frame::Simple(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
+        Frame::Simple(b) | Frame::Bulk(b) => {
             b.redact();
+            true
+        }
+        Frame::Verbatim { text, .. } => {
+            text.redact();
             true
         }
         Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => items
@@ -269,7 +273,7 @@ mod tests {
             .iter()
             .map(|a| {
                 let text = String::from_utf8_lossy(&a.data).into_owned();
-                if a.redacted {
+                if a.redacted() {
                     format!("[{text}]")
                 } else {
                     text
@@ -406,10 +410,10 @@ mod tests {
         assert!(x.redact(&Redaction::default()));
         let expected = Frame::Array(vec![
             bulk("requirepass"),
-            Frame::Bulk(Blob {
-                data: b"**".as_slice().into(),
-                len: 2,
-                redacted: true,
+            Frame::Bulk({
+                let mut masked = Blob::full(b"**");
+                masked.set_redacted(true);
+                masked
             }),
             bulk("port"),
             bulk("6379"),
@@ -472,7 +476,7 @@ mod tests {
             panic!("a bulk")
         };
         assert_eq!(
-            (first.data.as_slice(), first.redacted),
+            (first.data.as_slice(), first.redacted()),
             (&b"user alice on #**** ~* +@all"[..], true)
         );
         assert_eq!(lines[1], bulk("user default on nopass"));

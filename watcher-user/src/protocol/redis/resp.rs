@@ -66,8 +66,9 @@ pub enum Frame {
     Verbatim {
         /// Three-letter format, e.g. `txt`.
         format: String,
-        /// The text after the format prefix.
-        text: Blob,
+        /// The text after the format prefix. Boxed: verbatim replies are rare, and held inline the
+        /// text made every frame 64 bytes rather than 48.
+        text: Box<Blob>,
     },
     /// An aggregate (array, map, set or push) of which only the first elements were kept: the capture
     /// size ran out. The rest was skipped by its framing without being stored.
@@ -95,7 +96,9 @@ impl Frame {
                         .sum::<usize>()
             }
             Frame::Double(text) | Frame::BigNumber(text) => text.capacity(),
-            Frame::Verbatim { format, text } => format.capacity() + text.heap_bytes(),
+            Frame::Verbatim { format, text } => {
+                format.capacity() + size_of::<Blob>() + text.heap_bytes()
+            }
             Frame::Cut { kept, .. } => size_of::<Frame>() + kept.heap_bytes(),
             Frame::Integer(_) | Frame::Null | Frame::Boolean(_) => 0,
         }
@@ -471,11 +474,7 @@ impl RespDecoder {
         }
         let payload = scan.bytes - scan.mark.len() as u64;
         self.replica.until_mark = None;
-        let blob = Blob {
-            data: BlobData::new(),
-            len: payload,
-            redacted: false,
-        };
+        let blob = Blob::new(BlobData::new(), payload);
         self.place(Frame::Bulk(blob), true, 0, ts_ns, out);
         used
     }
@@ -508,7 +507,7 @@ impl RespDecoder {
         let take = (blob.remaining.min(data.len() as u64)) as usize;
         // Keep nothing more once a hole was skipped: the bytes after it would not continue the prefix.
         // Nor for an element its aggregate will not keep: the frame's budget is spent.
-        let consumed = blob.blob.len - blob.remaining;
+        let consumed = blob.blob.len().saturating_sub(blob.remaining);
         let room = if (blob.blob.data.len() as u64) < consumed || !blob.keep {
             0
         } else {
@@ -634,11 +633,7 @@ impl RespDecoder {
                 };
                 self.blob = Some(BlobInProgress {
                     kind,
-                    blob: Blob {
-                        data: BlobData::with_capacity(capacity as usize),
-                        len,
-                        redacted: false,
-                    },
+                    blob: Blob::new(BlobData::with_capacity(capacity as usize), len),
                     remaining: len,
                     crlf_remaining: 2,
                     keep,
@@ -708,11 +703,7 @@ impl RespDecoder {
         let len = u64::try_from(parse_int(rest)?).map_err(|_| ())?;
         self.blob = Some(BlobInProgress {
             kind: BlobKind::Bulk,
-            blob: Blob {
-                data: BlobData::new(),
-                len,
-                redacted: false,
-            },
+            blob: Blob::new(BlobData::new(), len),
             remaining: len,
             // An RDB payload has no CRLF after it.
             crlf_remaining: 0,
@@ -814,9 +805,8 @@ impl RespDecoder {
 /// The bytes a finished element keeps itself (its children were counted as they were kept).
 fn blob_bytes(frame: &Frame) -> usize {
     match frame {
-        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
-            b.data.len()
-        }
+        Frame::Simple(b) | Frame::Error(b) | Frame::Bulk(b) => b.data.len(),
+        Frame::Verbatim { text, .. } => text.data.len(),
         Frame::Double(t) | Frame::BigNumber(t) => t.len(),
         _ => 0,
     }
@@ -833,23 +823,19 @@ fn pairs(items: Vec<Frame>) -> Vec<(Frame, Frame)> {
 
 fn verbatim(blob: Blob) -> Frame {
     // `=15\r\ntxt:Some string`: a three-byte format, a colon, then the text.
-    let truncated_by = blob.len - blob.data.len() as u64;
+    let truncated_by = blob.len() - blob.data.len() as u64;
     if blob.data.len() >= 4 && blob.data[3] == b':' {
         let format = String::from_utf8_lossy(&blob.data[..3]).into_owned();
         let data = BlobData::from_slice(&blob.data[4..]);
         let len = data.len() as u64 + truncated_by;
         return Frame::Verbatim {
             format,
-            text: Blob {
-                data,
-                len,
-                redacted: false,
-            },
+            text: Box::new(Blob::new(data, len)),
         };
     }
     Frame::Verbatim {
         format: String::new(),
-        text: blob,
+        text: Box::new(blob),
     }
 }
 
@@ -888,11 +874,7 @@ fn whole_bulk(data: &[u8], at: usize, room: usize) -> Option<(Blob, usize)> {
     if data.get(end..end.checked_add(2)?)? != b"\r\n" {
         return None;
     }
-    let blob = Blob {
-        data: BlobData::from_slice(&data[start..end]),
-        len,
-        redacted: false,
-    };
+    let blob = Blob::new(BlobData::from_slice(&data[start..end]), len);
     Some((blob, end + 2 - at))
 }
 

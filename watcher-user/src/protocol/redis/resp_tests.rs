@@ -329,14 +329,14 @@ fn resp3_verbatim_string_splits_format_and_text() {
         reply(b"=15\r\ntxt:Some string\r\n"),
         Frame::Verbatim {
             format: "txt".to_owned(),
-            text: Blob::full("Some string"),
+            text: Box::new(Blob::full("Some string")),
         }
     );
     assert_eq!(
         reply(b"=4\r\nmkd:\r\n"),
         Frame::Verbatim {
             format: "mkd".to_owned(),
-            text: Blob::full(""),
+            text: Box::new(Blob::full("")),
         }
     );
 }
@@ -347,7 +347,7 @@ fn resp3_verbatim_string_without_format_prefix_keeps_all_as_text() {
         reply(b"=2\r\nab\r\n"),
         Frame::Verbatim {
             format: String::new(),
-            text: Blob::full("ab"),
+            text: Box::new(Blob::full("ab")),
         }
     );
 }
@@ -514,7 +514,7 @@ fn sample_replies() -> Vec<Frame> {
         Frame::BigNumber("123456789012345678901234567890".to_owned()),
         Frame::Verbatim {
             format: "txt".to_owned(),
-            text: Blob::full("verbatim\r\ntext"),
+            text: Box::new(Blob::full("verbatim\r\ntext")),
         },
     ]
 }
@@ -598,11 +598,7 @@ fn keep_bytes_keeps_a_prefix_and_the_true_length() {
     let data = b"$10\r\n0123456789\r\n+OK\r\n";
     let got = frames_of(decode_every_split(Role::Response, 4, data));
     assert_eq!(got.len(), 2);
-    let truncated = Blob {
-        data: b"0123"[..].into(),
-        len: 10,
-        redacted: false,
-    };
+    let truncated = Blob::new(b"0123"[..].into(), 10);
     assert!(truncated.is_truncated());
     assert_eq!(got[0].frame, Frame::Bulk(truncated));
     assert!(got[0].frame.is_truncated());
@@ -613,14 +609,7 @@ fn keep_bytes_keeps_a_prefix_and_the_true_length() {
 #[test]
 fn keep_bytes_zero_keeps_only_the_length() {
     let got = frames_of(decode_every_split(Role::Response, 0, b"$3\r\nabc\r\n"));
-    assert_eq!(
-        got[0].frame,
-        Frame::Bulk(Blob {
-            data: BlobData::new(),
-            len: 3,
-            redacted: false,
-        })
-    );
+    assert_eq!(got[0].frame, Frame::Bulk(Blob::new(BlobData::new(), 3)));
 }
 
 #[test]
@@ -639,11 +628,7 @@ fn truncation_inside_aggregates_is_reported_by_the_outer_frame() {
         keep,
         b"*2\r\n:1\r\n%1\r\n+k\r\n!5\r\nERROR\r\n",
     ));
-    let error = Frame::Error(Blob {
-        data: b"ER"[..].into(),
-        len: 5,
-        redacted: false,
-    });
+    let error = Frame::Error(Blob::new(b"ER"[..].into(), 5));
     assert_eq!(
         got[0].frame,
         Frame::Array(vec![int(1), Frame::Map(vec![(simple("k"), error)])])
@@ -662,11 +647,7 @@ fn truncated_verbatim_string_keeps_format_and_text_length() {
         got[0].frame,
         Frame::Verbatim {
             format: "txt".to_owned(),
-            text: Blob {
-                data: b"ab"[..].into(),
-                len: 6,
-                redacted: false,
-            },
+            text: Box::new(Blob::new(b"ab"[..].into(), 6)),
         }
     );
     assert!(got[0].frame.is_truncated());
@@ -686,14 +667,7 @@ fn gap_inside_a_bulk_payload_is_absorbed_keeping_the_bytes_before_it() {
     assert!(dec.in_sync());
     let got = frames_of(out);
     // `data` stays a prefix of the value: the bytes after the hole are not glued onto it.
-    assert_eq!(
-        got[0].frame,
-        Frame::Bulk(Blob {
-            data: b"0123"[..].into(),
-            len: 10,
-            redacted: false,
-        })
-    );
+    assert_eq!(got[0].frame, Frame::Bulk(Blob::new(b"0123"[..].into(), 10)));
     assert!(got[0].frame.is_truncated());
     assert_eq!(got[0].wire_bytes, 17);
     assert_eq!(got[1].frame, simple("OK"));
@@ -711,14 +685,7 @@ fn gap_covering_the_end_of_a_payload_and_its_crlf_emits_the_value_at_once() {
             .into_iter()
             .map(|d| (d.frame, d.wire_bytes))
             .collect::<Vec<_>>(),
-        [(
-            Frame::Bulk(Blob {
-                data: b"ab"[..].into(),
-                len: 5,
-                redacted: false,
-            }),
-            11
-        )]
+        [(Frame::Bulk(Blob::new(b"ab"[..].into(), 5)), 11)]
     );
     assert!(dec.is_idle());
     dec.feed(b":1\r\n", TS, &mut out);
@@ -746,14 +713,7 @@ fn gap_inside_a_nested_bulk_keeps_the_enclosing_aggregate() {
     let got = frames_of(out);
     assert_eq!(
         got[0].frame,
-        Frame::Array(vec![
-            Frame::Bulk(Blob {
-                data: b"ab"[..].into(),
-                len: 4,
-                redacted: false,
-            }),
-            int(1)
-        ])
+        Frame::Array(vec![Frame::Bulk(Blob::new(b"ab"[..].into(), 4)), int(1)])
     );
     assert!(got[0].frame.is_truncated());
     assert_eq!(got[0].wire_bytes, 18);
@@ -768,11 +728,7 @@ fn gap_after_keep_bytes_truncation_keeps_the_prefix() {
     dec.feed(b"ef\r\n", TS, &mut out);
     assert_eq!(
         frames_of(out)[0].frame,
-        Frame::Bulk(Blob {
-            data: b"ab"[..].into(),
-            len: 6,
-            redacted: false,
-        })
+        Frame::Bulk(Blob::new(b"ab"[..].into(), 6))
     );
 }
 
@@ -1075,7 +1031,7 @@ fn leaf_frame() -> impl Strategy<Value = Frame> {
         "-?[1-9][0-9]{0,40}".prop_map(Frame::BigNumber),
         ("[a-z]{3}", vec(any::<u8>(), 0..20)).prop_map(|(format, text)| Frame::Verbatim {
             format,
-            text: Blob::full(text),
+            text: Box::new(Blob::full(text)),
         }),
     ]
 }
@@ -1245,7 +1201,7 @@ fn values_inside_an_aggregate_share_the_budget_and_are_cut_not_lost() {
     let Frame::Bulk(cut) = &items[2] else {
         panic!("a bulk")
     };
-    assert_eq!(cut.len, 4000);
+    assert_eq!(cut.len(), 4000);
     assert_eq!(
         cut.data.len(),
         1024 - 2 * ELEMENT_COST - "message".len() - "news".len()
@@ -1318,7 +1274,7 @@ fn a_bulk_reply_at_every_budget_around_its_size_decodes_as_the_general_path_does
         let Frame::Bulk(value) = &got[0].frame else {
             panic!("a bulk: {:?}", got[0].frame)
         };
-        assert_eq!(value.len, 36);
+        assert_eq!(value.len(), 36);
         assert_eq!(value.data.len(), keep.min(36), "keep {keep}");
     }
 }

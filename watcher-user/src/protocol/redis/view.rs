@@ -177,7 +177,7 @@ fn summarize(frame: &Frame, out: &mut String, max: usize) {
             printable(&b.data, max, out);
             out.push('"');
             if b.is_truncated() {
-                let _ = write!(out, " ({} bytes)", b.len);
+                let _ = write!(out, " ({} bytes)", b.len());
             }
         }
         Frame::Null => out.push_str("(nil)"),
