@@ -344,3 +344,24 @@ fn a_connection_names_the_cgroup_its_open_event_carries() {
     assert_eq!(records[0]["cgroup"]["id"], id);
     assert_eq!(records[0]["cgroup"]["path"], path.as_str());
 }
+
+#[test]
+fn secrets_are_masked_before_the_record_is_made_and_only_their_records_are_marked() {
+    let mut events = Events::new();
+    let request = "*2\r\n$4\r\nAUTH\r\n$7\r\nhunter2\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    events.call(direction::EGRESS, request.as_bytes(), &[(0, request.len())]);
+    events.call(direction::INGRESS, b"+OK\r\n$1\r\nv\r\n", &[(0, 12)]);
+    let records = events.records();
+    let marks: Vec<_> = records
+        .iter()
+        .map(|r| (r["redis"]["command"].clone(), r["redacted"].clone()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (Value::from("AUTH"), Value::from(true)),
+            (Value::from("GET"), Value::from(false)),
+        ]
+    );
+    assert!(!records[0].to_string().contains("hunter2"), "{}", records[0]);
+}
