@@ -24,7 +24,7 @@ pub type BlobData = smallvec::SmallVec<[u8; 24]>;
 /// and a stored Redis record, with its `Arc`, within 256 (the allocator's next class up is 320).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Blob {
-    /// The bytes kept (a prefix of the value when `data.len() < len`).
+    /// The bytes kept (a prefix of the value when `data.len() < len()`).
     pub data: BlobData,
     /// The value's length on the wire, and [`Blob::REDACTED`] if bytes of a secret in it were masked.
     len_and_mark: u64,
