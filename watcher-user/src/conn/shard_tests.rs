@@ -363,5 +363,9 @@ fn secrets_are_masked_before_the_record_is_made_and_only_their_records_are_marke
             (Value::from("GET"), Value::from(false)),
         ]
     );
-    assert!(!records[0].to_string().contains("hunter2"), "{}", records[0]);
+    assert!(
+        !records[0].to_string().contains("hunter2"),
+        "{}",
+        records[0]
+    );
 }

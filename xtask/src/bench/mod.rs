@@ -449,7 +449,8 @@ fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
         let started = Instant::now();
         procs::load(requests, pipeline, value_bytes)?;
         let rate = f64::from(requests * 2) / started.elapsed().as_secs_f64();
-        let summary = procs::parse_summary(&observer.stop()?).unwrap_or_default();
+        let said = observer.stop()?;
+        let summary = procs::parse_summary(&said).unwrap_or_default();
         let ok = summary.lost == 0 && summary.records >= u64::from(requests * 2);
         println!(
             "   -P {pipeline:>2} -d {value_bytes:>7} {:>7.0} req/s  {:>7} requests  {:>7} records  {:>5} lost  {}",
@@ -459,6 +460,7 @@ fn capacity(bench: &Bench, plan: &Plan) -> Result<()> {
             summary.lost,
             verdict(ok)
         );
+        print_loss(ok, &said);
     }
     export_to_file(bench, n)?;
     copy_cost(bench, plan)
@@ -472,7 +474,8 @@ fn export_to_file(bench: &Bench, requests: u32) -> Result<()> {
     let started = Instant::now();
     procs::load(requests, 16, 3)?;
     let rate = f64::from(requests * 2) / started.elapsed().as_secs_f64();
-    let summary = procs::parse_summary(&observer.stop()?).unwrap_or_default();
+    let said = observer.stop()?;
+    let summary = procs::parse_summary(&said).unwrap_or_default();
     let lines = std::fs::read_to_string(&path).map_or(0, |text| text.lines().count() as u64);
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let _ = std::fs::remove_file(&path);
@@ -489,7 +492,16 @@ fn export_to_file(bench: &Bench, requests: u32) -> Result<()> {
         size / 1_000_000,
         verdict(ok)
     );
+    print_loss(ok, &said);
     Ok(())
+}
+
+/// Under a row that failed, watcher's own summary: which counters the loss is in (a full ring, a full
+/// queue to the shards, ...) says where it happened.
+fn print_loss(ok: bool, said: &str) {
+    if !ok {
+        println!("      {said}");
+    }
 }
 
 /// Requests of the 1 MiB-value runs (each SET and GET moves 1 MiB through the ring).
