@@ -9,6 +9,8 @@ use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use object::{Object, ObjectSection};
 use watcher_common::tls_function;
 
+use super::symbols::code_at;
+
 /// Magic numbers of the function table's header: Go 1.18-1.19, and 1.20 onwards.
 const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
 
@@ -170,19 +172,10 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
     Ok(points)
 }
 
-/// The bytes of a function and the file offset of its entry.
+/// The bytes of a function and the file offset of its entry; `None` unless the file holds all of them.
 fn code_of<'a>(elf: &object::File<'a>, function: &GoFunction) -> Option<(&'a [u8], u64)> {
-    let section = elf.sections().find(|s| {
-        s.address() <= function.entry && function.entry < s.address().saturating_add(s.size())
-    })?;
-    let (section_offset, _) = section.file_range()?;
-    let data = section.data().ok()?;
-    let start = usize::try_from(function.entry.checked_sub(section.address())?).ok()?;
-    let end = start.checked_add(usize::try_from(function.size).ok()?)?;
-    Some((
-        data.get(start..end)?,
-        section_offset.checked_add(start as u64)?,
-    ))
+    let (code, offset) = code_at(elf, function.entry, function.size)?;
+    (code.len() as u64 == function.size).then_some((code, offset))
 }
 
 /// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.

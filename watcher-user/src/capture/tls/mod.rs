@@ -10,6 +10,7 @@
 pub mod discover;
 pub mod golang;
 pub mod new_code;
+pub mod openssl;
 pub mod symbols;
 
 use std::{

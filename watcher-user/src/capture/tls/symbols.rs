@@ -1,17 +1,21 @@
-//! Reading an ELF file's symbols: where OpenSSL's functions are (as file offsets, which uprobes take),
-//! and whether the file is a Go program (whose `crypto/tls` is found by `golang`).
+//! Reading an ELF file's symbols: where OpenSSL's functions are (`openssl` picks the instruction of each
+//! that is probed; uprobes take file offsets), and whether the file is a Go program (whose
+//! `crypto/tls` is found by `golang`).
 //!
 //! The file is mapped, not read: only the pages holding its headers and symbol tables are touched, so
 //! inspecting a 100 MB executable costs little more than a small one.
 
 use std::{fs::File, path::Path};
 
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use watcher_common::tls_function;
 
-use super::golang::{self, GoError};
+use super::{
+    golang::{self, GoError},
+    openssl,
+};
 
-/// The functions probed, by name, with the code the programs know them by.
+/// The functions looked for, by name, with the code the programs know them by.
 pub const FUNCTIONS: [(&str, u64); 5] = [
     ("SSL_read", tls_function::READ),
     ("SSL_write", tls_function::WRITE),
@@ -23,8 +27,9 @@ pub const FUNCTIONS: [(&str, u64); 5] = [
 /// What an ELF file holds, as far as TLS is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsCode {
-    /// OpenSSL's (or a compatible library's) functions, defined in this file: `(function, file
-    /// offset)` for each one found. `SSL_read` and `SSL_write` are always among them.
+    /// OpenSSL's (or a compatible library's) functions, defined in this file (`SSL_read` and
+    /// `SSL_write` at least): `(function, file offset)` of each probe point, which `openssl` chose
+    /// (reads and writes may be probed on the internal function they share, as `_ex` calls).
     OpenSsl(Vec<(u64, u64)>),
     /// A Go program: its TLS is Go's own `crypto/tls`, with these probe points (`(cookie, file
     /// offset)`), or the reason they cannot be placed.
@@ -71,14 +76,17 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
         if found.iter().any(|(f, _)| *f == function) {
             continue;
         }
-        if let Some(offset) = file_offset(&elf, &symbol) {
-            found.push((function, offset));
+        if code_at(&elf, symbol.address(), 1).is_some() {
+            found.push((function, symbol.address()));
         }
     }
     let has = |f| found.iter().any(|(g, _)| *g == f);
     if has(tls_function::READ) && has(tls_function::WRITE) {
-        found.sort_unstable();
-        return Ok(TlsCode::OpenSsl(found));
+        let points = openssl::probe_points(&elf, &found)
+            .into_iter()
+            .filter_map(|(f, address)| Some((f, code_at(&elf, address, 1)?.1)))
+            .collect();
+        return Ok(TlsCode::OpenSsl(points));
     }
     if elf.section_by_name(".go.buildinfo").is_some() {
         return Ok(TlsCode::Go(golang::probe_points(&elf)));
@@ -86,13 +94,24 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
     Ok(TlsCode::None)
 }
 
-/// The file offset of a symbol's code: uprobes are placed by offset in the file, not by address.
-fn file_offset<'a>(elf: &object::File<'a>, symbol: &impl ObjectSymbol<'a>) -> Option<u64> {
-    let section = elf.section_by_index(symbol.section_index()?).ok()?;
-    let (section_offset, section_len) = section.file_range()?;
-    let within = symbol.address().checked_sub(section.address())?;
-    // A symbol outside its section's bytes names no code in this file.
-    (within < section_len).then(|| section_offset.checked_add(within))?
+/// The code at `address` (at most `max` bytes, fewer where its section ends) and its file offset,
+/// which is where uprobes are placed. `None` unless a code section of this file holds that byte.
+pub(super) fn code_at<'a>(
+    elf: &object::File<'a>,
+    address: u64,
+    max: u64,
+) -> Option<(&'a [u8], u64)> {
+    let section = elf.sections().find(|s| {
+        s.kind() == SectionKind::Text
+            && s.address() <= address
+            && address < s.address().saturating_add(s.size())
+    })?;
+    let (section_offset, _) = section.file_range()?;
+    let data = section.data().ok()?;
+    let start = usize::try_from(address - section.address()).ok()?;
+    let end = start.saturating_add(usize::try_from(max).unwrap_or(usize::MAX));
+    let code = data.get(start..end.min(data.len()))?;
+    (!code.is_empty()).then(|| Some((code, section_offset.checked_add(start as u64)?)))?
 }
 
 #[cfg(test)]
