@@ -89,10 +89,11 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     ))?;
     let worker = nginx.worker()?;
     let url = format!("https://127.0.0.1:{TLS_PORT}{}", http::PAGE);
+    let setups = service::with_against(&SETUPS);
     let measured =
-        service::alternate_setups(watcher, "http", worker, &SETUPS, plan.rounds, || {
+        service::alternate_setups(watcher, "http", worker, &setups, plan.rounds, || {
             http::wrk(&url, secs)
         })?;
-    service::print_summaries(&SETUPS, &measured);
+    service::print_summaries(&setups, &measured);
     Ok(())
 }
