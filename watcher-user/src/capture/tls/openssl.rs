@@ -5,13 +5,14 @@
 //! trap. On a virtual machine the single step is what costs: here a probe on a `push` cost the probed
 //! process under a microsecond per call, entry and return probe together 1.3 us, and one on `sub
 //! $0x18,%rsp` or `endbr64` 23 to 28 us (a test program calling a function in a loop, with and
-//! without a probe from tracefs). Debian's `SSL_read` and `SSL_write` start with `sub`, so nginx paid
-//! for six single steps a request (two reads and a write, each with its return probe), and so did every
-//! other process using the library (curl, wrk).
+//! without a probe from tracefs; the return probe adds no step of its own). Debian's `SSL_read` and
+//! `SSL_write` start with `sub`, so nginx paid for three single steps a request (two reads and a
+//! write), and so did every other process calling them through the library (wrk, in the bench).
 //!
 //! `SSL_read` and `SSL_read_ex` both hand their arguments to one internal function (`ssl_read_internal`
-//! in OpenSSL 1.1.1 and 3.x, with `SSL_read_ex`'s signature and results), and likewise the two writes;
-//! those start by pushing registers. So where a file's code has that shape, the read and write probes
+//! in OpenSSL 1.1.1 to 3.1, with `SSL_read_ex`'s signature and results), and likewise the two writes
+//! (`ssl_write_internal`, which from 3.2 on takes a flags argument as well: the register check below
+//! refuses it); as Debian builds them, those start by pushing registers. So where a file's code has that shape, the read and write probes
 //! go on the internal function under the `_ex` codes, in place of the four exported functions. The
 //! shape is checked, not assumed: `SSL_read_ex` must pass its four argument registers on untouched to
 //! the first function it calls, `SSL_read` must call the same one, and that one must start with a

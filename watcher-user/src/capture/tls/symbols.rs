@@ -2,8 +2,9 @@
 //! that is probed; uprobes take file offsets), and whether the file is a Go program (whose
 //! `crypto/tls` is found by `golang`).
 //!
-//! The file is mapped, not read: only the pages holding its headers and symbol tables are touched, so
-//! inspecting a 100 MB executable costs little more than a small one.
+//! The file is mapped, not read: only the pages holding its headers, its symbol tables and the few
+//! functions `openssl` decodes are touched, so inspecting a 100 MB executable costs little more than a
+//! small one.
 
 use std::{fs::File, path::Path};
 
