@@ -9,7 +9,7 @@ use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use object::{Object, ObjectSection};
 use watcher_common::tls_function;
 
-use super::symbols::code_at;
+use super::elf::code_at;
 
 /// Magic numbers of the function table's header: Go 1.18-1.19, and 1.20 onwards.
 const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];

@@ -8,6 +8,7 @@
 //! library, a program with OpenSSL built in). Each file is inspected once, known by its inode.
 
 pub mod discover;
+pub mod elf;
 pub mod golang;
 pub mod new_code;
 pub mod openssl;

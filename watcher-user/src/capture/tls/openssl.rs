@@ -24,7 +24,7 @@ use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register}
 use object::Object;
 use watcher_common::tls_function;
 
-use super::symbols::code_at;
+use super::elf::code_at;
 
 /// Instructions decoded from an exported function's entry while looking for its call of the internal
 /// one: `SSL_read` checks its argument first, with an error path (the compiler may place that first).

@@ -8,10 +8,11 @@
 
 use std::{fs::File, path::Path};
 
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+use object::{Object, ObjectSymbol};
 use watcher_common::tls_function;
 
 use super::{
+    elf::code_at,
     golang::{self, GoError},
     openssl,
 };
@@ -93,26 +94,6 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<TlsCode, InspectError> {
         return Ok(TlsCode::Go(golang::probe_points(&elf)));
     }
     Ok(TlsCode::None)
-}
-
-/// The code at `address` (at most `max` bytes, fewer where its section ends) and its file offset,
-/// which is where uprobes are placed. `None` unless a code section of this file holds that byte.
-pub(super) fn code_at<'a>(
-    elf: &object::File<'a>,
-    address: u64,
-    max: u64,
-) -> Option<(&'a [u8], u64)> {
-    let section = elf.sections().find(|s| {
-        s.kind() == SectionKind::Text
-            && s.address() <= address
-            && address < s.address().saturating_add(s.size())
-    })?;
-    let (section_offset, _) = section.file_range()?;
-    let data = section.data().ok()?;
-    let start = usize::try_from(address - section.address()).ok()?;
-    let end = start.saturating_add(usize::try_from(max).unwrap_or(usize::MAX));
-    let code = data.get(start..end.min(data.len()))?;
-    (!code.is_empty()).then(|| Some((code, section_offset.checked_add(start as u64)?)))?
 }
 
 #[cfg(test)]
