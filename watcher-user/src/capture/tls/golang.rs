@@ -5,11 +5,11 @@
 //! keeps for stack traces, and the Go version in `.go.buildinfo`. Supported: Go 1.18 and later on
 //! x86-64 (the register ABI, and the table layout of 1.18 to today).
 
-use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, Register};
 use object::{Object, ObjectSection};
 use watcher_common::tls_function;
 
-use super::elf::code_at;
+use super::code::{changes_only_flags, cheap_point, code_at, instructions};
 
 /// Magic numbers of the function table's header: Go 1.18-1.19, and 1.20 onwards.
 const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
@@ -156,7 +156,10 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
             return Err(GoError::NoTls);
         };
         let (code, file_offset) = code_of(elf, &function).ok_or(GoError::Code(name))?;
-        points.push((*entry_cookie, file_offset));
+        points.push((
+            *entry_cookie,
+            file_offset + entry_point(code, function.entry),
+        ));
         if *ret_cookie == 0 {
             continue;
         }
@@ -176,6 +179,24 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
 fn code_of<'a>(elf: &object::File<'a>, function: &GoFunction) -> Option<(&'a [u8], u64)> {
     let (code, offset) = code_at(elf, function.entry, function.size)?;
     (code.len() as u64 == function.size).then_some((code, offset))
+}
+
+/// Where (from the entry) the entry probe of the function whose `code` starts at `entry` goes: on the
+/// first instruction of its stack check that the kernel emulates (`cmp rsp, [r14+16]; jbe`: the
+/// `jbe`), so a call costs no single step (see `code`), or on the entry itself.
+fn entry_point(code: &[u8], entry: u64) -> u64 {
+    cheap_point(instructions(code, entry), keeps_go_arguments).map_or(0, |at| at - entry)
+}
+
+/// Whether `instruction` leaves what the entry program reads as it was: the receiver (RAX), the slice
+/// (RBX, RCX) and the goroutine (R14). A large frame's stack check starts with `lea r12, [rsp-N]`.
+fn keeps_go_arguments(instruction: &Instruction) -> bool {
+    changes_only_flags(instruction)
+        || (instruction.mnemonic() == Mnemonic::Lea
+            && !matches!(
+                instruction.op0_register(),
+                Register::RAX | Register::RBX | Register::RCX | Register::R14 | Register::RSP
+            ))
 }
 
 /// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.
@@ -235,6 +256,25 @@ mod tests {
         assert!(!supported("go1.17.13"));
         assert!(!supported("go1.9"));
         assert!(!supported("an unknown Go"));
+    }
+
+    #[test]
+    fn the_entry_probe_goes_on_the_stack_checks_jump_when_only_a_comparison_precedes_it() {
+        // cmp rsp, [r14+16]; jbe +0x40; push rbp
+        let small = [0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0x40, 0, 0, 0, 0x55];
+        assert_eq!(entry_point(&small, 0x1000), 4);
+        // lea r12, [rsp-0x40]; cmp r12, [r14+16]; jbe +0x40
+        let large = [
+            0x4c, 0x8d, 0x64, 0x24, 0xc0, 0x4d, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0x40, 0, 0, 0,
+        ];
+        assert_eq!(entry_point(&large, 0x1000), 9);
+        // lea rax, [rsp-0x40] would change the receiver; mov rbx, [rsp+8] the slice.
+        let receiver = [0x48, 0x8d, 0x44, 0x24, 0xc0, 0x0f, 0x86, 0x40, 0, 0, 0];
+        assert_eq!(entry_point(&receiver, 0x1000), 0);
+        let slice = [0x48, 0x8b, 0x5c, 0x24, 0x08, 0x0f, 0x86, 0x40, 0, 0, 0];
+        assert_eq!(entry_point(&slice, 0x1000), 0);
+        // A push at the entry is emulated where it is.
+        assert_eq!(entry_point(&[0x55, 0xc3], 0x1000), 0);
     }
 
     #[test]

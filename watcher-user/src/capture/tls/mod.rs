@@ -7,8 +7,8 @@
 //! the [`Finder`] then watches for processes bringing files of their own (a container's copy, a bundled
 //! library, a program with OpenSSL built in). Each file is inspected once, known by its inode.
 
+pub mod code;
 pub mod discover;
-pub mod elf;
 pub mod golang;
 pub mod new_code;
 pub mod openssl;

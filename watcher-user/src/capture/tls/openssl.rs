@@ -1,13 +1,8 @@
-//! OpenSSL's probe points: on which instruction of its read and write functions the uprobes go.
-//!
-//! A uprobe traps on the instruction it replaces; the kernel then either emulates that instruction
-//! (x86-64: `push` of a register, jumps, calls) or copies it out of line and single-steps it, a second
-//! trap. On a virtual machine the single step is what costs: here a probe on a `push` cost the probed
-//! process under a microsecond per call, entry and return probe together 1.3 us, and one on `sub
-//! $0x18,%rsp` or `endbr64` 23 to 28 us (a test program calling a function in a loop, with and
-//! without a probe from tracefs; the return probe adds no step of its own). Debian's `SSL_read` and
-//! `SSL_write` start with `sub`, so nginx paid for three single steps a request (two reads and a
-//! write), and so did every other process calling them through the library (wrk, in the bench).
+//! OpenSSL's probe points: on which instruction of its read and write functions the uprobes go, so that
+//! the kernel emulates the probed instruction instead of single-stepping it (see `code` for what that
+//! costs). Debian's `SSL_read` and `SSL_write` start with `sub`, so nginx paid for three single steps
+//! a request (two reads and a write), and so did every other process calling them through the library
+//! (wrk, in the bench).
 //!
 //! `SSL_read` and `SSL_read_ex` both hand their arguments to one internal function (`ssl_read_internal`
 //! in OpenSSL 1.1.1 to 3.1, with `SSL_read_ex`'s signature and results), and likewise the two writes
@@ -17,20 +12,15 @@
 //! shape is checked, not assumed: `SSL_read_ex` must pass its four argument registers on untouched to
 //! the first function it calls, `SSL_read` must call the same one, and that one must start with a
 //! `push`. Anything else keeps the exported functions. Every probe point also moves past a leading
-//! `endbr64` to a `push` behind it: the return address is still on top of the stack there, which is
-//! what a return probe takes when it is hit.
+//! `endbr64` (or other instructions that change only the flags) to an emulated instruction behind it:
+//! the arguments are still in their registers there and the return address on top of the stack, which
+//! is what a return probe takes when it is hit.
 
-use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use object::Object;
 use watcher_common::tls_function;
 
-use super::elf::code_at;
-
-/// Instructions decoded from an exported function's entry while looking for its call of the internal
-/// one: `SSL_read` checks its argument first, with an error path (the compiler may place that first).
-const LOOK_AHEAD: usize = 48;
-/// Bytes decoded from a function's entry: enough for [`LOOK_AHEAD`] instructions of 15 bytes.
-const CODE_BYTES: u64 = 15 * LOOK_AHEAD as u64;
+use super::code::{changes_only_flags, cheap_point, decode};
 
 /// The probe points of an OpenSSL file, from `(code, address)` of the functions it defines (the codes
 /// of [`tls_function`]): `(code, address)`, sorted.
@@ -80,37 +70,10 @@ fn shared_callee(elf: &object::File<'_>, plain: u64, ex: u64) -> Option<u64> {
         .then_some(callee)
 }
 
-/// Where a probe on the function at `address` is emulated, not single-stepped: its first instruction
-/// if that is a `push` of a register, or the `push` right behind `endbr64` or a `nop`.
+/// Where a probe on the function at `address` is emulated, not single-stepped, with the arguments and
+/// the return address where they were at its entry.
 fn emulated_entry(elf: &object::File<'_>, address: u64) -> Option<u64> {
-    for instruction in decode(elf, address)?.take(3) {
-        match instruction.mnemonic() {
-            Mnemonic::Endbr64 | Mnemonic::Nop => {}
-            Mnemonic::Push
-                if instruction.op0_kind() == OpKind::Register
-                    && (Register::RAX..=Register::R15).contains(&instruction.op0_register()) =>
-            {
-                return Some(instruction.ip());
-            }
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// The instructions from `address` on, up to [`LOOK_AHEAD`] of them and to the first one that does
-/// not decode or returns.
-fn decode<'a>(
-    elf: &object::File<'a>,
-    address: u64,
-) -> Option<impl Iterator<Item = Instruction> + 'a> {
-    let (code, _) = code_at(elf, address, CODE_BYTES)?;
-    let mut decoder = Decoder::with_ip(64, code, address, DecoderOptions::NONE);
-    Some(
-        std::iter::from_fn(move || decoder.can_decode().then(|| decoder.decode()))
-            .take(LOOK_AHEAD)
-            .take_while(|i| !i.is_invalid() && i.mnemonic() != Mnemonic::Ret),
-    )
+    cheap_point(decode(elf, address)?, changes_only_flags)
 }
 
 /// The target of a direct near call.

@@ -1,5 +1,7 @@
 use super::*;
 
+use crate::capture::tls::code::code_at;
+
 use tls_function::{HANDSHAKE, READ, READ_EX, WRITE, WRITE_EX};
 
 /// Where the test code's section is loaded, and its place in the file.

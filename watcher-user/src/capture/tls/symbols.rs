@@ -12,7 +12,7 @@ use object::{Object, ObjectSymbol};
 use watcher_common::tls_function;
 
 use super::{
-    elf::code_at,
+    code::code_at,
     golang::{self, GoError},
     openssl,
 };
