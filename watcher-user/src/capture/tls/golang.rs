@@ -189,14 +189,12 @@ fn entry_point(code: &[u8], entry: u64) -> u64 {
 }
 
 /// Whether `instruction` leaves what the entry program reads as it was: the receiver (RAX), the slice
-/// (RBX, RCX) and the goroutine (R14). A large frame's stack check starts with `lea r12, [rsp-N]`.
+/// (RBX, RCX) and the goroutine (R14). A large frame's stack check starts with `lea r12, [rsp-N]`
+/// (R12 and R13 are scratch registers in Go's ABI, and no argument is passed in them).
 fn keeps_go_arguments(instruction: &Instruction) -> bool {
     changes_only_flags(instruction)
         || (instruction.mnemonic() == Mnemonic::Lea
-            && !matches!(
-                instruction.op0_register(),
-                Register::RAX | Register::RBX | Register::RCX | Register::R14 | Register::RSP
-            ))
+            && matches!(instruction.op0_register(), Register::R12 | Register::R13))
 }
 
 /// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.

@@ -7,14 +7,14 @@
 //! `SSL_read` and `SSL_read_ex` both hand their arguments to one internal function (`ssl_read_internal`
 //! in OpenSSL 1.1.1 to 3.1, with `SSL_read_ex`'s signature and results), and likewise the two writes
 //! (`ssl_write_internal`, which from 3.2 on takes a flags argument as well: the register check below
-//! refuses it); as Debian builds them, those start by pushing registers. So where a file's code has that shape, the read and write probes
-//! go on the internal function under the `_ex` codes, in place of the four exported functions. The
-//! shape is checked, not assumed: `SSL_read_ex` must pass its four argument registers on untouched to
-//! the first function it calls, `SSL_read` must call the same one, and that one must start with a
-//! `push`. Anything else keeps the exported functions. Every probe point also moves past a leading
-//! `endbr64` (or other instructions that change only the flags) to an emulated instruction behind it:
-//! the arguments are still in their registers there and the return address on top of the stack, which
-//! is what a return probe takes when it is hit.
+//! refuses it); as Debian builds them, those start by pushing registers. So where a file's code has
+//! that shape, the read and write probes go on the internal function under the `_ex` codes, in place
+//! of the four exported functions. The shape is checked, not assumed: `SSL_read_ex` must pass its four
+//! argument registers on untouched to the first function it calls, `SSL_read` must call the same one,
+//! and that one's entry must be emulated. Anything else keeps the exported functions. Every probe point
+//! also moves past a leading `endbr64` (or other instructions that change only the flags) to an
+//! emulated instruction behind it: the arguments are still in their registers there and the return
+//! address on top of the stack, which is what a return probe takes when it is hit.
 
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use object::Object;
@@ -41,8 +41,8 @@ pub fn probe_points(elf: &object::File<'_>, functions: &[(u64, u64)]) -> Vec<(u6
             }
         }
         for (_, address) in &mut points {
-            if let Some(push) = emulated_entry(elf, *address) {
-                *address = push;
+            if let Some(cheap) = emulated_entry(elf, *address) {
+                *address = cheap;
             }
         }
     }
