@@ -839,6 +839,11 @@ impl Caddy {
     }
 
     /// Serves HTTPS on `port` (a free one: see [`free_port`]).
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start_on(cert: &TestCert, port: u16) -> Self {
         let dir =
             std::env::temp_dir().join(format!("watcher-e2e-caddy-{}-{port}", std::process::id()));

@@ -818,3 +818,53 @@ fn caddy_with_go_crypto_tls_is_recorded_on_both_ends() {
     assert_nothing_unrecognised(&summary);
     assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
 }
+
+/// With `--pid`, the TLS probes are attached for that process alone (the kernel puts the breakpoints
+/// into its memory only, and filters by memory map, so each of its threads is covered): caddy, a Go
+/// program, serves eight parallel connections from several threads, and every request must be
+/// recorded on its side. curl, which maps the same host libssl as every other client, is not watched.
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn with_pid_the_tls_probes_go_into_that_process_alone_and_record_all_of_its_requests() {
+    const REQUESTS: usize = 24;
+    let cert = TestCert::make("caddy-pid");
+    let caddy = Caddy::start(&cert);
+    let port = caddy.port;
+    let watcher = Watcher::start(
+        "tls-caddy-pid",
+        &["http"],
+        &["--pid", &caddy.pid().to_string()],
+    );
+    let note = tls_note(&watcher);
+    assert!(
+        note.contains("caddy"),
+        "caddy should be instrumented: {note}"
+    );
+    let cacert = cert.cert.to_string_lossy().into_owned();
+    let urls: Vec<String> = (0..REQUESTS)
+        .map(|_| format!("https://127.0.0.1:{port}/hello"))
+        .collect();
+    curl_discarding(
+        &[
+            "--http1.1",
+            "--cacert",
+            &cacert,
+            "--parallel",
+            "--parallel-max",
+            "8",
+        ],
+        &urls,
+    );
+    let (records, summary) = watcher.stop();
+
+    let served = http_at(&records, "caddy", "server", port);
+    assert_eq!(
+        exchanges(&served),
+        vec![exchange("GET", "/hello", 200); REQUESTS],
+        "every request on caddy's side: {records:#?}"
+    );
+    assert_all_tls(&served, "caddy with --pid");
+    assert_eq!(records.len(), REQUESTS, "nothing of curl's: {records:#?}");
+    assert_nothing_unrecognised(&summary);
+    assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
+}
