@@ -1,9 +1,9 @@
 //! TLS end to end: the plaintext under OpenSSL, taken from uprobes on `libssl.so.3` (nginx, curl, wrk,
 //! redis-server, redis-cli, a Python started after the watcher), on a copy of it that a process loads
 //! after the start, on the OpenSSL linked into `node` and on Go's `crypto/tls` (caddy, started before
-//! the watcher and after it), decoded as HTTP and Redis and marked `"tls": true`; the ciphertext
-//! beneath it never decoded and never counted as unrecognised; and with `--no-tls`, TLS connections
-//! counted as encrypted, nothing more.
+//! the watcher and after it, and with `--pid`, which puts the probes into caddy alone), decoded as HTTP
+//! and Redis and marked `"tls": true`; the ciphertext beneath it never decoded and never counted as
+//! unrecognised; and with `--no-tls`, TLS connections counted as encrypted, nothing more.
 //!
 //! Every server uses a certificate made when the test starts ([`TestCert`]), which every client is told
 //! to trust: no test turns certificate checks off (wrk, which never checks, aside).
