@@ -1,14 +1,11 @@
 //! Loading the eBPF object, configuring it, attaching every program to its tracepoint, and the TLS
-//! programs to each file that holds OpenSSL or Go's TLS (found by `tls`), for the watched processes
-//! alone when they are a fixed list ([`TlsScope`]).
+//! programs to each file that holds OpenSSL (found by `tls`).
 //!
 //! Socket syscalls are seen through one of two sets of hooks ([`SyscallHooks`]): the raw `sys_exit`
 //! tracepoint, one program per call (x86-64), or, where that cannot be attached, the per-syscall
 //! tracepoints, an entry and an exit program per call.
 //!
 //! Owns the `aya::Ebpf` handle: dropping a [`LoadedPrograms`] detaches everything.
-
-use std::num::NonZeroU32;
 
 use aya::{
     maps::{Array, MapData, PerCpuArray, RingBuf},
@@ -137,43 +134,6 @@ fn map_error(map: &'static str, e: impl std::error::Error + Send + Sync + 'stati
     }
 }
 
-/// Which processes the TLS uprobes are put into.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum TlsScope {
-    /// Every process that maps a probed file, now or later: the programs' filters decide what is
-    /// traced, and every other process that calls the probed functions still traps on them.
-    #[default]
-    AllProcesses,
-    /// Only these processes (and their threads): the kernel writes the breakpoints into their memory
-    /// alone, so the rest of the host (a load generator, every `curl`) never traps on them.
-    Processes(Vec<NonZeroU32>),
-}
-
-impl TlsScope {
-    /// [`TlsScope::Processes`] when the programs trace a fixed list of processes (`--pid`), otherwise
-    /// every process: children followed (`record`) appear later, and a port that widens the pid filter
-    /// brings in processes of its own.
-    pub fn of(config: &KernelConfig, pids: &[u32]) -> Self {
-        if config.pid_filter_on == 0 || config.follow_children != 0 || config.widen_by_port != 0 {
-            return Self::AllProcesses;
-        }
-        let pids: Vec<NonZeroU32> = pids.iter().filter_map(|&p| NonZeroU32::new(p)).collect();
-        if pids.is_empty() {
-            Self::AllProcesses
-        } else {
-            Self::Processes(pids)
-        }
-    }
-
-    /// aya's scope of each attachment a probe point takes.
-    fn attachments(&self) -> Vec<UProbeScope> {
-        match self {
-            Self::AllProcesses => vec![UProbeScope::AllProcesses],
-            Self::Processes(pids) => pids.iter().map(|&p| UProbeScope::OneProcess(p)).collect(),
-        }
-    }
-}
-
 /// Every attachment made, so they can be detached together (see [`detach`]).
 #[derive(Debug, Default)]
 pub struct Links {
@@ -194,8 +154,6 @@ pub struct LoadedPrograms {
     pub loss: PerCpuArray<MapData, KernelLoss>,
     /// The configuration the programs run with.
     pub config: KernelConfig,
-    /// Which processes the TLS probes go into, on the files found at start and later.
-    pub tls_scope: TlsScope,
     /// Why the syscall tracepoints are used instead of the raw `sys_exit` hook, if they are.
     pub fallback: Option<String>,
     /// The per-CPU notes of processes that brought new code (`watcher_common::NewCode`), for the TLS
@@ -239,7 +197,6 @@ pub fn load(
         links.tracepoints.push((name, link));
     }
     let mut tls_outcomes = Vec::new();
-    let tls_scope = TlsScope::of(&config, pids);
     if config.tls != 0 {
         for name in [TLS_ENTRY, TLS_RETURN, GO_TLS] {
             uprobe(&mut ebpf, name)?
@@ -248,7 +205,7 @@ pub fn load(
         }
         tls_outcomes = tls
             .iter()
-            .map(|target| attach_tls(&mut ebpf, &mut links, target, &tls_scope))
+            .map(|target| attach_tls(&mut ebpf, &mut links, target))
             .collect();
     }
     write_config(&mut ebpf, &KernelConfig { armed: 1, ..config })?;
@@ -269,7 +226,6 @@ pub fn load(
             ring,
             loss,
             config,
-            tls_scope,
             fallback,
             new_code,
         },
@@ -326,15 +282,10 @@ fn attach_raw(ebpf: &mut Ebpf, name: &str) -> Result<RawTracePointLinkId, String
         .map_err(|e| format!("attaching: {e}"))
 }
 
-/// Puts the TLS probes on every probe point of `target`, for the processes of `scope` that map it. For
-/// OpenSSL, the return probes go first, so no call is entered without a return to end it; for Go, one
-/// program goes on the entries and on the `RET` instructions alike.
-pub fn attach_tls(
-    ebpf: &mut Ebpf,
-    links: &mut Links,
-    target: &TlsTarget,
-    scope: &TlsScope,
-) -> Result<(), LoadError> {
+/// Puts the TLS probes on every probe point of `target`, for every process that maps it. For OpenSSL,
+/// the return probes go first, so no call is entered without a return to end it; for Go, one program
+/// goes on the entries and on the `RET` instructions alike.
+pub fn attach_tls(ebpf: &mut Ebpf, links: &mut Links, target: &TlsTarget) -> Result<(), LoadError> {
     let tls_error = |e: aya::programs::ProgramError| LoadError::Tls {
         file: target.shown.clone(),
         source: Box::new(e),
@@ -346,16 +297,14 @@ pub fn attach_tls(
     for &name in programs {
         let program = uprobe(ebpf, name)?;
         for &(function, offset) in &target.functions {
-            for process in scope.attachments() {
-                let point = UProbeAttachPoint {
-                    location: offset.into(),
-                    cookie: Some(function),
-                };
-                let link = program
-                    .attach(point, &target.path, process)
-                    .map_err(tls_error)?;
-                links.uprobes.push((name, link));
-            }
+            let point = UProbeAttachPoint {
+                location: offset.into(),
+                cookie: Some(function),
+            };
+            let link = program
+                .attach(point, &target.path, UProbeScope::AllProcesses)
+                .map_err(tls_error)?;
+            links.uprobes.push((name, link));
         }
     }
     Ok(())
@@ -674,47 +623,5 @@ mod tests {
             .parse()
             .expect("a number");
         assert_eq!(max_pid(), pid_max - 1);
-    }
-
-    #[test]
-    fn tls_probes_go_into_the_given_processes_only_when_no_other_can_be_traced() {
-        let pid = |p| NonZeroU32::new(p).expect("non-zero");
-        let given = KernelConfig {
-            pid_filter_on: 1,
-            ..KernelConfig::default()
-        };
-        assert_eq!(
-            TlsScope::of(&given, &[12, 0, 34]),
-            TlsScope::Processes(vec![pid(12), pid(34)])
-        );
-        assert!(matches!(
-            TlsScope::of(&given, &[12]).attachments()[..],
-            [UProbeScope::OneProcess(p)] if p.get() == 12
-        ));
-        // No pid filter; a recorded command's children; ports that widen the filter; nothing given.
-        for (config, pids) in [
-            (KernelConfig::default(), &[12][..]),
-            (
-                KernelConfig {
-                    follow_children: 1,
-                    ..given
-                },
-                &[12][..],
-            ),
-            (
-                KernelConfig {
-                    widen_by_port: 1,
-                    ..given
-                },
-                &[12][..],
-            ),
-            (given, &[][..]),
-        ] {
-            assert_eq!(TlsScope::of(&config, pids), TlsScope::AllProcesses);
-        }
-        assert!(matches!(
-            TlsScope::AllProcesses.attachments()[..],
-            [UProbeScope::AllProcesses]
-        ));
     }
 }

@@ -217,7 +217,6 @@ pub async fn run(
         ring,
         loss,
         config,
-        tls_scope,
         ..
     } = programs;
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd holds it; the fd is
@@ -255,7 +254,7 @@ pub async fn run(
             }
             target = next_tls_target(&mut tls_targets) => match target {
                 Some(target) => {
-                    let counter = match loader::attach_tls(&mut ebpf, &mut links, &target, &tls_scope) {
+                    let counter = match loader::attach_tls(&mut ebpf, &mut links, &target) {
                         Ok(()) => &counters.user.tls_files,
                         Err(_) => &counters.user.tls_attach_failures,
                     };

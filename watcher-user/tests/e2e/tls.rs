@@ -1,9 +1,9 @@
 //! TLS end to end: the plaintext under OpenSSL, taken from uprobes on `libssl.so.3` (nginx, curl, wrk,
 //! redis-server, redis-cli, a Python started after the watcher), on a copy of it that a process loads
 //! after the start, on the OpenSSL linked into `node` and on Go's `crypto/tls` (caddy, started before
-//! the watcher and after it, and with `--pid`, which puts the probes into caddy alone), decoded as HTTP
-//! and Redis and marked `"tls": true`; the ciphertext beneath it never decoded and never counted as
-//! unrecognised; and with `--no-tls`, TLS connections counted as encrypted, nothing more.
+//! the watcher and after it, and watched by `--pid`), decoded as HTTP and Redis and marked `"tls":
+//! true`; the ciphertext beneath it never decoded and never counted as unrecognised; and with
+//! `--no-tls`, TLS connections counted as encrypted, nothing more.
 //!
 //! Every server uses a certificate made when the test starts ([`TestCert`]), which every client is told
 //! to trust: no test turns certificate checks off (wrk, which never checks, aside).
@@ -819,13 +819,12 @@ fn caddy_with_go_crypto_tls_is_recorded_on_both_ends() {
     assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
 }
 
-/// With `--pid`, the TLS probes are attached for that process alone (the kernel puts the breakpoints
-/// into its memory only, and filters by memory map, so each of its threads is covered): caddy, a Go
-/// program, serves eight parallel connections from several threads, and every request must be
-/// recorded on its side. curl, which maps the same host libssl as every other client, is not watched.
+/// With `--pid`, a Go server's TLS is recorded for every request, whichever of its threads served it:
+/// caddy serves eight parallel connections from several threads, and curl, which maps the same host
+/// libssl as every other client, is filtered out.
 #[test]
 #[ignore = "needs root and the built binary: run by cargo xtask test"]
-fn with_pid_the_tls_probes_go_into_that_process_alone_and_record_all_of_its_requests() {
+fn with_pid_a_go_servers_tls_is_recorded_for_all_of_its_parallel_requests() {
     const REQUESTS: usize = 24;
     let cert = TestCert::make("caddy-pid");
     let caddy = Caddy::start(&cert);
