@@ -14,7 +14,7 @@ use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind};
 use object::{Object, ObjectSection, SectionKind};
 
 /// Instructions decoded from a function's entry at most, when looking for a probe point or a call.
-pub const LOOK_AHEAD: usize = 48;
+const LOOK_AHEAD: usize = 48;
 /// Bytes read from a function's entry: enough for [`LOOK_AHEAD`] instructions of 15 bytes.
 const CODE_BYTES: u64 = 15 * LOOK_AHEAD as u64;
 
@@ -53,7 +53,7 @@ pub fn decode<'a>(
 }
 
 /// Whether the kernel emulates `instruction` when a uprobe on it fires, instead of single-stepping it.
-pub fn is_emulated(instruction: &Instruction) -> bool {
+fn is_emulated(instruction: &Instruction) -> bool {
     use Mnemonic::{
         Call, Ja, Jae, Jb, Jbe, Je, Jg, Jge, Jl, Jle, Jmp, Jne, Jno, Jnp, Jns, Jo, Jp, Js, Push,
     };
