@@ -90,6 +90,12 @@ pub mod tls_function {
     pub const GO_WRITE_RETURN: u64 = 19;
     /// Go: entry of `crypto/tls.(*Conn).handshakeContext`: the connection is TLS from its first byte.
     pub const GO_HANDSHAKE: u64 = 20;
+    /// Go: `(*Conn).Read`'s call of `runtime.memmove(to, from, n)` (arguments in RAX, RBX, RCX) that
+    /// copies the plaintext it returns into `b`: what a `RET` would report, known before the copy.
+    pub const GO_READ_COPY: u64 = 21;
+    /// Go: one of `(*Conn).Write`'s calls of `(*Conn).writeRecordLocked(typ, data []byte)` (receiver
+    /// in RAX, `typ` in BL, `data` in RCX and RDI): the plaintext it is about to seal and send.
+    pub const GO_WRITE_RECORD: u64 = 22;
 }
 
 /// Common prefix of every ring-buffer event.

@@ -1,9 +1,13 @@
 //! Go's `crypto/tls` plaintext: uprobes on `(*tls.Conn).Read`, `Write` and `handshakeContext`.
 //!
 //! Return probes are unsafe in Go (the runtime copies stacks and would find the kernel's trampoline
-//! where a return address should be; a goroutine may return on another thread), so user space puts a
-//! plain uprobe on every `RET` instruction of `Read` and `Write` instead, found by disassembling them.
-//! One program serves all the points: the attach cookie says which one fired.
+//! where a return address should be; a goroutine may return on another thread). A plain uprobe on a
+//! `RET` works but is single-stepped (tens of microseconds on a VM, see `watcher-user`'s
+//! `capture/tls/code.rs`), so where user space finds them in the code, the plaintext is taken at direct
+//! calls, which the kernel emulates: `Read`'s call of `runtime.memmove` that copies the decrypted
+//! record into `b` (`GO_READ_COPY`), and `Write`'s calls of `writeRecordLocked` (`GO_WRITE_RECORD`).
+//! Otherwise it puts a probe on every `RET` of `Read` and `Write`, found by disassembling them. One
+//! program serves all the points: the attach cookie says which one fired.
 //!
 //! Go's register ABI (Go 1.17+, amd64): the receiver arrives in RAX, the slice `b` in RBX (pointer)
 //! and RCX (length); at a `RET`, the byte count is in RAX and the error's type word in RBX (0 when
@@ -25,6 +29,9 @@ use crate::{
 
 /// Offset of the interface's data word in `tls.Conn` (its first field, `conn net.Conn`).
 const CONN_IFACE_DATA: u64 = 8;
+/// TLS's record type of application data (`recordTypeApplicationData`), the `typ` of every record
+/// `Write` sends.
+const RECORD_TYPE_APPLICATION_DATA: u8 = 23;
 /// Offset of `poll.FD.Sysfd` in `netFD` (whose first field is `pfd poll.FD`).
 const NETFD_SYSFD: u64 = 16;
 
@@ -53,19 +60,32 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
     let function = tls::cookie(ctx);
     // SAFETY: a uprobe's context is the traced thread's saved registers, readable for the run.
     let regs = unsafe { &*ctx.regs };
-    let key = [id >> 32, regs.r14];
-    match function {
+    // Read once, here: left to the compiler, loads in different arms become one load at a computed
+    // offset into the context, which the verifier refuses.
+    // SAFETY: the fields are in the context, read as they are.
+    let load = |field: &u64| unsafe { core::ptr::read_volatile(field) };
+    let [rax, rbx, rcx, rdi, r14] = [
+        load(&regs.rax),
+        load(&regs.rbx),
+        load(&regs.rcx),
+        load(&regs.rdi),
+        load(&regs.r14),
+    ];
+    let key = [id >> 32, r14];
+    // Plaintext to send, as (socket, direction, buffer, bytes, when moved): one call site below, so
+    // the copy is inlined into the program once.
+    let (fd, dir, buf, bytes, moved_ns) = match function {
         tls_function::GO_HANDSHAKE => {
             // Only so the handshake's ciphertext is held back from its first byte.
-            let fd = conn_fd(regs.rax)?;
-            tls::mark_socket(cfg, id, fd);
+            tls::mark_socket(cfg, id, conn_fd(rax)?);
+            return Some(());
         }
         tls_function::GO_READ | tls_function::GO_WRITE => {
-            let fd = conn_fd(regs.rax)?;
+            let fd = conn_fd(rax)?;
             tls::mark_socket(cfg, id, fd);
             let call = GoTlsCall {
                 function,
-                buf: regs.rbx,
+                buf: rbx,
                 ts_enter_ns: if function == tls_function::GO_WRITE {
                     // SAFETY: no preconditions.
                     unsafe { bpf_ktime_get_ns() }
@@ -77,6 +97,7 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
             };
             // An entry seen twice (the stack grew, and the function started over) overwrites.
             let _ = GO_TLS_CALLS.insert(key, call, 0);
+            return Some(());
         }
         tls_function::GO_READ_RETURN | tls_function::GO_WRITE_RETURN => {
             // SAFETY: the value is copied out at once.
@@ -95,13 +116,37 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
                 (direction::EGRESS, call.ts_enter_ns)
             };
             // The bytes moved count even when an error came with them (a short write).
-            let bytes = regs.rax as i64;
-            if bytes <= 0 {
+            (call.fd, dir, call.buf, rax, moved_ns)
+        }
+        tls_function::GO_READ_COPY => {
+            // SAFETY: the value is copied out at once.
+            let call = *unsafe { GO_TLS_CALLS.get(key) }?;
+            // The copy goes into this Read's `b`: anything else is not the call that was found.
+            if call.function != tls_function::GO_READ || call.buf != rax {
                 return None;
             }
-            tls::send_plaintext(cfg, id, call.fd, dir, call.buf, bytes as u64, moved_ns);
+            let _ = GO_TLS_CALLS.remove(key);
+            // SAFETY: no preconditions.
+            let now = unsafe { bpf_ktime_get_ns() };
+            // From the copy's source: the destination is filled only after this probe.
+            (call.fd, direction::INGRESS, rbx, rcx, now)
         }
-        _ => {}
+        tls_function::GO_WRITE_RECORD => {
+            if rbx as u8 != RECORD_TYPE_APPLICATION_DATA {
+                return None;
+            }
+            let fd = conn_fd(rax)?;
+            tls::mark_socket(cfg, id, fd);
+            // SAFETY: no preconditions.
+            let now = unsafe { bpf_ktime_get_ns() };
+            (fd, direction::EGRESS, rcx, rdi, now)
+        }
+        _ => return None,
+    };
+    let bytes = bytes as i64;
+    if bytes <= 0 {
+        return None;
     }
+    tls::send_plaintext(cfg, id, fd, dir, buf, bytes as u64, moved_ns);
     Some(())
 }

@@ -151,7 +151,8 @@ pub static TLS_CALLS: Array<TlsCall> = Array::with_max_entries(IN_FLIGHT_SLOTS, 
 #[map]
 pub static TLS_SOCKETS: LruHashMap<[u64; 2], i32> = LruHashMap::with_max_entries(65_536, 0);
 
-/// A Go `crypto/tls` read or write between its entry and one of its `RET` instructions.
+/// A Go `crypto/tls` read or write between its entry and the probe that sends its plaintext (a `RET`,
+/// or the read's copy into `b`).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct GoTlsCall {
@@ -168,7 +169,8 @@ pub struct GoTlsCall {
 
 /// Go TLS calls in progress, keyed by `[tgid, goroutine]` (the `g` pointer in R14): a goroutine that
 /// blocks in a read resumes on whichever thread picks it up, so a thread id names nothing. LRU: a call
-/// whose goroutine dies inside it is never finished.
+/// whose goroutine dies inside it is never finished, nor is a read that fails before its copy where
+/// the copy is probed instead of the `RET`s (the goroutine's next read overwrites it).
 #[map]
 pub static GO_TLS_CALLS: LruHashMap<[u64; 2], GoTlsCall> = LruHashMap::with_max_entries(16_384, 0);
 

@@ -834,24 +834,48 @@ pub struct Caddy {
 }
 
 impl Caddy {
+    /// Bytes of the file caddy serves at `/files/big.txt`.
+    pub const BIG_FILE_BYTES: usize = 300_000;
+
     pub fn start(cert: &TestCert) -> Self {
         Self::start_on(cert, free_port())
     }
 
-    /// Serves HTTPS on `port` (a free one: see [`free_port`]).
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// The content of `/files/big.txt`: lines that say where they are.
+    pub fn big_file() -> Vec<u8> {
+        let mut text = Vec::with_capacity(Self::BIG_FILE_BYTES + 64);
+        for line in 0.. {
+            if text.len() >= Self::BIG_FILE_BYTES {
+                break;
+            }
+            text.extend_from_slice(format!("line {line:08} of the big file\n").as_bytes());
+        }
+        text.truncate(Self::BIG_FILE_BYTES);
+        text
+    }
+
+    /// Serves HTTPS on `port` (a free one: see [`free_port`]): `/hello`, `/missing` (404), files under
+    /// `/files/` ([`Self::big_file`] at `/files/big.txt`), and `/proxy/...` passed on to its own
+    /// `/...` over HTTPS/1.1, so caddy is a Go TLS client too.
     pub fn start_on(cert: &TestCert, port: u16) -> Self {
         let dir =
             std::env::temp_dir().join(format!("watcher-e2e-caddy-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("caddy directory");
+        std::fs::create_dir_all(dir.join("www")).expect("caddy directory");
+        std::fs::write(dir.join("www/big.txt"), Self::big_file()).expect("caddy's big file");
         let config = format!(
             "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {d}/data\n}}\n\
              https://127.0.0.1:{port} {{\n\ttls {cert} {key}\n\
-             \trespond /hello \"hi from caddy\" 200\n\trespond /missing \"nope\" 404\n}}\n",
+             \trespond /hello \"hi from caddy\" 200\n\trespond /missing \"nope\" 404\n\
+             \thandle_path /files/* {{\n\t\troot * {d}/www\n\t\tfile_server\n\t}}\n\
+             \thandle /proxy/* {{\n\t\turi strip_prefix /proxy\n\
+             \t\treverse_proxy https://127.0.0.1:{port} {{\n\
+             \t\t\ttransport http {{\n\t\t\t\ttls_trusted_ca_certs {cert}\n\
+             \t\t\t\tversions 1.1\n\t\t\t}}\n\t\t}}\n\t}}\n}}\n",
             d = dir.display(),
             cert = cert.cert.display(),
             key = cert.key.display(),

@@ -819,6 +819,104 @@ fn caddy_with_go_crypto_tls_is_recorded_on_both_ends() {
     assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
 }
 
+/// Go's TLS carries large bodies whole, on both of its ends: caddy serves a 300 000-byte file (many
+/// records from its writes) and takes a 100 000-byte upload (many reads), and as a reverse proxy to
+/// itself it is a Go TLS client that writes that upload and reads that file.
+#[test]
+#[ignore = "needs root and the built binary: run by cargo xtask test"]
+fn go_tls_carries_large_bodies_whole_as_server_and_as_client() {
+    const UPLOAD_BYTES: usize = 100_000;
+    let cert = TestCert::make("caddy-big");
+    let caddy = Caddy::start(&cert);
+    let port = caddy.port;
+    let upload = temp_path("caddy-upload", "bin");
+    let upload_body: Vec<u8> = (0..UPLOAD_BYTES).map(|i| b'a' + (i % 23) as u8).collect();
+    std::fs::write(&upload, &upload_body).expect("upload file");
+    let watcher = Watcher::start("tls-caddy-big", &["http"], &["--port", &port.to_string()]);
+    let _ = tls_note(&watcher);
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let cacert = cert.cert.to_string_lossy().into_owned();
+    let fetched = curl(&[
+        "--http1.1",
+        "--cacert",
+        &cacert,
+        &url("/proxy/files/big.txt"),
+    ]);
+    assert_eq!(
+        fetched.as_bytes(),
+        Caddy::big_file(),
+        "the file through the proxy"
+    );
+    curl(&[
+        "--http1.1",
+        "--cacert",
+        &cacert,
+        "-H",
+        "Expect:",
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &url("/proxy/hello"),
+        "-o",
+        "/dev/null",
+    ]);
+    let (records, summary) = watcher.stop();
+    let _ = std::fs::remove_file(&upload);
+
+    let served = http_at(&records, "caddy", "server", port);
+    let proxied = http_at(&records, "caddy", "client", port);
+    assert_all_tls(&served, "caddy serving");
+    assert_all_tls(&proxied, "caddy proxying");
+    let mut served_exchanges = exchanges(&served);
+    served_exchanges.sort();
+    assert_eq!(
+        served_exchanges,
+        [
+            exchange("GET", "/files/big.txt", 200),
+            exchange("GET", "/proxy/files/big.txt", 200),
+            exchange("POST", "/hello", 200),
+            exchange("POST", "/proxy/hello", 200),
+        ],
+        "caddy's server side: {served:#?}"
+    );
+    assert_eq!(
+        exchanges(&proxied),
+        [
+            exchange("GET", "/files/big.txt", 200),
+            exchange("POST", "/hello", 200),
+        ],
+        "caddy's client side: {proxied:#?}"
+    );
+    let file_start = String::from_utf8_lossy(&Caddy::big_file()[..64]).into_owned();
+    for record in served.iter().chain(&proxied) {
+        let (sent, bytes) = if record["http"]["method"] == "GET" {
+            (&record["http"]["response"], Caddy::BIG_FILE_BYTES)
+        } else {
+            (&record["http"]["request"], UPLOAD_BYTES)
+        };
+        assert_eq!(
+            sent["body_bytes"].as_u64(),
+            Some(bytes as u64),
+            "the whole body: {record:#}"
+        );
+        // A body longer than the capture comes as `{"len", "text", "truncated"}`.
+        let body = sent["body"]
+            .as_str()
+            .or_else(|| sent["body"]["text"].as_str())
+            .unwrap_or_default();
+        let expected_start = if bytes == UPLOAD_BYTES {
+            String::from_utf8_lossy(&upload_body[..64]).into_owned()
+        } else {
+            file_start.clone()
+        };
+        assert!(
+            body.starts_with(&expected_start),
+            "the body from its first byte: {record:#}"
+        );
+    }
+    assert_nothing_unrecognised(&summary);
+    assert_eq!(summary_count(&summary, "lost"), 0, "{summary}");
+}
+
 /// With `--pid`, a Go server's TLS is recorded for every request, whichever of its threads served it:
 /// caddy serves eight parallel connections from several threads, and curl, which maps the same host
 /// libssl as every other client, is filtered out.

@@ -1,11 +1,14 @@
-//! Go programs: where `crypto/tls`'s `(*Conn).Read`, `Write` and `handshakeContext` are, and every `RET`
-//! instruction of `Read` and `Write` (return probes are unsafe in Go; see `watcher-ebpf/src/go_tls.rs`).
+//! Go programs: where to probe `crypto/tls`'s `(*Conn).Read`, `Write` and `handshakeContext`. Return
+//! probes are unsafe in Go (see `watcher-ebpf/src/go_tls.rs`) and a probe on a `RET` is single-stepped,
+//! so the plaintext is taken where those functions call others, on instructions the kernel emulates:
+//! `Read`'s copy of the plaintext into `b` and `Write`'s calls that seal it into records. When a
+//! program's code does not have that shape, every `RET` of `Read` and `Write` is probed instead.
 //!
 //! Works on stripped binaries: functions are found in the runtime's own table (`.gopclntab`), which Go
 //! keeps for stack traces, and the Go version in `.go.buildinfo`. Supported: Go 1.18 and later on
 //! x86-64 (the register ABI, and the table layout of 1.18 to today).
 
-use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, Register};
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 use object::{Object, ObjectSection};
 use watcher_common::tls_function;
 
@@ -14,24 +17,19 @@ use super::code::{changes_only_flags, cheap_point, code_at, instructions};
 /// Magic numbers of the function table's header: Go 1.18-1.19, and 1.20 onwards.
 const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
 
-/// The functions probed: name, entry cookie, cookie of its `RET`s (0: entry only).
-const FUNCTIONS: [(&str, u64, u64); 3] = [
-    (
-        "crypto/tls.(*Conn).Read",
-        tls_function::GO_READ,
-        tls_function::GO_READ_RETURN,
-    ),
-    (
-        "crypto/tls.(*Conn).Write",
-        tls_function::GO_WRITE,
-        tls_function::GO_WRITE_RETURN,
-    ),
-    (
-        "crypto/tls.(*Conn).handshakeContext",
-        tls_function::GO_HANDSHAKE,
-        0,
-    ),
-];
+/// The functions probed, and those their probes are placed by.
+const READ: &str = "crypto/tls.(*Conn).Read";
+const WRITE: &str = "crypto/tls.(*Conn).Write";
+const HANDSHAKE: &str = "crypto/tls.(*Conn).handshakeContext";
+/// What `Write` calls to seal and send its plaintext (`typ` 23, application data).
+const WRITE_RECORD: &str = "crypto/tls.(*Conn).writeRecordLocked";
+/// What `Read` calls (`copy` inlined from `bytes.(*Reader).Read`) to copy the plaintext into `b`.
+const MEMMOVE: &str = "runtime.memmove";
+/// Looked up in the function table, in this order.
+const NAMES: [&str; 5] = [READ, WRITE, HANDSHAKE, WRITE_RECORD, MEMMOVE];
+
+/// TLS's record type of application data, the `typ` `Write` passes to [`WRITE_RECORD`].
+const APPLICATION_DATA: u64 = 23;
 
 /// Why a Go program's TLS cannot be probed.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,8 +90,10 @@ struct GoFunction {
     size: u64,
 }
 
-/// Finds the named functions in a Go 1.18+ function table.
-fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>>> {
+/// Finds the named functions in a Go 1.18+ function table: every function of each name (assembly
+/// functions such as `runtime.memmove` have a wrapper of the same name for the other calling
+/// convention).
+fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Vec<GoFunction>>> {
     let word = |at: usize| -> Option<u64> {
         Some(u64::from_le_bytes(table.get(at..at + 8)?.try_into().ok()?))
     };
@@ -108,7 +108,7 @@ fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>
     let text_start = word(24)?;
     let names_at = usize::try_from(word(32)?).ok()?;
     let functab = usize::try_from(word(64)?).ok()?;
-    let mut found: Vec<Option<GoFunction>> = names.iter().map(|_| None).collect();
+    let mut found: Vec<Vec<GoFunction>> = names.iter().map(|_| Vec::new()).collect();
     // Every offset comes from the file: checked arithmetic, and a bad one ends the search.
     let entry_at = |i: usize| functab.checked_add(i.checked_mul(8)?);
     for i in 0..nfunc {
@@ -121,7 +121,7 @@ fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>
         let name_bytes = table.get(names_at.checked_add(name_off)?..)?;
         let name = &name_bytes[..memchr::memchr(0, name_bytes)?];
         if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
-            found[slot] = Some(GoFunction {
+            found[slot].push(GoFunction {
                 entry: text_start.checked_add(u64::from(entry_off))?,
                 size: u64::from(next_entry_off.saturating_sub(entry_off)),
             });
@@ -130,8 +130,44 @@ fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Option<GoFunction>
     Some(found)
 }
 
-/// The probe points of a Go program's TLS: `(cookie, file offset)` for the entries of `Read`, `Write`
-/// and `handshakeContext` and every `RET` of `Read` and `Write`.
+/// A function's code as the file holds it.
+#[derive(Clone, Copy)]
+struct FunctionCode<'a> {
+    code: &'a [u8],
+    /// Its address, and the file offset of its first byte.
+    entry: u64,
+    file_offset: u64,
+}
+
+impl<'a> FunctionCode<'a> {
+    /// The code of `function`; `None` unless the file holds all of it.
+    fn of(elf: &object::File<'a>, function: &GoFunction) -> Option<Self> {
+        let (code, file_offset) = code_at(elf, function.entry, function.size)?;
+        (code.len() as u64 == function.size).then_some(Self {
+            code,
+            entry: function.entry,
+            file_offset,
+        })
+    }
+
+    /// The file offset of the instruction at `address`.
+    fn offset_of(&self, address: u64) -> u64 {
+        self.file_offset.saturating_add(address - self.entry)
+    }
+
+    /// The probe point on its entry (see [`entry_point`]).
+    fn entry_point(&self, cookie: u64) -> (u64, u64) {
+        (
+            cookie,
+            self.file_offset + entry_point(self.code, self.entry),
+        )
+    }
+}
+
+/// The probe points of a Go program's TLS: `(cookie, file offset)`. Entries of `Read` and
+/// `handshakeContext`; where the plaintext is taken from emulated instructions (see `code`), `Read`'s
+/// copy into `b` and `Write`'s calls of `writeRecordLocked`; otherwise `Write`'s entry and every `RET` of
+/// `Read` and `Write`, which the kernel single-steps.
 pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> {
     if elf.architecture() != object::Architecture::X86_64 {
         return Err(GoError::Architecture);
@@ -144,44 +180,82 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
         .section_by_name(".gopclntab")
         .and_then(|s| s.data().ok())
         .ok_or(GoError::Table)?;
-    let names: Vec<&str> = FUNCTIONS.iter().map(|(name, ..)| *name).collect();
-    let found = find_functions(table, &names).ok_or(GoError::Table)?;
-    let mut points = Vec::new();
-    for ((name, entry_cookie, ret_cookie), function) in FUNCTIONS.iter().zip(found) {
-        let Some(function) = function else {
-            // Read and Write are needed; without the handshake only its ciphertext goes unmarked.
-            if *ret_cookie == 0 {
-                continue;
-            }
-            return Err(GoError::NoTls);
-        };
-        let (code, file_offset) = code_of(elf, &function).ok_or(GoError::Code(name))?;
-        points.push((
-            *entry_cookie,
-            file_offset + entry_point(code, function.entry),
-        ));
-        if *ret_cookie == 0 {
-            continue;
-        }
-        let rets = ret_offsets(code, function.entry).ok_or(GoError::Code(name))?;
-        if rets.is_empty() {
-            return Err(GoError::Code(name));
-        }
+    let found = find_functions(table, &NAMES).ok_or(GoError::Table)?;
+    let [read, write, handshake, write_record, memmove]: [Vec<GoFunction>; 5] =
+        found.try_into().map_err(|_| GoError::Table)?;
+    let code = |functions: &[GoFunction], name: &'static str| -> Result<_, GoError> {
+        // Read and Write are needed; without the handshake only its ciphertext goes unmarked.
+        let function = functions.last().ok_or(GoError::NoTls)?;
+        FunctionCode::of(elf, function).ok_or(GoError::Code(name))
+    };
+    let read = code(&read, READ)?;
+    let write = code(&write, WRITE)?;
+    let handshake = code(&handshake, HANDSHAKE).ok();
+    let memmove: Vec<u64> = memmove
+        .iter()
+        .filter(|f| FunctionCode::of(elf, f).is_some_and(|c| takes_registers(&c)))
+        .map(|f| f.entry)
+        .collect();
+    let write_record = write_record.last().map(|f| f.entry);
+    points_of(read, write, handshake, write_record, &memmove)
+}
+
+/// [`probe_points`] from the code found: `write_record` is `writeRecordLocked`'s entry, `memmove` the
+/// entries of `runtime.memmove` that take their arguments in registers.
+fn points_of(
+    read: FunctionCode<'_>,
+    write: FunctionCode<'_>,
+    handshake: Option<FunctionCode<'_>>,
+    write_record: Option<u64>,
+    memmove: &[u64],
+) -> Result<Vec<(u64, u64)>, GoError> {
+    let read_code = all_instructions(read.code, read.entry).ok_or(GoError::Code(READ))?;
+    let write_code = all_instructions(write.code, write.entry).ok_or(GoError::Code(WRITE))?;
+    let mut points = vec![read.entry_point(tls_function::GO_READ)];
+    match copy_into_buffer(&read_code, memmove) {
+        Some(at) => points.push((tls_function::GO_READ_COPY, read.offset_of(at))),
+        None => points.extend(rets(&read, &read_code, tls_function::GO_READ_RETURN)?),
+    }
+    let record_calls =
+        write_record.map_or_else(Vec::new, |w| application_data_calls(&write_code, w));
+    if record_calls.is_empty() {
+        points.push(write.entry_point(tls_function::GO_WRITE));
+        points.extend(rets(&write, &write_code, tls_function::GO_WRITE_RETURN)?);
+    } else {
         points.extend(
-            rets.into_iter()
-                .map(|r| (*ret_cookie, file_offset.saturating_add(r))),
+            record_calls
+                .into_iter()
+                .map(|at| (tls_function::GO_WRITE_RECORD, write.offset_of(at))),
         );
+    }
+    if let Some(handshake) = handshake {
+        points.push(handshake.entry_point(tls_function::GO_HANDSHAKE));
     }
     Ok(points)
 }
 
-/// The bytes of a function and the file offset of its entry; `None` unless the file holds all of them.
-fn code_of<'a>(elf: &object::File<'a>, function: &GoFunction) -> Option<(&'a [u8], u64)> {
-    let (code, offset) = code_at(elf, function.entry, function.size)?;
-    (code.len() as u64 == function.size).then_some((code, offset))
+/// The probe points of `function`'s `RET`s (its `code`, decoded); an error if it has none.
+fn rets(
+    function: &FunctionCode<'_>,
+    code: &[Instruction],
+    cookie: u64,
+) -> Result<Vec<(u64, u64)>, GoError> {
+    let rets: Vec<(u64, u64)> = code
+        .iter()
+        .filter(|i| i.mnemonic() == Mnemonic::Ret)
+        .map(|i| (cookie, function.offset_of(i.ip())))
+        .collect();
+    if rets.is_empty() {
+        return Err(GoError::Code(if cookie == tls_function::GO_READ_RETURN {
+            READ
+        } else {
+            WRITE
+        }));
+    }
+    Ok(rets)
 }
 
-/// Where (from the entry) the entry probe of the function whose `code` starts at `entry` goes: on the
+/// Where the entry probe of the function whose `code` starts at `entry` goes, from the entry: on the
 /// first instruction of its stack check that the kernel emulates (`cmp rsp, [r14+16]; jbe`: the
 /// `jbe`), so a call costs no single step (see `code`), or on the entry itself.
 fn entry_point(code: &[u8], entry: u64) -> u64 {
@@ -197,22 +271,93 @@ fn keeps_go_arguments(instruction: &Instruction) -> bool {
             && matches!(instruction.op0_register(), Register::R12 | Register::R13))
 }
 
-/// Offsets (from the entry) of the `RET` instructions in `code`, decoded from its first byte to its last.
-/// `None` if any instruction does not decode: a wrong offset would put a breakpoint inside an
-/// instruction and crash the program.
-fn ret_offsets(code: &[u8], entry: u64) -> Option<Vec<u64>> {
+/// Every instruction of `code` (which starts at `entry`), from its first byte to its last. `None` if
+/// any does not decode: a wrong boundary would put a breakpoint inside an instruction and crash the
+/// program.
+fn all_instructions(code: &[u8], entry: u64) -> Option<Vec<Instruction>> {
     let mut decoder = Decoder::with_ip(64, code, entry, DecoderOptions::NONE);
-    let mut rets = Vec::new();
+    let mut all = Vec::with_capacity(code.len() / 4);
     while decoder.can_decode() {
         let instruction = decoder.decode();
         if instruction.is_invalid() {
             return None;
         }
-        if instruction.mnemonic() == Mnemonic::Ret {
-            rets.push(instruction.ip() - entry);
-        }
+        all.push(instruction);
     }
-    Some(rets)
+    Some(all)
+}
+
+/// The direct calls in `code` of any function at `targets`.
+fn calls_to<'c>(
+    code: &'c [Instruction],
+    targets: &'c [u64],
+) -> impl Iterator<Item = &'c Instruction> {
+    code.iter().filter(|i| {
+        i.mnemonic() == Mnemonic::Call
+            && i.op0_kind() == OpKind::NearBranch64
+            && targets.contains(&i.near_branch_target())
+    })
+}
+
+/// Whether `memmove` is the register-ABI `runtime.memmove` (`to`, `from`, `n` in RAX, RBX, RCX), which
+/// starts by moving them where its assembly wants them: `mov rdi, rax`. Its other-ABI wrapper of the
+/// same name starts with a frame.
+fn takes_registers(memmove: &FunctionCode<'_>) -> bool {
+    instructions(memmove.code, memmove.entry)
+        .next()
+        .is_some_and(|i| {
+            i.mnemonic() == Mnemonic::Mov
+                && i.op0_register() == Register::RDI
+                && i.op1_register() == Register::RAX
+        })
+}
+
+/// `Read`'s call of `runtime.memmove` that copies the plaintext it returns into `b` (`copy`, inlined from
+/// `bytes.(*Reader).Read`): the only one in it, else `None`.
+fn copy_into_buffer(read: &[Instruction], memmove: &[u64]) -> Option<u64> {
+    let mut calls = calls_to(read, memmove);
+    let only = calls.next()?;
+    calls.next().is_none().then(|| only.ip())
+}
+
+/// `Write`'s calls of `writeRecordLocked` (at `write_record`), each with `typ` set to application data
+/// just before it: the last write to RBX among the few instructions before the call, with no branch or
+/// call between, is `mov ebx, 23` (the register ABI's order: receiver in RAX, `typ` in RBX, `data` in
+/// RCX and RDI). Empty unless every call has that shape.
+fn application_data_calls(write: &[Instruction], write_record: u64) -> Vec<u64> {
+    let targets = [write_record];
+    let mut calls = Vec::new();
+    for call in calls_to(write, &targets) {
+        let at = write.partition_point(|i| i.ip() < call.ip());
+        let setter = write[at.saturating_sub(8)..at]
+            .iter()
+            .rev()
+            .take_while(|i| {
+                !matches!(i.mnemonic(), Mnemonic::Call | Mnemonic::Jmp | Mnemonic::Ret)
+                    && i.op0_kind() != OpKind::NearBranch64
+            })
+            .find(|i| {
+                i.op_count() > 0
+                    && i.op0_kind() == OpKind::Register
+                    && matches!(
+                        i.op0_register(),
+                        Register::BL | Register::BX | Register::EBX | Register::RBX
+                    )
+            });
+        let sets_type = setter.is_some_and(|i| {
+            i.mnemonic() == Mnemonic::Mov
+                && matches!(
+                    i.op1_kind(),
+                    OpKind::Immediate8 | OpKind::Immediate32 | OpKind::Immediate32to64
+                )
+                && i.immediate(1) == APPLICATION_DATA
+        });
+        if !sets_type {
+            return Vec::new();
+        }
+        calls.push(call.ip());
+    }
+    calls
 }
 
 #[cfg(test)]
@@ -279,9 +424,133 @@ mod tests {
     fn rets_are_found_at_instruction_boundaries_only() {
         // mov eax, 0xc3c3c3c3 (the byte 0xc3 inside an instruction); ret; xor eax, eax; ret
         let code = [0xb8, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0x31, 0xc0, 0xc3];
-        assert_eq!(ret_offsets(&code, 0x1000), Some(vec![5, 8]));
+        let read = FunctionCode {
+            code: &code,
+            entry: 0x1000,
+            file_offset: 0x400,
+        };
+        let decoded = all_instructions(&code, 0x1000).expect("decodes");
+        assert_eq!(
+            rets(&read, &decoded, tls_function::GO_READ_RETURN),
+            Ok(vec![
+                (tls_function::GO_READ_RETURN, 0x405),
+                (tls_function::GO_READ_RETURN, 0x408)
+            ])
+        );
         // A truncated instruction at the end is not guessed around.
-        assert_eq!(ret_offsets(&[0xc3, 0xb8, 0x01], 0), None);
+        assert!(all_instructions(&[0xc3, 0xb8, 0x01], 0).is_none());
+    }
+
+    // Hand-assembled Go code: `Read` at READ_AT, `Write` at WRITE_AT, in a file whose code starts at
+    // file offset 0x400 for address 0x1000.
+    const READ_AT: u64 = 0x1000;
+    const WRITE_AT: u64 = 0x1100;
+    const WRITE_RECORD_AT: u64 = 0x1200;
+    const MEMMOVE_AT: u64 = 0x2000;
+    /// cmp rsp, [r14+16]; jbe (to the next instruction)
+    const STACK_CHECK: [u8; 10] = [0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0, 0, 0, 0];
+    /// mov rax, [rsp+0x78]
+    const LOAD_RAX: [u8; 5] = [0x48, 0x8b, 0x44, 0x24, 0x78];
+    const RET: [u8; 1] = [0xc3];
+
+    /// `call target` placed at `at`.
+    fn call(at: u64, target: u64) -> [u8; 5] {
+        let rel = i32::try_from(target as i64 - (at as i64 + 5)).expect("near");
+        let [a, b, c, d] = rel.to_le_bytes();
+        [0xe8, a, b, c, d]
+    }
+
+    /// `mov ebx, typ`
+    fn set_type(typ: u8) -> [u8; 5] {
+        [0xbb, typ, 0, 0, 0]
+    }
+
+    /// `code` at `entry`, at the file offset the test file would give it.
+    fn function(code: &[u8], entry: u64) -> FunctionCode<'_> {
+        FunctionCode {
+            code,
+            entry,
+            file_offset: entry - 0x1000 + 0x400,
+        }
+    }
+
+    /// A `Read` that copies with `memmove_calls` calls of `runtime.memmove`, and a `Write` that calls
+    /// `writeRecordLocked` once per record type in `types`.
+    fn points_for(memmove_calls: usize, types: &[u8], memmove: &[u64]) -> Vec<(u64, u64)> {
+        let mut read = STACK_CHECK.to_vec();
+        for _ in 0..memmove_calls {
+            read.extend(LOAD_RAX);
+            read.extend(call(READ_AT + read.len() as u64, MEMMOVE_AT));
+        }
+        read.extend(RET);
+        let mut write = STACK_CHECK.to_vec();
+        for &typ in types {
+            write.extend(set_type(typ));
+            write.extend(call(WRITE_AT + write.len() as u64, WRITE_RECORD_AT));
+        }
+        write.extend(RET);
+        points_of(
+            function(&read, READ_AT),
+            function(&write, WRITE_AT),
+            None,
+            Some(WRITE_RECORD_AT),
+            memmove,
+        )
+        .expect("points")
+    }
+
+    #[test]
+    fn the_plaintext_is_taken_at_the_reads_copy_and_the_writes_record_calls() {
+        use tls_function::{GO_READ, GO_READ_COPY, GO_WRITE_RECORD};
+        // Read: stack check, `mov rax, [rsp+0x78]` at +10, the call at +15. Write: `mov ebx, 23` at
+        // +10 and +20, the calls at +15 and +25 (two records: a 1/n-1 split).
+        assert_eq!(
+            points_for(1, &[23, 23], &[MEMMOVE_AT]),
+            [
+                (GO_READ, 0x404),
+                (GO_READ_COPY, 0x40f),
+                (GO_WRITE_RECORD, 0x50f),
+                (GO_WRITE_RECORD, 0x519),
+            ]
+        );
+    }
+
+    #[test]
+    fn code_of_another_shape_keeps_the_probes_on_the_rets() {
+        use tls_function::{GO_READ, GO_READ_RETURN, GO_WRITE, GO_WRITE_RETURN};
+        // Two copies in Read: which one is `b`'s is not known.
+        let two = points_for(2, &[23], &[MEMMOVE_AT]);
+        assert_eq!(two[..2], [(GO_READ, 0x404), (GO_READ_RETURN, 0x41e)]);
+        // No register-ABI memmove in the program, or none called.
+        assert_eq!(points_for(1, &[23], &[])[1], (GO_READ_RETURN, 0x414));
+        assert_eq!(
+            points_for(0, &[23], &[MEMMOVE_AT])[1],
+            (GO_READ_RETURN, 0x40a)
+        );
+        // A record call whose type is set to something else (here after an earlier `mov ebx, 23`):
+        // the shape is unknown, so both the entry and the RET.
+        assert_eq!(
+            points_for(1, &[23, 22], &[MEMMOVE_AT])[2..],
+            [(GO_WRITE, 0x504), (GO_WRITE_RETURN, 0x51e)]
+        );
+        // No record call at all.
+        assert_eq!(
+            points_for(1, &[], &[MEMMOVE_AT])[2..],
+            [(GO_WRITE, 0x504), (GO_WRITE_RETURN, 0x50a)]
+        );
+    }
+
+    #[test]
+    fn only_the_memmove_that_takes_registers_is_the_copy() {
+        // mov rdi, rax (the register ABI's memmove) against sub rsp, 0x20 (its stack-ABI wrapper).
+        assert!(takes_registers(&function(
+            &[0x48, 0x89, 0xc7, 0xc3],
+            0x2000
+        )));
+        assert!(!takes_registers(&function(
+            &[0x48, 0x83, 0xec, 0x20, 0xc3],
+            0x2000
+        )));
     }
 
     /// A function table with `names` at consecutive entries 0x10 bytes apart.
@@ -323,12 +592,22 @@ mod tests {
         assert_eq!(
             found,
             [
-                Some(GoFunction {
+                vec![GoFunction {
                     entry: 0x40_0010,
                     size: 0x10
-                }),
-                None
+                }],
+                vec![]
             ]
+        );
+        // Every function of a name: a wrapper shares its name.
+        let twice = table(
+            0xffff_fff1,
+            &["runtime.memmove", "main.f", "runtime.memmove"],
+        );
+        let found = find_functions(&twice, &["runtime.memmove"]).expect("table");
+        assert_eq!(
+            found[0].iter().map(|f| f.entry).collect::<Vec<_>>(),
+            [0x40_0000, 0x40_0020]
         );
         assert!(find_functions(&table(0xffff_fffb, &["x"]), &["x"]).is_none());
         assert!(find_functions(&t[..40], &["x"]).is_none());
