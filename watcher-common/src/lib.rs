@@ -88,7 +88,8 @@ pub mod tls_function {
     pub const GO_WRITE: u64 = 18;
     /// Go: a `RET` instruction of `(*Conn).Write`.
     pub const GO_WRITE_RETURN: u64 = 19;
-    /// Go: entry of `crypto/tls.(*Conn).handshakeContext`: the connection is TLS from its first byte.
+    /// Go: entry of `crypto/tls.(*Conn).serverHandshake` or `clientHandshake` (else of
+    /// `handshakeContext`): the connection is TLS from its first byte.
     pub const GO_HANDSHAKE: u64 = 20;
     /// Go: `(*Conn).Read`'s call of `runtime.memmove(to, from, n)` (arguments in RAX, RBX, RCX) that
     /// copies the plaintext it returns into `b`: what a `RET` would report, known before the copy.

@@ -1,4 +1,4 @@
-//! Go's `crypto/tls` plaintext: uprobes on `(*tls.Conn).Read`, `Write` and `handshakeContext`.
+//! Go's `crypto/tls` plaintext: uprobes in `(*tls.Conn).Read` and `Write`, and on what runs handshakes.
 //!
 //! Return probes are unsafe in Go (the runtime copies stacks and would find the kernel's trampoline
 //! where a return address should be; a goroutine may return on another thread). A plain uprobe on a

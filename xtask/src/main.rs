@@ -93,8 +93,9 @@ fn main() -> Result<()> {
                 "mariadb-server",
                 "mariadb-client",
                 "sysbench",
-                // The HTTPS section's certificate.
+                // The HTTPS section's certificate, and its Go server.
                 "openssl",
+                "caddy",
             ])?;
             let watcher = build()?;
             bench::run(&watcher, quick, only, against)

@@ -33,10 +33,7 @@ impl Nginx {
     pub(super) fn start(server: &str) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("watcher-bench-nginx-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("www"))?;
-        std::fs::write(
-            dir.join("www/index.html"),
-            "<p>watcher bench</p>\n".repeat(30),
-        )?;
+        std::fs::write(dir.join("www/index.html"), page())?;
         let d = dir.display();
         let config = format!(
             "worker_processes 1;
@@ -106,6 +103,11 @@ impl Drop for Nginx {
 
 /// The page every run fetches.
 pub(super) const PAGE: &str = "/index.html";
+
+/// What [`PAGE`] holds: 630 bytes of HTML.
+pub(super) fn page() -> String {
+    "<p>watcher bench</p>\n".repeat(30)
+}
 
 /// Runs wrk against `url` for `secs` and returns the requests it completed and the seconds it ran.
 pub(super) fn wrk(url: &str, secs: u64) -> Result<(u64, f64)> {

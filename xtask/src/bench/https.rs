@@ -1,24 +1,31 @@
-//! The HTTPS case of `cargo xtask bench`: CPU per request of nginx (one worker, the HTTP section's
-//! static page, over TLS with a throwaway certificate) under wrk, alternating nothing attached /
-//! watcher `--no-tls` (syscall tracepoints only: the ciphertext is seen and counted as encrypted) /
-//! watcher with TLS capture (uprobes on OpenSSL too), medians (`service`); plus what each watcher
-//! reported. It never leaves the certificate or nginx's files behind.
+//! The HTTPS case of `cargo xtask bench`: CPU per request of a server under wrk over TLS (a throwaway
+//! certificate, the HTTP section's static page), alternating nothing attached / watcher `--no-tls`
+//! (syscall tracepoints only: the ciphertext is seen and counted as encrypted) / watcher with TLS
+//! capture (uprobes on the TLS library too), medians (`service`); plus what each watcher reported.
+//! Two servers, one table each: nginx (one worker, OpenSSL) and caddy (Go's `crypto/tls`, on one
+//! CPU like the nginx worker). It never leaves the certificate or the servers' files behind.
 
 use std::{
+    net::TcpStream,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
+    thread,
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 
 use super::{
     http::{self, Nginx},
+    procs::Guard,
     service::{self, Setup},
     Plan,
 };
 
 /// TLS port of the benchmark's nginx (beside the HTTP section's plain port).
 const TLS_PORT: u16 = 16393;
+/// Port of the benchmark's caddy.
+const GO_PORT: u16 = 16394;
 
 /// What the section compares.
 const SETUPS: [Setup; 3] = [
@@ -95,5 +102,77 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
             http::wrk(&url, secs)
         })?;
     service::print_summaries(&setups, &measured);
+    drop(nginx);
+
+    println!(
+        "\n== HTTPS overhead, Go: the same against caddy (Go's crypto/tls, GOMAXPROCS=1, the same page); {} alternating rounds, medians",
+        plan.rounds
+    );
+    println!("   CPU ns per request: caddy, its observer, total, added to baseline; requests per second kept; the share of a CPU the server ran and of the host left idle; the load generator's CPU per request");
+    let caddy = Caddy::start(&cert)?;
+    let url = format!("https://127.0.0.1:{GO_PORT}{}", http::PAGE);
+    let measured =
+        service::alternate_setups(watcher, "http", caddy.pid(), &setups, plan.rounds, || {
+            http::wrk(&url, secs)
+        })?;
+    service::print_summaries(&setups, &measured);
     Ok(())
+}
+
+/// caddy serving the HTTP section's page over TLS on [`GO_PORT`] with `cert`, on one CPU; killed on
+/// drop, its files removed.
+struct Caddy {
+    server: Guard,
+    dir: PathBuf,
+}
+
+impl Caddy {
+    fn start(cert: &Cert) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("watcher-bench-caddy-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("www"))?;
+        std::fs::write(dir.join("www/index.html"), http::page())?;
+        let d = dir.display();
+        std::fs::write(
+            dir.join("Caddyfile"),
+            format!(
+                "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {d}/data\n}}\n\
+                 https://127.0.0.1:{GO_PORT} {{\n\ttls {} {}\n\troot * {d}/www\n\tfile_server\n}}\n",
+                cert.cert().display(),
+                cert.key().display(),
+            ),
+        )?;
+        let server = Guard(
+            Command::new("caddy")
+                .args(["run", "--adapter", "caddyfile", "--config"])
+                .arg(dir.join("Caddyfile"))
+                .env("GOMAXPROCS", "1")
+                .env("HOME", &dir)
+                .env("XDG_DATA_HOME", &dir)
+                .env("XDG_CONFIG_HOME", &dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting caddy")?,
+        );
+        let caddy = Self { server, dir };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", GO_PORT)).is_ok() {
+                return Ok(caddy);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        bail!("caddy did not start listening on {GO_PORT}")
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.0.id()
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.server.0.kill();
+        let _ = self.server.0.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

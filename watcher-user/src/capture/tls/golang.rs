@@ -1,4 +1,4 @@
-//! Go programs: where to probe `crypto/tls`'s `(*Conn).Read`, `Write` and `handshakeContext`. Return
+//! Go programs: where to probe `crypto/tls`'s `(*Conn).Read`, `Write` and handshakes. Return
 //! probes are unsafe in Go (see `watcher-ebpf/src/go_tls.rs`) and a probe on a `RET` is single-stepped,
 //! so the plaintext is taken where those functions call others, on instructions the kernel emulates:
 //! `Read`'s copy of the plaintext into `b` and `Write`'s calls that seal it into records. When a
@@ -20,13 +20,27 @@ const PCLNTAB_MAGIC: [u32; 2] = [0xffff_fff0, 0xffff_fff1];
 /// The functions probed, and those their probes are placed by.
 const READ: &str = "crypto/tls.(*Conn).Read";
 const WRITE: &str = "crypto/tls.(*Conn).Write";
+/// What runs a handshake, on a server and on a client. Not `handshakeContext`, which every `Read` and
+/// `Write` calls (it returns at once when the handshake is done): a probe there would fire three times
+/// an HTTP exchange.
+const SERVER_HANDSHAKE: &str = "crypto/tls.(*Conn).serverHandshake";
+const CLIENT_HANDSHAKE: &str = "crypto/tls.(*Conn).clientHandshake";
+/// Where the handshake is probed in a program that has neither of those.
 const HANDSHAKE: &str = "crypto/tls.(*Conn).handshakeContext";
 /// What `Write` calls to seal and send its plaintext (`typ` 23, application data).
 const WRITE_RECORD: &str = "crypto/tls.(*Conn).writeRecordLocked";
 /// What `Read` calls (`copy` inlined from `bytes.(*Reader).Read`) to copy the plaintext into `b`.
 const MEMMOVE: &str = "runtime.memmove";
 /// Looked up in the function table, in this order.
-const NAMES: [&str; 5] = [READ, WRITE, HANDSHAKE, WRITE_RECORD, MEMMOVE];
+const NAMES: [&str; 7] = [
+    READ,
+    WRITE,
+    SERVER_HANDSHAKE,
+    CLIENT_HANDSHAKE,
+    HANDSHAKE,
+    WRITE_RECORD,
+    MEMMOVE,
+];
 
 /// TLS's record type of application data, the `typ` `Write` passes to [`WRITE_RECORD`].
 const APPLICATION_DATA: u64 = 23;
@@ -164,8 +178,8 @@ impl<'a> FunctionCode<'a> {
     }
 }
 
-/// The probe points of a Go program's TLS: `(cookie, file offset)`. Entries of `Read` and
-/// `handshakeContext`; where the plaintext is taken from emulated instructions (see `code`), `Read`'s
+/// The probe points of a Go program's TLS: `(cookie, file offset)`. Entries of `Read` and of what runs
+/// handshakes (`serverHandshake` and `clientHandshake`, else `handshakeContext`); where the plaintext is taken from emulated instructions (see `code`), `Read`'s
 /// copy into `b` and `Write`'s calls of `writeRecordLocked`; otherwise `Write`'s entry and every `RET` of
 /// `Read` and `Write`, which the kernel single-steps.
 pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> {
@@ -181,8 +195,10 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
         .and_then(|s| s.data().ok())
         .ok_or(GoError::Table)?;
     let found = find_functions(table, &NAMES).ok_or(GoError::Table)?;
-    let [read, write, handshake, write_record, memmove]: [Vec<GoFunction>; 5] =
-        found.try_into().map_err(|_| GoError::Table)?;
+    let [read, write, server_handshake, client_handshake, handshake, write_record, memmove]: [Vec<
+        GoFunction,
+    >;
+        7] = found.try_into().map_err(|_| GoError::Table)?;
     let code = |functions: &[GoFunction], name: &'static str| -> Result<_, GoError> {
         // Read and Write are needed; without the handshake only its ciphertext goes unmarked.
         let function = functions.last().ok_or(GoError::NoTls)?;
@@ -190,14 +206,20 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
     };
     let read = code(&read, READ)?;
     let write = code(&write, WRITE)?;
-    let handshake = code(&handshake, HANDSHAKE).ok();
+    let mut handshakes: Vec<FunctionCode<'_>> = [server_handshake, client_handshake]
+        .iter()
+        .filter_map(|f| FunctionCode::of(elf, f.last()?))
+        .collect();
+    if handshakes.is_empty() {
+        handshakes.extend(code(&handshake, HANDSHAKE).ok());
+    }
     let memmove: Vec<u64> = memmove
         .iter()
         .filter(|f| FunctionCode::of(elf, f).is_some_and(|c| takes_registers(&c)))
         .map(|f| f.entry)
         .collect();
     let write_record = write_record.last().map(|f| f.entry);
-    points_of(read, write, handshake, write_record, &memmove)
+    points_of(read, write, &handshakes, write_record, &memmove)
 }
 
 /// [`probe_points`] from the code found: `write_record` is `writeRecordLocked`'s entry, `memmove` the
@@ -205,7 +227,7 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
 fn points_of(
     read: FunctionCode<'_>,
     write: FunctionCode<'_>,
-    handshake: Option<FunctionCode<'_>>,
+    handshakes: &[FunctionCode<'_>],
     write_record: Option<u64>,
     memmove: &[u64],
 ) -> Result<Vec<(u64, u64)>, GoError> {
@@ -228,9 +250,11 @@ fn points_of(
                 .map(|at| (tls_function::GO_WRITE_RECORD, write.offset_of(at))),
         );
     }
-    if let Some(handshake) = handshake {
-        points.push(handshake.entry_point(tls_function::GO_HANDSHAKE));
-    }
+    points.extend(
+        handshakes
+            .iter()
+            .map(|h| h.entry_point(tls_function::GO_HANDSHAKE)),
+    );
     Ok(points)
 }
 
@@ -492,7 +516,7 @@ mod tests {
         points_of(
             function(&read, READ_AT),
             function(&write, WRITE_AT),
-            None,
+            &[],
             Some(WRITE_RECORD_AT),
             memmove,
         )
@@ -513,6 +537,27 @@ mod tests {
                 (GO_WRITE_RECORD, 0x519),
             ]
         );
+    }
+
+    #[test]
+    fn both_handshakes_get_an_entry_probe() {
+        let read = [&STACK_CHECK[..], &RET].concat();
+        let server = [&STACK_CHECK[..], &RET].concat();
+        let client = [&[0x55][..], &RET].concat(); // push rbp: probed where it is
+        let points = points_of(
+            function(&read, READ_AT),
+            function(&read, WRITE_AT),
+            &[function(&server, 0x1300), function(&client, 0x1400)],
+            None,
+            &[],
+        )
+        .expect("points");
+        let handshakes: Vec<u64> = points
+            .iter()
+            .filter(|(cookie, _)| *cookie == tls_function::GO_HANDSHAKE)
+            .map(|(_, at)| *at)
+            .collect();
+        assert_eq!(handshakes, [0x704, 0x800]);
     }
 
     #[test]
