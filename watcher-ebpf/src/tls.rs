@@ -163,13 +163,19 @@ pub fn try_return(ctx: &RetProbeContext) -> Option<()> {
     let cfg = task::config()?;
     let tgid = (id >> 32) as u32;
     let key = [u64::from(tgid), call.ssl];
+    // SAFETY: the value is copied out at once.
+    let known = unsafe { TLS_SOCKETS.get(key) }.copied();
     let fd = if call.fd >= 0 {
-        // A full LRU map evicts; a failed insert only means a later buffered call may go unattributed.
-        let _ = TLS_SOCKETS.insert(key, call.fd, 0);
+        // Written only when new: an LRU insert takes a lock and a node where a lookup takes neither,
+        // and an `SSL` object keeps its socket, so nearly every call finds it there already.
+        if known != Some(call.fd) {
+            // A full LRU map evicts; a failed insert only means a later buffered call may go
+            // unattributed.
+            let _ = TLS_SOCKETS.insert(key, call.fd, 0);
+        }
         call.fd
     } else {
-        // SAFETY: the value is copied out at once.
-        unsafe { TLS_SOCKETS.get(key) }.copied().unwrap_or(-1)
+        known.unwrap_or(-1)
     };
     // Every probed function returns a C `int`: the upper half of the register is not part of it.
     let ret = i64::from(ctx.ret::<i32>());
