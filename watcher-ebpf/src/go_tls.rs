@@ -50,6 +50,21 @@ fn conn_fd(conn: u64) -> Option<i32> {
     (0..=i64::from(i32::MAX)).contains(&fd).then_some(fd as i32)
 }
 
+/// The call in progress of goroutine `key`, marked finished: the slot stays for the goroutine's next
+/// call, to be written in place (LRU evicts the slots of goroutines gone).
+#[inline(always)]
+fn finish(key: [u64; 2]) -> Option<GoTlsCall> {
+    let slot = GO_TLS_CALLS.get_ptr_mut(key)?;
+    // SAFETY: a pointer into the map's value, valid for this run.
+    let slot = unsafe { &mut *slot };
+    let call = *slot;
+    slot.function = FINISHED;
+    (call.function != FINISHED).then_some(call)
+}
+
+/// `GoTlsCall::function` of a slot whose call has been sent: not a cookie value.
+const FINISHED: u64 = 0;
+
 /// One of the Go TLS probe points fired.
 pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
     let cfg = task::config()?;
@@ -95,14 +110,20 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
                 fd,
                 pad: 0,
             };
-            // An entry seen twice (the stack grew, and the function started over) overwrites.
-            let _ = GO_TLS_CALLS.insert(key, call, 0);
+            // An entry seen twice (the stack grew, and the function started over) overwrites. A
+            // goroutine's slot is written in place when it has one (its earlier calls leave it, see
+            // `finish`): an LRU insert takes a lock and a node, a lookup neither.
+            match GO_TLS_CALLS.get_ptr_mut(key) {
+                // SAFETY: a pointer into the map's value, valid for this run.
+                Some(slot) => unsafe { *slot = call },
+                None => {
+                    let _ = GO_TLS_CALLS.insert(key, call, 0);
+                }
+            }
             return Some(());
         }
         tls_function::GO_READ_RETURN | tls_function::GO_WRITE_RETURN => {
-            // SAFETY: the value is copied out at once.
-            let call = *unsafe { GO_TLS_CALLS.get(key) }?;
-            let _ = GO_TLS_CALLS.remove(key);
+            let call = finish(key)?;
             let (dir, moved_ns) = if function == tls_function::GO_READ_RETURN {
                 if call.function != tls_function::GO_READ {
                     return None;
@@ -119,13 +140,11 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
             (call.fd, dir, call.buf, rax, moved_ns)
         }
         tls_function::GO_READ_COPY => {
-            // SAFETY: the value is copied out at once.
-            let call = *unsafe { GO_TLS_CALLS.get(key) }?;
+            let call = finish(key)?;
             // The copy goes into this Read's `b`: anything else is not the call that was found.
             if call.function != tls_function::GO_READ || call.buf != rax {
                 return None;
             }
-            let _ = GO_TLS_CALLS.remove(key);
             // SAFETY: no preconditions.
             let now = unsafe { bpf_ktime_get_ns() };
             // From the copy's source: the destination is filled only after this probe.

@@ -168,9 +168,10 @@ pub struct GoTlsCall {
 }
 
 /// Go TLS calls in progress, keyed by `[tgid, goroutine]` (the `g` pointer in R14): a goroutine that
-/// blocks in a read resumes on whichever thread picks it up, so a thread id names nothing. LRU: a call
-/// whose goroutine dies inside it is never finished, nor is a read that fails before its copy where
-/// the copy is probed instead of the `RET`s (the goroutine's next read overwrites it).
+/// blocks in a read resumes on whichever thread picks it up, so a thread id names nothing. A slot
+/// stays when its call is done (marked finished) and the goroutine's next call is written into it;
+/// LRU evicts those of goroutines gone, and of calls never finished (a goroutine that dies inside one,
+/// a read that fails before its copy).
 #[map]
 pub static GO_TLS_CALLS: LruHashMap<[u64; 2], GoTlsCall> = LruHashMap::with_max_entries(16_384, 0);
 
