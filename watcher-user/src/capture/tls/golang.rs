@@ -147,6 +147,7 @@ fn find_functions(table: &[u8], names: &[&str]) -> Option<Vec<Vec<GoFunction>>> 
 /// A function's code as the file holds it.
 #[derive(Clone, Copy)]
 struct FunctionCode<'a> {
+    name: &'static str,
     code: &'a [u8],
     /// Its address, and the file offset of its first byte.
     entry: u64,
@@ -154,14 +155,20 @@ struct FunctionCode<'a> {
 }
 
 impl<'a> FunctionCode<'a> {
-    /// The code of `function`; `None` unless the file holds all of it.
-    fn of(elf: &object::File<'a>, function: &GoFunction) -> Option<Self> {
+    /// The code of `function`, called `name`; `None` unless the file holds all of it.
+    fn of(elf: &object::File<'a>, function: &GoFunction, name: &'static str) -> Option<Self> {
         let (code, file_offset) = code_at(elf, function.entry, function.size)?;
         (code.len() as u64 == function.size).then_some(Self {
+            name,
             code,
             entry: function.entry,
             file_offset,
         })
+    }
+
+    /// Every instruction of it (see [`all_instructions`]).
+    fn decode(&self) -> Result<Vec<Instruction>, GoError> {
+        all_instructions(self.code, self.entry).ok_or(GoError::Code(self.name))
     }
 
     /// The file offset of the instruction at `address`.
@@ -179,9 +186,10 @@ impl<'a> FunctionCode<'a> {
 }
 
 /// The probe points of a Go program's TLS: `(cookie, file offset)`. Entries of `Read` and of what runs
-/// handshakes (`serverHandshake` and `clientHandshake`, else `handshakeContext`); where the plaintext is taken from emulated instructions (see `code`), `Read`'s
-/// copy into `b` and `Write`'s calls of `writeRecordLocked`; otherwise `Write`'s entry and every `RET` of
-/// `Read` and `Write`, which the kernel single-steps.
+/// handshakes (`serverHandshake` and `clientHandshake`, else `handshakeContext`); where the plaintext
+/// can be taken at calls the kernel emulates (see `code`), `Read`'s copy into `b` and `Write`'s calls of
+/// `writeRecordLocked`; otherwise `Write`'s entry and every `RET` of `Read` and `Write`, which the
+/// kernel single-steps.
 pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> {
     if elf.architecture() != object::Architecture::X86_64 {
         return Err(GoError::Architecture);
@@ -194,28 +202,30 @@ pub fn probe_points(elf: &object::File<'_>) -> Result<Vec<(u64, u64)>, GoError> 
         .section_by_name(".gopclntab")
         .and_then(|s| s.data().ok())
         .ok_or(GoError::Table)?;
-    let found = find_functions(table, &NAMES).ok_or(GoError::Table)?;
-    let [read, write, server_handshake, client_handshake, handshake, write_record, memmove]: [Vec<
-        GoFunction,
-    >;
-        7] = found.try_into().map_err(|_| GoError::Table)?;
+    let found: [Vec<GoFunction>; NAMES.len()] = find_functions(table, &NAMES)
+        .and_then(|found| found.try_into().ok())
+        .ok_or(GoError::Table)?;
+    let [read, write, server_handshake, client_handshake, handshake, write_record, memmove] = found;
     let code = |functions: &[GoFunction], name: &'static str| -> Result<_, GoError> {
         // Read and Write are needed; without the handshake only its ciphertext goes unmarked.
         let function = functions.last().ok_or(GoError::NoTls)?;
-        FunctionCode::of(elf, function).ok_or(GoError::Code(name))
+        FunctionCode::of(elf, function, name).ok_or(GoError::Code(name))
     };
     let read = code(&read, READ)?;
     let write = code(&write, WRITE)?;
-    let mut handshakes: Vec<FunctionCode<'_>> = [server_handshake, client_handshake]
-        .iter()
-        .filter_map(|f| FunctionCode::of(elf, f.last()?))
-        .collect();
+    let mut handshakes: Vec<FunctionCode<'_>> = [
+        (server_handshake, SERVER_HANDSHAKE),
+        (client_handshake, CLIENT_HANDSHAKE),
+    ]
+    .iter()
+    .filter_map(|(f, name)| FunctionCode::of(elf, f.last()?, name))
+    .collect();
     if handshakes.is_empty() {
         handshakes.extend(code(&handshake, HANDSHAKE).ok());
     }
     let memmove: Vec<u64> = memmove
         .iter()
-        .filter(|f| FunctionCode::of(elf, f).is_some_and(|c| takes_registers(&c)))
+        .filter(|f| FunctionCode::of(elf, f, MEMMOVE).is_some_and(|c| takes_registers(&c)))
         .map(|f| f.entry)
         .collect();
     let write_record = write_record.last().map(|f| f.entry);
@@ -231,8 +241,8 @@ fn points_of(
     write_record: Option<u64>,
     memmove: &[u64],
 ) -> Result<Vec<(u64, u64)>, GoError> {
-    let read_code = all_instructions(read.code, read.entry).ok_or(GoError::Code(READ))?;
-    let write_code = all_instructions(write.code, write.entry).ok_or(GoError::Code(WRITE))?;
+    let read_code = read.decode()?;
+    let write_code = write.decode()?;
     let mut points = vec![read.entry_point(tls_function::GO_READ)];
     match copy_into_buffer(&read_code, memmove) {
         Some(at) => points.push((tls_function::GO_READ_COPY, read.offset_of(at))),
@@ -270,11 +280,7 @@ fn rets(
         .map(|i| (cookie, function.offset_of(i.ip())))
         .collect();
     if rets.is_empty() {
-        return Err(GoError::Code(if cookie == tls_function::GO_READ_RETURN {
-            READ
-        } else {
-            WRITE
-        }));
+        return Err(GoError::Code(function.name));
     }
     Ok(rets)
 }
@@ -449,6 +455,7 @@ mod tests {
         // mov eax, 0xc3c3c3c3 (the byte 0xc3 inside an instruction); ret; xor eax, eax; ret
         let code = [0xb8, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0x31, 0xc0, 0xc3];
         let read = FunctionCode {
+            name: READ,
             code: &code,
             entry: 0x1000,
             file_offset: 0x400,
@@ -492,6 +499,7 @@ mod tests {
     /// `code` at `entry`, at the file offset the test file would give it.
     fn function(code: &[u8], entry: u64) -> FunctionCode<'_> {
         FunctionCode {
+            name: "test",
             code,
             entry,
             file_offset: entry - 0x1000 + 0x400,
