@@ -4,20 +4,21 @@
 //! one. Its nginx and wrk serve the HTTPS section too (`https`).
 
 use std::{
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    thread,
     time::Duration,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::{
     sys::signal::{kill, Signal},
     unistd::Pid,
 };
 
-use super::{procs::Guard, service, Plan};
+use super::{
+    procs::{wait_for_port, Guard},
+    service, Plan,
+};
 
 /// Port of the benchmark's nginx.
 pub(super) const PORT: u16 = 16391;
@@ -64,13 +65,9 @@ http {{
                 .spawn()
                 .context("starting nginx")?,
         );
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
-                return Ok(Self { master, dir });
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        bail!("nginx did not start listening on {PORT}")
+        let nginx = Self { master, dir };
+        wait_for_port(PORT, "nginx", Duration::from_secs(5))?;
+        Ok(nginx)
     }
 
     /// Adds a file for it to serve at `/NAME`.

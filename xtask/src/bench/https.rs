@@ -6,10 +6,8 @@
 //! CPU like the nginx worker). It never leaves the certificate or the servers' files behind.
 
 use std::{
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    thread,
     time::Duration,
 };
 
@@ -17,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{
     http::{self, Nginx},
-    procs::Guard,
+    procs::{wait_for_port, Guard},
     service::{self, Setup},
     Plan,
 };
@@ -155,13 +153,8 @@ impl Caddy {
                 .context("starting caddy")?,
         );
         let caddy = Self { server, dir };
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", GO_PORT)).is_ok() {
-                return Ok(caddy);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        bail!("caddy did not start listening on {GO_PORT}")
+        wait_for_port(GO_PORT, "caddy", Duration::from_secs(5))?;
+        Ok(caddy)
     }
 
     fn pid(&self) -> u32 {

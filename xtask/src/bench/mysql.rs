@@ -4,16 +4,17 @@
 //! records and loss watcher reported.
 
 use std::{
-    net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context, Result};
 
-use super::{procs::Guard, service, Plan};
+use super::{
+    procs::{wait_for_port, Guard},
+    service, Plan,
+};
 
 /// Port of the benchmark's MariaDB.
 const PORT: u16 = 16392;
@@ -66,18 +67,13 @@ impl MariaDb {
                 .context("starting mariadbd")?,
         );
         let db = Self { server, dir };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
-                db.admin(&format!(
-                    "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES; \
-                     CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; \
-                     GRANT ALL ON *.* TO 'bench'@'127.0.0.1'; CREATE DATABASE sbtest;"
-                ))?;
-                return Ok(db);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        bail!("mariadbd did not start listening on {PORT}")
+        wait_for_port(PORT, "mariadbd", Duration::from_secs(10))?;
+        db.admin(&format!(
+            "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES; \
+             CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT ALL ON *.* TO 'bench'@'127.0.0.1'; CREATE DATABASE sbtest;"
+        ))?;
+        Ok(db)
     }
 
     fn admin(&self, sql: &str) -> Result<()> {

@@ -101,13 +101,21 @@ pub fn redis_server() -> Result<Guard> {
             .spawn()
             .context("starting redis-server")?,
     );
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", PORT)).is_ok() {
-            return Ok(server);
+    wait_for_port(PORT, "redis-server", Duration::from_secs(5))?;
+    Ok(server)
+}
+
+/// Waits until something listens on `port` of 127.0.0.1 (`server`, for the error), for at most
+/// `patience`.
+pub fn wait_for_port(port: u16, server: &str, patience: Duration) -> Result<()> {
+    const STEP: Duration = Duration::from_millis(50);
+    for _ in 0..=patience.as_millis() / STEP.as_millis() {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
         }
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(STEP);
     }
-    bail!("redis-server did not start listening on {PORT}")
+    bail!("{server} did not start listening on {port}")
 }
 
 /// Runs redis-benchmark with 50 clients, SET and GET, `requests` each, `pipeline` deep.
