@@ -154,11 +154,11 @@ pub fn try_probe(ctx: &ProbeContext) -> Option<()> {
             if rbx as u8 != RECORD_TYPE_APPLICATION_DATA {
                 return None;
             }
-            let fd = conn_fd(rax)?;
-            tls::mark_socket(cfg, id, fd);
+            // No separate mark: `send_plaintext` marks the socket it sends on, and a record with no
+            // bytes sends no ciphertext either.
             // SAFETY: no preconditions.
             let now = unsafe { bpf_ktime_get_ns() };
-            (fd, direction::EGRESS, rcx, rdi, now)
+            (conn_fd(rax)?, direction::EGRESS, rcx, rdi, now)
         }
         _ => return None,
     };
