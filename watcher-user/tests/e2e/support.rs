@@ -848,15 +848,10 @@ impl Caddy {
 
     /// The content of `/files/big.txt`: lines that say where they are.
     pub fn big_file() -> Vec<u8> {
-        let mut text = Vec::with_capacity(Self::BIG_FILE_BYTES + 64);
-        for line in 0.. {
-            if text.len() >= Self::BIG_FILE_BYTES {
-                break;
-            }
-            text.extend_from_slice(format!("line {line:08} of the big file\n").as_bytes());
-        }
-        text.truncate(Self::BIG_FILE_BYTES);
-        text
+        (0..)
+            .flat_map(|line| format!("line {line:08} of the big file\n").into_bytes())
+            .take(Self::BIG_FILE_BYTES)
+            .collect()
     }
 
     /// Serves HTTPS on `port` (a free one: see [`free_port`]): `/hello`, `/missing` (404), files under
