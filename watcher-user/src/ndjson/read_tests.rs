@@ -345,7 +345,7 @@ fn http_1_0_unanswered_and_odd_targets_round_trip() {
     let mut options = get("*", Headers::default());
     options.method = "OPTIONS".into();
     let mut no_content = ok(Headers::default(), Blob::default());
-    (no_content.status, no_content.reason) = (204, String::new());
+    (no_content.status, no_content.reason) = (204, CompactString::default());
     assert_round_trip(&http(options, Some(no_content)));
 }
 

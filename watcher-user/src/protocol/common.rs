@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 /// Which way bytes flow, in protocol terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -119,6 +121,15 @@ impl Blob {
     /// Heap bytes it holds (short values live inside it).
     pub fn heap_bytes(&self) -> usize {
         small_vec_bytes(&self.data)
+    }
+}
+
+/// Heap bytes of a compact string: none while its text fits inside it (24 bytes).
+pub fn compact_bytes(s: &CompactString) -> usize {
+    if s.is_heap_allocated() {
+        s.capacity()
+    } else {
+        0
     }
 }
 

@@ -1,7 +1,9 @@
 //! The decoded HTTP exchange: a request and its final response, with the header fields in two shared
 //! buffers (names, values), and what filters and views read of it (path, query, host, status).
 
-use crate::protocol::common::{vec_bytes, Blob};
+use compact_str::CompactString;
+
+use crate::protocol::common::{compact_bytes, vec_bytes, Blob};
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
 /// UTF-8), secrets masked. The names share one string and the values one buffer: a head has dozens of
@@ -142,8 +144,8 @@ impl<'a> FromIterator<(&'a str, &'a [u8])> for Headers {
 /// A request as it was sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// `GET`, `POST`, ...
-    pub method: String,
+    /// `GET`, `POST`, ... (kept inline: a `String` was one allocation of a dozen per exchange).
+    pub method: CompactString,
     /// The request target as sent: `/path?query`, `http://host/path`, `host:port` or `*`.
     pub target: String,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -163,8 +165,8 @@ pub struct HttpResponse {
     pub version: u8,
     /// Status code.
     pub status: u16,
-    /// Reason phrase.
-    pub reason: String,
+    /// Reason phrase (kept inline unless longer than 24 bytes).
+    pub reason: CompactString,
     /// Header fields in order.
     pub headers: Headers,
     /// The body, de-chunked, with its true length.
@@ -185,7 +187,7 @@ pub struct HttpExchange {
 impl HttpRequest {
     /// Heap bytes it holds.
     fn heap_bytes(&self) -> usize {
-        self.method.capacity()
+        compact_bytes(&self.method)
             + self.target.capacity()
             + self.headers.heap_bytes()
             + self.body.heap_bytes()
@@ -196,7 +198,7 @@ impl HttpRequest {
 impl HttpResponse {
     /// Heap bytes it holds.
     fn heap_bytes(&self) -> usize {
-        self.reason.capacity()
+        compact_bytes(&self.reason)
             + self.headers.heap_bytes()
             + self.body.heap_bytes()
             + self.trailers.heap_bytes()

@@ -88,7 +88,8 @@ impl ExchangeFilter<HttpExchange> for HttpFilter {
     }
 
     fn matches(&self, http: &HttpExchange) -> bool {
-        if !self.methods.is_empty() && !self.methods.contains(&http.request.method) {
+        let method = http.request.method.as_str();
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
             return false;
         }
         if let Some(want) = &self.host {

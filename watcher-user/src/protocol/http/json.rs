@@ -70,7 +70,7 @@ impl PayloadJson for HttpExchange {
             .transpose()?;
         Ok(HttpExchange {
             request: HttpRequest {
-                method,
+                method: method.into(),
                 target,
                 version,
                 headers: request.headers,
@@ -136,7 +136,7 @@ fn response(
     Ok(HttpResponse {
         version: message.version,
         status: status.ok_or_else(|| required("status"))?,
-        reason: reason.ok_or_else(|| required("reason"))?,
+        reason: reason.ok_or_else(|| required("reason"))?.into(),
         headers: message.headers,
         body: message.body,
         trailers: message.trailers,

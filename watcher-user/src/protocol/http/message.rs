@@ -11,6 +11,8 @@
 
 use std::mem::MaybeUninit;
 
+use compact_str::CompactString;
+
 use memchr::memchr;
 
 use super::exchange::Headers;
@@ -65,7 +67,7 @@ pub enum StartLine {
     /// `GET /x HTTP/1.1`
     Request {
         /// Method token.
-        method: String,
+        method: CompactString,
         /// Request target.
         target: String,
     },
@@ -74,7 +76,7 @@ pub enum StartLine {
         /// Status code.
         status: u16,
         /// Reason phrase.
-        reason: String,
+        reason: CompactString,
     },
 }
 
@@ -508,7 +510,7 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
                 return None;
             }
             let start = StartLine::Request {
-                method: req.method?.to_owned(),
+                method: req.method?.into(),
                 target: req.path?.to_owned(),
             };
             Some((start, req.version?, headers_of(req.headers)))
@@ -524,7 +526,7 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
             }
             let start = StartLine::Response {
                 status: rsp.code?,
-                reason: rsp.reason.unwrap_or_default().to_owned(),
+                reason: rsp.reason.unwrap_or_default().into(),
             };
             Some((start, rsp.version?, headers_of(rsp.headers)))
         }

@@ -69,7 +69,7 @@ impl PayloadTelemetry for HttpExchange {
             Some(code) => (code.to_string(), status_class(code)),
         };
         MetricLabels {
-            operation: self.request.method.clone(),
+            operation: self.request.method.as_str().to_owned(),
             route,
             status,
             status_class,

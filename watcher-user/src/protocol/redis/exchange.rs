@@ -4,7 +4,7 @@
 use compact_str::CompactString;
 
 use super::resp::Frame;
-use crate::protocol::common::{small_vec_bytes, Blob};
+use crate::protocol::common::{compact_bytes, small_vec_bytes, Blob};
 
 /// A command's arguments. Two live inside the exchange itself (most commands take one key, or a key
 /// and a value): such a record costs no allocation for its arguments, and the threads that store and
@@ -38,12 +38,7 @@ pub struct RedisExchange {
 impl RedisExchange {
     /// Heap bytes it holds (what `--max-memory` counts).
     pub fn heap_bytes(&self) -> usize {
-        let command = if self.command.is_heap_allocated() {
-            self.command.capacity()
-        } else {
-            0
-        };
-        command
+        compact_bytes(&self.command)
             + small_vec_bytes(&self.args)
             + self.args.iter().map(Blob::heap_bytes).sum::<usize>()
             + self.reply.as_ref().map_or(0, Frame::heap_bytes)
