@@ -499,11 +499,12 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
     // Left uninitialised: httparse writes only the fields it parses. Filling all 256 (8 KiB) before
     // every head was a twentieth of decoding an HTTP exchange.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let config = httparse::ParserConfig::default();
     match role {
         Role::Request => {
             let mut req = httparse::Request::new(&mut []);
-            if !req
-                .parse_with_uninit_headers(buf, &mut fields)
+            if !config
+                .parse_request_with_uninit_headers(&mut req, buf, &mut fields)
                 .ok()?
                 .is_complete()
             {
@@ -517,7 +518,7 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
         }
         Role::Response => {
             let mut rsp = httparse::Response::new(&mut []);
-            if !httparse::ParserConfig::default()
+            if !config
                 .parse_response_with_uninit_headers(&mut rsp, buf, &mut fields)
                 .ok()?
                 .is_complete()
