@@ -173,59 +173,116 @@ enum Utf8 {
 /// [`Utf8::Known`]).
 ///
 /// Each step finds at once ([`marks`]) where in a [`BLOCK`] (a [`LANE`] near the end) the bytes to
-/// escape are, and copies the runs between them: a clean block costs four compares and one copy, an
-/// escape one copy more. A record of a 4 KiB value with a backslash every 64 bytes, as
-/// redis-benchmark writes, took 890 ns to encode when runs were found byte by byte, 660 with 16-byte
-/// blocks that started again after each escape, and takes 550 (`cargo bench --bench pipeline --
-/// "4 KiB"`).
+/// escape are. A clean block is copied whole; a block with escapes is written by [`escape_block`].
+/// A record of a 4 KiB value with a backslash every 64 bytes, as redis-benchmark writes, took 890 ns
+/// to encode when runs were found byte by byte, 660 with 16-byte blocks that started again after each
+/// escape, and 550 with the runs between escapes copied one by one (`cargo bench --bench pipeline --
+/// "4 KiB"`). Copying whole blocks (in [`escape_block`]) and finding a tail's escapes a lane at a time
+/// (in [`tail_escapes`]) then took 13% off that record, 13% off an HTTP record of a 630-byte HTML page
+/// and 9% off a small Redis record (7 alternating runs, medians).
 ///
 /// The first byte beyond ASCII starts the UTF-8 check of the rest; everything before it was ASCII,
 /// so the block it is in starts a character. ASCII, the common case, is thus checked by the scan.
 fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], mut utf8: Utf8) -> bool {
     out.reserve(bytes.len() + bytes.len() / 8 + BLOCK);
     let mut at = 0;
-    loop {
-        let rest = &bytes[at..];
-        let (block, marks) = if let Some(block) = rest.first_chunk::<BLOCK>() {
-            (&block[..], marks(block))
-        } else if let Some(lane) = rest.first_chunk::<LANE>() {
-            (&lane[..], lane_marks(lane))
-        } else {
-            break;
-        };
+    while let Some(block) = bytes[at..].first_chunk::<BLOCK>() {
+        let marks = marks(block);
         if marks.beyond_ascii && utf8 == Utf8::Unchecked {
-            if std::str::from_utf8(rest).is_err() {
+            if std::str::from_utf8(&bytes[at..]).is_err() {
                 return false;
             }
             utf8 = Utf8::Known;
         }
-        let mut escape = marks.escape;
-        let mut run_start = 0;
-        while escape != 0 {
-            let at = escape.trailing_zeros() as usize;
-            out.extend_from_slice(&block[run_start..at]);
-            write_escape(out, block[at]);
-            run_start = at + 1;
-            escape &= escape - 1;
+        if marks.escape == 0 {
+            out.extend_from_slice(block);
+        } else {
+            escape_block(out, block, marks.escape);
         }
-        out.extend_from_slice(&block[run_start..]);
-        at += block.len();
+        at += BLOCK;
     }
-    // The last few bytes (all of a short string), byte by byte and copied in runs between escapes.
+    // The last few bytes (all of a short string): their escapes found a lane at a time, then copied
+    // in runs between escapes.
     let tail = &bytes[at..];
     if utf8 == Utf8::Unchecked && !tail.is_ascii() && std::str::from_utf8(tail).is_err() {
         return false;
     }
+    let mut escape = tail_escapes(bytes, at);
     let mut run_start = 0;
-    for (at, &b) in tail.iter().enumerate() {
-        if needs_escape(b) {
-            out.extend_from_slice(&tail[run_start..at]);
-            write_escape(out, b);
-            run_start = at + 1;
-        }
+    while escape != 0 {
+        let at = escape.trailing_zeros() as usize;
+        out.extend_from_slice(&tail[run_start..at]);
+        write_escape(out, tail[at]);
+        run_start = at + 1;
+        escape &= escape - 1;
     }
     out.extend_from_slice(&tail[run_start..]);
     true
+}
+
+/// Where in `bytes[at..]`, shorter than a [`BLOCK`], the bytes to escape are (bit `i` for byte
+/// `at + i`). Whole lanes are looked at where they fit. The bytes after the last whole lane are looked
+/// at in the lane that ends where `bytes` ends, which overlaps bytes already seen (their marks are
+/// dropped); only a string shorter than a lane is copied into one first (padded with spaces, which
+/// need no escape). Header names and values, most of the strings of an HTTP record, are such tails.
+fn tail_escapes(bytes: &[u8], at: usize) -> u64 {
+    let len = bytes.len() - at;
+    let mut escape = 0;
+    let mut seen = 0;
+    while let Some(lane) = bytes[at + seen..].first_chunk::<LANE>() {
+        escape |= lane_marks(lane).escape << seen;
+        seen += LANE;
+    }
+    if seen < len {
+        let first = at + seen;
+        let rest = if let Some(last) = bytes.last_chunk::<LANE>() {
+            lane_marks(last).escape >> (first - (bytes.len() - LANE))
+        } else {
+            let mut lane = [b' '; LANE];
+            lane[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+            lane_marks(&lane).escape
+        };
+        escape |= rest << seen;
+    }
+    escape
+}
+
+/// The longest escape of a byte: `\u00XX`.
+const LONGEST_ESCAPE: usize = 6;
+
+/// Writes `block` with the bytes marked in `escape` escaped.
+///
+/// The runs between escapes are short in text (a newline ends every line of an HTML page or a log):
+/// copied one by one, each was a call to `memcpy` with a length known only at run time. Here each run
+/// is copied as a whole block's worth of bytes (a fixed length: a few vector moves), of which only the
+/// run is kept, since the next write starts where the run ends. The block is first placed in a buffer
+/// of twice its size, so that those copies never read beyond it.
+#[allow(unsafe_code)]
+fn escape_block(out: &mut Vec<u8>, block: &[u8; BLOCK], mut escape: u64) {
+    /// The most a block can take, every byte escaped, with room for the last whole-block copy.
+    const ROOM: usize = BLOCK * LONGEST_ESCAPE + BLOCK;
+    let mut padded = [0u8; 2 * BLOCK];
+    padded[..BLOCK].copy_from_slice(block);
+    out.reserve(ROOM);
+    let start = out.len();
+    let room = &mut out.spare_capacity_mut()[..ROOM];
+    let mut len = 0;
+    let mut run_start = 0;
+    while escape != 0 {
+        let at = escape.trailing_zeros() as usize;
+        room[len..][..BLOCK].write_copy_of_slice(&padded[run_start..][..BLOCK]);
+        len += at - run_start;
+        let (escaped, escaped_len) = escape_of(block[at]);
+        room[len..][..LONGEST_ESCAPE].write_copy_of_slice(&escaped);
+        len += escaped_len;
+        run_start = at + 1;
+        escape &= escape - 1;
+    }
+    room[len..][..BLOCK].write_copy_of_slice(&padded[run_start..][..BLOCK]);
+    len += BLOCK - run_start;
+    // SAFETY: the first `len` bytes after `start` were written above (each write covered at least
+    // the bytes it kept), and `len <= ROOM`, which was reserved.
+    unsafe { out.set_len(start + len) };
 }
 
 /// Where in a block the bytes to escape are (bit `i` for byte `i`), and whether any byte is beyond
@@ -332,6 +389,12 @@ fn escape_flags(w: u64) -> u64 {
 
 /// The escape sequence of one byte that needs one.
 fn write_escape(out: &mut Vec<u8>, b: u8) {
+    let (escaped, len) = escape_of(b);
+    out.extend_from_slice(&escaped[..len]);
+}
+
+/// The escape sequence of `b`, in the first bytes of the array, and its length.
+fn escape_of(b: u8) -> ([u8; LONGEST_ESCAPE], usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let short = match b {
         b'"' => b'"',
@@ -341,10 +404,10 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
         b'\t' => b't',
         _ => {
             let (high, low) = (HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]);
-            return out.extend_from_slice(&[b'\\', b'u', b'0', b'0', high, low]);
+            return ([b'\\', b'u', b'0', b'0', high, low], LONGEST_ESCAPE);
         }
     };
-    out.extend_from_slice(&[b'\\', short]);
+    ([b'\\', short, 0, 0, 0, 0], 2)
 }
 
 #[cfg(test)]
@@ -411,6 +474,31 @@ mod tests {
             let mut out = b"x".to_vec();
             write_u64(&mut out, v);
             assert_eq!(out, format!("x{v}").into_bytes());
+        }
+    }
+
+    /// Wherever a byte to escape falls, at every length (whole blocks, whole lanes, the last lane that
+    /// overlaps bytes already seen, a string shorter than a lane), and when every byte needs escaping
+    /// (the most a block can grow), a JSON parser reads back exactly the string.
+    #[test]
+    fn escapes_at_every_position_and_length_read_back() {
+        for len in 0..=200 {
+            let mut strings = vec![
+                "\u{1}".repeat(len),
+                "\"\\\n".repeat(len / 3),
+                "a".repeat(len),
+            ];
+            for at in 0..len {
+                let mut s = "a".repeat(len);
+                s.replace_range(at..=at, "\"");
+                strings.push(s);
+            }
+            for s in strings {
+                let mut out = b"x".to_vec();
+                write_str(&mut out, &s);
+                let back: String = serde_json::from_slice(&out[1..]).unwrap();
+                assert_eq!(back, s);
+            }
         }
     }
 
