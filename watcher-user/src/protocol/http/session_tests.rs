@@ -87,6 +87,25 @@ fn content_length_bodies_in_both_directions() {
     assert!(!p.truncated);
 }
 
+/// A body of declared length is stored in an allocation of its kept size, however it arrives (left to
+/// grow, 630 bytes took 1 KiB of the store's memory budget), and no bigger than the kept size when the
+/// declared length is larger.
+#[test]
+fn a_declared_body_is_stored_in_an_allocation_of_its_size() {
+    let page = "<p>watcher bench</p>\n".repeat(30);
+    let response = format!("HTTP/1.1 200 OK\r\nContent-Length: 630\r\n\r\n{page}");
+    let calls = [req(b"GET / HTTP/1.1\r\n\r\n"), rsp(response.as_bytes())];
+    for cut in [None, Some((1, 50)), Some((1, 400))] {
+        let (out, _) = replay(KEEP_ALL, &calls, cut);
+        let r = out[0].exchange.response.as_ref().expect("answered");
+        assert_eq!(body(&r.body), page.as_bytes());
+        assert_eq!(r.body.heap_bytes(), 630, "cut at {cut:?}");
+    }
+    let (out, _) = replay(100, &calls, None);
+    let r = out[0].exchange.response.as_ref().expect("answered");
+    assert_eq!((r.body.len(), r.body.heap_bytes()), (630, 100));
+}
+
 #[test]
 fn chunked_bodies_with_extensions_and_trailers() {
     let request = b"PUT /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;name=v\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
