@@ -1,54 +1,79 @@
-//! The decoded HTTP exchange: a request and its final response, with the header fields in two shared
-//! buffers (names, values), and what filters and views read of it (path, query, host, status).
+//! The decoded HTTP exchange: a request and its final response, with each head's header fields in one
+//! buffer, and what filters and views read of it (path, query, host, status).
+
+use std::fmt;
 
 use compact_str::CompactString;
 
-use crate::protocol::common::{compact_bytes, vec_bytes, Blob};
+use crate::protocol::common::{compact_bytes, Blob};
 
 /// Header (or trailer) fields in order, names in their original case, values as sent (not necessarily
-/// UTF-8), secrets masked. The names share one string and the values one buffer: a head has dozens of
-/// fields, and a `String` per name and value was the largest allocation cost of decoding HTTP; names
-/// kept as a string are read back without checking their UTF-8 again.
-#[derive(Clone, Debug, Default)]
+/// UTF-8), secrets masked.
+///
+/// A head's fields share one buffer, each an [`ENTRY`] (the lengths of its name and value, and whether
+/// the value was masked) followed by its name and its value. A head has dozens of fields: a `String`
+/// per name and value was the largest allocation cost of decoding HTTP, and three shared buffers
+/// (names, values, field ends) were still six of an exchange's ten allocations.
+#[derive(Clone, Default)]
 pub struct Headers {
-    names: String,
-    values: Vec<u8>,
-    fields: Vec<Field>,
+    /// The fields, one after the other. Only [`Headers::push_marked`] writes entries and names, from a
+    /// `&str`, so every name's bytes are UTF-8 (and [`Headers::redact_with`] changes values only).
+    bytes: Vec<u8>,
+    /// How many fields.
+    count: u32,
 }
 
-/// Where one field ends in [`Headers::names`] and [`Headers::values`]; it starts where the field
-/// before it ends.
-#[derive(Clone, Copy, Debug)]
+/// Bytes before each field's name: the name's length and the value's (`u32`, little-endian), and
+/// whether the value was masked.
+const ENTRY: usize = 9;
+
+/// Where one field is in [`Headers::bytes`].
 struct Field {
-    name_end: u32,
-    value_end: u32,
-    /// Whether the value's secrets were masked.
+    name: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
     redacted: bool,
 }
 
-/// A field's name and value ranges, from its end and the end of the field before it.
-fn ranges(before: Option<&Field>, f: &Field) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-    let (name_start, value_start) = before.map_or((0, 0), |b| (b.name_end, b.value_end));
-    (
-        name_start as usize..f.name_end as usize,
-        value_start as usize..f.value_end as usize,
-    )
+/// The field whose entry starts at `at` of `bytes`, written by [`Headers::push_marked`].
+fn field_at(bytes: &[u8], at: usize) -> Field {
+    let len = |from: usize| {
+        bytes
+            .get(from..from + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u32::from_le_bytes(b) as usize)
+    };
+    let name = at + ENTRY..at + ENTRY + len(at);
+    let value = name.end..name.end + len(at + 4);
+    Field {
+        redacted: bytes.get(at + 8) == Some(&1),
+        name,
+        value,
+    }
+}
+
+/// The name of `field`, found in `bytes` (a [`Headers::bytes`], or the part of it before the value).
+#[allow(unsafe_code)]
+fn name_of<'b>(bytes: &'b [u8], field: &Field) -> &'b str {
+    let name = bytes.get(field.name.clone()).unwrap_or_default();
+    // SAFETY: a field's name is copied whole from a `&str` and never written again (the invariant of
+    // `Headers::bytes`), so these bytes are UTF-8. Checking them again cost every reader of every
+    // field.
+    unsafe { std::str::from_utf8_unchecked(name) }
 }
 
 impl Headers {
-    /// Room for `fields` fields of `name_bytes` and `value_bytes` in all, so a head is stored in three
-    /// allocations made once.
+    /// Room for `fields` fields of `name_bytes` and `value_bytes` in all, so a head is stored in one
+    /// allocation made once.
     pub fn with_capacity(fields: usize, name_bytes: usize, value_bytes: usize) -> Self {
         Self {
-            names: String::with_capacity(name_bytes),
-            values: Vec::with_capacity(value_bytes),
-            fields: Vec::with_capacity(fields),
+            bytes: Vec::with_capacity(fields * ENTRY + name_bytes + value_bytes),
+            count: 0,
         }
     }
 
     /// Heap bytes they hold.
     pub fn heap_bytes(&self) -> usize {
-        self.names.capacity() + self.values.capacity() + vec_bytes(&self.fields)
+        self.bytes.capacity()
     }
 
     /// Appends a field.
@@ -58,13 +83,27 @@ impl Headers {
 
     /// Appends a field whose value was already masked when `redacted`.
     pub fn push_marked(&mut self, name: &str, value: &[u8], redacted: bool) {
-        self.names.push_str(name);
-        self.values.extend_from_slice(value);
-        self.fields.push(Field {
-            name_end: self.names.len() as u32,
-            value_end: self.values.len() as u32,
-            redacted,
-        });
+        let (Ok(name_len), Ok(value_len)) = (u32::try_from(name.len()), u32::try_from(value.len()))
+        else {
+            // Longer than any head can be (`message::MAX_HEAD`): no such field arrives.
+            return;
+        };
+        self.bytes.extend_from_slice(&name_len.to_le_bytes());
+        self.bytes.extend_from_slice(&value_len.to_le_bytes());
+        self.bytes.push(u8::from(redacted));
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.extend_from_slice(value);
+        self.count += 1;
+    }
+
+    /// Where each field is, in order.
+    fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        let mut at = 0;
+        (0..self.count).map(move |_| {
+            let field = field_at(&self.bytes, at);
+            at = field.value.end;
+            field
+        })
     }
 
     /// The fields, in order.
@@ -74,13 +113,10 @@ impl Headers {
 
     /// The fields, in order, each with whether its value was masked.
     pub fn iter_marked(&self) -> impl Iterator<Item = (&str, &[u8], bool)> {
-        let befores = std::iter::once(None).chain(self.fields.iter().map(Some));
-        befores.zip(&self.fields).map(|(before, f)| {
-            let (name, value) = ranges(before, f);
+        self.fields().map(|f| {
             (
-                // Every field's name ends where `push` ended a `&str`, so this never fails.
-                self.names.get(name).unwrap_or_default(),
-                self.values.get(value).unwrap_or_default(),
+                name_of(&self.bytes, &f),
+                self.bytes.get(f.value).unwrap_or_default(),
                 f.redacted,
             )
         })
@@ -90,17 +126,19 @@ impl Headers {
     /// found a secret and returns whether it found any.
     pub fn redact_with(&mut self, mut rule: impl FnMut(&str, &mut [u8]) -> bool) -> bool {
         let mut found = false;
-        let mut before = None;
-        for f in &mut self.fields {
-            let (name, value) = ranges(before.as_ref(), f);
-            let name = self.names.get(name).unwrap_or_default();
-            if let Some(value) = self.values.get_mut(value) {
+        let mut at = 0;
+        for _ in 0..self.count {
+            let field = field_at(&self.bytes, at);
+            // The name before the value: split there, so both can be borrowed at once.
+            let (head, value) = self.bytes.split_at_mut(field.name.end);
+            let name = name_of(head, &field);
+            if let Some(value) = value.get_mut(..field.value.len()) {
                 if rule(name, value) {
-                    f.redacted = true;
+                    head[at + 8] = 1;
                     found = true;
                 }
             }
-            before = Some(*f);
+            at = field.value.end;
         }
         found
     }
@@ -114,12 +152,24 @@ impl Headers {
 
     /// Bytes of names and values together.
     pub fn byte_len(&self) -> usize {
-        self.names.len() + self.values.len()
+        self.bytes.len() - self.count as usize * ENTRY
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.count == 0
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter_marked().map(|(name, value, redacted)| {
+                    (name, String::from_utf8_lossy(value), redacted)
+                }),
+            )
+            .finish()
     }
 }
 
