@@ -51,13 +51,17 @@ fn field_at(bytes: &[u8], at: usize) -> Field {
     }
 }
 
-/// The name of `field`, found in `bytes` (a [`Headers::bytes`], or the part of it before the value).
+/// The name of `field`, found in `bytes`.
+///
+/// # Safety
+/// `bytes` is a [`Headers::bytes`] (or the part of it before the field's value) and `field` was read
+/// from it by [`field_at`]: a field's name is copied whole from a `&str` and never written again
+/// (the invariant of `Headers::bytes`), so these bytes are UTF-8.
 #[allow(unsafe_code)]
-fn name_of<'b>(bytes: &'b [u8], field: &Field) -> &'b str {
+unsafe fn name_of<'b>(bytes: &'b [u8], field: &Field) -> &'b str {
     let name = bytes.get(field.name.clone()).unwrap_or_default();
-    // SAFETY: a field's name is copied whole from a `&str` and never written again (the invariant of
-    // `Headers::bytes`), so these bytes are UTF-8. Checking them again cost every reader of every
-    // field.
+    debug_assert!(std::str::from_utf8(name).is_ok());
+    // SAFETY: the caller's promise. Checking the bytes again cost every reader of every field.
     unsafe { std::str::from_utf8_unchecked(name) }
 }
 
@@ -115,7 +119,11 @@ impl Headers {
     pub fn iter_marked(&self) -> impl Iterator<Item = (&str, &[u8], bool)> {
         self.fields().map(|f| {
             (
-                name_of(&self.bytes, &f),
+                // SAFETY: `f` was read from these bytes.
+                #[allow(unsafe_code)]
+                unsafe {
+                    name_of(&self.bytes, &f)
+                },
                 self.bytes.get(f.value).unwrap_or_default(),
                 f.redacted,
             )
@@ -129,9 +137,14 @@ impl Headers {
         let mut at = 0;
         for _ in 0..self.count {
             let field = field_at(&self.bytes, at);
+            if field.value.end > self.bytes.len() {
+                break;
+            }
             // The name before the value: split there, so both can be borrowed at once.
             let (head, value) = self.bytes.split_at_mut(field.name.end);
-            let name = name_of(head, &field);
+            // SAFETY: `field` was read from these bytes, and `head` ends where its name does.
+            #[allow(unsafe_code)]
+            let name = unsafe { name_of(head, &field) };
             if let Some(value) = value.get_mut(..field.value.len()) {
                 if rule(name, value) {
                     head[at + 8] = 1;
