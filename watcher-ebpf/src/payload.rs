@@ -181,9 +181,7 @@ pub fn emit(
 #[inline(always)]
 fn close_short(scratch: &mut Scratch, base_flags: u8, done: u64, failed: bool, wake_bytes: u64) {
     let header = &mut scratch.event.header;
-    header.flags = base_flags
-        | flags::LAST_CHUNK
-        | if failed { flags::COPY_FAILED } else { 0 };
+    header.flags = base_flags | flags::LAST_CHUNK | if failed { flags::COPY_FAILED } else { 0 };
     header.chunk_offset = done as u32;
     header.chunk_len = 0;
     output(scratch, 0, wake_bytes);

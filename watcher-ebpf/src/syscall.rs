@@ -285,6 +285,22 @@ pub fn saved_regs(ctx: &RawTracePointContext) -> Option<SavedRegs> {
     (r.cs == USER_CS).then_some(r)
 }
 
+/// The direction and shape of syscall `n` if it moves a socket's bytes (and sendfile, which reports
+/// only their count): the calls watcher captures, and the least copy (`floor`) copies.
+#[inline(always)]
+pub fn data_call(n: u64) -> Option<(u8, Shape)> {
+    Some(match n {
+        nr::READ | nr::RECVFROM => (direction::INGRESS, Shape::Plain),
+        nr::READV => (direction::INGRESS, Shape::Vector),
+        nr::RECVMSG => (direction::INGRESS, Shape::Message),
+        nr::WRITE | nr::SENDTO => (direction::EGRESS, Shape::Plain),
+        nr::WRITEV => (direction::EGRESS, Shape::Vector),
+        nr::SENDMSG => (direction::EGRESS, Shape::Message),
+        nr::SENDFILE => (direction::EGRESS, Shape::NoBuffer),
+        _ => return None,
+    })
+}
+
 /// Any syscall returned: `sys_exit(struct pt_regs *regs, long ret)`.
 pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
     // The task filter first: it is a few instructions the JIT inlines, where reading the registers is a
@@ -293,29 +309,24 @@ pub fn raw_exit(ctx: &RawTracePointContext) -> Option<()> {
     let (cfg, id) = task::traced_caller()?;
     let ret: i64 = ctx.arg(1);
     let r = saved_regs(ctx)?;
-    let (dir, shape) = match r.orig_ax {
-        nr::READ | nr::RECVFROM => (direction::INGRESS, Shape::Plain),
-        nr::READV => (direction::INGRESS, Shape::Vector),
-        nr::RECVMSG => (direction::INGRESS, Shape::Message),
-        nr::WRITE | nr::SENDTO => (direction::EGRESS, Shape::Plain),
-        nr::WRITEV => (direction::EGRESS, Shape::Vector),
-        nr::SENDMSG => (direction::EGRESS, Shape::Message),
-        nr::SENDFILE => (direction::EGRESS, Shape::NoBuffer),
-        nr::ACCEPT | nr::ACCEPT4 => return accepted(cfg, id, ret),
-        nr::CONNECT => return connected(cfg, id, r.di as i32, ret),
-        nr::CLOSE => {
-            if ret != 0 {
-                return None;
+    let Some((dir, shape)) = data_call(r.orig_ax) else {
+        return match r.orig_ax {
+            nr::ACCEPT | nr::ACCEPT4 => accepted(cfg, id, ret),
+            nr::CONNECT => connected(cfg, id, r.di as i32, ret),
+            nr::CLOSE => {
+                if ret != 0 {
+                    return None;
+                }
+                socket::forget_closed(cfg, (id >> 32) as u32, id as u32, r.di as i32);
+                Some(())
             }
-            socket::forget_closed(cfg, (id >> 32) as u32, id as u32, r.di as i32);
-            return Some(());
-        }
-        // Only the TLS finder asks what code a process brings.
-        nr::EXECVE | nr::EXECVEAT if cfg.tls != 0 => {
-            return new_code::exec(cfg, (id >> 32) as u32, ret)
-        }
-        nr::MMAP if cfg.tls != 0 => return new_code::mmap(ctx, cfg, (id >> 32) as u32, r.dx, ret),
-        _ => return None,
+            // Only the TLS finder asks what code a process brings.
+            nr::EXECVE | nr::EXECVEAT if cfg.tls != 0 => {
+                new_code::exec(cfg, (id >> 32) as u32, ret)
+            }
+            nr::MMAP if cfg.tls != 0 => new_code::mmap(ctx, cfg, (id >> 32) as u32, r.dx, ret),
+            _ => None,
+        };
     };
     // A call that moved nothing matters only inside a TLS call (see `finish_io`).
     if ret <= 0 && cfg.tls == 0 {
