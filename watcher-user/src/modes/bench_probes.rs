@@ -3,8 +3,8 @@
 //! By default it attaches a program that returns at once to every syscall hook `watch` uses (the raw
 //! `sys_exit` tracepoint, or the syscall tracepoints with `--hooks tracepoints`): what the traced
 //! service loses under it is the price of the hooks themselves. With `--least-copy PID` it attaches
-//! instead the least a capture must do for that process (stamp each read and write and copy its bytes
-//! into the ring buffer, see the kernel side's `floor`) and drains the ring as watcher's reader does,
+//! instead the least a capture must do for that process (stamp each read and write, vectored or not,
+//! and copy its bytes into the ring buffer, see the kernel side's `floor`) and drains the ring as watcher's reader does,
 //! on a short timer: the price of copying the bytes out at all. Either waits for SIGINT or SIGTERM.
 
 use anyhow::{Context, Result};

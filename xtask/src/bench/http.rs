@@ -1,5 +1,6 @@
 //! The HTTP case of `cargo xtask bench`: CPU per request of nginx (one worker, static file) under wrk,
-//! alternating baseline / empty programs / watcher (`watch http --pid <worker>`), medians (`service`);
+//! alternating baseline / empty programs / least copy / watcher (`watch http --pid <worker>`), medians
+//! (`service`);
 //! plus the records and loss watcher reported, so a cheap run that lost requests cannot pass for a good
 //! one. Its nginx and wrk serve the HTTPS section too (`https`).
 

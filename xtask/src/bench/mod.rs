@@ -9,7 +9,7 @@
 //! - growth: per-request cost with 1k/10k/100k records stored and 10/1k/10k idle connections;
 //! - memory: RSS with 100 000 records stored, over a soak run, and against `--max-memory` with large
 //!   records (HTTP 16 KiB bodies, 64 KiB and 1 MiB Redis values);
-//! - http: CPU per request of nginx under wrk, baseline / empty programs / watcher;
+//! - http: CPU per request of nginx under wrk, baseline / empty programs / least copy / watcher;
 //! - https: the same over TLS, baseline / watcher `--no-tls` / watcher capturing TLS plaintext;
 //! - mysql: CPU per query of MariaDB under `sysbench oltp_read_write`, baseline / empty programs / watcher;
 //! - telemetry: the HTTP case, watcher without and with `--metrics-listen` and `--otlp-endpoint`;
