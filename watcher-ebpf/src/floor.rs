@@ -9,8 +9,9 @@
 //! traffic through this hook and this ring could cost: a floor, as the empty programs are the floor of
 //! the hook alone.
 
-use crate::{payload, syscall, task};
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::RawTracePointContext};
+
+use crate::{payload, syscall, task};
 
 /// A call of the filtered process returned: copy its bytes if it was a read or write that moved some.
 #[inline(always)]

@@ -34,6 +34,14 @@ struct Field {
     redacted: bool,
 }
 
+/// The field whose entry starts at `*at` of `bytes` (written by [`Headers::push_marked`]); moves `at`
+/// to the entry after it.
+fn next_field(bytes: &[u8], at: &mut usize) -> Field {
+    let field = field_at(bytes, *at);
+    *at = field.value.end;
+    field
+}
+
 /// The field whose entry starts at `at` of `bytes`, written by [`Headers::push_marked`].
 fn field_at(bytes: &[u8], at: usize) -> Field {
     let len = |from: usize| {
@@ -55,7 +63,7 @@ fn field_at(bytes: &[u8], at: usize) -> Field {
 ///
 /// # Safety
 /// `bytes` is a [`Headers::bytes`] (or the part of it before the field's value) and `field` was read
-/// from it by [`field_at`]: a field's name is copied whole from a `&str` and never written again
+/// from it by [`next_field`]: a field's name is copied whole from a `&str` and never written again
 /// (the invariant of `Headers::bytes`), so these bytes are UTF-8.
 #[allow(unsafe_code)]
 unsafe fn name_of<'b>(bytes: &'b [u8], field: &Field) -> &'b str {
@@ -103,11 +111,7 @@ impl Headers {
     /// Where each field is, in order.
     fn fields(&self) -> impl Iterator<Item = Field> + '_ {
         let mut at = 0;
-        (0..self.count).map(move |_| {
-            let field = field_at(&self.bytes, at);
-            at = field.value.end;
-            field
-        })
+        (0..self.count).map(move |_| next_field(&self.bytes, &mut at))
     }
 
     /// The fields, in order.
@@ -136,7 +140,8 @@ impl Headers {
         let mut found = false;
         let mut at = 0;
         for _ in 0..self.count {
-            let field = field_at(&self.bytes, at);
+            let entry = at;
+            let field = next_field(&self.bytes, &mut at);
             if field.value.end > self.bytes.len() {
                 break;
             }
@@ -147,11 +152,10 @@ impl Headers {
             let name = unsafe { name_of(head, &field) };
             if let Some(value) = value.get_mut(..field.value.len()) {
                 if rule(name, value) {
-                    head[at + 8] = 1;
+                    head[entry + 8] = 1;
                     found = true;
                 }
             }
-            at = field.value.end;
         }
         found
     }
