@@ -66,6 +66,10 @@ enum Task {
         /// every overhead table, alternating, for an A/B comparison within one run.
         #[arg(long, value_name = "BINARY")]
         against: Option<std::path::PathBuf>,
+        /// Alternating rounds of each overhead table (default 7, 3 with --quick): more when an A/B
+        /// difference is within this machine's noise.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        rounds: Option<u16>,
     },
 }
 
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
             quick,
             only,
             against,
+            rounds,
         } => {
             setup::apt_install(&[
                 "redis-server",
@@ -98,7 +103,7 @@ fn main() -> Result<()> {
                 "caddy",
             ])?;
             let watcher = build()?;
-            bench::run(&watcher, quick, only, against)
+            bench::run(&watcher, quick, only, against, rounds.map(usize::from))
         }
     }
 }

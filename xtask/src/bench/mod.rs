@@ -14,6 +14,10 @@
 //! - mysql: CPU per query of MariaDB under `sysbench oltp_read_write`, baseline / empty programs / watcher;
 //! - telemetry: the HTTP case, watcher without and with `--metrics-listen` and `--otlp-endpoint`;
 //! - in-process micro-benchmarks (criterion): the pipeline without the kernel, and UI frame time.
+//!
+//! `--against BINARY` adds another watcher to every overhead table, alternating with the rest, and
+//! compares the two round by round; `--rounds N` runs more rounds where a difference is within the
+//! machine's noise.
 
 mod budget;
 mod http;
@@ -135,13 +139,14 @@ pub fn run(
     quick: bool,
     only: Option<Section>,
     against: Option<std::path::PathBuf>,
+    rounds: Option<usize>,
 ) -> Result<()> {
     let wanted = |s: Section| only.is_none_or(|o| o == s);
     if let Some(binary) = against {
         service::compare_against(binary);
     }
     procs::raise_fd_limit()?;
-    let plan = if quick {
+    let mut plan = if quick {
         Plan {
             rounds: 3,
             requests: 50_000,
@@ -156,6 +161,9 @@ pub fn run(
             quick,
         }
     };
+    if let Some(rounds) = rounds {
+        plan.rounds = rounds;
+    }
     let server = procs::redis_server()?;
     let bench = Bench {
         watcher,
@@ -373,13 +381,9 @@ fn hook_targets(
     least_copy: &service::Measured,
     watcher: &service::Measured,
 ) {
-    let round = |m: &service::Measured, r: usize| m.service_rounds.get(r).copied().unwrap_or(0.0);
-    let rounds = watcher.service_rounds.len();
-    let paired = |excess: &dyn Fn(usize) -> f64| {
-        let each: Vec<f64> = (0..rounds).map(excess).collect();
-        let met = each.iter().filter(|e| **e <= 0.0).count();
-        (median(each), met)
-    };
+    let round = |m: &service::Measured, r: usize| m.round(r).service;
+    let rounds = watcher.rounds.len();
+    let paired = |excess: &dyn Fn(usize) -> f64| service::by_round(rounds, excess);
     // Watcher's added CPU at most 1.0x the empty tracepoints' is watcher's server CPU at most theirs.
     let (over_tp, met_tp) = paired(&|r| round(watcher, r) - round(empty_tp, r));
     let (least_over_tp, least_met_tp) = paired(&|r| round(least_copy, r) - round(empty_tp, r));
@@ -388,9 +392,9 @@ fn hook_targets(
         (round(watcher, r) - round(base, r)) - 1.5 * (round(empty_raw, r) - round(base, r))
     });
     let list = |m: &service::Measured| {
-        m.service_rounds
+        m.rounds
             .iter()
-            .map(|v| format!("{v:.0}"))
+            .map(|v| format!("{:.0}", v.service))
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -136,9 +136,36 @@ pub struct Measured {
     pub idle: f64,
     /// The last run's summary line from watcher (empty for other setups).
     pub summary: String,
-    /// The service's CPU ns per request in each round, in the order run (one entry for a single run):
-    /// what comparisons within a round are made of.
-    pub service_rounds: Vec<f64>,
+    /// Each round's figures, in the order run (one entry for a single run): what comparisons within a
+    /// round are made of.
+    pub rounds: Vec<Round>,
+}
+
+/// One setup's figures in one round.
+#[derive(Clone, Copy, Default)]
+pub struct Round {
+    /// CPU ns per request of the service.
+    pub service: f64,
+    /// CPU ns per request of the service and its observer together.
+    pub total: f64,
+    /// Requests per second the load reached.
+    pub rate: f64,
+}
+
+impl Measured {
+    /// Round `r`'s figures (zeros for a round not run).
+    pub fn round(&self, r: usize) -> Round {
+        self.rounds.get(r).copied().unwrap_or_default()
+    }
+}
+
+/// The median over `rounds` rounds of `excess` in each, and in how many rounds it was at most zero. The
+/// VM's speed drifts between rounds by more than most differences measured; within a round it mostly
+/// cancels, so comparisons are made round by round.
+pub fn by_round(rounds: usize, excess: impl Fn(usize) -> f64) -> (f64, usize) {
+    let each: Vec<f64> = (0..rounds).map(excess).collect();
+    let at_most_zero = each.iter().filter(|e| **e <= 0.0).count();
+    (super::median(each), at_most_zero)
 }
 
 impl Measured {
@@ -238,15 +265,21 @@ fn run(
         }
     }
     let service = (after.0 - before.0) as f64 / requests;
+    let observer = (after.1 - before.1) as f64 / requests;
+    let rate = requests / secs.max(1e-9);
     Ok(Measured {
         service,
-        observer: (after.1 - before.1) as f64 / requests,
+        observer,
         load: load_cpu as f64 / requests,
-        rate: requests / secs.max(1e-9),
+        rate,
         service_busy: service_ran as f64 / (secs.max(1e-9) * 1e9),
         idle: (host_after.0 - host_before.0) as f64 / (host_after.1 - host_before.1).max(1) as f64,
         summary,
-        service_rounds: vec![service],
+        rounds: vec![Round {
+            service,
+            total: service + observer,
+            rate,
+        }],
     })
 }
 
@@ -310,7 +343,7 @@ pub fn alternate_setups(
             service_busy: median(runs.iter().map(|m| m.service_busy).collect()),
             idle: median(runs.iter().map(|m| m.idle).collect()),
             summary: runs.last().map(|m| m.summary.clone()).unwrap_or_default(),
-            service_rounds: runs.iter().map(|m| m.service).collect(),
+            rounds: runs.iter().flat_map(|m| m.rounds.iter().copied()).collect(),
         })
         .collect();
     let base = &measured[0];
@@ -329,7 +362,33 @@ pub fn alternate_setups(
             m.load,
         );
     }
+    print_against(setups, &measured);
     Ok(measured)
+}
+
+/// With `--against`, compares this build's watcher with the other binary round by round: the medians
+/// of the differences (this build's minus the other's) and in how many rounds this build did better.
+/// The medians of the table's rows can disagree with these when the machine drifts during the run.
+fn print_against(setups: &[Setup], measured: &[Measured]) {
+    let row = |wanted: fn(&Setup) -> bool| setups.iter().position(wanted).map(|i| &measured[i]);
+    let (Some(this), Some(that)) = (
+        row(|s| matches!(s, Setup::Watcher([]))),
+        row(|s| matches!(s, Setup::Against)),
+    ) else {
+        return;
+    };
+    let rounds = this.rounds.len().min(that.rounds.len());
+    let (service, service_better) =
+        by_round(rounds, |r| this.round(r).service - that.round(r).service);
+    let (total, total_better) = by_round(rounds, |r| this.round(r).total - that.round(r).total);
+    let (rate, rate_better) = by_round(rounds, |r| {
+        that.round(r).rate / this.round(r).rate.max(1e-9) - 1.0
+    });
+    println!(
+        "   this build against the --against binary, round by round (median difference; rounds this build did better): service CPU {service:+.0} ns ({service_better} of {rounds}), service and observer {total:+.0} ns ({total_better} of {rounds}), requests per second {:+.1}% ({rate_better} of {rounds})",
+        // The rate's excess is the other's over this one's: negated, this build's gain.
+        -rate * 100.0,
+    );
 }
 
 /// Prints the last summary of each watcher setup among `setups`, whose medians are `measured`.
