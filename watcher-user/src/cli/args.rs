@@ -135,11 +135,9 @@ pub struct TraceArgs {
     #[arg(long, value_enum, value_name = "HOOKS", default_value_t = HooksArg::Auto)]
     pub syscall_hooks: HooksArg,
     /// Keep the decoding threads, the store writer and the exporter on the normal scheduling policy. By
-    /// default, while watcher uses 10% or more of the host's CPU, they run in CPU time the traced
-    /// services leave idle, and compete for CPU only while events wait for the decoders (30 ms, or a
-    /// pile of 16 batches) or the exporter falls behind, so a busy service loses less to watcher and
-    /// nothing is lost to the yielding; under 7% they compete (yielding would cost the service a
-    /// preemption at each of its wake-ups, more than the little CPU watcher takes).
+    /// default they run in CPU time the traced services leave idle, and compete for CPU only while
+    /// events wait for the decoders (30 ms, or a pile of 16 batches) or the exporter falls behind, so a
+    /// busy service loses less to watcher and nothing is lost to the yielding.
     #[arg(long)]
     pub no_yield: bool,
 }

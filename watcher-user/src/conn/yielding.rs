@@ -1,5 +1,5 @@
-//! Shard threads that run in the CPU time the watched services leave idle while watcher needs much of
-//! the host's CPU, and compete for CPU otherwise or while they fall behind.
+//! Shard threads that run in the CPU time the watched services leave idle, and compete for CPU only
+//! while they fall behind.
 //!
 //! On a host whose CPUs the watched service keeps busy, every slice a shard takes is a slice the
 //! service waits for. Under the kernel's idle policy (`SCHED_IDLE`) a thread runs only when a CPU would
@@ -11,16 +11,6 @@
 //! behind for [`PATIENCE`], or [`HIGH_WATER`] batches wait, they go back on the normal policy, and
 //! they yield again at the first look that finds them caught up. So under a load that saturates the
 //! host they share the CPU as before, part of the time, and nothing is lost to the yielding.
-//!
-//! Yielding is not free: every wake-up of the service on a CPU where a shard runs preempts it, and
-//! the switch and the caches the shard leaves behind are paid in the service's time. Under
-//! `redis-benchmark -P 1` (a wake-up every dozen requests, watcher using a tenth of a CPU) that made
-//! redis-server's CPU per request ~12% higher than with the shards on the normal policy, and the CPU
-//! of both together ~8% higher, for the same requests per second; under `-P 16` (watcher using 60% of
-//! a CPU) and watching nginx under `wrk` (30%), competing cost 5-25% of the throughput. So the shards
-//! yield only while watcher's own CPU ([`Demand`], this process's CPU time over [`WINDOW`]) is a large
-//! share of the host's: from [`YIELD_ABOVE`] of it until it falls under [`COMPETE_BELOW`]. Competing
-//! can take from the services at most that share.
 //!
 //! The store writer yields with the shards: it works on what they hand it, for a quarter of their CPU
 //! per record, so it never needs the CPU when they do not. A reader of the store that must see every
@@ -43,16 +33,6 @@ const HIGH_WATER: usize = 16;
 /// How long work may wait in the shards' queues before the shards compete: a bound on what yielding
 /// adds to a record's delay.
 const PATIENCE: Duration = Duration::from_millis(30);
-/// Watcher's share of the host's CPU time (all its CPUs) from which the shards yield while they keep
-/// up: on two CPUs, 20% of one. Measured there, watcher takes ~60% of one under `redis-benchmark -P
-/// 16` and ~30% under `wrk` against nginx (both lost 5-25% of their throughput when it competed), and
-/// ~12% under `-P 1` (where competing cost the server less CPU, at the same throughput).
-const YIELD_ABOVE: f64 = 0.10;
-/// The share below which they compete again (14% of one CPU of two); between the two they keep what
-/// they do, so a demand near one bound does not flip the policy at every window.
-const COMPETE_BELOW: f64 = 0.07;
-/// How long watcher's CPU time is summed for each decision.
-const WINDOW: Duration = Duration::from_millis(250);
 
 /// A thread, as the scheduler calls it.
 pub type Thread = libc::pthread_t;
@@ -76,8 +56,6 @@ pub struct Yielding {
     readers: Vec<(Reader, bool)>,
     /// Readers joining.
     joining: Receiver<Reader>,
-    /// Whether watcher's CPU is a share of the host's for which yielding pays.
-    demand: Demand,
     /// Since when every look found the shards behind.
     behind_since: Option<Instant>,
     /// Batches sent and batches waiting at the last look.
@@ -93,18 +71,17 @@ impl Yielding {
         if !may_return_to_normal() {
             return None;
         }
-        // The threads start on the normal policy: they yield from the first window in which watcher
-        // needs enough of the host's CPU.
-        Some(Self {
+        let mut this = Self {
             threads,
             idle: false,
             readers: Vec::new(),
             joining,
-            demand: Demand::new(Instant::now(), process_cpu_time(), host_cpus()),
             behind_since: None,
             last_sent: 0,
             last_waiting: 0,
-        })
+        };
+        this.set(true);
+        Some(this)
     }
 
     /// Whether the shards run on the idle policy now.
@@ -116,16 +93,8 @@ impl Yielding {
     /// Takes in how many batches were ever sent to the shards and how many of them wait now. The shards
     /// are behind when they have not taken all that waited at the last look: batches sent since then
     /// are not held against them, so a look right after a burst is sent does not count as falling
-    /// behind. At the end of each [`WINDOW`], also takes in watcher's CPU time.
+    /// behind.
     pub fn look(&mut self, sent: u64, waiting: usize, now: Instant) {
-        if self.demand.window_over(now) {
-            self.demand.take(now, process_cpu_time());
-        }
-        self.decide(sent, waiting, now);
-    }
-
-    /// [`Self::look`] once watcher's demand is known.
-    fn decide(&mut self, sent: u64, waiting: usize, now: Instant) {
         // Saturating: a miscount here must never panic the capture thread.
         let taken_in_all = sent.saturating_sub(waiting as u64);
         let taken =
@@ -133,16 +102,16 @@ impl Yielding {
         let behind = taken < self.last_waiting as u64;
         self.last_sent = sent;
         self.last_waiting = waiting;
-        let idle = if !behind && waiting < HIGH_WATER {
+        if !behind && waiting < HIGH_WATER {
             self.behind_since = None;
-            true
+            if !self.idle {
+                self.set(true);
+            }
         } else {
             let since = *self.behind_since.get_or_insert(now);
-            self.idle && waiting < HIGH_WATER && now.duration_since(since) < PATIENCE
-        };
-        let idle = idle && self.demand.heavy;
-        if idle != self.idle {
-            self.set(idle);
+            if self.idle && (waiting >= HIGH_WATER || now.duration_since(since) >= PATIENCE) {
+                self.set(false);
+            }
         }
         self.schedule_readers();
     }
@@ -182,63 +151,6 @@ impl Drop for Yielding {
     }
 }
 
-/// Whether watcher's own CPU is a large enough share of the host's for yielding to pay, decided once
-/// a [`WINDOW`] from this process's CPU time (every thread's: capture, shards, store, exports, UI).
-#[derive(Debug)]
-struct Demand {
-    /// When the window began, and the process's CPU time then.
-    since: Instant,
-    cpu_then: Duration,
-    /// The CPUs this process may run on.
-    cpus: f64,
-    /// Whether the share was heavy at the last decision (between the bounds: as before).
-    heavy: bool,
-}
-
-impl Demand {
-    /// Starts the first window at `now`, light.
-    fn new(now: Instant, cpu: Duration, cpus: usize) -> Self {
-        Self {
-            since: now,
-            cpu_then: cpu,
-            cpus: cpus.max(1) as f64,
-            heavy: false,
-        }
-    }
-
-    /// Whether the window has ended (so that the CPU time is read once a window, not at every look).
-    fn window_over(&self, now: Instant) -> bool {
-        now.duration_since(self.since) >= WINDOW
-    }
-
-    /// Ends the window at `now`, where the process had used `cpu` in all, and decides.
-    fn take(&mut self, now: Instant, cpu: Duration) {
-        let wall = now.duration_since(self.since).as_secs_f64();
-        if wall > 0.0 {
-            let share = cpu.saturating_sub(self.cpu_then).as_secs_f64() / (wall * self.cpus);
-            if share >= YIELD_ABOVE {
-                self.heavy = true;
-            } else if share < COMPETE_BELOW {
-                self.heavy = false;
-            }
-        }
-        self.since = now;
-        self.cpu_then = cpu;
-    }
-}
-
-/// The CPU time every thread of this process has used (zero where the clock cannot be read, which
-/// leaves the shards competing: the policy of a process that looks light).
-fn process_cpu_time() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
-        .map_or(Duration::ZERO, Duration::from)
-}
-
-/// The CPUs this process may run on.
-fn host_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-}
-
 /// Puts `thread` on the idle policy, or back on the normal one.
 #[allow(unsafe_code)]
 fn set_policy(thread: Thread, idle: bool) -> bool {
@@ -273,14 +185,6 @@ fn may_return_to_normal() -> bool {
 mod tests {
     use super::*;
 
-    /// A demand already heavy (on one CPU), so that the shards' queues decide.
-    fn heavy(now: Instant) -> Demand {
-        let mut demand = Demand::new(now, Duration::ZERO, 1);
-        demand.take(now + WINDOW, WINDOW);
-        assert!(demand.heavy);
-        demand
-    }
-
     fn yielding() -> Yielding {
         // No threads: the decisions are what is tested, not the system calls.
         Yielding {
@@ -288,7 +192,6 @@ mod tests {
             idle: true,
             readers: Vec::new(),
             joining: crossbeam_channel::never(),
-            demand: heavy(Instant::now()),
             behind_since: None,
             last_sent: 0,
             last_waiting: 0,
@@ -303,7 +206,7 @@ mod tests {
         (0u32..)
             .zip(looks)
             .map(|(i, &(sent, waiting))| {
-                y.decide(sent, waiting, t0 + PATIENCE / 2 * i);
+                y.look(sent, waiting, t0 + PATIENCE / 2 * i);
                 y.is_yielding()
             })
             .collect()
@@ -340,60 +243,6 @@ mod tests {
             after(&[(pile - 1, HIGH_WATER - 1), (2 * pile, HIGH_WATER)]),
             [true, false]
         );
-    }
-
-    /// Feeds a demand one window at a time, each using `shares` of a window's CPU time on `cpus` CPUs;
-    /// returns whether it is heavy after each.
-    fn heavy_after(cpus: usize, shares: &[f64]) -> Vec<bool> {
-        let t0 = Instant::now();
-        let mut demand = Demand::new(t0, Duration::from_secs(7), cpus);
-        let mut cpu = Duration::from_secs(7);
-        (1u32..)
-            .zip(shares)
-            .map(|(i, share)| {
-                cpu += WINDOW.mul_f64(share * cpus as f64);
-                demand.take(t0 + WINDOW * i, cpu);
-                demand.heavy
-            })
-            .collect()
-    }
-
-    #[test]
-    fn watcher_yields_only_while_it_needs_a_large_share_of_the_host() {
-        // Above the upper bound: heavy; in between: as before; below the lower bound: light.
-        let mid = f64::midpoint(YIELD_ABOVE, COMPETE_BELOW);
-        assert_eq!(
-            heavy_after(
-                2,
-                &[mid, YIELD_ABOVE, mid, mid, COMPETE_BELOW / 2.0, mid, 0.9]
-            ),
-            [false, true, true, true, false, false, true]
-        );
-        // The share is of every CPU: the same CPU time is heavy on one CPU, light among four.
-        assert_eq!(heavy_after(1, &[YIELD_ABOVE * 1.5]), [true]);
-        assert_eq!(heavy_after(4, &[YIELD_ABOVE * 1.5 / 4.0]), [false]);
-    }
-
-    #[test]
-    fn a_light_watcher_competes_however_its_queues_look() {
-        let mut y = yielding();
-        let t0 = Instant::now();
-        y.decide(0, 0, t0);
-        assert!(y.is_yielding());
-        y.demand.take(y.demand.since + WINDOW, y.demand.cpu_then);
-        y.decide(0, 0, t0);
-        assert!(!y.is_yielding(), "light: competes though caught up");
-        y.demand = heavy(t0);
-        y.decide(0, 0, t0);
-        assert!(y.is_yielding(), "heavy and caught up: yields again");
-    }
-
-    #[test]
-    fn the_window_ends_only_after_its_length() {
-        let t0 = Instant::now();
-        let demand = Demand::new(t0, Duration::ZERO, 2);
-        assert!(!demand.window_over(t0 + WINDOW / 2));
-        assert!(demand.window_over(t0 + WINDOW));
     }
 
     /// A thread that waits until it is told to end, whose scheduling policy a test reads back.
@@ -445,11 +294,8 @@ mod tests {
         let Some(worker) = Parked::start() else {
             return;
         };
-        let mut y = Yielding::start(vec![worker.thread()], crossbeam_channel::never())
+        let y = Yielding::start(vec![worker.thread()], crossbeam_channel::never())
             .expect("root may return a thread to the normal policy");
-        assert_eq!(worker.policy(), libc::SCHED_OTHER, "light until measured");
-        y.demand = heavy(Instant::now());
-        y.decide(0, 0, Instant::now());
         assert_eq!(worker.policy(), libc::SCHED_IDLE);
         drop(y);
         assert_eq!(
@@ -468,7 +314,6 @@ mod tests {
         let behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (join, joining) = crossbeam_channel::bounded(1);
         let mut y = Yielding::start(Vec::new(), joining).expect("root may");
-        y.demand = heavy(Instant::now());
         let seen = std::sync::Arc::clone(&behind);
         join.try_send(Reader {
             thread: reader.thread(),
@@ -477,30 +322,30 @@ mod tests {
         .expect("room to join");
         assert_eq!(reader.policy(), libc::SCHED_OTHER, "joins at the next look");
         let t0 = Instant::now();
-        y.decide(0, 0, t0);
+        y.look(0, 0, t0);
         assert_eq!(
             reader.policy(),
             libc::SCHED_IDLE,
             "shards yield, reader keeps up"
         );
         behind.store(true, std::sync::atomic::Ordering::Relaxed);
-        y.decide(0, 0, t0);
+        y.look(0, 0, t0);
         assert_eq!(
             reader.policy(),
             libc::SCHED_OTHER,
             "reader behind: it competes"
         );
         behind.store(false, std::sync::atomic::Ordering::Relaxed);
-        y.decide(0, 0, t0);
+        y.look(0, 0, t0);
         assert_eq!(reader.policy(), libc::SCHED_IDLE, "caught up: yields again");
-        y.decide(HIGH_WATER as u64, HIGH_WATER, t0);
+        y.look(HIGH_WATER as u64, HIGH_WATER, t0);
         assert!(!y.is_yielding());
         assert_eq!(
             reader.policy(),
             libc::SCHED_OTHER,
             "shards compete: so does it"
         );
-        y.decide(HIGH_WATER as u64, 0, t0);
+        y.look(HIGH_WATER as u64, 0, t0);
         assert_eq!(reader.policy(), libc::SCHED_IDLE);
         drop(y);
         assert_eq!(

@@ -152,13 +152,6 @@ pub struct Round {
     pub rate: f64,
 }
 
-impl Measured {
-    /// Round `r`'s figures (zeros for a round not run).
-    pub fn round(&self, r: usize) -> Round {
-        self.rounds.get(r).copied().unwrap_or_default()
-    }
-}
-
 /// The median over `rounds` rounds of `excess` in each, and in how many rounds it was at most zero. The
 /// VM's speed drifts between rounds by more than most differences measured; within a round it mostly
 /// cancels, so comparisons are made round by round.
@@ -169,6 +162,11 @@ pub fn by_round(rounds: usize, excess: impl Fn(usize) -> f64) -> (f64, usize) {
 }
 
 impl Measured {
+    /// Round `r`'s figures (zeros for a round not run).
+    pub fn round(&self, r: usize) -> Round {
+        self.rounds.get(r).copied().unwrap_or_default()
+    }
+
     /// CPU ns per request of the service and its observer together.
     pub fn total(&self) -> f64 {
         self.service + self.observer
