@@ -379,13 +379,13 @@ fn print_against(setups: &[Setup], measured: &[Measured]) {
     let (service, service_better) =
         by_round(rounds, |r| this.round(r).service - that.round(r).service);
     let (total, total_better) = by_round(rounds, |r| this.round(r).total - that.round(r).total);
-    let (rate, rate_better) = by_round(rounds, |r| {
-        that.round(r).rate / this.round(r).rate.max(1e-9) - 1.0
+    // A rate is better higher: the excess is this build's shortfall against the other's rate.
+    let (shortfall, rate_better) = by_round(rounds, |r| {
+        1.0 - this.round(r).rate / that.round(r).rate.max(1e-9)
     });
     println!(
         "   this build against the --against binary, round by round (median difference; rounds this build did better): service CPU {service:+.0} ns ({service_better} of {rounds}), service and observer {total:+.0} ns ({total_better} of {rounds}), requests per second {:+.1}% ({rate_better} of {rounds})",
-        // The rate's excess is the other's over this one's: negated, this build's gain.
-        -rate * 100.0,
+        -shortfall * 100.0,
     );
 }
 
@@ -395,5 +395,17 @@ pub fn print_summaries(setups: &[Setup], measured: &[Measured]) {
         if matches!(setup, Setup::Watcher(_) | Setup::Against) {
             println!("   last {} run: {}", setup.label(), m.summary);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_round;
+
+    #[test]
+    fn by_round_takes_the_median_difference_and_counts_the_rounds_at_or_below_zero() {
+        let differences = [30.0, -10.0, 0.0, 50.0, -5.0];
+        assert_eq!(by_round(5, |r| differences[r]), (0.0, 3));
+        assert_eq!(by_round(2, |r| differences[r]), (30.0, 1));
     }
 }
