@@ -213,8 +213,9 @@ impl<'a> FromIterator<(&'a str, &'a [u8])> for Headers {
 pub struct HttpRequest {
     /// `GET`, `POST`, ... (kept inline: a `String` was one allocation of a dozen per exchange).
     pub method: CompactString,
-    /// The request target as sent: `/path?query`, `http://host/path`, `host:port` or `*`.
-    pub target: String,
+    /// The request target as sent: `/path?query`, `http://host/path`, `host:port` or `*` (kept inline
+    /// unless longer than 24 bytes, as most paths are not).
+    pub target: CompactString,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     /// Header fields in order.
@@ -255,7 +256,7 @@ impl HttpRequest {
     /// Heap bytes it holds.
     fn heap_bytes(&self) -> usize {
         compact_bytes(&self.method)
-            + self.target.capacity()
+            + compact_bytes(&self.target)
             + self.headers.heap_bytes()
             + self.body.heap_bytes()
             + self.trailers.heap_bytes()

@@ -71,7 +71,7 @@ impl PayloadJson for HttpExchange {
         Ok(HttpExchange {
             request: HttpRequest {
                 method: method.into(),
-                target,
+                target: target.into(),
                 version,
                 headers: request.headers,
                 body: request.body,

@@ -69,7 +69,7 @@ pub enum StartLine {
         /// Method token.
         method: CompactString,
         /// Request target.
-        target: String,
+        target: CompactString,
     },
     /// `HTTP/1.1 200 OK`
     Response {
@@ -519,7 +519,7 @@ fn parse_head(role: Role, buf: &[u8]) -> Option<(StartLine, u8, Headers)> {
             }
             let start = StartLine::Request {
                 method: req.method?.into(),
-                target: req.path?.to_owned(),
+                target: req.path?.into(),
             };
             Some((start, req.version?, headers_of(req.headers)))
         }

@@ -4,6 +4,8 @@
 //! passwords and secret-named parameters in the target and in URL-valued headers (`Location`, `Referer`),
 //! and secret-named fields of form and JSON bodies, in requests and responses alike.
 
+use compact_str::CompactString;
+
 use super::exchange::{Headers, HttpExchange};
 use crate::protocol::{
     common::Blob,
@@ -35,12 +37,14 @@ impl Redact for HttpExchange {
     }
 }
 
-fn redact_target(target: &mut String) -> bool {
-    let mut bytes = std::mem::take(target).into_bytes();
-    let found = mask_url(&mut bytes);
-    // Masks run between ASCII delimiters and are ASCII, so the text stays UTF-8.
-    *target = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+/// Masks the secrets of the request target in place.
+#[allow(unsafe_code)]
+fn redact_target(target: &mut CompactString) -> bool {
+    // SAFETY: `mask_url` only overwrites whole runs that start after an ASCII delimiter and end before
+    // one (or at the end) with ASCII `*`, so every character is either kept whole or replaced whole and
+    // the text stays UTF-8. Masking a copy and storing it back would cost an allocation per exchange.
+    let found = mask_url(unsafe { target.as_mut_str().as_bytes_mut() });
+    debug_assert!(std::str::from_utf8(target.as_bytes()).is_ok());
     found
 }
 
@@ -317,6 +321,18 @@ mod tests {
                 field("Content-Type", "text/plain", false),
             ]
         );
+    }
+
+    #[test]
+    fn a_target_kept_inline_is_masked_in_place_whole_characters_at_a_time() {
+        // 20 bytes: held inside the `CompactString` itself, whose spare bytes must stay untouched.
+        let mut x = exchange("/s?q=\u{e9}&token=s\u{fc}\u{df}", &[], "", &[], "");
+        assert!(!x.request.target.is_heap_allocated());
+        assert!(x.redact(&Redaction::default()));
+        assert_eq!(x.request.target, "/s?q=\u{e9}&token=*****");
+        let mut x = exchange("/search?q=caf\u{e9}", &[], "", &[], "");
+        assert!(!x.redact(&Redaction::default()));
+        assert_eq!(x.request.target, "/search?q=caf\u{e9}");
     }
 
     #[test]
