@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_target_kept_inline_is_masked_in_place_whole_characters_at_a_time() {
-        // 20 bytes: held inside the `CompactString` itself, whose spare bytes must stay untouched.
+        // 19 bytes: held inside the `CompactString` itself, whose spare bytes must stay untouched.
         let mut x = exchange("/s?q=\u{e9}&token=s\u{fc}\u{df}", &[], "", &[], "");
         assert!(!x.request.target.is_heap_allocated());
         assert!(x.redact(&Redaction::default()));
