@@ -23,8 +23,9 @@
 //! They yield however little CPU watcher needs. Where it needs little (`redis-benchmark -P 1`: a tenth
 //! of a CPU), competing instead saves the service the preemption of a shard at many of its wake-ups,
 //! about 500 ns of CPU a request, but the service then waits for the CPU at others: in three bench runs
-//! against this policy it kept 5-10% fewer requests per second. An observer should not slow what it
-//! watches, so the trade goes to the service's throughput; `--no-yield` takes the other side.
+//! against this policy, the service kept 5-10% fewer requests per second with the shards competing.
+//! An observer should not slow what it watches, so the trade goes to the service's throughput;
+//! `--no-yield` takes the other side.
 //!
 //! Switching a thread back to the normal policy needs `CAP_SYS_NICE` (root has it): where it is
 //! refused, the shards never yield, rather than risk staying on the idle policy.

@@ -214,7 +214,7 @@ pub struct HttpRequest {
     /// `GET`, `POST`, ... (kept inline: a `String` was one allocation of a dozen per exchange).
     pub method: CompactString,
     /// The request target as sent: `/path?query`, `http://host/path`, `host:port` or `*` (kept inline
-    /// unless longer than 24 bytes, as most paths are not).
+    /// up to 24 bytes, so a short path costs no allocation).
     pub target: CompactString,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
