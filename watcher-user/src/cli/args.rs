@@ -135,9 +135,11 @@ pub struct TraceArgs {
     #[arg(long, value_enum, value_name = "HOOKS", default_value_t = HooksArg::Auto)]
     pub syscall_hooks: HooksArg,
     /// Keep the decoding threads, the store writer and the exporter on the normal scheduling policy. By
-    /// default they run in CPU time the traced services leave idle, and compete for CPU only while
-    /// events wait for the decoders (30 ms, or a pile of 16 batches) or the exporter falls behind, so a
-    /// busy service loses less to watcher and nothing is lost to the yielding.
+    /// default they never preempt a traced service (the batch policy), run only in CPU time the
+    /// services leave idle while watcher uses 10% or more of the host's CPU (the idle policy), and
+    /// compete for CPU only while events wait for the decoders (30 ms, or a pile of 16 batches) or the
+    /// exporter falls behind, so a busy service loses less to watcher and nothing is lost to the
+    /// yielding.
     #[arg(long)]
     pub no_yield: bool,
 }

@@ -4,6 +4,7 @@
 //! capture thread (tokio): ring reader -> router --bounded--> shard threads --bounded--> store writer
 //!                                         router: shards yield the CPU while they keep up (conn::yielding),
 //!                                         and the store writer and the follower with them
+//!                                         (batch policy while watcher is light, idle when heavy)
 //! store writer (owns the store) -> Snapshot (ArcSwap) -> TUI / exporter / summary
 //! TLS finder thread --bounded--> capture thread (attaches the TLS probes to new files)
 //! ```
@@ -344,7 +345,7 @@ fn spawn_capture(
 }
 
 /// How the shard threads and the store writer are scheduled: yielding the CPU while the shards keep
-/// up unless `--no-yield`, or (with a note saying so) where this user may not return a thread to the
+/// up (`conn::yielding`) unless `--no-yield`, or (with a note saying so) where this user may not return a thread to the
 /// normal policy. Readers of the store join on `joining`.
 fn shard_scheduling(
     cfg: &PipelineConfig,
