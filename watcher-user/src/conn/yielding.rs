@@ -18,10 +18,11 @@
 //! CPU where a shard runs preempts the shard, and the switch is paid in the service's time. There the
 //! threads take the batch policy (`SCHED_BATCH`) instead: a thread on it never preempts a running
 //! service when it wakes, and the service that wakes while it runs takes the CPU at the end of its
-//! short slice rather than at once. In six A/B pairs by hand at `-P 1`, redis-server's CPU per request
-//! was a median 370 ns lower with the threads on the batch policy than on the idle one, watcher's own
-//! 44 ns higher, and the requests per second as many. The normal policy, tried there before, preempted
-//! the service at the threads' wake-ups and kept 5-10% fewer requests per second in three bench runs.
+//! short slice rather than at once. In the overhead bench at `-P 1` (15 alternating rounds against the
+//! idle policy throughout), redis-server's CPU per request was 819 ns lower (in 12 of 15 rounds), all
+//! CPU together 795 ns lower, and the requests per second as many (-1.5%, better in 6 of 15 rounds).
+//! The normal policy, tried there before, preempted the service at the threads' wake-ups and kept
+//! 5-10% fewer requests per second in three bench runs.
 //! But the batch policy competes at full weight for the CPU the service needs: under `-P 16`, where
 //! watcher takes ~20% of the host, it kept 13% fewer requests per second than the idle policy. So
 //! watcher's own CPU ([`Demand`], this process's CPU time over [`WINDOW`]) decides: from
