@@ -1,6 +1,6 @@
-//! Shard threads that give the watched services the CPU first: they never preempt a service, run only
-//! in the CPU time the services leave idle while watcher needs much of the host's CPU, and compete for
-//! CPU only while they fall behind.
+//! Shard threads that give the watched services the CPU first: while they keep up they never preempt
+//! a service, and run only in the CPU time the services leave idle while watcher needs much of the
+//! host's CPU; they compete for CPU only while they fall behind.
 //!
 //! On a host whose CPUs the watched service keeps busy, every slice a shard takes is a slice the
 //! service waits for. Under the kernel's idle policy (`SCHED_IDLE`) a thread runs only when a CPU would
@@ -17,16 +17,17 @@
 //! (`redis-benchmark -P 1`: 4% of two CPUs), the service's wake-ups are what it costs: each one on a
 //! CPU where a shard runs preempts the shard, and the switch is paid in the service's time. There the
 //! threads take the batch policy (`SCHED_BATCH`) instead: a thread on it never preempts a running
-//! service when it wakes, and the service that wakes while it runs takes the CPU at the end of its
-//! short slice rather than at once. In the overhead bench at `-P 1` (15 alternating rounds against the
-//! idle policy throughout), redis-server's CPU per request was 819 ns lower (in 12 of 15 rounds), all
-//! CPU together 795 ns lower, and the requests per second as many (-1.5%, better in 6 of 15 rounds).
-//! The normal policy, tried there before, preempted the service at the threads' wake-ups and kept
-//! 5-10% fewer requests per second in three bench runs.
+//! service when it wakes, and a service that wakes while it runs may wait for the end of the thread's
+//! short slice rather than take the CPU at once, so far fewer switches are made. In the overhead
+//! bench at `-P 1` (15 alternating rounds against the idle policy throughout), redis-server's CPU per
+//! request was 819 ns lower (in 12 of 15 rounds), all CPU together 795 ns lower, and the requests per
+//! second as many (-1.5%, better in 6 of 15 rounds). The normal policy, tried there before, preempted
+//! the service at the threads' wake-ups and kept 5-10% fewer requests per second in three bench runs.
 //! But the batch policy competes at full weight for the CPU the service needs: under `-P 16`, where
-//! watcher takes ~20% of the host, it kept 13% fewer requests per second than the idle policy. So
-//! watcher's own CPU ([`Demand`], this process's CPU time over [`WINDOW`]) decides: from
-//! [`YIELD_ABOVE`] of the host's the threads take the idle policy, under [`BATCH_BELOW`] the batch one.
+//! watcher takes ~20% of the host, it kept 13% fewer requests per second than the idle policy (four
+//! hand-run pairs, the batch policy throughout). So watcher's own CPU ([`Demand`], this process's CPU
+//! time over [`WINDOW`]) decides: from [`YIELD_ABOVE`] of the host's the threads take the idle policy,
+//! under [`BATCH_BELOW`] the batch one.
 //!
 //! The store writer yields with the shards: it works on what they hand it, for a quarter of their CPU
 //! per record, so it never needs the CPU when they do not. A reader of the store that must see every

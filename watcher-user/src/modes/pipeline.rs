@@ -345,8 +345,8 @@ fn spawn_capture(
 }
 
 /// How the shard threads and the store writer are scheduled: yielding the CPU while the shards keep
-/// up (`conn::yielding`) unless `--no-yield`, or (with a note saying so) where this user may not return a thread to the
-/// normal policy. Readers of the store join on `joining`.
+/// up (`conn::yielding`) unless `--no-yield`, or (with a note saying so) where this user may not
+/// return a thread to the normal policy. Readers of the store join on `joining`.
 fn shard_scheduling(
     cfg: &PipelineConfig,
     shards: &[JoinHandle<()>],
