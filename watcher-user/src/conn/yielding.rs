@@ -20,9 +20,10 @@
 //! service when it wakes, and a service that wakes while it runs may wait for the end of the thread's
 //! short slice rather than take the CPU at once, so far fewer switches are made. In the overhead
 //! bench at `-P 1` (15 alternating rounds against the idle policy throughout), redis-server's CPU per
-//! request was 819 ns lower (in 12 of 15 rounds), all CPU together 795 ns lower, and the requests per
-//! second as many (-1.5%, better in 6 of 15 rounds). The normal policy, tried there before, preempted
-//! the service at the threads' wake-ups and kept 5-10% fewer requests per second in three bench runs.
+//! request was 819 ns lower (in 12 of 15 rounds), all CPU together 795 ns lower, for 1.5% fewer
+//! requests per second (better in 6 of 15 rounds; a second run of 7 rounds: -711 ns, -1.9%). The
+//! normal policy, tried there before, preempted the service at the threads' wake-ups and kept 5-10%
+//! fewer requests per second in three bench runs.
 //! But the batch policy competes at full weight for the CPU the service needs: under `-P 16`, where
 //! watcher takes ~20% of the host, it kept 13% fewer requests per second than the idle policy (four
 //! hand-run pairs, the batch policy throughout). So watcher's own CPU ([`Demand`], this process's CPU
