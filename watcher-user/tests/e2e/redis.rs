@@ -168,18 +168,17 @@ fn decoding_threads_yield_the_cpu_unless_told_not_to_and_a_full_speed_load_loses
     ] {
         // The demand is measured over a quarter of a second: the work of starting up may make the
         // first window heavy, so the policy may take a window or two to settle.
+        let settled =
+            |policies: &[u32]| !policies.is_empty() && policies.iter().all(|p| *p == policy);
         let mut policies = shard_policies(watcher.pid());
         for _ in 0..40 {
-            if !policies.is_empty() && policies.iter().all(|p| *p == policy) {
+            if settled(&policies) {
                 break;
             }
             thread::sleep(Duration::from_millis(50));
             policies = shard_policies(watcher.pid());
         }
-        assert!(
-            !policies.is_empty() && policies.iter().all(|p| *p == policy),
-            "{what}: {policies:?}"
-        );
+        assert!(settled(&policies), "{what}: {policies:?}");
     }
     // Under the load each watcher needs a large share of this host's CPU: the yielding one's shards go
     // on the idle policy whenever they have caught up. Sampled while the load runs.
