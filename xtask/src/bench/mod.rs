@@ -524,8 +524,9 @@ fn copy_cost(bench: &Bench, plan: &Plan) -> Result<()> {
     {
         let mut service = [Vec::new(), Vec::new(), Vec::new()];
         let mut observer_cpu = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..rounds {
-            for (i, extra) in CONFIGS.iter().enumerate() {
+        for round in 0..rounds {
+            for i in service::round_order(round, CONFIGS.len()) {
+                let extra = CONFIGS[i];
                 let observer = extra.map(|extra| bench.observe(extra)).transpose()?;
                 let cost = bench.measure(observer.as_ref(), || {
                     procs::load(requests, pipeline, value_bytes).map(|()| requests * 2)

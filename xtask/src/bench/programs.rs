@@ -91,8 +91,9 @@ pub fn section(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
     let _stats = StatsOn::new()?;
     let setups = service::with_against(&SETUPS);
     let mut runs: Vec<Vec<(f64, f64)>> = setups.iter().map(|_| Vec::new()).collect();
-    for _ in 0..plan.rounds {
-        for (i, setup) in setups.iter().enumerate() {
+    for round in 0..plan.rounds {
+        for i in service::round_order(round, setups.len()) {
+            let setup = &setups[i];
             let observer = setup
                 .observer(watcher, "redis", server_pid)?
                 .context("a watcher setup has an observer")?;
