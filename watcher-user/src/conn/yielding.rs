@@ -28,7 +28,8 @@
 //! watcher takes ~20% of the host, it kept 13% fewer requests per second than the idle policy (four
 //! hand-run pairs, the batch policy throughout). So watcher's own CPU ([`Demand`], this process's CPU
 //! time over [`WINDOW`]) decides: from [`YIELD_ABOVE`] of the host's the threads take the idle policy,
-//! under [`BATCH_BELOW`] the batch one.
+//! under [`BATCH_BELOW`] the batch one. A load that starts turns watcher heavy as soon as a window has
+//! used a heavy window's CPU time (tens of milliseconds); only a whole window turns it light again.
 //!
 //! The store writer yields with the shards: it works on what they hand it, for a quarter of their CPU
 //! per record, so it never needs the CPU when they do not. A reader of the store that must see every
@@ -115,8 +116,8 @@ pub struct Yielding {
 
 impl Yielding {
     /// Starts `threads` yielding, if this process may put a thread back on the normal policy (checked
-    /// on a thread of its own first); `None` if it may not. They start on the batch policy, until the
-    /// first [`WINDOW`] has measured watcher's demand. Readers that arrive on `joining` are scheduled
+    /// on a thread of its own first); `None` if it may not. They start on the batch policy, that of a
+    /// light watcher. Readers that arrive on `joining` are scheduled
     /// from the next look on.
     pub fn start(threads: Vec<Thread>, joining: Receiver<Reader>) -> Option<Self> {
         if !may_return_to_normal() {
@@ -139,9 +140,9 @@ impl Yielding {
     /// Takes in how many batches were ever sent to the shards and how many of them wait now. The shards
     /// are behind when they have not taken all that waited at the last look: batches sent since then
     /// are not held against them, so a look right after a burst is sent does not count as falling
-    /// behind. At the end of each [`WINDOW`], also takes in watcher's CPU time.
+    /// behind. Also takes in watcher's CPU time when its demand wants it ([`Demand::wants_cpu_time`]).
     pub fn look(&mut self, sent: u64, waiting: usize, now: Instant) {
-        if self.demand.window_over(now) {
+        if self.demand.wants_cpu_time(now) {
             self.demand.take(now, process_cpu_time());
         }
         self.decide(sent, waiting, now);
@@ -220,7 +221,8 @@ impl Drop for Yielding {
 }
 
 /// Whether watcher's own CPU is a large enough share of the host's for the idle policy to pay, decided
-/// once a [`WINDOW`] from this process's CPU time (every thread's: capture, shards, store, exports, UI).
+/// from this process's CPU time (every thread's: capture, shards, store, exports, UI) at the end of
+/// each [`WINDOW`], and turned heavy within one as soon as it has used a heavy window's worth.
 #[derive(Debug)]
 struct Demand {
     /// When the window began, and the process's CPU time then.
@@ -243,16 +245,35 @@ impl Demand {
         }
     }
 
-    /// Whether the window has ended (so that the CPU time is read once a window, not at every look).
+    /// Whether the window has ended.
     fn window_over(&self, now: Instant) -> bool {
         now.duration_since(self.since) >= WINDOW
     }
 
-    /// Ends the window at `now`, where the process had used `cpu` in all, and decides.
+    /// Whether a look at `now` should read the process's CPU time (about a microsecond here): at the
+    /// end of each window, and at every look while light, so that a load that starts is seen within
+    /// tens of milliseconds (see [`Self::take`]).
+    fn wants_cpu_time(&self, now: Instant) -> bool {
+        !self.heavy || self.window_over(now)
+    }
+
+    /// Takes in that the process had used `cpu` in all at `now`. At the end of the window, decides from
+    /// the window's share and starts the next one. Within it, a light demand turns heavy as soon as the
+    /// window has used as much CPU time as a heavy share of the whole window (it can only grow, so the
+    /// end of the window would decide the same): under a load that starts, the threads stop taking the
+    /// batch policy's full weight after ~50 ms rather than up to two windows (in the overhead bench,
+    /// that is a fifth of a `-P 16` run). It turns light only at the end of a window.
     fn take(&mut self, now: Instant, cpu: Duration) {
+        let used = cpu.saturating_sub(self.cpu_then);
+        if !self.window_over(now) {
+            if used.as_secs_f64() >= YIELD_ABOVE * WINDOW.as_secs_f64() * self.cpus {
+                self.heavy = true;
+            }
+            return;
+        }
         let wall = now.duration_since(self.since).as_secs_f64();
         if wall > 0.0 {
-            let share = cpu.saturating_sub(self.cpu_then).as_secs_f64() / (wall * self.cpus);
+            let share = used.as_secs_f64() / (wall * self.cpus);
             if share >= YIELD_ABOVE {
                 self.heavy = true;
             } else if share < BATCH_BELOW {
@@ -425,6 +446,35 @@ mod tests {
         y.demand = heavy(t0);
         y.decide(7, 0, t0 + PATIENCE * 3);
         assert_eq!(y.policy, Policy::Idle, "heavy and caught up");
+    }
+
+    #[test]
+    fn a_load_that_starts_makes_watcher_heavy_within_the_window_but_only_its_end_makes_it_light() {
+        let t0 = Instant::now();
+        let cpus = 2;
+        let heavy_window = WINDOW.mul_f64(YIELD_ABOVE * f64::from(cpus));
+        let mut demand = Demand::new(t0, Duration::ZERO, cpus.try_into().unwrap());
+        assert!(
+            demand.wants_cpu_time(t0 + WINDOW / 10),
+            "light: at every look"
+        );
+        demand.take(t0 + WINDOW / 10, heavy_window.mul_f64(0.9));
+        assert!(!demand.heavy, "not yet a heavy window's CPU time");
+        demand.take(t0 + WINDOW / 5, heavy_window);
+        assert!(demand.heavy, "a heavy window's CPU time in a fifth of it");
+        assert!(
+            !demand.wants_cpu_time(t0 + WINDOW / 2),
+            "heavy: at the window's end only"
+        );
+        demand.take(t0 + WINDOW, heavy_window);
+        assert!(demand.heavy, "the whole window decides the same");
+        demand.take(t0 + WINDOW * 3 / 2, heavy_window);
+        assert!(
+            demand.heavy,
+            "no CPU time since, but the window has not ended"
+        );
+        demand.take(t0 + WINDOW * 2, heavy_window);
+        assert!(!demand.heavy, "a window without CPU time");
     }
 
     #[test]
