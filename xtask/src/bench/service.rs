@@ -365,12 +365,10 @@ pub fn alternate_setups(
 }
 
 /// The order in which round `round` (from 0) runs `setups` setups: as listed in even rounds, reversed
-/// in odd ones. With a fixed order, `--against` always ran right after this build's watcher, and in
-/// three runs it kept 4-9% more of `-P 16`'s requests per second round by round, even against a build
-/// that differed only in its first ~0.2 s; reversed every other round, no setup always follows the
-/// same one or sits at the same point of a round, so what a run leaves behind for the next (a
-/// detaching watcher's work in the kernel, the service's state) and a drift within a round fall on
-/// both sides alike.
+/// in odd ones, so that no setup always runs right after the same one or at the same point of a round.
+/// What a run leaves behind for the next (a detaching watcher's work in the kernel, the service's
+/// state) and a drift within a round then fall on both sides of a comparison alike, rather than always
+/// on the `--against` build (listed last, right after this build's watcher).
 pub fn round_order(round: usize, setups: usize) -> impl Iterator<Item = usize> {
     let reversed = round % 2 == 1;
     (0..setups).map(move |i| if reversed { setups - 1 - i } else { i })
