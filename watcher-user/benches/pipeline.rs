@@ -188,6 +188,11 @@ fn bench_encode(
     snapshot: &Snapshot,
     count: u32,
 ) {
+    assert_eq!(
+        snapshot.iter().take(count as usize).count(),
+        count as usize,
+        "the store holds every record the bench encodes"
+    );
     let mut line = Vec::with_capacity(16 * 1024);
     let mut encoder = json::RecordEncoder::default();
     group.bench_function(name, |b| {
