@@ -120,8 +120,7 @@ pub struct Yielding {
 impl Yielding {
     /// Starts `threads` yielding, if this process may put a thread back on the normal policy (checked
     /// on a thread of its own first); `None` if it may not. They start on the batch policy, that of a
-    /// light watcher. Readers that arrive on `joining` are scheduled
-    /// from the next look on.
+    /// light watcher. Readers that arrive on `joining` are scheduled from the next look on.
     pub fn start(threads: Vec<Thread>, joining: Receiver<Reader>) -> Option<Self> {
         if !may_return_to_normal() {
             return None;

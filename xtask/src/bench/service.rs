@@ -314,9 +314,9 @@ pub fn alternate(
 }
 
 /// Runs `load` `rounds` times under each of `setups` (the first is what the others are compared with),
-/// alternating ([`round_order`]), and prints per setup the medians of CPU ns per request (service, observer, total, added
-/// to the first), of the rate kept, of the share of a CPU the service ran and of the host's idle
-/// share. Returns the medians, in the order of `setups`.
+/// alternating ([`round_order`]), and prints per setup the medians of CPU ns per request (service,
+/// observer, total, added to the first), of the rate kept, of the share of a CPU the service ran and
+/// of the host's idle share. Returns the medians, in the order of `setups`.
 pub fn alternate_setups(
     watcher: &Path,
     protocol: &str,
