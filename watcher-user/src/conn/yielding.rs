@@ -22,7 +22,7 @@
 //! bench at `-P 1` (15 alternating rounds against the idle policy throughout), redis-server's CPU per
 //! request was 819 ns lower (in 12 of 15 rounds), all CPU together 795 ns lower, for 1.5% fewer
 //! requests per second (better in 6 of 15 rounds; runs of 7 rounds: -711 ns and -1.9%, and with the
-//! order of every other round reversed, -896 ns and 2.7% more requests per second). The
+//! order of every other round reversed, -896 ns and +2.7%, -418 ns and -4.3%). The
 //! normal policy, tried there before, preempted the service at the threads' wake-ups and kept 5-10%
 //! fewer requests per second in three bench runs.
 //! But the batch policy competes at full weight for the CPU the service needs: under `-P 16`, where
