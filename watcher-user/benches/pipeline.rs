@@ -132,12 +132,8 @@ fn http_pipeline(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
     group.bench_function("parse+pair+store http exchanges", |b| {
         b.iter(|| pipeline.feed(&records));
     });
+    // `bench_encode` checks that every exchange became a record the store holds.
     let snapshot = pipeline.store.snapshot();
-    assert_eq!(
-        snapshot.iter().take(HTTP_EXCHANGES as usize).count(),
-        HTTP_EXCHANGES as usize,
-        "every exchange becomes a record"
-    );
     bench_encode(
         group,
         "ndjson encode http records",
@@ -191,7 +187,7 @@ fn bench_encode(
     assert_eq!(
         snapshot.iter().take(count as usize).count(),
         count as usize,
-        "the store holds every record the bench encodes"
+        "every request fed became a record, and the store holds every one the bench encodes"
     );
     let mut line = Vec::with_capacity(16 * 1024);
     let mut encoder = json::RecordEncoder::default();

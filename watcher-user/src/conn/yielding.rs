@@ -253,8 +253,9 @@ impl Demand {
     }
 
     /// Whether a look at `now` should read the process's CPU time (about a microsecond here): at the
-    /// end of each window, and at every look while light (at most ~100 a second), so that a load that
-    /// starts is seen before the window ends (see [`Self::take`]).
+    /// end of each window, and at every look while light (every drain of the ring: ~100 a second when
+    /// the timer paces them), so that a load that starts is seen before the window ends (see
+    /// [`Self::take`]).
     fn wants_cpu_time(&self, now: Instant) -> bool {
         !self.heavy || self.window_over(now)
     }
@@ -266,16 +267,17 @@ impl Demand {
     /// batch policy's full weight sooner (see the module doc). It turns light only at the end of a
     /// window.
     fn take(&mut self, now: Instant, cpu: Duration) {
-        let used = cpu.saturating_sub(self.cpu_then);
+        let used = cpu.saturating_sub(self.cpu_then).as_secs_f64();
+        let share_of = |wall: f64| used / (wall * self.cpus);
         if !self.window_over(now) {
-            if used.as_secs_f64() >= YIELD_ABOVE * WINDOW.as_secs_f64() * self.cpus {
+            if share_of(WINDOW.as_secs_f64()) >= YIELD_ABOVE {
                 self.heavy = true;
             }
             return;
         }
         let wall = now.duration_since(self.since).as_secs_f64();
         if wall > 0.0 {
-            let share = used.as_secs_f64() / (wall * self.cpus);
+            let share = share_of(wall);
             if share >= YIELD_ABOVE {
                 self.heavy = true;
             } else if share < BATCH_BELOW {
