@@ -157,6 +157,9 @@ impl From<Flow> for Role {
 pub struct Decoded {
     /// The value.
     pub frame: Frame,
+    /// Whether any blob in it was cut short ([`Frame::is_truncated`]), known where it was decoded: the
+    /// one-pass path keeps frames whole, so the usual frame is never walked to find out.
+    pub truncated: bool,
     /// Bytes on the wire, holes included.
     pub wire_bytes: u64,
     /// Timestamp of the slice that held the first byte.
@@ -380,6 +383,7 @@ impl RespDecoder {
         let (frame, used) = frame_and_used?;
         out.push(Output::Frame(Decoded {
             frame,
+            truncated: false,
             wire_bytes: used as u64,
             start_ns: ts_ns,
             end_ns: ts_ns,
@@ -775,6 +779,7 @@ impl RespDecoder {
     ) {
         let Some(parent) = self.stack.last_mut() else {
             out.push(Output::Frame(Decoded {
+                truncated: frame.is_truncated(),
                 frame,
                 wire_bytes: self.frame_bytes,
                 start_ns: self.frame_start_ns,

@@ -47,12 +47,16 @@ fn decode_every_split(role: Role, keep: usize, data: &[u8]) -> Vec<Output> {
     whole
 }
 
-/// The frames of `outputs`, failing on any loss of sync.
+/// The frames of `outputs`, failing on any loss of sync, or on a frame whose `truncated` mark
+/// disagrees with what it holds (every test that decodes through here checks the mark).
 fn frames_of(outputs: Vec<Output>) -> Vec<Decoded> {
     outputs
         .into_iter()
         .map(|o| match o {
-            Output::Frame(d) => d,
+            Output::Frame(d) => {
+                assert_eq!(d.truncated, d.frame.is_truncated(), "{d:?}");
+                d
+            }
             Output::LostSync(why) => panic!("unexpected loss of sync: {why:?}"),
         })
         .collect()
@@ -800,6 +804,7 @@ fn lost_sync_ignores_bytes_until_resync_at_a_frame_start() {
         out,
         [Output::Frame(Decoded {
             frame: simple("OK"),
+            truncated: false,
             wire_bytes: 5,
             start_ns: 9,
             end_ns: 9,

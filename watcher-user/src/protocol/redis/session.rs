@@ -82,6 +82,7 @@ struct Pending {
     args: Args,
     start_ns: u64,
     bytes: u64,
+    /// Whether the request, or a reply to it so far, was cut short.
     truncated: bool,
     want: Want,
     replies: Vec<Frame>,
@@ -138,7 +139,7 @@ impl RedisSession {
     }
 
     fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
-        let truncated = decoded.frame.is_truncated();
+        let truncated = decoded.truncated;
         let Some(Command {
             name: command,
             mut args,
@@ -243,6 +244,7 @@ impl RedisSession {
             return;
         };
         front.reply_bytes += decoded.wire_bytes;
+        front.truncated |= decoded.truncated;
         if let Some(count) = subscription_count(&decoded.frame) {
             self.subscribed = count > 0;
         }
@@ -439,7 +441,6 @@ fn subscription_count(frame: &Frame) -> Option<i64> {
 }
 
 fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
-    let reply_truncated = reply.as_ref().is_some_and(|(f, _)| f.is_truncated());
     let end_ns = reply.as_ref().map(|(_, end)| *end);
     Paired {
         exchange: RedisExchange {
@@ -452,13 +453,13 @@ fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
         end_ns,
         request_bytes: p.bytes,
         response_bytes: p.reply_bytes,
-        truncated: p.truncated || reply_truncated,
+        truncated: p.truncated,
     }
 }
 
 /// A command the primary propagated over a replication link; `None` if the frame is not a command.
 fn replicated(decoded: Decoded) -> Option<Paired> {
-    let truncated = decoded.frame.is_truncated();
+    let truncated = decoded.truncated;
     // Not handed back: replicated commands are a primary's replies, decoded by the other decoder.
     let Command { name, args, .. } = command(decoded.frame, drop)?;
     Some(Paired {
@@ -478,7 +479,7 @@ fn replicated(decoded: Decoded) -> Option<Paired> {
 
 fn push(decoded: Decoded) -> Paired {
     Paired {
-        truncated: decoded.frame.is_truncated(),
+        truncated: decoded.truncated,
         exchange: RedisExchange {
             kind: ExchangeKind::Push,
             command: CompactString::default(),

@@ -247,6 +247,35 @@ fn truncated_reply_marks_the_exchange_truncated() {
 }
 
 #[test]
+fn a_cut_reply_before_the_last_of_several_marks_the_exchange_truncated() {
+    let mut s = RedisSession::new(KEEP_ALL, true);
+    send(
+        &mut s,
+        Flow::Request,
+        &cmd(&["SUBSCRIBE", "0123456789", "d"]),
+        1,
+    );
+    // The first confirmation loses four bytes of its channel to a capture gap; the second is whole.
+    let first = confirmation("subscribe", "0123456789", 1);
+    let (head, tail) = first.split_at(first.len() - 10);
+    assert!(send(&mut s, Flow::Response, head, 2).is_empty());
+    assert!(gap(&mut s, Flow::Response, 4).is_empty());
+    assert!(send_part(&mut s, Flow::Response, &tail[4..], 3, false).is_empty());
+    let out = send(
+        &mut s,
+        Flow::Response,
+        &confirmation("subscribe", "d", 2),
+        4,
+    );
+    assert_eq!(out.len(), 1);
+    assert!(out[0].truncated, "{:?}", out[0]);
+    let Some(Frame::Array(replies)) = &out[0].exchange.reply else {
+        panic!("both confirmations: {:?}", out[0].exchange.reply);
+    };
+    assert!(replies[0].is_truncated() && !replies[1].is_truncated());
+}
+
+#[test]
 fn gap_inside_a_reply_value_keeps_the_pairing() {
     let mut s = RedisSession::new(KEEP_ALL, true);
     send(&mut s, Flow::Request, &cmd(&["GET", "k"]), 1);
