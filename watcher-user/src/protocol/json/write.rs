@@ -223,8 +223,8 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], mut utf8: Utf8) -> bool {
 /// Where in `bytes[at..]`, shorter than a [`BLOCK`], the bytes to escape are (bit `i` for byte
 /// `at + i`). Whole lanes are looked at where they fit. The bytes after the last whole lane are looked
 /// at in the lane that ends where `bytes` ends, which overlaps bytes already seen (their marks are
-/// dropped); only a string shorter than a lane is copied into one first (padded with spaces, which
-/// need no escape). Header names and values, most of the strings of an HTTP record, are such tails.
+/// dropped); a string shorter than a lane is looked at in words ([`short_escapes`]). Header names
+/// and values, most of the strings of an HTTP record, are such tails.
 fn tail_escapes(bytes: &[u8], at: usize) -> u64 {
     let len = bytes.len() - at;
     let mut escape = 0;
@@ -238,13 +238,36 @@ fn tail_escapes(bytes: &[u8], at: usize) -> u64 {
         let rest = if let Some(last) = bytes.last_chunk::<LANE>() {
             lane_marks(last).escape >> (first - (bytes.len() - LANE))
         } else {
-            let mut lane = [b' '; LANE];
-            lane[..bytes.len() - first].copy_from_slice(&bytes[first..]);
-            lane_marks(&lane).escape
+            short_escapes(&bytes[first..])
         };
         escape |= rest << seen;
     }
     escape
+}
+
+/// Where the bytes to escape are in `bytes`, shorter than a [`LANE`] (bit `i` for byte `i`), found in
+/// words read straight out of it: two that overlap, or one put together from its first, middle and
+/// last bytes (a byte read twice is flagged the same both times). Copying the string into a padded
+/// lane first made the lane's load wait on the copy's narrower stores, a stall that was half of what
+/// escaping a short string cost (command names, keys and small values: most strings of a record).
+fn short_escapes(bytes: &[u8]) -> u64 {
+    let flags = |w: u64| u64::from(top_bits(escape_flags(w)));
+    let len = bytes.len();
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        return flags(u64::from_le_bytes(*first)) | flags(u64::from_le_bytes(*last)) << (len - 8);
+    }
+    let w = if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*first))
+            | u64::from(u32::from_le_bytes(*last)) << (8 * (len - 4))
+    } else if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) {
+        u64::from(first)
+            | u64::from(bytes[len / 2]) << (8 * (len / 2))
+            | u64::from(last) << (8 * (len - 1))
+    } else {
+        return 0;
+    };
+    // The bytes past the end are zeros, which would read as control characters.
+    flags(w) & ((1 << len) - 1)
 }
 
 /// The longest escape of a byte: `\u00XX`.
@@ -431,6 +454,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn short_escapes_mark_exactly_the_bytes_to_escape_at_every_length_below_a_lane() {
+        const ROW: &[u8; LANE] = b"a\x1f b\"c\\d\x7f~\xffz09{}";
+        for len in 0..LANE {
+            for b in 0..=u8::MAX {
+                for position in 0..len {
+                    let mut bytes = *ROW;
+                    bytes[position] = b;
+                    let bytes = &bytes[..len];
+                    let want = bytes
+                        .iter()
+                        .enumerate()
+                        .fold(0, |marks, (i, &x)| marks | u64::from(needs_escape(x)) << i);
+                    assert_eq!(short_escapes(bytes), want, "{bytes:?}");
+                }
+            }
+        }
+        assert_eq!(short_escapes(b""), 0);
     }
 
     #[test]
