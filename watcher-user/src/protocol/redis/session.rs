@@ -408,19 +408,20 @@ fn command(frame: Frame, recycle: impl FnOnce(Vec<Frame>)) -> Option<Command> {
 fn command_name(mut name: BlobData) -> CompactString {
     // Upper-cased in a buffer of fixed size, which the compiler works through a vector at a time;
     // byte by byte, over a length known only at run time, naming took a twentieth of the pipeline.
+    // Longer names (none that Redis knows) are upper-cased where they are.
     let mut padded = [0u8; NAME_INLINE];
-    if let Some(kept) = padded.get_mut(..name.len()) {
+    let upper: &[u8] = if let Some(kept) = padded.get_mut(..name.len()) {
         kept.copy_from_slice(&name);
         padded.make_ascii_uppercase();
-        if let Ok(name) = std::str::from_utf8(&padded[..name.len()]) {
-            return CompactString::new(name);
-        }
-    }
-    name.make_ascii_uppercase();
+        &padded[..name.len()]
+    } else {
+        name.make_ascii_uppercase();
+        &name
+    };
     // Checked as a whole first: the lossy conversion walks the bytes in chunks even when all are valid.
-    match std::str::from_utf8(&name) {
-        Ok(name) => CompactString::new(name),
-        Err(_) => CompactString::from_utf8_lossy(&name),
+    match std::str::from_utf8(upper) {
+        Ok(upper) => CompactString::new(upper),
+        Err(_) => CompactString::from_utf8_lossy(upper),
     }
 }
 
