@@ -97,21 +97,15 @@ fn parse_pair_store(c: &mut Criterion) {
             }
         });
     });
-    let mut spans = telemetry::otlp::encode::SpanMaker::default();
-    let mut line = Vec::with_capacity(1024);
+    let mut spans = telemetry::otlp::spans::TraceWriter::default();
+    let mut request = Vec::with_capacity(1 << 20);
+    let records: Vec<_> = snapshot.iter().take(COMMANDS as usize).cloned().collect();
     group.bench_function("otlp span+encode records", |b| {
         b.iter(|| {
-            let mut batch = Vec::with_capacity(512);
             let mut bytes = 0;
-            for record in snapshot.iter().take(COMMANDS as usize) {
-                batch.push((std::sync::Arc::clone(&record.endpoint), spans.span(record)));
-                if batch.len() == 512 {
-                    let request =
-                        telemetry::otlp::encode::traces_request(std::mem::take(&mut batch), "host");
-                    bytes += prost::Message::encoded_len(&request);
-                    line.clear();
-                    prost::Message::encode(&request, &mut line).unwrap_or_default();
-                }
+            for batch in records.chunks(512) {
+                spans.request(batch, "host", &mut request);
+                bytes += request.len();
             }
             bytes
         });

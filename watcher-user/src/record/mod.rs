@@ -111,6 +111,26 @@ impl Endpoint {
             Side::Server => (self.remote, self.local),
         }
     }
+
+    /// The client's and the server's addresses as text, in [`Endpoint::client_server`]'s order.
+    pub fn client_server_text(&self) -> (&str, &str) {
+        match self.side {
+            Side::Client => (&self.local_text, &self.remote_text),
+            Side::Server => (&self.remote_text, &self.local_text),
+        }
+    }
+}
+
+/// The IP address in an endpoint's address text (`10.0.0.5:80`, `[::1]:80`), as `IpAddr` prints it.
+pub fn ip_of(address_text: &str) -> &str {
+    let host = address_text
+        .rsplit_once(':')
+        .map_or(address_text, |(host, _port)| host);
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        // A link-local IPv6 socket address prints its scope (`[fe80::1%2]:80`); the address does not.
+        Some(v6) => v6.split_once('%').map_or(v6, |(address, _scope)| address),
+        None => host,
+    }
 }
 
 /// One finished exchange.
@@ -189,5 +209,28 @@ mod tests {
             size_of::<Frame>(),
             size_of::<Blob>(),
         );
+    }
+
+    #[test]
+    fn the_ip_of_an_address_text_is_what_the_address_prints() {
+        let addresses: [SocketAddr; 4] = [
+            "10.0.0.5:50001".parse().unwrap(),
+            "[::1]:6379".parse().unwrap(),
+            "[2001:db8::8:800:200c:417a]:443".parse().unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1".parse().unwrap(),
+                80,
+                0,
+                2,
+            )),
+        ];
+        for address in addresses {
+            let endpoint = Endpoint::new(1, "p", address, address, Side::Server);
+            assert_eq!(
+                ip_of(endpoint.local_text()),
+                address.ip().to_string(),
+                "{address}"
+            );
+        }
     }
 }

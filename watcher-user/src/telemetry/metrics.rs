@@ -164,8 +164,12 @@ pub type Published = Arc<ArcSwap<MetricsSnapshot>>;
 
 /// Adds records to the series; owned by one thread.
 pub struct Aggregator {
-    series: HashMap<SeriesKey, Histogram>,
-    records: HashMap<&'static str, u64>,
+    series: HashMap<SeriesKey, Histogram, foldhash::fast::RandomState>,
+    /// The key of the record being added, made in the same strings every time: a record of a
+    /// series already there costs no allocation.
+    key: SeriesKey,
+    /// Records per protocol: a handful of protocols, found by a look along.
+    records: Vec<(&'static str, u64)>,
     overflowed: u64,
     start_unix_ns: u64,
     changed: bool,
@@ -184,8 +188,17 @@ impl Aggregator {
             ..MetricsSnapshot::default()
         }));
         let aggregator = Self {
-            series: HashMap::new(),
-            records: HashMap::new(),
+            series: HashMap::default(),
+            key: SeriesKey {
+                instrument: Instrument::DbOperation,
+                protocol: "",
+                system: None,
+                labels: MetricLabels::default(),
+                side: Side::Client,
+                container: None,
+                server: None,
+            },
+            records: Vec::new(),
             overflowed: 0,
             start_unix_ns,
             changed: false,
@@ -198,43 +211,52 @@ impl Aggregator {
     /// Counts `record`, and its duration when it was answered.
     pub fn add(&mut self, record: &Record) {
         self.changed = true;
-        *self.records.entry(record.protocol()).or_default() += 1;
+        let protocol = record.protocol();
+        match self.records.iter_mut().find(|(p, _)| *p == protocol) {
+            Some((_, n)) => *n += 1,
+            None => self.records.push((protocol, 1)),
+        }
         let Some(latency) = record.latency_ns() else {
             return;
         };
         let payload = record.exchange.payload();
         let convention = payload.convention();
         let instrument = Instrument::of(convention, record.endpoint.side);
-        let (_, server) = record.endpoint.client_server();
-        let mut key = SeriesKey {
-            instrument,
-            protocol: record.protocol(),
-            system: match convention {
-                Convention::Database { system } => Some(system),
-                Convention::Http => None,
-            },
-            labels: payload.metric_labels(),
-            side: record.endpoint.side,
-            container: record
-                .endpoint
-                .cgroup
-                .as_deref()
-                .and_then(|c| c.short_container())
-                .map(Into::into),
-            server: Some(server),
+        let key = &mut self.key;
+        key.instrument = instrument;
+        key.protocol = protocol;
+        key.system = match convention {
+            Convention::Database { system } => Some(system),
+            Convention::Http => None,
         };
-        if self.series.len() >= MAX_SERIES && !self.series.contains_key(&key) {
+        payload.write_metric_labels(&mut key.labels);
+        key.side = record.endpoint.side;
+        let container = record
+            .endpoint
+            .cgroup
+            .as_deref()
+            .and_then(|c| c.short_container());
+        if key.container.as_deref() != container {
+            key.container = container.map(Into::into);
+        }
+        key.server = Some(record.endpoint.client_server().1);
+        #[allow(clippy::cast_precision_loss)]
+        let seconds = latency as f64 / 1e9;
+        if let Some(histogram) = self.series.get_mut(key) {
+            histogram.add(instrument.bounds(), seconds);
+            return;
+        }
+        let mut key = key.clone();
+        if self.series.len() >= MAX_SERIES {
             self.overflowed += 1;
             key.labels = MetricLabels {
-                operation: OVERFLOW.to_owned(),
+                operation: OVERFLOW.into(),
                 status_class: key.labels.status_class,
                 ..MetricLabels::default()
             };
             key.container = None;
             key.server = None;
         }
-        #[allow(clippy::cast_precision_loss)]
-        let seconds = latency as f64 / 1e9;
         self.series
             .entry(key)
             .or_default()
@@ -266,7 +288,7 @@ impl Aggregator {
             .map(|(k, h)| (k.clone(), h.clone()))
             .collect();
         series.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut records: Vec<_> = self.records.iter().map(|(p, n)| (*p, *n)).collect();
+        let mut records = self.records.clone();
         records.sort_unstable();
         MetricsSnapshot {
             series,
@@ -356,5 +378,49 @@ mod tests {
             .series
             .iter()
             .all(|(k, _)| k.server == Some(SocketAddr::from(([127, 0, 0, 1], 6379)))));
+    }
+
+    /// The aggregator makes each record's key in the same strings: what one record set (an error's
+    /// status) must not stay for the next.
+    #[test]
+    fn records_of_series_in_turn_each_count_in_their_own() {
+        let (mut aggregator, published) = Aggregator::new();
+        let records = [
+            redis("GET", Some(error("WRONGTYPE no"))),
+            redis("GET", Some(ok())),
+            redis("SET", Some(ok())),
+            redis("GET", Some(ok())),
+            redis("GET", Some(error("WRONGTYPE no"))),
+            redis("GET", Some(error("ERR other"))),
+        ];
+        for record in records {
+            aggregator.add(&with_latency(record, 1000));
+        }
+        aggregator.publish(true);
+        let snapshot = published.load();
+        let mut counts: Vec<(&str, &str, &str, u64)> = snapshot
+            .series
+            .iter()
+            .map(|(k, h)| {
+                let l = &k.labels;
+                (
+                    l.operation.as_str(),
+                    l.status.as_str(),
+                    l.status_class,
+                    h.count,
+                )
+            })
+            .collect();
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            [
+                ("GET", "", "ok", 2),
+                ("GET", "ERR", "error", 1),
+                ("GET", "WRONGTYPE", "error", 2),
+                ("SET", "", "ok", 1),
+            ]
+        );
+        assert_eq!(snapshot.records, [("redis", 6)]);
     }
 }

@@ -238,10 +238,10 @@ fn fold(snapshot: &MetricsSnapshot, instrument: Instrument) -> BTreeMap<Labels, 
     {
         let mut labels: Labels = vec![
             ("protocol", key.protocol.to_owned()),
-            ("operation", key.labels.operation.clone()),
+            ("operation", key.labels.operation.to_string()),
         ];
         if !key.labels.route.is_empty() {
-            labels.push(("route", key.labels.route.clone()));
+            labels.push(("route", key.labels.route.to_string()));
         }
         labels.push(("status", key.labels.status_class.to_owned()));
         labels.push((

@@ -3,7 +3,7 @@
 //! application's own routes cannot be seen on the wire. The query is the one already redacted.
 
 use super::{template, HttpExchange};
-use crate::protocol::plugin::{Attribute, Convention, MetricLabels, PayloadTelemetry};
+use crate::protocol::plugin::{Convention, MetricLabels, PayloadTelemetry, SpanAttributes};
 
 /// Bytes of the `User-Agent` header kept.
 const MAX_USER_AGENT: usize = 256;
@@ -19,39 +19,31 @@ impl PayloadTelemetry for HttpExchange {
         template::push_template(self.path(), out);
     }
 
-    fn span_attributes(&self, out: &mut Vec<Attribute>) {
-        out.push(Attribute::text(
-            "http.request.method",
-            &*self.request.method,
-        ));
-        out.push(Attribute::text("url.path", self.path()));
+    fn span_attributes(&self, out: &mut dyn SpanAttributes) {
+        out.text("http.request.method", &self.request.method);
+        out.text("url.path", self.path());
         if let Some(query) = self.query() {
-            out.push(Attribute::text("url.query", query));
+            out.text("url.query", query);
         }
         let mut route = String::new();
         template::push_template(self.path(), &mut route);
-        out.push(Attribute::text("http.route", route));
-        out.push(Attribute::text(
+        out.text("http.route", &route);
+        out.text(
             "network.protocol.version",
             if self.request.version == 0 {
                 "1.0"
             } else {
                 "1.1"
             },
-        ));
-        if let Some(agent) = self
-            .request
-            .headers
-            .get("user-agent")
-            .map(|v| String::from_utf8_lossy(&v[..v.len().min(MAX_USER_AGENT)]).into_owned())
-        {
-            out.push(Attribute::text("user_agent.original", agent));
+        );
+        if let Some(agent) = self.request.headers.get("user-agent") {
+            out.text(
+                "user_agent.original",
+                &String::from_utf8_lossy(&agent[..agent.len().min(MAX_USER_AGENT)]),
+            );
         }
         if let Some(status) = self.status() {
-            out.push(Attribute::int(
-                "http.response.status_code",
-                i64::from(status),
-            ));
+            out.int("http.response.status_code", i64::from(status));
         }
     }
 
@@ -61,18 +53,12 @@ impl PayloadTelemetry for HttpExchange {
         self.status().is_some_and(|s| s >= limit)
     }
 
-    fn metric_labels(&self) -> MetricLabels {
-        let mut route = String::new();
-        template::push_template(self.path(), &mut route);
-        let (status, status_class) = match self.status() {
-            None => (String::new(), "none"),
-            Some(code) => (code.to_string(), status_class(code)),
-        };
-        MetricLabels {
-            operation: self.request.method.as_str().to_owned(),
-            route,
-            status,
-            status_class,
+    fn write_metric_labels(&self, out: &mut MetricLabels) {
+        out.reset(&self.request.method);
+        template::push_template(self.path(), &mut out.route);
+        if let Some(code) = self.status() {
+            out.status.push_str(itoa::Buffer::new().format(code));
+            out.status_class = status_class(code);
         }
     }
 }
@@ -90,7 +76,10 @@ fn status_class(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::http::{Headers, HttpRequest, HttpResponse};
+    use crate::protocol::{
+        http::{Headers, HttpRequest, HttpResponse},
+        plugin::Attribute,
+    };
 
     fn exchange(target: &str, status: Option<u16>) -> HttpExchange {
         HttpExchange {

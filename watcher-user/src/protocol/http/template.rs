@@ -27,14 +27,12 @@ pub fn template(path: &str) -> String {
     out
 }
 
-/// Appends the template of `path` to `out`.
-pub fn push_template(path: &str, out: &mut String) {
+/// Appends the template of `path` to `out` (a `String`, or a metric label's `CompactString`).
+pub fn push_template<'a>(path: &'a str, out: &mut impl Extend<&'a str>) {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        out.push_str(placeholder(segment).unwrap_or(segment));
+        let separator = if i > 0 { "/" } else { "" };
+        out.extend([separator, placeholder(segment).unwrap_or(segment)]);
     }
 }
 

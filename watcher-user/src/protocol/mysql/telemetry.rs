@@ -3,7 +3,9 @@
 //! sanitised; `db.namespace` is the schema the connection logged in to, when its handshake was seen.
 
 use super::MysqlExchange;
-use crate::protocol::plugin::{Attribute, Convention, MetricLabels, Payload, PayloadTelemetry};
+use crate::protocol::plugin::{
+    Convention, MetricLabels, Payload, PayloadTelemetry, SpanAttributes,
+};
 
 impl PayloadTelemetry for MysqlExchange {
     fn convention(&self) -> Convention {
@@ -14,21 +16,18 @@ impl PayloadTelemetry for MysqlExchange {
         out.push_str(self.operation());
     }
 
-    fn span_attributes(&self, out: &mut Vec<Attribute>) {
-        out.push(Attribute::text("db.operation.name", self.operation()));
+    fn span_attributes(&self, out: &mut dyn SpanAttributes) {
+        out.text("db.operation.name", self.operation());
         if self.sql.is_some() {
             let mut text = String::new();
             self.write_route(&mut text);
-            out.push(Attribute::text("db.query.text", text));
+            out.text("db.query.text", &text);
         }
         if let Some(schema) = self.connection.as_ref().and_then(|c| c.database.as_deref()) {
-            out.push(Attribute::text("db.namespace", schema));
+            out.text("db.namespace", schema);
         }
         if let Some(error) = self.error() {
-            out.push(Attribute::text(
-                "db.response.status_code",
-                error.code.to_string(),
-            ));
+            out.text("db.response.status_code", &error.code.to_string());
         }
     }
 
@@ -36,17 +35,15 @@ impl PayloadTelemetry for MysqlExchange {
         self.is_error()
     }
 
-    fn metric_labels(&self) -> MetricLabels {
-        let (status, status_class) = match (&self.response, self.error()) {
-            (None, _) => (String::new(), "none"),
-            (Some(_), Some(error)) => (error.code.to_string(), "error"),
-            (Some(_), None) => (String::new(), "ok"),
+    fn write_metric_labels(&self, out: &mut MetricLabels) {
+        out.reset(self.operation());
+        out.status_class = match (&self.response, self.error()) {
+            (None, _) => "none",
+            (Some(_), Some(error)) => {
+                out.status.push_str(itoa::Buffer::new().format(error.code));
+                "error"
+            }
+            (Some(_), None) => "ok",
         };
-        MetricLabels {
-            operation: self.operation().to_owned(),
-            route: String::new(),
-            status,
-            status_class,
-        }
     }
 }

@@ -3,7 +3,9 @@
 //! conventions ask of text that may hold values.
 
 use super::{view, ExchangeKind, Frame, RedisExchange};
-use crate::protocol::plugin::{Attribute, Convention, MetricLabels, Payload, PayloadTelemetry};
+use crate::protocol::plugin::{
+    Convention, MetricLabels, Payload, PayloadTelemetry, SpanAttributes,
+};
 
 /// Arguments written into the query text at most; the rest are summed up as `…`.
 const MAX_QUERY_ARGS: usize = 32;
@@ -19,17 +21,13 @@ impl PayloadTelemetry for RedisExchange {
         out.push_str(self.operation());
     }
 
-    fn span_attributes(&self, out: &mut Vec<Attribute>) {
-        let operation = self.operation();
-        out.push(Attribute::text("db.operation.name", operation));
+    fn span_attributes(&self, out: &mut dyn SpanAttributes) {
+        out.text("db.operation.name", self.operation());
         if self.kind != ExchangeKind::Push {
-            out.push(Attribute::text("db.query.text", sanitised_query(self)));
+            out.text("db.query.text", &sanitised_query(self));
         }
         if matches!(self.reply, Some(Frame::Error(_))) {
-            out.push(Attribute::text(
-                "db.response.status_code",
-                view::status(self),
-            ));
+            out.text("db.response.status_code", view::status(self));
         }
     }
 
@@ -37,25 +35,25 @@ impl PayloadTelemetry for RedisExchange {
         matches!(self.reply, Some(Frame::Error(_)))
     }
 
-    fn metric_labels(&self) -> MetricLabels {
-        let (status, status_class) = match &self.reply {
-            None => (String::new(), "none"),
-            Some(Frame::Error(_)) => (view::status(self).to_owned(), "error"),
-            Some(_) => (String::new(), "ok"),
+    fn write_metric_labels(&self, out: &mut MetricLabels) {
+        out.reset(self.operation());
+        out.status_class = match &self.reply {
+            None => "none",
+            Some(Frame::Error(_)) => {
+                out.status.push_str(view::status(self));
+                "error"
+            }
+            Some(_) => "ok",
         };
-        MetricLabels {
-            operation: self.operation().to_owned(),
-            route: String::new(),
-            status,
-            status_class,
-        }
     }
 }
 
 /// The command with its keys, and `?` for every other argument: `SET user:1 ?`.
 fn sanitised_query(x: &RedisExchange) -> String {
     let keys = x.keys();
-    let mut text = x.command.to_string();
+    // Room for the usual command, key and `?`s at once, rather than growing there step by step.
+    let mut text = String::with_capacity(64);
+    text.push_str(&x.command);
     for (i, arg) in x.args.iter().enumerate() {
         if i == MAX_QUERY_ARGS {
             text.push_str(" …");
@@ -75,7 +73,7 @@ fn sanitised_query(x: &RedisExchange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::redis::Blob;
+    use crate::protocol::{plugin::Attribute, redis::Blob};
 
     fn command(name: &str, args: &[&str], reply: Option<Frame>) -> RedisExchange {
         RedisExchange {

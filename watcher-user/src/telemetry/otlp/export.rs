@@ -2,9 +2,9 @@
 //! bounded queue (shared, not copied), become spans there and go to the collector; metrics are pushed
 //! every interval and once more at the end.
 //!
-//! Capture never waits for the collector, nor for building spans (a few µs each, mostly allocation, which
-//! the follower would otherwise spend away from the export and checks). The follower only ever
-//! `try_send`s: a full queue drops the batch and counts its spans. The exporter retries a batch with growing pauses while the collector is
+//! Capture never waits for the collector, nor for writing spans (work the follower would otherwise
+//! spend away from the export and checks). The follower only ever `try_send`s: a full queue drops the
+//! batch and counts its spans. The exporter retries a batch with growing pauses while the collector is
 //! unreachable or says it is busy (429, 502, 503, 504), for at most [`RETRY_FOR`], and counts the spans
 //! as dropped when it gives up or the collector refuses them. At the end it sends what is queued within
 //! [`FINAL_FLUSH`], and counts the rest.
@@ -21,10 +21,7 @@ use std::{
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use prost::Message;
 
-use super::{
-    encode::{metrics_request, traces_request, SpanMaker, SpanOf},
-    OtlpConfig,
-};
+use super::{metrics::metrics_request, spans::TraceWriter, OtlpConfig};
 use crate::{counters::Counters, record::Record, telemetry::metrics::Published};
 
 /// Spans per batch (per request).
@@ -97,7 +94,8 @@ impl Exporter {
             counters: Arc::clone(&counters),
             stopping: Arc::clone(&stopping),
             stop_deadline: None,
-            spans: SpanMaker::default(),
+            spans: TraceWriter::default(),
+            body: Vec::new(),
         };
         let thread = thread::Builder::new()
             .name("watcher-otlp".into())
@@ -138,7 +136,9 @@ struct Shipper {
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
     stop_deadline: Option<Instant>,
-    spans: SpanMaker,
+    spans: TraceWriter,
+    /// The request being sent, its buffer kept from one batch to the next.
+    body: Vec<u8>,
 }
 
 impl Shipper {
@@ -176,14 +176,13 @@ impl Shipper {
             Counters::add(&self.counters.user.otlp_spans_dropped, spans);
             return;
         }
-        let built: Vec<SpanOf> = batch
-            .iter()
-            .map(|record| (Arc::clone(&record.endpoint), self.spans.span(record)))
-            .collect();
+        let mut body = std::mem::take(&mut self.body);
+        self.spans.request(&batch, &self.host, &mut body);
         drop(batch);
-        let body = traces_request(built, &self.host).encode_to_vec();
         let url = self.cfg.traces_url.clone();
-        if self.post_retrying(&url, &body) {
+        let sent = self.post_retrying(&url, &body);
+        self.body = body;
+        if sent {
             Counters::add(&self.counters.user.otlp_spans_exported, spans);
         } else {
             Counters::add(&self.counters.user.otlp_spans_dropped, spans);

@@ -1,11 +1,18 @@
 //! OTLP export over HTTP with protobuf: where to (`--otlp-endpoint` and the standard `OTEL_EXPORTER_OTLP_*`
-//! variables, here), records as spans and metrics as OTLP messages (`encode`), and the exporter thread
-//! that batches, sends and retries without ever making capture wait (`export`).
+//! variables, here), records as spans (`spans`, written field by field by `wire`), metrics as OTLP
+//! messages (`metrics`), and the exporter thread that batches, sends and retries without ever making
+//! capture wait (`export`).
 
-pub mod encode;
 pub mod export;
+pub mod metrics;
+pub mod spans;
+mod wire;
 
 use std::time::Duration;
+
+/// The instrumentation scope of everything exported: watcher, at this version.
+const SCOPE_NAME: &str = "watcher";
+const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Where and how to export.
 #[derive(Clone, Debug, PartialEq, Eq)]
