@@ -35,7 +35,7 @@ pub enum Setup {
     /// `watcher watch PROTOCOL --headless --pid <service> --json-output /dev/null` and these arguments.
     Watcher(&'static [&'static str]),
     /// The same with the binary given to `cargo xtask bench --against` (see [`compare_against`]).
-    Against,
+    Against(&'static [&'static str]),
 }
 
 /// The binary of [`Setup::Against`], when one was given.
@@ -46,11 +46,16 @@ pub fn compare_against(binary: PathBuf) {
     let _ = AGAINST.set(binary);
 }
 
-/// `setups`, and [`Setup::Against`] after them when a binary to compare against was given.
+/// `setups`, and after them, when a binary to compare against was given, [`Setup::Against`] with the
+/// arguments of the last watcher among them (the configuration the section is about).
 pub fn with_against(setups: &[Setup]) -> Vec<Setup> {
     let mut all = setups.to_vec();
-    if AGAINST.get().is_some() {
-        all.push(Setup::Against);
+    let last_watcher = setups.iter().rev().find_map(|s| match s {
+        Setup::Watcher(args) => Some(*args),
+        _ => None,
+    });
+    if let (Some(_), Some(args)) = (AGAINST.get(), last_watcher) {
+        all.push(Setup::Against(args));
     }
     all
 }
@@ -72,7 +77,8 @@ impl Setup {
             Setup::LeastCopy => "least copy".into(),
             Setup::Watcher([]) => "watcher".into(),
             Setup::Watcher(args) => format!("watcher {}", args.join(" ")),
-            Setup::Against => "watcher --against binary".into(),
+            Setup::Against([]) => "watcher --against binary".into(),
+            Setup::Against(args) => format!("watcher --against binary {}", args.join(" ")),
         }
     }
 
@@ -96,9 +102,9 @@ impl Setup {
                 Command::new(watcher).args(["bench-probes", "--least-copy", &service.to_string()]),
                 Some("attached"),
             )?),
-            Setup::Watcher(_) | Setup::Against => Some(Observer::start(
+            Setup::Watcher(_) | Setup::Against(_) => Some(Observer::start(
                 Command::new(match (self, AGAINST.get()) {
-                    (Setup::Against, Some(binary)) => binary.as_path(),
+                    (Setup::Against(_), Some(binary)) => binary.as_path(),
                     _ => watcher,
                 })
                 .args([
@@ -110,7 +116,7 @@ impl Setup {
                 ])
                 .args(["--json-output", "/dev/null"])
                 .args(match self {
-                    Setup::Watcher(args) => args,
+                    Setup::Watcher(args) | Setup::Against(args) => args,
                     _ => &[][..],
                 }),
                 Some("capturing"),
@@ -252,7 +258,7 @@ fn run(
         Some(o) => stop_observer(o)?,
         None => String::new(),
     };
-    if matches!(setup, Setup::Watcher(_) | Setup::Against) {
+    if matches!(setup, Setup::Watcher(_) | Setup::Against(_)) {
         let recorded = procs::parse_summary(&summary).map_or(0, |s| s.records);
         // HTTPS without TLS capture records nothing by design; elsewhere every request is a record.
         if recorded == 0 && !summary.is_empty() && !matches!(setup, Setup::Watcher(["--no-tls"])) {
@@ -374,15 +380,22 @@ pub fn round_order(round: usize, setups: usize) -> impl Iterator<Item = usize> {
     (0..setups).map(move |i| if reversed { setups - 1 - i } else { i })
 }
 
-/// With `--against`, compares this build's watcher with the other binary round by round: the medians
-/// of the differences (this build's minus the other's) and in how many rounds this build did better.
-/// The medians of the table's rows can disagree with these when the machine drifts during the run.
+/// With `--against`, compares this build's watcher with the other binary (run with the same arguments)
+/// round by round: the medians of the differences (this build's minus the other's) and in how many
+/// rounds this build did better. The medians of the table's rows can disagree with these when the
+/// machine drifts during the run.
 fn print_against(setups: &[Setup], measured: &[Measured]) {
-    let row = |wanted: fn(&Setup) -> bool| setups.iter().position(wanted).map(|i| &measured[i]);
-    let (Some(this), Some(that)) = (
-        row(|s| matches!(s, Setup::Watcher([]))),
-        row(|s| matches!(s, Setup::Against)),
-    ) else {
+    let Some((that, args)) = setups.iter().zip(measured).find_map(|(s, m)| match s {
+        Setup::Against(args) => Some((m, *args)),
+        _ => None,
+    }) else {
+        return;
+    };
+    let Some(this) = setups
+        .iter()
+        .position(|s| *s == Setup::Watcher(args))
+        .map(|i| &measured[i])
+    else {
         return;
     };
     let rounds = this.rounds.len().min(that.rounds.len());
@@ -402,7 +415,7 @@ fn print_against(setups: &[Setup], measured: &[Measured]) {
 /// Prints the last summary of each watcher setup among `setups`, whose medians are `measured`.
 pub fn print_summaries(setups: &[Setup], measured: &[Measured]) {
     for (setup, m) in setups.iter().zip(measured) {
-        if matches!(setup, Setup::Watcher(_) | Setup::Against) {
+        if matches!(setup, Setup::Watcher(_) | Setup::Against(_)) {
             println!("   last {} run: {}", setup.label(), m.summary);
         }
     }

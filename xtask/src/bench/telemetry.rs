@@ -52,11 +52,13 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
     let nginx = Nginx::start("")?;
     let worker = nginx.worker()?;
     let url = format!("http://127.0.0.1:{}{}", http::PORT, http::PAGE);
+    // With `--against`, the other binary runs with telemetry on too.
+    let setups = service::with_against(&SETUPS);
     let measured =
-        service::alternate_setups(watcher, "http", worker, &SETUPS, plan.rounds, || {
+        service::alternate_setups(watcher, "http", worker, &setups, plan.rounds, || {
             http::wrk(&url, secs)
         })?;
-    service::print_summaries(&SETUPS, &measured);
+    service::print_summaries(&setups, &measured);
     println!(
         "   the collector received {} OTLP requests, {} MB in all",
         requests.load(Ordering::Relaxed),
