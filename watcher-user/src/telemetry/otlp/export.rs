@@ -1,6 +1,6 @@
 //! The OTLP exporter: records go from the follower thread to the exporter thread in batches over a
-//! bounded queue (shared, not copied), become spans there and go to the collector; metrics are pushed
-//! every interval and once more at the end.
+//! bounded queue (shared, not copied), become spans there and go to the collector, a request per
+//! [`BATCH`] spans or per [`LINGER`]; metrics are pushed every interval and once more at the end.
 //!
 //! Capture never waits for the collector, nor for writing spans (work the follower would otherwise
 //! spend away from the export and checks). The follower only ever `try_send`s: a full queue drops the
@@ -24,8 +24,12 @@ use prost::Message;
 use super::{metrics::metrics_request, spans::TraceWriter, OtlpConfig};
 use crate::{counters::Counters, record::Record, telemetry::metrics::Published};
 
-/// Spans per batch (per request).
+/// Spans per batch the follower hands over, and per request at least unless [`LINGER`] is up.
 const BATCH: usize = 512;
+/// How long spans handed over wait for more to share their request. The follower hands over what each
+/// burst of records made (a few hundred under load): a request each would cost the exporter an HTTP
+/// exchange per burst. (OpenTelemetry's batch span processor waits up to 5 s by default.)
+const LINGER: Duration = Duration::from_secs(1);
 /// Batches queued for the exporter at most.
 const QUEUE: usize = 64;
 /// How long one batch is retried before its spans are dropped.
@@ -144,17 +148,30 @@ struct Shipper {
 impl Shipper {
     fn run(mut self, rx: &Receiver<Vec<Arc<Record>>>, metrics: &Published) {
         let mut next_push = Instant::now() + self.cfg.metric_interval;
+        // Records handed over and not sent yet (fewer than a batch), and when they must go.
+        let mut pending: Vec<Arc<Record>> = Vec::new();
+        let mut send_by: Option<Instant> = None;
         loop {
-            let wait = next_push.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(batch) => self.send_spans(batch),
+            let wake = send_by.map_or(next_push, |t| t.min(next_push));
+            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(mut batch) => {
+                    pending.append(&mut batch);
+                    send_by.get_or_insert_with(|| Instant::now() + LINGER);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if pending.len() >= BATCH || send_by.is_some_and(|t| Instant::now() >= t) {
+                self.send_spans(std::mem::take(&mut pending));
+                send_by = None;
             }
             if Instant::now() >= next_push {
                 self.push_metrics(metrics);
                 next_push = Instant::now() + self.cfg.metric_interval;
             }
+        }
+        if !pending.is_empty() {
+            self.send_spans(pending);
         }
         self.push_metrics(metrics);
     }
@@ -370,5 +387,23 @@ mod tests {
         queue.flush();
         exporter.finish(queue);
         assert_eq!(counters.totals().user.otlp_spans_dropped, 1);
+    }
+
+    #[test]
+    fn small_batches_handed_over_in_turn_share_one_request() {
+        let (port, collector) = collector(200, 2);
+        let (counters, exporter, mut queue) = exporting_to(port);
+        for burst in [3, 2, 4] {
+            for _ in 0..burst {
+                queue.push(&Arc::new(redis("GET", Some(ok()))));
+            }
+            queue.flush();
+        }
+        exporter.finish(queue);
+        // Two requests in all: the spans' one, then the metrics'.
+        let seen = collector.join().unwrap();
+        assert_eq!(seen[0].0, "/v1/traces");
+        assert_eq!(seen[1].0, "/v1/metrics");
+        assert_eq!(counters.totals().user.otlp_spans_exported, 9);
     }
 }
