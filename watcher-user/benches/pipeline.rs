@@ -87,29 +87,7 @@ fn parse_pair_store(c: &mut Criterion) {
     bench_encode(&mut group, "ndjson encode records", &snapshot, COMMANDS);
     large_values(&mut group);
     http_pipeline(&mut group);
-    // Telemetry's cost per record on the follower thread: the metrics, and a span encoded as OTLP
-    // protobuf in batches as the exporter sends them.
-    let (mut aggregator, _) = telemetry::metrics::Aggregator::new();
-    group.bench_function("metrics aggregate records", |b| {
-        b.iter(|| {
-            for record in snapshot.iter().take(COMMANDS as usize) {
-                aggregator.add(record);
-            }
-        });
-    });
-    let mut spans = telemetry::otlp::spans::TraceWriter::default();
-    let mut request = Vec::with_capacity(1 << 20);
-    let records: Vec<_> = snapshot.iter().take(COMMANDS as usize).cloned().collect();
-    group.bench_function("otlp span+encode records", |b| {
-        b.iter(|| {
-            let mut bytes = 0;
-            for batch in records.chunks(512) {
-                spans.request(batch, "host", &mut request);
-                bytes += request.len();
-            }
-            bytes
-        });
-    });
+    bench_telemetry(&mut group, "records", &snapshot, COMMANDS);
     group.finish();
 }
 
@@ -134,7 +112,39 @@ fn http_pipeline(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
         &snapshot,
         HTTP_EXCHANGES,
     );
+    bench_telemetry(group, "http records", &snapshot, HTTP_EXCHANGES);
     group.throughput(Throughput::Elements(u64::from(COMMANDS)));
+}
+
+/// What telemetry costs per record (`what`: the benches' names end with it): the metrics on the
+/// follower thread, and spans written as OTLP protobuf in requests of 512 on the exporter thread.
+fn bench_telemetry(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    what: &str,
+    snapshot: &Snapshot,
+    count: u32,
+) {
+    let records: Vec<_> = snapshot.iter().take(count as usize).cloned().collect();
+    let (mut aggregator, _) = telemetry::metrics::Aggregator::new();
+    group.bench_function(format!("metrics aggregate {what}"), |b| {
+        b.iter(|| {
+            for record in &records {
+                aggregator.add(record);
+            }
+        });
+    });
+    let mut spans = telemetry::otlp::spans::TraceWriter::default();
+    let mut request = Vec::with_capacity(1 << 20);
+    group.bench_function(format!("otlp span+encode {what}"), |b| {
+        b.iter(|| {
+            let mut bytes = 0;
+            for batch in records.chunks(512) {
+                spans.request(batch, "host", &mut request);
+                bytes += request.len();
+            }
+            bytes
+        });
+    });
 }
 
 /// The Redis pipeline benches with the 4 KiB values of the capacity bench's `-d 4096` row: copying

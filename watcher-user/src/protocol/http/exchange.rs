@@ -317,6 +317,11 @@ pub fn version_text(minor: u8) -> &'static str {
 }
 
 fn scheme_rest(target: &str) -> Option<&str> {
+    // A scheme starts with a letter: an origin-form target (`/path`, nearly all of them) has none, and
+    // is not searched for `://` (a substring search, set up anew for every call).
+    if !target.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
     let (scheme, rest) = target.split_once("://")?;
     scheme
         .bytes()
@@ -369,6 +374,16 @@ mod tests {
         assert_eq!((x.path(), x.query()), ("/", None));
         let x = exchange("*", None);
         assert_eq!((x.path(), x.query(), x.host()), ("*", None, None));
+        // A URL in the query of an origin-form target is not its scheme and authority.
+        let x = exchange("/go?to=https://elsewhere.test/x", Some("example.com"));
+        assert_eq!(
+            (x.path(), x.query(), x.host()),
+            (
+                "/go",
+                Some("to=https://elsewhere.test/x"),
+                Some("example.com")
+            )
+        );
     }
 
     #[test]
