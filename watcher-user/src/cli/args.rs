@@ -209,8 +209,8 @@ pub struct OutputArgs {
     pub metrics_listen: Option<String>,
     /// Send a span per record and the duration metrics to an OpenTelemetry collector over OTLP/HTTP
     /// (protobuf), at `URL/v1/traces` and `URL/v1/metrics`, e.g. `http://localhost:4318`. Also read from
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (with `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT` and
-    /// `OTEL_METRIC_EXPORT_INTERVAL`).
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (with `OTEL_EXPORTER_OTLP_HEADERS`, `_TIMEOUT`,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` and `OTEL_BSP_SCHEDULE_DELAY`).
     #[arg(long, value_name = "URL", help_heading = "Telemetry")]
     pub otlp_endpoint: Option<String>,
 }

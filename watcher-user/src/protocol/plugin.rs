@@ -215,7 +215,8 @@ pub trait PayloadTelemetry {
     fn span_error(&self, server_side: bool) -> bool;
 
     /// Sets `out` to the labels of its duration metrics (few distinct values, whatever the traffic),
-    /// in the strings `out` already has: the aggregator does this for every record.
+    /// in the strings `out` already has: the aggregator does this for every record, into the labels of
+    /// the record before. So it starts with [`MetricLabels::reset`] and sets every label it uses.
     fn write_metric_labels(&self, out: &mut MetricLabels);
 
     /// The labels of its duration metrics, in strings of their own.

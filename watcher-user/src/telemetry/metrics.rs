@@ -423,4 +423,56 @@ mod tests {
         );
         assert_eq!(snapshot.records, [("redis", 6)]);
     }
+
+    /// The same for HTTP and MySQL, whose labels have a route and a numeric status.
+    #[test]
+    fn http_and_mysql_labels_made_in_turn_keep_their_own_fields() {
+        use crate::{
+            protocol::mysql::{
+                exchange::{ErrorInfo, OkInfo},
+                Outcome,
+            },
+            test_records::{http, mysql},
+        };
+        let (mut aggregator, published) = Aggregator::new();
+        let failed = Outcome::Error(ErrorInfo {
+            code: 1146,
+            ..ErrorInfo::default()
+        });
+        let done = Outcome::Ok(OkInfo::default());
+        for record in [
+            http("GET", "/users/42", Some(500)),
+            http("POST", "/login", Some(200)),
+            mysql("SELECT 1", Some(vec![failed])),
+            mysql("SELECT 1", Some(vec![done])),
+        ] {
+            aggregator.add(&record);
+        }
+        aggregator.publish(true);
+        let snapshot = published.load();
+        let mut labels: Vec<(&str, &str, &str, &str)> = snapshot
+            .series
+            .iter()
+            .map(|(k, _)| {
+                let l = &k.labels;
+                let route = l.route.as_str();
+                (
+                    l.operation.as_str(),
+                    route,
+                    l.status.as_str(),
+                    l.status_class,
+                )
+            })
+            .collect();
+        labels.sort_unstable();
+        assert_eq!(
+            labels,
+            [
+                ("GET", "/users/{id}", "500", "5xx"),
+                ("POST", "/login", "200", "2xx"),
+                ("SELECT", "", "", "ok"),
+                ("SELECT", "", "1146", "error"),
+            ]
+        );
+    }
 }

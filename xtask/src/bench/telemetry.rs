@@ -2,7 +2,7 @@
 //! page) under wrk, alternating nothing attached / watcher / watcher also serving Prometheus metrics and
 //! exporting OTLP spans and metrics to a collector that accepts everything (a thread here: what it
 //! receives is counted, not decoded, so the collector's own cost is not watcher's). Watcher's column is
-//! what turning telemetry on costs: metrics on the follower, spans built and sent by the exporter thread.
+//! what turning telemetry on costs: metrics on the follower, spans written and sent by the exporter thread.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -60,7 +60,7 @@ pub fn overhead(watcher: &Path, plan: &Plan) -> Result<()> {
         })?;
     service::print_summaries(&setups, &measured);
     println!(
-        "   the collector received {} OTLP requests, {} MB in all",
+        "   the collector received {} OTLP requests, {} MB in all (from every setup that exports)",
         requests.load(Ordering::Relaxed),
         bytes.load(Ordering::Relaxed) / 1_000_000
     );

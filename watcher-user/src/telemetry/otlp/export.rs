@@ -1,6 +1,7 @@
 //! The OTLP exporter: records go from the follower thread to the exporter thread in batches over a
-//! bounded queue (shared, not copied), become spans there and go to the collector, a request per
-//! [`BATCH`] spans or per [`LINGER`]; metrics are pushed every interval and once more at the end.
+//! bounded queue (shared, not copied), become spans there and go to the collector, a request once
+//! [`BATCH`] spans are waiting or the oldest has waited the span delay; metrics are pushed every
+//! interval and once more at the end.
 //!
 //! Capture never waits for the collector, nor for writing spans (work the follower would otherwise
 //! spend away from the export and checks). The follower only ever `try_send`s: a full queue drops the
@@ -24,12 +25,11 @@ use prost::Message;
 use super::{metrics::metrics_request, spans::TraceWriter, OtlpConfig};
 use crate::{counters::Counters, record::Record, telemetry::metrics::Published};
 
-/// Spans per batch the follower hands over, and per request at least unless [`LINGER`] is up.
+/// Spans per batch the follower hands over at most, and per request at least unless the span delay
+/// (`OtlpConfig::span_delay`) is up: a request holds up to twice as many. The follower hands over what
+/// each burst of records made (a few hundred under load); a request each would cost the exporter an
+/// HTTP exchange per burst.
 const BATCH: usize = 512;
-/// How long spans handed over wait for more to share their request. The follower hands over what each
-/// burst of records made (a few hundred under load): a request each would cost the exporter an HTTP
-/// exchange per burst. (OpenTelemetry's batch span processor waits up to 5 s by default.)
-const LINGER: Duration = Duration::from_secs(1);
 /// Batches queued for the exporter at most.
 const QUEUE: usize = 64;
 /// How long one batch is retried before its spans are dropped.
@@ -156,7 +156,7 @@ impl Shipper {
             match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
                 Ok(mut batch) => {
                     pending.append(&mut batch);
-                    send_by.get_or_insert_with(|| Instant::now() + LINGER);
+                    send_by.get_or_insert_with(|| Instant::now() + self.cfg.span_delay);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -289,6 +289,7 @@ mod tests {
             headers: vec![("x-token".into(), "t".into())],
             timeout: Duration::from_secs(2),
             metric_interval: Duration::from_hours(1),
+            span_delay: Duration::from_hours(1),
         }
     }
 
@@ -400,10 +401,36 @@ mod tests {
             queue.flush();
         }
         exporter.finish(queue);
-        // Two requests in all: the spans' one, then the metrics'.
+        // Two requests in all (the span delay is an hour): the spans' one, then the metrics'.
         let seen = collector.join().unwrap();
         assert_eq!(seen[0].0, "/v1/traces");
         assert_eq!(seen[1].0, "/v1/metrics");
         assert_eq!(counters.totals().user.otlp_spans_exported, 9);
+    }
+
+    #[test]
+    fn spans_waiting_for_company_go_when_the_delay_is_up() {
+        let (port, collector) = collector(200, 1);
+        let counters = Arc::new(Counters::default());
+        let (_, published) = Aggregator::new();
+        let cfg = OtlpConfig {
+            span_delay: Duration::from_millis(50),
+            ..config(port)
+        };
+        let (exporter, mut queue) = Exporter::start(cfg, published, Arc::clone(&counters)).unwrap();
+        queue.push(&Arc::new(redis("GET", Some(ok()))));
+        queue.flush();
+        // No more records and no end of capture: the delay alone sends the span.
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while !collector.is_finished() && Instant::now() < give_up {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            collector.is_finished(),
+            "the span was not sent while capture went on"
+        );
+        exporter.finish(queue);
+        assert_eq!(collector.join().unwrap()[0].0, "/v1/traces");
+        assert_eq!(counters.totals().user.otlp_spans_exported, 1);
     }
 }

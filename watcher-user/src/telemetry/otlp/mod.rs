@@ -27,6 +27,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// How often metrics are pushed.
     pub metric_interval: Duration,
+    /// How long spans wait for more to share their request (`OTEL_BSP_SCHEDULE_DELAY`).
+    pub span_delay: Duration,
 }
 
 /// A bad OTLP setting.
@@ -62,6 +64,9 @@ pub enum OtlpConfigError {
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default metric push interval (`OTEL_METRIC_EXPORT_INTERVAL`'s default).
 const DEFAULT_INTERVAL: Duration = Duration::from_mins(1);
+/// Default span delay: shorter than the SDKs' batch span processor's 5 s, so spans of a short
+/// `record` or a test show up soon, and long enough that a busy service's spans go 512 to a request.
+const DEFAULT_SPAN_DELAY: Duration = Duration::from_secs(1);
 
 impl OtlpConfig {
     /// The export asked for by `--otlp-endpoint` (which wins) or the environment, read through `env`;
@@ -110,6 +115,7 @@ impl OtlpConfig {
             timeout: millis(&env, "OTEL_EXPORTER_OTLP_TIMEOUT")?.unwrap_or(DEFAULT_TIMEOUT),
             metric_interval: millis(&env, "OTEL_METRIC_EXPORT_INTERVAL")?
                 .unwrap_or(DEFAULT_INTERVAL),
+            span_delay: millis(&env, "OTEL_BSP_SCHEDULE_DELAY")?.unwrap_or(DEFAULT_SPAN_DELAY),
         }))
     }
 }
@@ -202,6 +208,7 @@ mod tests {
         assert_eq!(from_flag.traces_url, "http://collector:4318/v1/traces");
         assert_eq!(from_flag.metrics_url, "http://collector:4318/v1/metrics");
         assert_eq!(from_flag.metric_interval, DEFAULT_INTERVAL);
+        assert_eq!(from_flag.span_delay, DEFAULT_SPAN_DELAY);
         let from_env = config(
             None,
             &[
@@ -215,6 +222,7 @@ mod tests {
                     "Authorization=Bearer%20abc, x-tenant = t1",
                 ),
                 ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ],
         )
         .unwrap()
@@ -229,6 +237,7 @@ mod tests {
             ]
         );
         assert_eq!(from_env.metric_interval, Duration::from_secs(1));
+        assert_eq!(from_env.span_delay, Duration::from_millis(200));
         // The flag wins over every variable.
         let flag_wins = config(
             Some("http://a:1"),

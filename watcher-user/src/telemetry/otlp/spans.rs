@@ -51,6 +51,11 @@ mod status {
     pub const CODE: u32 = 3;
 }
 
+/// Span buffers kept for the next batch at most, and the largest kept: a batch from many processes
+/// (a thousand clients of one server) must not leave a buffer per process behind.
+const SPARE_BUFFERS: usize = 16;
+const SPARE_BYTES: usize = 1 << 20;
+
 /// What tells the processes of a batch apart: pid, cgroup id and name.
 type Process<'a> = (u32, Option<u64>, &'a str);
 
@@ -98,8 +103,10 @@ impl TraceWriter {
         }
         for (endpoint, mut spans) in groups {
             self.resource_spans(endpoint, host, &spans, out);
-            spans.clear();
-            self.spare.push(spans);
+            if self.spare.len() < SPARE_BUFFERS && spans.capacity() <= SPARE_BYTES {
+                spans.clear();
+                self.spare.push(spans);
+            }
         }
     }
 

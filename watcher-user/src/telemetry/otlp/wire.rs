@@ -38,7 +38,8 @@ pub fn begin(out: &mut Vec<u8>, tag: u32) -> Nested {
 }
 
 /// Ends a nested message: puts its length in front of its body (a move of the body by the length's
-/// one to three bytes, as spans and their groups go).
+/// one to three bytes: cheap for a span, which is what this serves; a span's group is written with its
+/// length up front instead, see [`header`]).
 pub fn end(out: &mut Vec<u8>, Nested(start): Nested) {
     let length = out.len() - start;
     let width = encoded_len_varint(length as u64);
@@ -165,7 +166,7 @@ mod tests {
                 (long.as_str(), Some(&any_value::Value::IntValue(-7))),
                 ("big", Some(&any_value::Value::IntValue(i64::MAX))),
                 ("yes", Some(&any_value::Value::BoolValue(true))),
-                // proto3 leaves an empty string out: the value is there but holds nothing.
+                // Written even though empty (proto3 would leave it out): it reads back as empty text.
                 ("", Some(&any_value::Value::StringValue(String::new()))),
             ]
         );
