@@ -6,7 +6,6 @@ use libfuzzer_sys::fuzz_target;
 use watcher::protocol::{
     detect::{Decoding, Session},
     redact::Redaction,
-    registry::Finished,
     ProtocolSet,
 };
 use watcher_fuzz::{script, Step};
@@ -18,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
         keep_bytes: script.keep_bytes,
     };
     let mut session = Session::new(script.from_start);
-    let mut finished = Finished::default();
+    let policy = Redaction::default();
+    let mut finished = |mut paired: watcher::protocol::Paired<watcher::protocol::Exchange>| {
+        paired.exchange.redact(&policy);
+    };
     for step in &script.steps {
         match *step {
             Step::Data(chunk) => {
@@ -30,8 +32,4 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     session.on_close(&mut finished);
-    let policy = Redaction::default();
-    finished.drain(|mut paired| {
-        paired.exchange.redact(&policy);
-    });
 });

@@ -30,7 +30,6 @@ use crate::{
         detect::{Decoding, Session},
         plugin::Chunk,
         redact::Redaction,
-        registry::Finished,
         Exchange, Flow, Paired, SessionStats,
     },
     record::{filter::RecordFilter, Endpoint, Record, Side},
@@ -81,7 +80,6 @@ pub struct Shard {
     /// Looked up once per event. Keys are kernel-chosen (pid, fd), not remote input, so a fast
     /// non-cryptographic hasher is safe here.
     conns: HashMap<ConnKey, Connection, foldhash::fast::RandomState>,
-    finished: Finished,
     records: Vec<Arc<Record>>,
     tally: Tally,
     cgroups: cgroup::Names,
@@ -93,7 +91,6 @@ impl Shard {
         Self {
             ctx,
             conns: HashMap::default(),
-            finished: Finished::default(),
             records: Vec::new(),
             tally: Tally::default(),
             cgroups: cgroup::Names::default(),
@@ -158,14 +155,13 @@ impl Shard {
 
     fn close(&mut self, key: ConnKey) {
         if let Some(mut conn) = self.conns.remove(&key) {
-            conn.session.on_close(&mut self.finished);
-            emit(
+            conn.session.on_close(&mut record_each(
                 &self.ctx,
-                &mut conn,
-                &mut self.finished,
+                &conn.endpoint,
                 &mut self.records,
                 &mut self.tally,
-            );
+            ));
+            tally_stats(&mut conn, &mut self.tally);
         }
     }
 
@@ -173,7 +169,6 @@ impl Shard {
         let Self {
             ctx,
             conns,
-            finished,
             records,
             tally,
             ..
@@ -186,7 +181,7 @@ impl Shard {
         });
         if header.flags & flags::TLS != 0 {
             if !conn.endpoint.tls {
-                to_plaintext(conn, header, finished);
+                to_plaintext(ctx, conn, header, records, tally);
                 tally.tls_connections += 1;
             }
         } else if conn.endpoint.tls {
@@ -194,10 +189,10 @@ impl Shard {
             // way when the first plaintext was captured.
             return;
         }
-        if feed(&ctx.decoding, conn, header, payload, finished) {
+        if feed(ctx, conn, header, payload, records, tally) {
             tally.unrecognised_connections += 1;
         }
-        emit(ctx, conn, finished, records, tally);
+        tally_stats(conn, tally);
     }
 }
 
@@ -237,22 +232,26 @@ impl Tally {
     }
 }
 
-/// Turns the connection's finished exchanges into filtered records and tallies its counters.
-fn emit(
-    ctx: &ShardContext,
-    conn: &mut Connection,
-    finished: &mut Finished,
-    records: &mut Vec<Arc<Record>>,
-    tally: &mut Tally,
-) {
+/// Tallies what the connection's session counted since the last look.
+fn tally_stats(conn: &mut Connection, tally: &mut Tally) {
     let stats = conn.session.stats();
     tally.lost_sync += stats.lost_sync - conn.reported.lost_sync;
     tally.dropped_requests += stats.dropped_requests - conn.reported.dropped_requests;
     tally.orphan_replies += stats.orphan_replies - conn.reported.orphan_replies;
     tally.encrypted_connections += stats.encrypted - conn.reported.encrypted;
     conn.reported = stats;
-    finished.drain(|paired| {
-        let record = record(ctx, conn, paired);
+}
+
+/// What the sessions of `endpoint`'s connection give each exchange they finish to: it becomes a
+/// record there and then, kept in `records` if it passes the filters.
+fn record_each<'a>(
+    ctx: &'a ShardContext,
+    endpoint: &'a Arc<Endpoint>,
+    records: &'a mut Vec<Arc<Record>>,
+    tally: &'a mut Tally,
+) -> impl FnMut(Paired<Exchange>) + 'a {
+    |paired| {
+        let record = record(ctx, endpoint, paired);
         tally.records_decoded += 1;
         if ctx.filter.matches(&record) {
             // Boxed here, where the record is made: the batch and the store writer then move a
@@ -261,15 +260,15 @@ fn emit(
         } else {
             tally.records_filtered += 1;
         }
-    });
+    }
 }
 
-fn record(ctx: &ShardContext, conn: &Connection, mut paired: Paired<Exchange>) -> Record {
+fn record(ctx: &ShardContext, endpoint: &Arc<Endpoint>, mut paired: Paired<Exchange>) -> Record {
     // Before the record exists, so no later stage ever sees a secret.
     let redacted = paired.exchange.redact(&ctx.redaction);
     Record {
         id: 0,
-        endpoint: Arc::clone(&conn.endpoint),
+        endpoint: Arc::clone(endpoint),
         start_unix_ns: ctx.clock.to_unix_ns(paired.start_ns),
         end_unix_ns: paired.end_ns.map(|t| ctx.clock.to_unix_ns(t)),
         request_bytes: paired.request_bytes,
@@ -291,9 +290,17 @@ fn new_connection(endpoint: Endpoint, in_sync: bool) -> Connection {
 }
 
 /// Switches a connection to its TLS plaintext, which `header` is the first event of. Whatever the
-/// ciphertext session held is finished (it is emitted with the next records); its counts stay counted.
-fn to_plaintext(conn: &mut Connection, header: &EventHeader, out: &mut Finished) {
-    conn.session.on_close(out);
+/// ciphertext session held is finished (as records of the connection before the switch); its counts
+/// stay counted.
+fn to_plaintext(
+    ctx: &ShardContext,
+    conn: &mut Connection,
+    header: &EventHeader,
+    records: &mut Vec<Arc<Record>>,
+    tally: &mut Tally,
+) {
+    conn.session
+        .on_close(&mut record_each(ctx, &conn.endpoint, records, tally));
     // Plaintext positions count from the socket's first TLS call: from the start if the connection was.
     let from_start = conn.from_start && header.stream_pos == 0 && header.chunk_offset == 0;
     conn.session = Session::new(from_start);
@@ -306,11 +313,12 @@ fn to_plaintext(conn: &mut Connection, header: &EventHeader, out: &mut Finished)
 /// Feeds one data chunk to a connection, turning holes in the stream position into gaps. Returns true
 /// the one time the connection is given up as unrecognised.
 fn feed(
-    decoding: &Decoding,
+    ctx: &ShardContext,
     conn: &mut Connection,
     header: &EventHeader,
     payload: &[u8],
-    out: &mut Finished,
+    records: &mut Vec<Arc<Record>>,
+    tally: &mut Tally,
 ) -> bool {
     let dir = usize::from(header.direction & 1);
     let ingress = header.direction == direction::INGRESS;
@@ -322,8 +330,9 @@ fn feed(
     let next = conn.next_pos[dir];
     let mut data = payload;
     let mut call_start = header.chunk_offset == 0;
+    let mut out = record_each(ctx, &conn.endpoint, records, tally);
     if pos > next {
-        conn.session.on_gap(flow, pos - next, out);
+        conn.session.on_gap(flow, pos - next, &mut out);
     } else if pos < next {
         // Already seen (positions skewed by concurrent writers): skip the overlap.
         let skip = usize::try_from(next - pos)
@@ -335,14 +344,14 @@ fn feed(
     let mut unrecognised = false;
     if !data.is_empty() {
         unrecognised = conn.session.on_data(
-            decoding,
+            &ctx.decoding,
             Chunk {
                 flow,
                 data,
                 ts_ns: header.ts_ns,
                 call_start,
             },
-            out,
+            &mut out,
         );
     }
     let chunk_end = pos + payload.len() as u64;
@@ -351,7 +360,7 @@ fn feed(
         let call_end = header.stream_pos + header.call_bytes;
         if call_end > conn.next_pos[dir] {
             conn.session
-                .on_gap(flow, call_end - conn.next_pos[dir], out);
+                .on_gap(flow, call_end - conn.next_pos[dir], &mut out);
             conn.next_pos[dir] = call_end;
         }
     }

@@ -10,9 +10,9 @@
 //! Pure: no I/O.
 
 use super::{
-    common::{Flow, SessionStats},
+    common::{Flow, Paired, SessionStats},
     plugin::{Chunk, Recognition},
-    registry::{Finished, ProtocolId, ProtocolSession, ProtocolSet},
+    registry::{Exchange, ProtocolId, ProtocolSession, ProtocolSet},
 };
 
 /// Call starts without a recognised message after which a connection is counted as unrecognised.
@@ -63,7 +63,12 @@ impl Session {
 
     /// Feeds bytes of one direction (see [`super::plugin::Session::on_data`]). Returns true the one
     /// time an undecided connection is given up as unrecognised.
-    pub fn on_data(&mut self, decoding: &Decoding, chunk: Chunk<'_>, out: &mut Finished) -> bool {
+    pub fn on_data(
+        &mut self,
+        decoding: &Decoding,
+        chunk: Chunk<'_>,
+        out: &mut impl FnMut(Paired<Exchange>),
+    ) -> bool {
         if let Session::Undecided { from_start, .. } = self {
             if !chunk.call_start {
                 *from_start = false;
@@ -99,7 +104,7 @@ impl Session {
     }
 
     /// Accounts for `len` bytes that were not captured.
-    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
+    pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut impl FnMut(Paired<Exchange>)) {
         match self {
             Session::Undecided { from_start, .. } => *from_start = false,
             Session::Encrypted { .. } => {}
@@ -108,7 +113,7 @@ impl Session {
     }
 
     /// The connection closed.
-    pub fn on_close(&mut self, out: &mut Finished) {
+    pub fn on_close(&mut self, out: &mut impl FnMut(Paired<Exchange>)) {
         if let Session::Decided(s) = self {
             s.on_close(out);
         }
@@ -199,7 +204,8 @@ mod tests {
     #[test]
     fn an_unrecognised_connection_is_reported_once() {
         let mut session = Session::new(true);
-        let mut out = Finished::default();
+        let mut finished = Vec::new();
+        let mut out = |p| finished.push(p);
         let reports = (0..3 * UNRECOGNISED_AFTER)
             .filter(|i| {
                 session.on_data(
@@ -213,7 +219,7 @@ mod tests {
             })
             .count();
         assert_eq!(reports, 1);
-        assert!(out.is_empty());
+        assert!(finished.is_empty());
     }
 
     #[test]
@@ -222,7 +228,8 @@ mod tests {
             protocols: ProtocolSet::all(),
             keep_bytes: 64,
         };
-        let mut out = Finished::default();
+        let mut finished = Vec::new();
+        let mut out = |p| finished.push(p);
         // A ClientHello's record header, then application data records.
         let mut session = Session::new(true);
         let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
@@ -242,7 +249,7 @@ mod tests {
             ));
         }
         assert_eq!(session.stats().encrypted, 1);
-        assert!(out.is_empty());
+        assert!(finished.is_empty());
         // Not TLS: a zero length, a version other than 3.x, an unknown content type, too short.
         for data in [
             &b"\x16\x03\x01\x00\x00"[..],

@@ -89,6 +89,30 @@ impl<'a> Chunk<'a> {
     }
 }
 
+/// Where a session puts each exchange as it finishes it. The shard makes it a record there and then
+/// ([`FinishWith`]): a buffer in between copied every exchange (a couple of hundred bytes) in and out
+/// again, 2.4% of the Redis pipeline bench and 4% of the HTTP one. Tests and fuzz targets collect them
+/// in a `Vec`.
+pub trait Finish<X> {
+    /// Takes one finished exchange.
+    fn push(&mut self, paired: Paired<X>);
+}
+
+impl<X> Finish<X> for Vec<Paired<X>> {
+    fn push(&mut self, paired: Paired<X>) {
+        Vec::push(self, paired);
+    }
+}
+
+/// A closure as a [`Finish`].
+pub struct FinishWith<F>(pub F);
+
+impl<X, F: FnMut(Paired<X>)> Finish<X> for FinishWith<F> {
+    fn push(&mut self, paired: Paired<X>) {
+        (self.0)(paired);
+    }
+}
+
 /// Decoding and pairing of one connection. Owned by the one shard thread that owns the connection.
 pub trait Session {
     /// What it produces.
@@ -101,13 +125,13 @@ pub trait Session {
         Self: Sized;
 
     /// Feeds one chunk of bytes.
-    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired<Self::Exchange>>);
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut impl Finish<Self::Exchange>);
 
     /// Accounts for `len` bytes of one direction that were not captured.
-    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired<Self::Exchange>>);
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut impl Finish<Self::Exchange>);
 
     /// The connection closed: what is still waiting is reported without a response.
-    fn on_close(&mut self, out: &mut Vec<Paired<Self::Exchange>>);
+    fn on_close(&mut self, out: &mut impl Finish<Self::Exchange>);
 
     /// Counters so far.
     fn stats(&self) -> SessionStats;

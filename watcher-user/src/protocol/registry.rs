@@ -3,8 +3,8 @@
 //!
 //! - [`ProtocolId`] and [`ProtocolSet`]: which protocols there are and which a capture decodes;
 //! - [`Exchange`]: a record's payload, whatever its protocol, seen through [`Exchange::payload`];
-//! - [`ProtocolSession`]: the session of a connection once its protocol is known, and [`Finished`], the
-//!   exchanges sessions complete;
+//! - [`ProtocolSession`]: the session of a connection once its protocol is known, which hands each
+//!   exchange it completes on as an [`Exchange`];
 //! - [`ProtocolFilters`] and [`ProtocolFilterArgs`]: every protocol's record filters and their options.
 //!
 //! The list's order is the order protocols are named in (the UI, help, messages), and breaks ties in
@@ -21,8 +21,8 @@ use super::{
     common::{Flow, Paired, SessionStats},
     json::read::{FieldResult, Json},
     plugin::{
-        Chunk, Columns, ExchangeFilter, FilterError, Payload, PayloadJson, Protocol, Recognition,
-        Session,
+        Chunk, Columns, ExchangeFilter, FilterError, FinishWith, Payload, PayloadJson, Protocol,
+        Recognition, Session,
     },
     redact::{Redact, Redaction},
 };
@@ -173,46 +173,41 @@ macro_rules! protocols {
             )+
         }
 
-        /// Exchanges finished by sessions, one buffer per protocol so sessions need not know
-        /// [`Exchange`].
-        #[derive(Debug, Default)]
-        pub struct Finished {
-            $( $module: Vec<Paired<<super::$module::$protocol as Protocol>::Exchange>>, )+
-        }
-
-        impl Finished {
-            /// Whether nothing is waiting.
-            pub fn is_empty(&self) -> bool {
-                true $( && self.$module.is_empty() )+
-            }
-
-            /// Hands over every finished exchange, protocol by protocol, each in the order finished.
-            pub fn drain(&mut self, mut each: impl FnMut(Paired<Exchange>)) {
-                $( for p in self.$module.drain(..) {
-                    each(p.map(|x| Exchange::$variant(x.into())));
-                } )+
-            }
-        }
-
         impl ProtocolSession {
-            /// Feeds one chunk of bytes (see [`Session::on_data`]).
-            pub fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Finished) {
+            /// Feeds one chunk of bytes (see [`Session::on_data`]); `each` takes every exchange
+            /// finished, as an [`Exchange`], as it is finished.
+            pub fn on_data(&mut self, chunk: Chunk<'_>, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_data(chunk, &mut out.$module), )+
+                    $( ProtocolSession::$variant(s) => s.on_data(
+                        chunk,
+                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
+                            each(p.map(|x| Exchange::$variant(x.into())));
+                        }),
+                    ), )+
                 }
             }
 
             /// Accounts for `len` bytes that were not captured.
-            pub fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Finished) {
+            pub fn on_gap(&mut self, flow: Flow, len: u64, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_gap(flow, len, &mut out.$module), )+
+                    $( ProtocolSession::$variant(s) => s.on_gap(
+                        flow,
+                        len,
+                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
+                            each(p.map(|x| Exchange::$variant(x.into())));
+                        }),
+                    ), )+
                 }
             }
 
             /// The connection closed.
-            pub fn on_close(&mut self, out: &mut Finished) {
+            pub fn on_close(&mut self, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_close(&mut out.$module), )+
+                    $( ProtocolSession::$variant(s) => s.on_close(
+                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
+                            each(p.map(|x| Exchange::$variant(x.into())));
+                        }),
+                    ), )+
                 }
             }
 

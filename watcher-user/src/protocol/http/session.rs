@@ -16,7 +16,7 @@ use super::{
 use crate::protocol::{
     common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
-    plugin::{Chunk, Session},
+    plugin::{Chunk, Finish, Session},
 };
 
 /// Requests waiting for responses on one connection beyond which the responses are taken to be missing
@@ -65,7 +65,7 @@ pub struct HttpSession {
 }
 
 impl HttpSession {
-    fn on_event(&mut self, flow: Flow, event: Event, out: &mut Vec<Paired>) {
+    fn on_event(&mut self, flow: Flow, event: Event, out: &mut impl Finish<HttpExchange>) {
         match flow {
             Flow::Request => self.on_request_event(event),
             Flow::Response => self.on_response_event(event, out),
@@ -123,7 +123,7 @@ impl HttpSession {
         p.request.trailers = body.trailers;
     }
 
-    fn on_response_event(&mut self, event: Event, out: &mut Vec<Paired>) {
+    fn on_response_event(&mut self, event: Event, out: &mut impl Finish<HttpExchange>) {
         match event {
             Event::Head(head) => self.on_response_head(head, out),
             Event::Body(body) => self.on_response_body(body, out),
@@ -131,7 +131,7 @@ impl HttpSession {
         }
     }
 
-    fn on_response_head(&mut self, head: Head, out: &mut Vec<Paired>) {
+    fn on_response_head(&mut self, head: Head, out: &mut impl Finish<HttpExchange>) {
         let StartLine::Response { status, reason } = head.start else {
             return;
         };
@@ -168,7 +168,7 @@ impl HttpSession {
         }
     }
 
-    fn on_response_body(&mut self, body: Body, out: &mut Vec<Paired>) {
+    fn on_response_body(&mut self, body: Body, out: &mut impl Finish<HttpExchange>) {
         let Some(mut answer) = self.answer.take() else {
             return;
         };
@@ -220,7 +220,7 @@ impl Session for HttpSession {
         }
     }
 
-    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut impl Finish<HttpExchange>) {
         self.pairing.decoder_for(chunk);
         let mut rest = chunk.data;
         while let Some(event) = self
@@ -232,7 +232,7 @@ impl Session for HttpSession {
         }
     }
 
-    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut impl Finish<HttpExchange>) {
         let mut events = std::mem::take(&mut self.events);
         self.pairing.decoder(flow).gap(len, &mut events);
         for event in events.drain(..) {
@@ -242,7 +242,7 @@ impl Session for HttpSession {
     }
 
     /// A close-delimited response ends; requests still waiting are reported without a response.
-    fn on_close(&mut self, out: &mut Vec<Paired>) {
+    fn on_close(&mut self, out: &mut impl Finish<HttpExchange>) {
         if let Some(event) = self.pairing.requests.close() {
             self.on_request_event(event);
         }

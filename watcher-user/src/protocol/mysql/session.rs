@@ -36,7 +36,7 @@ use super::{
 use crate::protocol::{
     common::{Blob, BlobData, Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
-    plugin::{Chunk, Session},
+    plugin::{Chunk, Finish, Session},
 };
 
 /// A finished MySQL exchange with its timing.
@@ -155,7 +155,7 @@ impl Session for MysqlSession {
         }
     }
 
-    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut impl Finish<MysqlExchange>) {
         let c = &mut self.conversation;
         c.last_ns = chunk.ts_ns;
         if matches!(c.phase, Phase::Encrypted)
@@ -181,7 +181,7 @@ impl Session for MysqlSession {
         });
     }
 
-    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut impl Finish<MysqlExchange>) {
         let c = &mut self.conversation;
         if c.phase == Phase::Encrypted {
             return;
@@ -190,7 +190,7 @@ impl Session for MysqlSession {
         self.with_stream(flow, out, |stream, handle| stream.gap(len, ts, handle));
     }
 
-    fn on_close(&mut self, out: &mut Vec<Paired>) {
+    fn on_close(&mut self, out: &mut impl Finish<MysqlExchange>) {
         for p in self.pairing.pending.drain(..) {
             out.push(paired(p, false));
         }
@@ -210,7 +210,7 @@ impl MysqlSession {
     fn with_stream(
         &mut self,
         flow: Flow,
-        out: &mut Vec<Paired>,
+        out: &mut impl Finish<MysqlExchange>,
         step: impl FnOnce(&mut Stream, &mut dyn FnMut(Packet<'_>) -> Control) -> Fed,
     ) {
         let c = &mut self.conversation;
@@ -249,7 +249,7 @@ impl Conversation {
         &mut self,
         p: &Packet<'_>,
         pending: &mut std::collections::VecDeque<Pending>,
-        out: &mut Vec<Paired>,
+        out: &mut impl Finish<MysqlExchange>,
     ) -> Control {
         match self.phase {
             Phase::Greeting | Phase::Encrypted | Phase::Binlog => Control::Continue,
@@ -328,7 +328,7 @@ impl Conversation {
         &mut self,
         p: &Packet<'_>,
         pending: &mut std::collections::VecDeque<Pending>,
-        out: &mut Vec<Paired>,
+        out: &mut impl Finish<MysqlExchange>,
     ) -> Control {
         let command = Command::from_code(p.first());
         if !command.is_known() || p.payload.is_empty() {
@@ -527,7 +527,7 @@ impl Conversation {
         p: &Packet<'_>,
         pending: &mut std::collections::VecDeque<Pending>,
         stats: &mut SessionStats,
-        out: &mut Vec<Paired>,
+        out: &mut impl Finish<MysqlExchange>,
     ) -> Control {
         match self.phase {
             Phase::Greeting => {

@@ -28,7 +28,7 @@ use super::resp::{Blob, BlobData, Decoded, Frame, Output, RespDecoder};
 use crate::protocol::{
     common::{Flow, SessionStats},
     pairing::{Pairing, PendingRequest},
-    plugin::{Chunk, Session},
+    plugin::{Chunk, Finish, Session},
 };
 
 /// A finished Redis exchange with its timing.
@@ -116,7 +116,12 @@ impl RedisSession {
         self.pairing.requests.in_sync()
     }
 
-    fn handle(&mut self, flow: Flow, outputs: &mut Vec<Output>, out: &mut Vec<Paired>) {
+    fn handle(
+        &mut self,
+        flow: Flow,
+        outputs: &mut Vec<Output>,
+        out: &mut impl Finish<RedisExchange>,
+    ) {
         for output in outputs.drain(..) {
             match output {
                 Output::LostSync(_) => self.lose_sync(),
@@ -138,7 +143,7 @@ impl RedisSession {
         }
     }
 
-    fn on_request(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
+    fn on_request(&mut self, decoded: Decoded, out: &mut impl Finish<RedisExchange>) {
         let truncated = decoded.truncated;
         let Some(Command {
             name: command,
@@ -227,7 +232,7 @@ impl RedisSession {
         }
     }
 
-    fn on_reply(&mut self, decoded: Decoded, out: &mut Vec<Paired>) {
+    fn on_reply(&mut self, decoded: Decoded, out: &mut impl Finish<RedisExchange>) {
         if self.link == Link::Streaming {
             match replicated(decoded) {
                 Some(command) => out.push(command),
@@ -320,7 +325,7 @@ impl Session for RedisSession {
         }
     }
 
-    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut Vec<Paired>) {
+    fn on_data(&mut self, chunk: Chunk<'_>, out: &mut impl Finish<RedisExchange>) {
         if self.link == Link::Streaming && chunk.flow == Flow::Response && chunk.call_start {
             // Replicated commands answer no request, so the pairing's rule (a request pending) would
             // never let a link that lost sync back in.
@@ -334,7 +339,7 @@ impl Session for RedisSession {
         self.scratch = outputs;
     }
 
-    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut Vec<Paired>) {
+    fn on_gap(&mut self, flow: Flow, len: u64, out: &mut impl Finish<RedisExchange>) {
         let mut outputs = std::mem::take(&mut self.scratch);
         self.pairing.decoder(flow).gap(len, &mut outputs);
         self.handle(flow, &mut outputs, out);
@@ -342,7 +347,7 @@ impl Session for RedisSession {
     }
 
     /// Requests still waiting are reported without a reply.
-    fn on_close(&mut self, out: &mut Vec<Paired>) {
+    fn on_close(&mut self, out: &mut impl Finish<RedisExchange>) {
         for p in self.pairing.pending.drain(..) {
             out.push(finish(p, None));
         }
