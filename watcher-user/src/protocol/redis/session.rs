@@ -178,7 +178,7 @@ impl RedisSession {
             kept_bytes = 0;
             truncated = true;
         }
-        let request = Pending {
+        let mut request = Pending {
             command,
             args,
             start_ns: decoded.start_ns,
@@ -190,7 +190,7 @@ impl RedisSession {
             kept_bytes,
         };
         if !answered {
-            out.push(finish(request, None));
+            out.push(finish(&mut request, None));
             return;
         }
         if self.pairing.pending.len() >= MAX_PENDING {
@@ -273,22 +273,22 @@ impl RedisSession {
             front.replies.push(decoded.frame);
             return;
         }
-        let Some(mut finished) = self.pairing.pending.pop_front() else {
-            return;
-        };
-        self.pending_bytes -= finished.kept_bytes;
-        if finished.command == "MONITOR" {
+        self.pending_bytes -= front.kept_bytes;
+        if front.command == "MONITOR" {
             self.monitoring = true;
         }
         // The usual single reply goes straight into the exchange, not through a vector of replies.
-        let single = matches!(finished.want, Want::One | Want::Sync) && finished.replies.is_empty();
+        let single = matches!(front.want, Want::One | Want::Sync) && front.replies.is_empty();
         let reply = if single {
             decoded.frame
         } else {
-            finished.replies.push(decoded.frame);
-            Frame::Array(std::mem::take(&mut finished.replies))
+            front.replies.push(decoded.frame);
+            Frame::Array(std::mem::take(&mut front.replies))
         };
-        out.push(finish(finished, Some((reply, decoded.end_ns))));
+        // Made from the request where it waits, whose emptied husk is then dropped: popped first, the
+        // request was copied out of the queue and again into the exchange.
+        out.push(finish(front, Some((reply, decoded.end_ns))));
+        self.pairing.pending.pop_front();
     }
 
     /// Whether a reply frame is out-of-band rather than the answer to the oldest request.
@@ -348,8 +348,8 @@ impl Session for RedisSession {
 
     /// Requests still waiting are reported without a reply.
     fn on_close(&mut self, out: &mut impl Finish<RedisExchange>) {
-        for p in self.pairing.pending.drain(..) {
-            out.push(finish(p, None));
+        for mut p in self.pairing.pending.drain(..) {
+            out.push(finish(&mut p, None));
         }
         self.pending_bytes = 0;
     }
@@ -459,13 +459,15 @@ fn subscription_count(frame: &Frame) -> Option<i64> {
     }
 }
 
-fn finish(p: Pending, reply: Option<(Frame, u64)>) -> Paired {
+/// The exchange of request `p`, whose command and arguments it takes, answered by `reply` (the frame and
+/// when it ended).
+fn finish(p: &mut Pending, reply: Option<(Frame, u64)>) -> Paired {
     let end_ns = reply.as_ref().map(|(_, end)| *end);
     Paired {
         exchange: RedisExchange {
             kind: ExchangeKind::Command,
-            command: p.command,
-            args: p.args,
+            command: std::mem::take(&mut p.command),
+            args: std::mem::take(&mut p.args),
             reply: reply.map(|(f, _)| f),
         },
         start_ns: p.start_ns,
