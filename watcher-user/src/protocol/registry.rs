@@ -27,6 +27,14 @@ use super::{
     redact::{Redact, Redaction},
 };
 
+/// `each`, which takes exchanges of any protocol, as the [`Finish`](super::plugin::Finish) of a session
+/// of one protocol.
+fn as_exchanges<X: Into<Exchange>>(
+    each: &mut impl FnMut(Paired<Exchange>),
+) -> FinishWith<impl FnMut(Paired<X>) + '_> {
+    FinishWith(move |p: Paired<X>| each(p.map(Into::into)))
+}
+
 macro_rules! protocols {
     ($( $variant:ident => $module:ident :: $protocol:ident ( $payload:ty ) ),+ $(,)?) => {
         /// A protocol watcher decodes.
@@ -105,7 +113,7 @@ macro_rules! protocols {
                 match self {
                     $( ProtocolId::$variant =>
                         <<super::$module::$protocol as Protocol>::Exchange as PayloadJson>::read_json(value)
-                            .map(|x| Exchange::$variant(x.into())), )+
+                            .map(Exchange::from), )+
                 }
             }
         }
@@ -118,6 +126,14 @@ macro_rules! protocols {
                 $variant($payload),
             )+
         }
+
+        $(
+            impl From<<super::$module::$protocol as Protocol>::Exchange> for Exchange {
+                fn from(x: <super::$module::$protocol as Protocol>::Exchange) -> Self {
+                    Exchange::$variant(x.into())
+                }
+            }
+        )+
 
         impl Exchange {
             /// Its protocol.
@@ -178,36 +194,21 @@ macro_rules! protocols {
             /// finished, as an [`Exchange`], as it is finished.
             pub fn on_data(&mut self, chunk: Chunk<'_>, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_data(
-                        chunk,
-                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
-                            each(p.map(|x| Exchange::$variant(x.into())));
-                        }),
-                    ), )+
+                    $( ProtocolSession::$variant(s) => s.on_data(chunk, &mut as_exchanges(each)), )+
                 }
             }
 
             /// Accounts for `len` bytes that were not captured.
             pub fn on_gap(&mut self, flow: Flow, len: u64, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_gap(
-                        flow,
-                        len,
-                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
-                            each(p.map(|x| Exchange::$variant(x.into())));
-                        }),
-                    ), )+
+                    $( ProtocolSession::$variant(s) => s.on_gap(flow, len, &mut as_exchanges(each)), )+
                 }
             }
 
             /// The connection closed.
             pub fn on_close(&mut self, each: &mut impl FnMut(Paired<Exchange>)) {
                 match self {
-                    $( ProtocolSession::$variant(s) => s.on_close(
-                        &mut FinishWith(|p: Paired<<super::$module::$protocol as Protocol>::Exchange>| {
-                            each(p.map(|x| Exchange::$variant(x.into())));
-                        }),
-                    ), )+
+                    $( ProtocolSession::$variant(s) => s.on_close(&mut as_exchanges(each)), )+
                 }
             }
 

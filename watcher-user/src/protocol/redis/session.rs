@@ -387,20 +387,13 @@ fn command(frame: Frame, recycle: impl FnOnce(Vec<Frame>)) -> Option<Command> {
         },
         _ => return None,
     };
-    let mut name = None;
-    let mut args = Args::new();
-    for item in items.drain(..) {
-        let word = match item {
-            Frame::Bulk(b) | Frame::Simple(b) => b,
-            Frame::Integer(i) => Blob::full(i.to_string()),
-            _ => continue,
-        };
-        if name.is_none() {
-            name = Some(word);
-        } else {
-            args.push(word);
-        }
-    }
+    let mut words = items.drain(..).filter_map(|item| match item {
+        Frame::Bulk(b) | Frame::Simple(b) => Some(b),
+        Frame::Integer(i) => Some(Blob::full(i.to_string())),
+        _ => None,
+    });
+    let name = words.next();
+    let args: Args = words.collect();
     recycle(items);
     Some(Command {
         name: command_name(name?.data),
