@@ -250,13 +250,14 @@ impl RedisSession {
         };
         front.reply_bytes += decoded.wire_bytes;
         front.truncated |= decoded.truncated;
-        if let Some(count) = subscription_count(&decoded.frame) {
+        let count = subscription_count(&decoded.frame);
+        if let Some(count) = count {
             self.subscribed = count > 0;
         }
         let done = match front.want {
             Want::One => true,
             Want::Count(n) => front.replies.len() + 1 >= n,
-            Want::UntilZero => subscription_count(&decoded.frame).is_none_or(|c| c == 0),
+            Want::UntilZero => count.is_none_or(|c| c == 0),
             // `+FULLRESYNC` is followed by the snapshot; anything else ends the exchange.
             Want::Sync => {
                 !matches!(&decoded.frame, Frame::Simple(b) if b.data.starts_with(b"FULLRESYNC"))
@@ -434,7 +435,15 @@ fn replies_wanted(command: &str, arg_count: usize) -> Want {
 }
 
 /// For a (un)subscribe confirmation `[kind, channel, count]`, the subscription count it reports.
+#[inline]
 fn subscription_count(frame: &Frame) -> Option<i64> {
+    // Asked of every reply, and most are not aggregates: answered where it is asked, without a call.
+    if !matches!(
+        frame,
+        Frame::Array(_) | Frame::Set(_) | Frame::Push(_) | Frame::Cut { .. }
+    ) {
+        return None;
+    }
     let items = frame.elements()?;
     let kind = items.first()?.as_bytes()?;
     let is_confirmation = matches!(
