@@ -263,6 +263,8 @@ fn record_each<'a>(
     }
 }
 
+// Inlined into `record_each`: returned from a call, each record was copied once more on its way into
+// its box.
 #[inline]
 fn record(ctx: &ShardContext, endpoint: &Arc<Endpoint>, mut paired: Paired<Exchange>) -> Record {
     // Before the record exists, so no later stage ever sees a secret.
