@@ -85,6 +85,7 @@ fn parse_pair_store(c: &mut Criterion) {
     });
     let snapshot = pipeline.store.snapshot();
     bench_encode(&mut group, "ndjson encode records", &snapshot, COMMANDS);
+    pipelined(&mut group);
     large_values(&mut group);
     http_pipeline(&mut group);
     bench_telemetry(&mut group, "records", &snapshot, COMMANDS);
@@ -144,6 +145,26 @@ fn bench_telemetry(
             }
             bytes
         });
+    });
+}
+
+/// The Redis pipeline bench with the traffic of `redis-benchmark -P 16`: sixteen commands a read, and
+/// their replies a write, so a session decodes many frames from one chunk before it pairs them.
+fn pipelined(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    const DEPTH: u32 = 16;
+    let records = common::ring_records_pipelined(COMMANDS, DEPTH);
+    let mut pipeline = common::Pipeline::new(100_000);
+    pipeline.feed(&records);
+    report_allocations("redis parse+pair+store, 16 a call", COMMANDS, || {
+        pipeline.feed(&records);
+    });
+    assert_eq!(
+        pipeline.store.snapshot().total,
+        u64::from(2 * COMMANDS),
+        "every pipelined command became a record"
+    );
+    group.bench_function("parse+pair+store redis commands, 16 a call", |b| {
+        b.iter(|| pipeline.feed(&records));
     });
 }
 

@@ -49,23 +49,43 @@ pub fn benchmark_value(len: usize) -> String {
 /// [`ring_records`] with `value` set and got.
 pub fn ring_records_with_value(commands: u32, value: &str) -> Vec<Vec<u8>> {
     exchanges(commands, *b"redis-server\0\0\0\0", |i| {
-        let key = format!("key:{:012}", i % 100_000);
-        if i % 2 == 0 {
-            (
-                format!(
-                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
-                    key.len(),
-                    value.len()
-                ),
-                "+OK\r\n".to_owned(),
-            )
-        } else {
-            (
-                format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
-                format!("${}\r\n{value}\r\n", value.len()),
-            )
-        }
+        redis_exchange(i, value)
     })
+}
+
+/// [`ring_records`] as `redis-benchmark -P depth` sends them: `depth` commands in each read, their
+/// replies in each write.
+// Only the pipeline bench sends pipelines; each bench compiles this module on its own.
+#[allow(dead_code)]
+pub fn ring_records_pipelined(commands: u32, depth: u32) -> Vec<Vec<u8>> {
+    exchanges(commands / depth, *b"redis-server\0\0\0\0", |i| {
+        (0..depth)
+            .map(|k| redis_exchange(i * depth + k, "xxx"))
+            .fold(
+                (String::new(), String::new()),
+                |(requests, replies), (request, reply)| (requests + &request, replies + &reply),
+            )
+    })
+}
+
+/// Command `i` (a SET when even, a GET when odd) of `value`, and its reply.
+fn redis_exchange(i: u32, value: &str) -> (String, String) {
+    let key = format!("key:{:012}", i % 100_000);
+    if i.is_multiple_of(2) {
+        (
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+                key.len(),
+                value.len()
+            ),
+            "+OK\r\n".to_owned(),
+        )
+    } else {
+        (
+            format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
+            format!("${}\r\n{value}\r\n", value.len()),
+        )
+    }
 }
 
 /// Ring records for `requests` HTTP/1.1 keep-alive exchanges as nginx serves `cargo xtask bench`'s

@@ -259,6 +259,10 @@ const ELEMENT_COST: usize = 16;
 /// Requests of more elements are rare and take the general way, not the one-pass one.
 const WHOLE_ARRAY_MOST: usize = 64;
 
+/// Elements the spare vectors of a decoder have room for, together (3 KiB): the commands of a
+/// `redis-benchmark -P 16` read, or one of the longest a whole request may be.
+const SPARE_ELEMENTS: usize = WHOLE_ARRAY_MOST;
+
 /// Decoder state for one direction.
 #[derive(Debug)]
 pub struct RespDecoder {
@@ -276,9 +280,12 @@ pub struct RespDecoder {
     frame_started: bool,
     frame_bytes: u64,
     frame_start_ns: u64,
-    /// An emptied element vector handed back by the frame's consumer ([`Self::recycle`]), which the
-    /// next whole request fills instead of allocating one.
-    spare_items: Vec<Frame>,
+    /// Emptied element vectors handed back by the frames' consumer ([`Self::recycle`]), which the next
+    /// whole requests fill instead of allocating their own. Several: a pipelined read holds many
+    /// requests, all decoded before the session takes back the first vector.
+    spare_items: Vec<Vec<Frame>>,
+    /// Elements the spare vectors have room for, together at most [`SPARE_ELEMENTS`].
+    spare_elements: usize,
 }
 
 impl RespDecoder {
@@ -298,16 +305,27 @@ impl RespDecoder {
             frame_bytes: 0,
             frame_start_ns: 0,
             spare_items: Vec::new(),
+            spare_elements: 0,
         }
     }
 
-    /// Takes back the element vector of a frame this decoder made, once emptied, for the next request.
-    /// A vector grown for an unusually long command is let go, so a spare never holds much.
+    /// Takes back the element vector of a frame this decoder made, once emptied, for a later request.
+    /// Kept while the spares have room for at most [`SPARE_ELEMENTS`] elements in all, so they never
+    /// hold much.
     pub fn recycle(&mut self, mut items: Vec<Frame>) {
         items.clear();
-        if items.capacity() <= WHOLE_ARRAY_MOST && items.capacity() > self.spare_items.capacity() {
-            self.spare_items = items;
+        let room = self.spare_elements + items.capacity();
+        if room <= SPARE_ELEMENTS && items.capacity() > 0 {
+            self.spare_elements = room;
+            self.spare_items.push(items);
         }
+    }
+
+    /// A spare element vector, or a new one.
+    fn spare(&mut self) -> Vec<Frame> {
+        let items = self.spare_items.pop().unwrap_or_default();
+        self.spare_elements -= items.capacity();
+        items
     }
 
     /// Whether the decoder is between frames and in sync (a good moment to resynchronise or to tell
@@ -400,7 +418,7 @@ impl RespDecoder {
         if count == 0 || count > WHOLE_ARRAY_MOST as u64 {
             return None;
         }
-        let mut items = std::mem::take(&mut self.spare_items);
+        let mut items = self.spare();
         items.reserve(count as usize);
         let mut charged = 0;
         for _ in 0..count {

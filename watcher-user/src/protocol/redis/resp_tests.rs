@@ -1408,3 +1408,33 @@ fn a_recycled_element_vector_carries_the_next_request_and_an_oversized_one_is_le
         "a vector of 65 elements replaced the spare"
     );
 }
+
+#[test]
+fn a_pipelined_read_takes_a_spare_vector_for_each_request_while_the_spares_stay_bounded() {
+    // As in the test above, a capacity no fresh vector would have marks the recycled ones.
+    const MARKED: usize = 8;
+    let mut dec = RespDecoder::new(Role::Request, KEEP_ALL, true);
+    for _ in 0..10 {
+        dec.recycle(Vec::with_capacity(MARKED));
+    }
+    let read = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(10);
+    let mut out = Vec::new();
+    dec.feed(&read, TS, &mut out);
+    let capacities: Vec<usize> = out
+        .iter()
+        .map(|output| match output {
+            Output::Frame(Decoded {
+                frame: Frame::Array(items),
+                ..
+            }) => items.capacity(),
+            other => panic!("an array frame, got {other:?}"),
+        })
+        .collect();
+    let recycled = capacities.iter().filter(|c| **c == MARKED).count();
+    assert_eq!(
+        recycled,
+        SPARE_ELEMENTS / MARKED,
+        "as many requests reuse a vector as the spares have room for: {capacities:?}"
+    );
+    assert_eq!(capacities.len(), 10, "every request decoded");
+}
