@@ -435,15 +435,7 @@ fn replies_wanted(command: &str, arg_count: usize) -> Want {
 }
 
 /// For a (un)subscribe confirmation `[kind, channel, count]`, the subscription count it reports.
-#[inline]
 fn subscription_count(frame: &Frame) -> Option<i64> {
-    // Asked of every reply, and most are not aggregates: answered where it is asked, without a call.
-    if !matches!(
-        frame,
-        Frame::Array(_) | Frame::Set(_) | Frame::Push(_) | Frame::Cut { .. }
-    ) {
-        return None;
-    }
     let items = frame.elements()?;
     let kind = items.first()?.as_bytes()?;
     let is_confirmation = matches!(
