@@ -369,3 +369,54 @@ fn secrets_are_masked_before_the_record_is_made_and_only_their_records_are_marke
         records[0]
     );
 }
+
+#[test]
+fn records_go_to_the_store_writer_at_a_pace_and_a_burst_at_once() {
+    let start = std::time::Instant::now();
+    let handover = super::Handover { last: start };
+    let after = |ms: u64| start + std::time::Duration::from_millis(ms);
+    assert!(!handover.due(0, after(1000)), "nothing to hand over");
+    assert!(!handover.due(500, after(10)), "the next busy drain waits");
+    assert!(handover.due(500, after(20)), "the one after goes");
+    assert!(
+        handover.due(super::HANDOVER_RECORDS, after(1)),
+        "a burst goes at once"
+    );
+    assert_eq!(handover.deadline(), start + super::HANDOVER_LATEST);
+}
+
+#[test]
+fn a_running_shard_hands_over_what_waits_without_a_next_batch_and_all_when_its_input_closes() {
+    use crate::handoff;
+    let (input_tx, input) = handoff::bounded(4);
+    let (output, records) = handoff::bounded(4);
+    let (spare_batches, _spare_batches) = crossbeam_channel::bounded(4);
+    let (_spare_records_tx, spare_records) = crossbeam_channel::bounded(4);
+    let queues = super::Queues {
+        input,
+        output,
+        spare_batches,
+        spare_records,
+    };
+    let running = std::thread::spawn(move || shard().run(&queues));
+    let exchange = |events: &mut Events, key: &str| {
+        let request = set(key, "v");
+        events.call(direction::EGRESS, request.as_bytes(), &[(0, request.len())]);
+        events.call(direction::INGRESS, b"+OK\r\n", &[(0, 5)]);
+    };
+    let mut first = Events::new();
+    exchange(&mut first, "a");
+    let _ = input_tx.try_send(first.batch);
+    // No batch follows: the record still goes, at the latest hand-over.
+    let went = records.recv_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(went.map(|r| r.len()).ok(), Some(1));
+    // Right after a hand-over a batch's records wait; closing the input sends them.
+    let mut second = Events::new();
+    exchange(&mut second, "b");
+    let _ = input_tx.try_send(second.batch);
+    drop(input_tx);
+    running
+        .join()
+        .expect("the shard ends when its input closes");
+    assert_eq!(records.try_iter().map(|r| r.len()).sum::<usize>(), 1);
+}
