@@ -37,13 +37,24 @@ use super::{
 };
 use crate::counters::Counters;
 
-/// How often the ring is drained when the kernel has not asked for it: how stale the display and the
-/// export may be. Each drain costs watcher a fixed price whatever it carries (every stage wakes, and
-/// the shards fetch back the state of every busy connection), so a longer interval costs watcher less:
-/// under `redis-benchmark -P 1`, 25 ms took a tenth off watcher's own CPU per record and 5 ms added a
-/// sixth. But at 25 ms the watched server's CPU per request rose by about 400 ns in each of four A/B
-/// runs, more than watcher saved; the benchmark's `--against` compares two builds this way.
+/// How often at most the ring is drained when the kernel has not asked for it: under busy traffic,
+/// how stale the display and the export may be. Each drain costs watcher a fixed price whatever it
+/// carries (every stage wakes, and the shards fetch back the state of every busy connection), so a
+/// longer interval costs watcher less: under `redis-benchmark -P 1`, 25 ms took a tenth off watcher's
+/// own CPU per record and 5 ms added a sixth. But at 25 ms the watched server's CPU per request rose
+/// by about 400 ns in each of four A/B runs, more than watcher saved (the records of a drain then
+/// took more of the caches: the kernel writes them there); the benchmark's `--against` compares two
+/// builds this way.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Records a drain is meant to find: the ring is drained about when it holds this many (within
+/// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). What `redis-benchmark -P 1` puts in it in 6 ms here,
+/// about 200 KiB: less than a busy drain took before the pace followed the traffic.
+const DRAIN_RECORDS: usize = 2048;
+/// The longest wait between drains while records come: how stale the display and the export may be
+/// under light traffic, where a drain finds few records and its fixed price is most of what watcher
+/// spends (a service answering 5 000 requests a second took a drain every 10 ms, and every stage
+/// woke 100 times a second for 100 requests each).
+const LIGHT_INTERVAL: Duration = Duration::from_millis(40);
 /// The longest wait between drains once they find the ring empty; a drain at this pace that finds
 /// nothing either puts the reader to sleep.
 const QUIET_INTERVAL: Duration = Duration::from_millis(80);
@@ -83,11 +94,15 @@ impl<S: EventSink> Outlets<S> {
     }
 }
 
-/// When to drain next: every [`DRAIN_INTERVAL`] while drains find records; after each drain that
-/// finds none, twice as long as the last wait, up to [`QUIET_INTERVAL`]; after one more, asleep.
+/// When to drain next. While drains find records, about when the ring will hold [`DRAIN_RECORDS`] at
+/// the rate the last drain found, but never sooner than [`DRAIN_INTERVAL`] nor later than
+/// [`LIGHT_INTERVAL`]. After each drain that finds none, twice as long as the last wait, up to
+/// [`QUIET_INTERVAL`]; after one more, asleep.
 #[derive(Debug)]
 struct Pace {
     wait: Duration,
+    /// When the last drain was.
+    last: Instant,
 }
 
 /// What follows a drain.
@@ -99,22 +114,26 @@ enum Next {
     Sleep,
 }
 
-impl Default for Pace {
-    fn default() -> Self {
+impl Pace {
+    /// The pace of a reader that starts at `now`.
+    fn new(now: Instant) -> Self {
         Self {
             wait: DRAIN_INTERVAL,
+            last: now,
         }
     }
-}
 
-impl Pace {
-    /// What to do after a drain that took `taken` records.
-    fn after_drain(&mut self, taken: usize) -> Next {
+    /// What to do after a drain at `now` that took `taken` records.
+    fn after_drain(&mut self, taken: usize, now: Instant) -> Next {
+        let since_last = now.saturating_duration_since(self.last);
+        self.last = now;
         if taken == 0 && self.wait == QUIET_INTERVAL {
             return Next::Sleep;
         }
         self.wait = if taken > 0 {
-            DRAIN_INTERVAL
+            since_last
+                .mul_f64(DRAIN_RECORDS as f64 / taken as f64)
+                .clamp(DRAIN_INTERVAL, LIGHT_INTERVAL)
         } else {
             (self.wait * 2).min(QUIET_INTERVAL)
         };
@@ -151,8 +170,10 @@ impl Sleep {
                     let taken = drain_again();
                     if taken > 0 {
                         self.wake(ebpf, config);
-                        pace.after_drain(taken);
-                        DRAIN_INTERVAL
+                        match pace.after_drain(taken, Instant::now()) {
+                            Next::Drain(wait) => wait,
+                            Next::Sleep => DRAIN_INTERVAL,
+                        }
                     } else {
                         ASLEEP_INTERVAL
                     }
@@ -223,7 +244,7 @@ pub async fn run(
     // not closed or replaced behind tokio's back (the I/O-safety condition of `register`).
     #[allow(unsafe_code)]
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
-    let mut pace = Pace::default();
+    let mut pace = Pace::new(Instant::now());
     let mut sleep = Sleep { asleep: false };
     let next_drain = Timer::new()?;
     next_drain.set(DRAIN_INTERVAL)?;
@@ -238,7 +259,7 @@ pub async fn run(
                 // A burst (or the first record after a sleep): more is on its way, so the timer goes
                 // back to the busy pace. Bursts that keep coming keep pushing the timer back, so the
                 // loss counters are read here too: a ring that overflows is when they matter.
-                let next = pace.after_drain(taken);
+                let next = pace.after_drain(taken, Instant::now());
                 let again = || out.drain(ring.get_mut());
                 sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
@@ -247,7 +268,7 @@ pub async fn run(
                 expired?;
                 sleep.wake(&mut ebpf, &config);
                 let taken = out.drain(ring.get_mut());
-                let next = pace.after_drain(taken);
+                let next = pace.after_drain(taken, Instant::now());
                 let again = || out.drain(ring.get_mut());
                 sleep.follow(next, (&mut ebpf, &config), again, &mut pace, &next_drain)?;
                 read_loss_if_due(&mut loss_read, Instant::now(), &loss, &counters);
@@ -292,24 +313,64 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    /// Drains at the waits the pace asks for, finding `taken` records each; returns what it asked.
+    fn drains(pace: &mut Pace, now: &mut Instant, taken: &[usize]) -> Vec<Next> {
+        taken
+            .iter()
+            .map(|&taken| {
+                let next = pace.after_drain(taken, *now);
+                *now += match next {
+                    Next::Drain(wait) => wait,
+                    Next::Sleep => ASLEEP_INTERVAL,
+                };
+                next
+            })
+            .collect()
+    }
+
+    fn ms(wait: u64) -> Next {
+        Next::Drain(Duration::from_millis(wait))
+    }
+
     #[test]
     fn drains_back_off_while_the_ring_is_empty_then_sleep_and_return_at_the_first_record() {
-        let mut pace = Pace::default();
-        let ms = |wait: u64| Next::Drain(Duration::from_millis(wait));
-        let next: Vec<Next> = [5, 0, 0, 0, 0, 1, 0]
-            .into_iter()
-            .map(|taken| pace.after_drain(taken))
-            .collect();
+        let mut now = Instant::now();
+        let mut pace = Pace::new(now);
+        now += DRAIN_INTERVAL;
         assert_eq!(
-            next,
-            [ms(10), ms(20), ms(40), ms(80), Next::Sleep, ms(10), ms(20)]
+            drains(&mut pace, &mut now, &[4096, 0, 0, 0, 0, 1, 0]),
+            [ms(10), ms(20), ms(40), ms(80), Next::Sleep, ms(40), ms(80)]
         );
-        // Woken from a sleep by the timer, with nothing to drain: asleep again at once.
-        for _ in 0..3 {
-            pace.after_drain(0);
-        }
-        assert_eq!(pace.after_drain(0), Next::Sleep);
-        assert_eq!(pace.after_drain(0), Next::Sleep);
-        assert_eq!(pace.after_drain(2), ms(10));
+        // Woken from a sleep by the timer, with nothing to drain: asleep again at once. Woken by the
+        // first record: at the light pace until the traffic says otherwise.
+        assert_eq!(
+            drains(&mut pace, &mut now, &[0, 0, 0, 1]),
+            [Next::Sleep, Next::Sleep, Next::Sleep, ms(40)]
+        );
+    }
+
+    #[test]
+    fn drains_follow_the_traffic_between_the_busy_and_the_light_interval() {
+        // Steady traffic of `per_ms` records a millisecond: the waits it settles at.
+        let settled = |per_ms: f64| {
+            let mut now = Instant::now();
+            let mut pace = Pace::new(now);
+            let mut wait = DRAIN_INTERVAL;
+            for _ in 0..8 {
+                now += wait;
+                let taken = (per_ms * wait.as_secs_f64() * 1e3).round() as usize;
+                match pace.after_drain(taken, now) {
+                    Next::Drain(next) => wait = next,
+                    Next::Sleep => panic!("asleep under traffic"),
+                }
+            }
+            wait.as_millis()
+        };
+        // `redis-benchmark -P 1` here: drained as often as ever.
+        assert_eq!(settled(340.0), 10);
+        // About DRAIN_RECORDS a drain in between.
+        assert_eq!(settled(100.0), 20);
+        // 5 000 requests a second (two records each): the light pace.
+        assert_eq!(settled(10.0), 40);
     }
 }
