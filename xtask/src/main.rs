@@ -54,6 +54,11 @@ enum Task {
         /// Only this target.
         target: Option<String>,
     },
+    /// The bench's light-traffic client (run by `bench` as a child, so its CPU is counted as the
+    /// load's): SET and GET on one connection to the bench's redis-server, paced at RATE requests a
+    /// second for SECONDS; prints how many it made.
+    #[command(hide = true)]
+    PacedLoad { rate: u32, seconds: f64 },
     /// Measure watcher's overhead on a local redis-server and nginx, its capacity and memory.
     Bench {
         /// Fewer, shorter runs.
@@ -84,6 +89,11 @@ fn main() -> Result<()> {
             runs,
             target,
         } => fuzz::run(seconds, runs, target.as_deref()),
+        Task::PacedLoad { rate, seconds } => {
+            let made = bench::paced_client(rate, std::time::Duration::from_secs_f64(seconds))?;
+            println!("{made}");
+            Ok(())
+        }
         Task::Bench {
             quick,
             only,

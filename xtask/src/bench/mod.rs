@@ -3,6 +3,7 @@
 //! Sections, each printed with the command it ran:
 //! - overhead: CPU per request of redis-server plus its observer under redis-benchmark, alternating
 //!   baseline / `redis-cli MONITOR` / empty programs on our tracepoints / watcher, medians;
+//! - light: the same under light traffic, one client paced at 5 000 requests a second;
 //! - programs: the kernel programs' own time per request and per run, from the kernel's BPF statistics;
 //! - capacity: records and loss counters at the highest rate redis-benchmark reaches, up to 1 MiB values,
 //!   and what copying whole calls (up to `--max-call-bytes`) costs against cutting them at 16 KiB;
@@ -28,6 +29,8 @@ mod procs;
 mod programs;
 mod service;
 mod telemetry;
+
+pub use procs::paced_client;
 
 use std::{
     path::Path,
@@ -123,6 +126,8 @@ pub enum Section {
     Mysql,
     /// What Prometheus and OTLP export add (nginx, wrk).
     Telemetry,
+    /// Redis under light traffic: one client paced at a few thousand requests a second.
+    Light,
     /// Redis capacity at full speed.
     Capacity,
     /// What watcher costs while idle, and growth with stored records and idle connections.
@@ -201,6 +206,9 @@ pub fn run(
             )?;
         }
     }
+    if wanted(Section::Light) {
+        light(watcher, bench.server_pid, &plan)?;
+    }
     if wanted(Section::Programs) {
         programs::section(watcher, bench.server_pid, &plan)?;
     }
@@ -231,6 +239,46 @@ pub fn run(
     if wanted(Section::Micro) {
         micro(plan.quick)?;
     }
+    Ok(())
+}
+
+/// Requests a second of the light-traffic section's client.
+const LIGHT_RATE: u32 = 5_000;
+
+/// Redis under light traffic (one client paced at [`LIGHT_RATE`]), baseline / MONITOR / watcher: where
+/// a drain of the ring carries few records, so what watcher spends per request is mostly what its
+/// threads' wake-ups cost.
+fn light(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
+    let span = if plan.quick {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_secs(10)
+    };
+    println!(
+        "\n== Light traffic: one client paced at {LIGHT_RATE} requests a second (SET and GET), {}s; {} alternating rounds, medians",
+        span.as_secs(),
+        plan.rounds
+    );
+    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second; the share of a CPU the server ran and of the host left idle; the paced client's CPU per request");
+    let setups = service::with_against(&[
+        service::Setup::Baseline,
+        service::Setup::Monitor,
+        service::Setup::Watcher(&[]),
+    ]);
+    let m = service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
+        let started = Instant::now();
+        let made = procs::paced_load(LIGHT_RATE, span)?;
+        Ok((made, started.elapsed().as_secs_f64()))
+    })?;
+    let (monitor, watcher) = (&m[1], &m[2]);
+    println!(
+        "   watcher's own CPU: {:.0} ns a request, {:.1} ms a second ({:.2}% of a CPU); MONITOR's redis-cli: {:.0} ns a request",
+        watcher.observer,
+        watcher.observer * watcher.rate / 1e6,
+        watcher.observer * watcher.rate / 1e7,
+        monitor.observer,
+    );
+    service::print_summaries(&setups, &m);
     Ok(())
 }
 

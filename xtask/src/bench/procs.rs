@@ -129,6 +129,66 @@ pub fn load(requests: u32, pipeline: u32, value_bytes: u32) -> Result<()> {
     )
 }
 
+/// Runs [`paced_client`] as a child process (`cargo xtask paced-load`), so that its CPU counts as the
+/// load's; returns the requests it made.
+pub fn paced_load(rate: u32, span: Duration) -> Result<u64> {
+    let exe = std::env::current_exe().context("finding the xtask binary")?;
+    let out = Command::new(exe)
+        .args([
+            "paced-load",
+            &rate.to_string(),
+            &span.as_secs_f64().to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("starting the paced client")?;
+    if !out.status.success() {
+        bail!("the paced client failed with {}", out.status);
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("reading the paced client's count")
+}
+
+/// SET and GET, alternately, on one connection to the bench's redis-server, `rate` a second for `span`:
+/// light traffic, where what watcher spends per request is mostly the fixed price of waking up. The
+/// requests of each millisecond go one after another (each waits for its reply), then the client sleeps
+/// until the next are due. Returns how many it made.
+pub fn paced_client(rate: u32, span: Duration) -> Result<u64> {
+    use std::io::{Read, Write};
+    const SET: &[u8] = b"*3\r\n$3\r\nSET\r\n$5\r\npaced\r\n$1\r\nv\r\n";
+    const SET_REPLY: &[u8] = b"+OK\r\n";
+    const GET: &[u8] = b"*2\r\n$3\r\nGET\r\n$5\r\npaced\r\n";
+    const GET_REPLY: &[u8] = b"$1\r\nv\r\n";
+    let mut conn =
+        TcpStream::connect(("127.0.0.1", PORT)).context("connecting the paced client")?;
+    conn.set_nodelay(true)?;
+    let started = std::time::Instant::now();
+    let per_tick = u64::from(rate / 1000).max(1);
+    let mut made = 0u64;
+    let mut reply = [0u8; 16];
+    while started.elapsed() < span {
+        for _ in 0..per_tick {
+            let (request, expected) = if made.is_multiple_of(2) {
+                (SET, SET_REPLY)
+            } else {
+                (GET, GET_REPLY)
+            };
+            conn.write_all(request)?;
+            let reply = &mut reply[..expected.len()];
+            conn.read_exact(reply)?;
+            if reply != expected {
+                bail!("unexpected reply {:?}", String::from_utf8_lossy(reply));
+            }
+            made += 1;
+        }
+        let due = started + Duration::from_secs_f64(made as f64 / f64::from(rate.max(1)));
+        thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+    }
+    Ok(made)
+}
+
 /// A process watching the server (watcher, or `redis-cli MONITOR`), with its stderr lines.
 pub struct Observer {
     child: Guard,
