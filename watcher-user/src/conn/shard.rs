@@ -229,13 +229,7 @@ impl Shard {
 
     fn close(&mut self, key: ConnKey) {
         if let Some(mut conn) = self.conns.remove(&key) {
-            conn.session.on_close(&mut record_each(
-                &self.ctx,
-                &conn.endpoint,
-                &mut self.records,
-                &mut self.tally,
-            ));
-            tally_stats(&mut conn, &mut self.tally);
+            finish_session(&self.ctx, &mut conn, &mut self.records, &mut self.tally);
         }
     }
 
@@ -304,6 +298,19 @@ impl Tally {
             Counters::add(counter, n);
         }
     }
+}
+
+/// Ends the connection's session (closed, or replaced by its TLS plaintext's): what it still holds
+/// becomes records, and what it counted since the last look, its close included, is tallied.
+fn finish_session(
+    ctx: &ShardContext,
+    conn: &mut Connection,
+    records: &mut Vec<Arc<Record>>,
+    tally: &mut Tally,
+) {
+    conn.session
+        .on_close(&mut record_each(ctx, &conn.endpoint, records, tally));
+    tally_stats(conn, tally);
 }
 
 /// Tallies what the connection's session counted since the last look.
@@ -376,8 +383,7 @@ fn to_plaintext(
     records: &mut Vec<Arc<Record>>,
     tally: &mut Tally,
 ) {
-    conn.session
-        .on_close(&mut record_each(ctx, &conn.endpoint, records, tally));
+    finish_session(ctx, conn, records, tally);
     // Plaintext positions count from the socket's first TLS call: from the start if the connection was.
     let from_start = conn.from_start && header.stream_pos == 0 && header.chunk_offset == 0;
     conn.session = Session::new(from_start);
