@@ -38,9 +38,10 @@ use crate::{
 
 /// How long after the last hand-over a shard hands its records to the store writer, once it has
 /// processed an event batch: every other drain while the ring is drained every 10 ms (busy traffic,
-/// `capture::reader::DRAIN_INTERVAL`). Each hand-over wakes the store writer and then the follower, and a wake-up costs tens
-/// of microseconds of CPU on a virtual machine: handed over after every event batch, the records of
-/// one drain woke each of them about one and a half times under `redis-benchmark -P 1`.
+/// `capture::reader::DRAIN_INTERVAL`), every drain when they are further apart. Each hand-over wakes
+/// the store writer and then the follower, and a wake-up costs tens of microseconds of CPU on a
+/// virtual machine: handed over after every event batch, the records of one drain woke each of them
+/// about one and a half times under `redis-benchmark -P 1`.
 pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(15);
 
 /// How long records wait at most for a hand-over when no event batch comes: how much later than their
