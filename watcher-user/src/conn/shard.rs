@@ -42,15 +42,15 @@ use crate::{
 /// the store writer and then the follower, and a wake-up costs tens of microseconds of CPU on a
 /// virtual machine: handed over after every event batch, the records of one drain woke each of them
 /// about one and a half times under `redis-benchmark -P 1`.
-pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(15);
+const HANDOVER_INTERVAL: Duration = Duration::from_millis(15);
 
 /// How long records wait at most for a hand-over when no event batch comes: how much later than their
 /// drain they may reach the store (the live table, the export). Longer than two busy drains, so that
 /// in steady traffic the hand-over comes with a batch, not with a wake-up of its own.
-pub const HANDOVER_LATEST: Duration = Duration::from_millis(40);
+const HANDOVER_LATEST: Duration = Duration::from_millis(40);
 
 /// Records that are handed over at once, whatever the pace: a burst is not held back.
-pub const HANDOVER_RECORDS: usize = 4096;
+const HANDOVER_RECORDS: usize = 4096;
 
 /// When a shard's records go to the store writer (see [`HANDOVER_INTERVAL`]).
 #[derive(Debug)]
