@@ -55,8 +55,8 @@ enum Task {
         target: Option<String>,
     },
     /// The bench's light-traffic client (run by `bench` as a child, so its CPU is counted as the
-    /// load's): SET and GET on one connection to the bench's redis-server, paced at RATE requests a
-    /// second for SECONDS; prints how many it made.
+    /// load's): SET and GET to the bench's redis-server (one connection per 10 000 requests a
+    /// second), paced at RATE requests a second for SECONDS; prints how many it made.
     #[command(hide = true)]
     PacedLoad { rate: u32, seconds: f64 },
     /// Measure watcher's overhead on a local redis-server and nginx, its capacity and memory.

@@ -242,43 +242,49 @@ pub fn run(
     Ok(())
 }
 
-/// Requests a second of the light-traffic section's client.
-const LIGHT_RATE: u32 = 5_000;
+/// Requests a second of the light-traffic section's paced client, lightest first: from a rate where
+/// watcher's threads wake at the light pace to one where the ring is drained as under
+/// redis-benchmark, so the section shows where draining less often stops paying.
+const LIGHT_RATES: [u32; 3] = [5_000, 20_000, 50_000];
 
-/// Redis under light traffic (one client paced at [`LIGHT_RATE`]), baseline / MONITOR / watcher: where
-/// a drain of the ring carries few records, so what watcher spends per request is mostly what its
-/// threads' wake-ups cost.
+/// Redis under paced traffic at each of [`LIGHT_RATES`] (only the first with `--quick`), baseline /
+/// MONITOR / watcher: where a drain of the ring carries fewer records than under redis-benchmark, so
+/// what watcher spends per request is partly what its threads' wake-ups cost.
 fn light(watcher: &Path, server_pid: u32, plan: &Plan) -> Result<()> {
-    let span = if plan.quick {
-        Duration::from_secs(3)
+    let (span, rates) = if plan.quick {
+        (Duration::from_secs(3), &LIGHT_RATES[..1])
     } else {
-        Duration::from_secs(10)
+        (Duration::from_secs(10), &LIGHT_RATES[..])
     };
-    println!(
-        "\n== Light traffic: one client paced at {LIGHT_RATE} requests a second (SET and GET), {}s; {} alternating rounds, medians",
-        span.as_secs(),
-        plan.rounds
-    );
-    println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second; the share of a CPU the server ran and of the host left idle; the paced client's CPU per request");
-    let setups = service::with_against(&[
-        service::Setup::Baseline,
-        service::Setup::Monitor,
-        service::Setup::Watcher(&[]),
-    ]);
-    let m = service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
-        let started = Instant::now();
-        let made = procs::paced_load(LIGHT_RATE, span)?;
-        Ok((made, started.elapsed().as_secs_f64()))
-    })?;
-    let (monitor, watcher) = (&m[1], &m[2]);
-    println!(
-        "   watcher's own CPU: {:.0} ns a request, {:.1} ms a second ({:.2}% of a CPU); MONITOR's redis-cli: {:.0} ns a request",
-        watcher.observer,
-        watcher.observer * watcher.rate / 1e6,
-        watcher.observer * watcher.rate / 1e7,
-        monitor.observer,
-    );
-    service::print_summaries(&setups, &m);
+    for &rate in rates {
+        println!(
+            "\n== Light traffic: a client paced at {rate} requests a second (SET and GET, one connection per {} a second), {}s; {} alternating rounds, medians",
+            procs::PACED_PER_CONNECTION,
+            span.as_secs(),
+            plan.rounds
+        );
+        println!("   CPU ns per request: redis-server, its observer (watcher / redis-cli), total, added to baseline; requests per second; the share of a CPU the server ran and of the host left idle; the paced client's CPU per request");
+        let setups = service::with_against(&[
+            service::Setup::Baseline,
+            service::Setup::Monitor,
+            service::Setup::Watcher(&[]),
+        ]);
+        let m =
+            service::alternate_setups(watcher, "redis", server_pid, &setups, plan.rounds, || {
+                let started = Instant::now();
+                let made = procs::paced_load(rate, span)?;
+                Ok((made, started.elapsed().as_secs_f64()))
+            })?;
+        let (monitor, watcher) = (&m[1], &m[2]);
+        println!(
+            "   watcher's own CPU: {:.0} ns a request, {:.1} ms a second ({:.2}% of a CPU); MONITOR's redis-cli: {:.0} ns a request",
+            watcher.observer,
+            watcher.observer * watcher.rate / 1e6,
+            watcher.observer * watcher.rate / 1e7,
+            monitor.observer,
+        );
+        service::print_summaries(&setups, &m);
+    }
     Ok(())
 }
 
