@@ -47,12 +47,17 @@ use crate::counters::Counters;
 /// builds this way.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Records a drain is meant to find: the ring is drained about when it holds this many (within
-/// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). So it is drained every 10 ms, as before the pace
-/// followed the traffic, from about 51 200 records a second (25 600 requests), and every 40 ms up to
-/// 12 800. At 2 048, `redis-benchmark -P 1` (about 160 000 records a second here) was drained every
-/// 13 ms, and redis-server's CPU per request rose by 221 ns against a build that drained every 10 ms
-/// (better in 2 of 7 bench rounds), as 25 ms had raised it by 400.
-const DRAIN_RECORDS: usize = 512;
+/// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). So it is drained every 10 ms from about 204 800 records
+/// a second, every 20 ms at 102 400 (51 200 requests), every 40 ms up to 51 200. Against 512 (every
+/// 10 ms from 51 200 records a second), in one bench run each (`cargo xtask bench --only light` and
+/// `--only overhead`, 5 and 9 rounds): at 50 000 requests a second redis-server's CPU per request
+/// was 530 ns lower (better in 5 of 5 rounds) and watcher's own 13% lower; at 20 000 watcher's own
+/// was 16% lower (the server's within the noise); under `redis-benchmark -P 1` (about 160 000
+/// records a second, now drained every 13 ms) the server was even (+38 ns, better in 4 of 9 rounds)
+/// and watcher 5% lower. An earlier run had read +221 ns for the server there (2 of 7), which this one did not
+/// repeat: at 5 000 requests a second, where both values drain every 40 ms, two builds differed by
+/// 700 ns (4 of 5) by chance alone.
+const DRAIN_RECORDS: usize = 2048;
 /// The longest wait between drains while records come: how stale the display and the export may be
 /// under light traffic, where a drain finds few records and its fixed price is most of what watcher
 /// spends (a service answering 5 000 requests a second took a drain every 10 ms, and every stage
@@ -369,12 +374,14 @@ mod tests {
             }
             wait.as_millis()
         };
-        // `redis-benchmark -P 1` here, and a quarter of it: drained as often as ever.
-        assert_eq!(settled(160.0), 10);
-        assert_eq!(settled(60.0), 10);
-        // About DRAIN_RECORDS a drain in between.
-        assert_eq!(settled(25.6), 20);
-        // 5 000 requests a second (two records each): the light pace.
+        // `redis-benchmark -P 16` here: drained as often as ever.
+        assert_eq!(settled(800.0), 10);
+        // `redis-benchmark -P 1`, and 50 000 requests a second (two records each): about
+        // DRAIN_RECORDS a drain.
+        assert_eq!(settled(160.0), 12);
+        assert_eq!(settled(100.0), 20);
+        // 20 000 and 5 000 requests a second: the light pace.
+        assert_eq!(settled(40.0), 40);
         assert_eq!(settled(10.0), 40);
     }
 }
