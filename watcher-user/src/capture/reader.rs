@@ -47,25 +47,31 @@ use crate::counters::Counters;
 /// builds this way.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Records a drain is meant to find: the ring is drained about when it holds this many (within
-/// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). So it is drained every 10 ms from about 204 800 records
-/// a second, every 20 ms at 102 400 (51 200 requests), every 40 ms up to 51 200. Against 512 (every
-/// 10 ms from 51 200 records a second), in one bench run each (`cargo xtask bench --only light` and
-/// `--only overhead`, 5 and 9 rounds): at 50 000 requests a second redis-server's CPU per request
-/// was 530 ns lower (better in 5 of 5 rounds) and watcher's own 13% lower; at 20 000 watcher's own
-/// was 16% lower (the server's within the noise); under `redis-benchmark -P 1` (about 160 000
-/// records a second, now drained every 13 ms) the server was even (+38 ns, better in 4 of 9 rounds)
-/// and watcher 5% lower. An earlier run had read +221 ns for the server there (2 of 7), which this one did not
-/// repeat: at 5 000 requests a second, where both values drain every 40 ms, two builds differed by
-/// 700 ns (4 of 5) by chance alone.
+/// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). So it is drained every 10 ms from about 204 800
+/// records a second, every 20 ms at 102 400 (51 200 requests), every 100 ms up to 20 480.
+///
+/// Against 512 (every 10 ms from 51 200 records a second; the light pace was 40 ms then), in one
+/// bench run each (`cargo xtask bench --only light` and `--only overhead`, 5 and 9 rounds):
+/// - at 50 000 requests a second, redis-server's CPU per request was 530 ns lower (better in 5 of 5
+///   rounds) and watcher's own 13% lower;
+/// - at 20 000, watcher's own was 16% lower (the server's within the noise);
+/// - under `redis-benchmark -P 1` (about 160 000 records a second, now drained every 13 ms), the
+///   server was even (+38 ns, better in 4 of 9 rounds) and watcher 5% lower. An earlier run had
+///   read +221 ns for the server there (2 of 7), which this one did not repeat: at 5 000 requests a
+///   second, where both values drained every 40 ms, two builds differed by 700 ns (4 of 5) by
+///   chance alone.
 const DRAIN_RECORDS: usize = 2048;
 /// The longest wait between drains while records come: how stale the display and the export may be
 /// under light traffic, where a drain finds few records and its fixed price is most of what watcher
-/// spends (a service answering 5 000 requests a second took a drain every 10 ms, and every stage
-/// woke 100 times a second for 100 requests each).
-const LIGHT_INTERVAL: Duration = Duration::from_millis(40);
+/// spends (every stage wakes once a drain, tens of microseconds each on a virtual machine). Below
+/// 20 480 records a second (10 240 requests) the ring is drained at this pace. At 5 000 requests a
+/// second, 100 ms against 40 took a third off watcher's own CPU (2 196 -> 1 424 ns a request; the
+/// server's and watcher's CPU together lower in 5 of 5 bench rounds, the server's alone within the
+/// noise); a live view then refreshes ten times a second, which still reads as live.
+const LIGHT_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest wait between drains once they find the ring empty; a drain at this pace that finds
 /// nothing either puts the reader to sleep.
-const QUIET_INTERVAL: Duration = Duration::from_millis(80);
+const QUIET_INTERVAL: Duration = Duration::from_millis(200);
 /// The wait of a reader asleep, which the next record cuts short. It bounds the delay of a record
 /// whose program read the configuration just before the reader asked to be woken (so it did not
 /// wake it) and committed it after the reader's last drain; the loss counters are read at this pace
@@ -346,14 +352,24 @@ mod tests {
         let mut pace = Pace::new(now);
         now += DRAIN_INTERVAL;
         assert_eq!(
-            drains(&mut pace, &mut now, &[4096, 0, 0, 0, 0, 1, 0]),
-            [ms(10), ms(20), ms(40), ms(80), Next::Sleep, ms(40), ms(80)]
+            drains(&mut pace, &mut now, &[4096, 0, 0, 0, 0, 0, 0, 1, 0]),
+            [
+                ms(10),
+                ms(20),
+                ms(40),
+                ms(80),
+                ms(160),
+                ms(200),
+                Next::Sleep,
+                ms(100),
+                ms(200)
+            ]
         );
         // Woken from a sleep by the timer, with nothing to drain: asleep again at once. Woken by the
         // first record: at the light pace until the traffic says otherwise.
         assert_eq!(
             drains(&mut pace, &mut now, &[0, 0, 0, 1]),
-            [Next::Sleep, Next::Sleep, Next::Sleep, ms(40)]
+            [Next::Sleep, Next::Sleep, Next::Sleep, ms(100)]
         );
     }
 
@@ -380,8 +396,9 @@ mod tests {
         // DRAIN_RECORDS a drain.
         assert_eq!(settled(160.0), 12);
         assert_eq!(settled(100.0), 20);
-        // 20 000 and 5 000 requests a second: the light pace.
-        assert_eq!(settled(40.0), 40);
-        assert_eq!(settled(10.0), 40);
+        // 20 000 requests a second: about DRAIN_RECORDS a drain still.
+        assert_eq!(settled(40.0), 51);
+        // 5 000: the light pace.
+        assert_eq!(settled(10.0), 100);
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! tokio's own timers sit in a wheel whose second level has 64 ms slots: a deadline in another 64 ms
 //! slot than the present one is first filed there, and the runtime wakes at the slot's start to move
-//! it down, then again at the deadline. The reader's idle wait (80 ms) always crossed a slot, and one
-//! busy drain in six did (10 ms): a second wake-up of the thread each time, tens of microseconds of CPU
-//! on a virtual machine. The kernel's timer wakes the thread once, at the deadline.
+//! it down, then again at the deadline. The reader's back-off waits (80 ms when this was written)
+//! always crossed a slot, and one busy drain in six did (10 ms): a second wake-up of the thread each
+//! time, tens of microseconds of CPU on a virtual machine. The kernel's timer wakes the thread once, at the deadline.
 
 use std::{
     io,

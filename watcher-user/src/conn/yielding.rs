@@ -7,11 +7,12 @@
 //! otherwise idle, and a normal thread that wakes takes the CPU from it at once. That alone would let a
 //! service that saturates the host starve the shards until their queues overflow, so the router (on
 //! the capture thread, which keeps the normal policy: it must keep the kernel's ring drained) looks at
-//! the shards' queues at every flush (every drain of the ring, at most 10 ms apart). The shards are
-//! behind when they have not taken every batch that waited at the last look; once they have been
-//! behind for [`PATIENCE`], or [`HIGH_WATER`] batches wait, they go back on the normal policy, and
-//! they yield again at the first look that finds them caught up. So under a load that saturates the
-//! host they share the CPU as before, part of the time, and nothing is lost to the yielding.
+//! the shards' queues at every flush (every drain of the ring: 10 ms apart under `redis-benchmark -P
+//! 16`, which makes watcher heavy; up to 100 ms apart under light traffic). The shards are behind
+//! when they have not taken every batch that waited at the last look; once they have been behind for
+//! [`PATIENCE`], or [`HIGH_WATER`] batches wait, they go back on the normal policy, and they yield
+//! again at the first look that finds them caught up. So under a load that saturates the host they
+//! share the CPU as before, part of the time, and nothing is lost to the yielding.
 //!
 //! The idle policy is for a watcher that needs much of the host's CPU. Where it needs little
 //! (`redis-benchmark -P 1`: 4% of two CPUs), the service's wake-ups are what it costs: each one on a
