@@ -72,7 +72,8 @@ enum Task {
         #[arg(long, value_name = "BINARY")]
         against: Option<std::path::PathBuf>,
         /// Alternating rounds of each overhead table (default 7, 3 with --quick): more when an A/B
-        /// difference is within this machine's noise.
+        /// difference is within this machine's noise, and a multiple of 4 with --against (this
+        /// build and the other trade places every second pair of rounds).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         rounds: Option<u16>,
     },

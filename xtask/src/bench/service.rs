@@ -332,8 +332,10 @@ pub fn alternate_setups(
     mut load: impl FnMut() -> Result<(u64, f64)>,
 ) -> Result<Vec<Measured>> {
     let mut runs: Vec<Vec<Measured>> = setups.iter().map(|_| Vec::new()).collect();
+    let pair = compared_pair(setups);
     for round in 0..rounds {
         for i in round_order(round, setups.len()) {
+            let i = pair.map_or(i, |pair| pair_swapped(round, pair, i));
             runs[i].push(run(watcher, protocol, service, setups[i], &mut load)?);
         }
     }
@@ -380,6 +382,35 @@ pub fn round_order(round: usize, setups: usize) -> impl Iterator<Item = usize> {
     (0..setups).map(move |i| if reversed { setups - 1 - i } else { i })
 }
 
+/// With `--against`, the positions of this build's watcher and the other binary in `setups`.
+fn compared_pair(setups: &[Setup]) -> Option<(usize, usize)> {
+    let against = setups.iter().position(|s| matches!(s, Setup::Against(_)))?;
+    let Setup::Against(args) = setups[against] else {
+        return None;
+    };
+    let this = setups.iter().position(|s| *s == Setup::Watcher(args))?;
+    Some((this, against))
+}
+
+/// In rounds 2 and 3 of every 4, this build's watcher and the other binary trade places in the order
+/// [`round_order`] gives. Reversing every other round alone left one of them always right after the
+/// same setup in the even rounds (this build after MONITOR, the other after this build), and what a
+/// run leaves behind moved a comparison by as much as the change it was measuring: at 50 000 requests
+/// a second, two builds compared once each way round (5 rounds) read redis-server's CPU 530 and then
+/// 882 ns higher under whichever was this build, in 5 of 5 rounds both times. Over a multiple of 4
+/// rounds each of the two runs right after MONITOR, after itself and after the other as often.
+fn pair_swapped(round: usize, (this, against): (usize, usize), i: usize) -> usize {
+    if (round / 2).is_multiple_of(2) {
+        i
+    } else if i == this {
+        against
+    } else if i == against {
+        this
+    } else {
+        i
+    }
+}
+
 /// With `--against`, compares this build's watcher with the other binary (run with the same arguments)
 /// round by round: the medians of the differences (this build's minus the other's) and in how many
 /// rounds this build did better. The medians of the table's rows can disagree with these when the
@@ -423,7 +454,7 @@ pub fn print_summaries(setups: &[Setup], measured: &[Measured]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{by_round, round_order};
+    use super::{by_round, pair_swapped, round_order};
 
     #[test]
     fn rounds_run_the_setups_in_turn_forwards_and_backwards() {
@@ -432,6 +463,30 @@ mod tests {
         assert_eq!(order(1), [2, 1, 0]);
         assert_eq!(order(2), [0, 1, 2]);
         assert_eq!(round_order(5, 0).count(), 0);
+    }
+
+    #[test]
+    fn over_four_rounds_this_build_and_the_other_follow_the_same_setups_as_often() {
+        // baseline, MONITOR, this build, the other: who runs right before each of the pair.
+        let (this, against) = (2, 3);
+        let order: Vec<usize> = (0..4)
+            .flat_map(|round| {
+                round_order(round, 4).map(move |i| pair_swapped(round, (this, against), i))
+            })
+            .collect();
+        assert_eq!(order, [0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 3, 2, 2, 3, 1, 0]);
+        let before = |setup| {
+            let mut seen: Vec<usize> = order
+                .windows(2)
+                .filter(|w| w[1] == setup)
+                .map(|w| w[0])
+                .collect();
+            seen.sort_unstable();
+            seen
+        };
+        // Each runs right after MONITOR (1) once, after itself once and after the other twice.
+        assert_eq!(before(this), [1, 2, 3, 3]);
+        assert_eq!(before(against), [1, 2, 2, 3]);
     }
 
     #[test]
