@@ -50,24 +50,27 @@ pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// [`DRAIN_INTERVAL`] and [`LIGHT_INTERVAL`]). So it is drained every 10 ms from about 204 800
 /// records a second, every 20 ms at 102 400 (51 200 requests), every 100 ms up to 20 480.
 ///
-/// Against 512 (every 10 ms from 51 200 records a second; the light pace was 40 ms then), in one
-/// bench run each (`cargo xtask bench --only light` and `--only overhead`, 5 and 9 rounds):
-/// - at 50 000 requests a second, redis-server's CPU per request was 530 ns lower (better in 5 of 5
-///   rounds) and watcher's own 13% lower;
-/// - at 20 000, watcher's own was 16% lower (the server's within the noise);
-/// - under `redis-benchmark -P 1` (about 160 000 records a second, now drained every 13 ms), the
-///   server was even (+38 ns, better in 4 of 9 rounds) and watcher 5% lower. An earlier run had
-///   read +221 ns for the server there (2 of 7), which this one did not repeat: at 5 000 requests a
-///   second, where both values drained every 40 ms, two builds differed by 700 ns (4 of 5) by
-///   chance alone.
+/// Against 512 (every 10 ms from 51 200 records a second, with the light pace at 40 ms then), this
+/// value and the 100 ms light pace together, in one bench run with the two builds in balanced places
+/// (`cargo xtask bench --only light --rounds 8 --against`), redis-server's CPU per request and
+/// watcher's own:
+/// - at 5 000 requests a second: -194 ns (better in 6 of 8 rounds); watcher 2 392 -> 1 432 ns;
+/// - at 20 000 (drained every 51 ms instead of 13): -243 ns (5 of 8); watcher 1 335 -> 1 033 ns;
+/// - at 50 000 (every 20 ms instead of 10): +120 ns (4 of 8), even; watcher 858 -> 820 ns.
+///
+/// Under `redis-benchmark -P 1` (about 160 000 records a second, drained every 13 ms instead of 10)
+/// one run in the old order read the server even (+38 ns, better in 4 of 9 rounds) and watcher
+/// 924 -> 880 ns a record. Runs
+/// before the bench balanced the two builds' places read the server at 20 000 and 50 000 as anything
+/// from -2 085 to +882 ns, by where each build ran (`xtask/src/bench/service.rs`, `pair_swapped`).
 const DRAIN_RECORDS: usize = 2048;
 /// The longest wait between drains while records come: how stale the display and the export may be
 /// under light traffic, where a drain finds few records and its fixed price is most of what watcher
 /// spends (every stage wakes once a drain, tens of microseconds each on a virtual machine). Below
 /// 20 480 records a second (10 240 requests) the ring is drained at this pace. At 5 000 requests a
-/// second, 100 ms against 40 took a third off watcher's own CPU (2 196 -> 1 424 ns a request; the
-/// server's and watcher's CPU together lower in 5 of 5 bench rounds, the server's alone within the
-/// noise); a live view then refreshes ten times a second, which still reads as live.
+/// second, 100 ms against 40 took two fifths off watcher's own CPU and cost the server nothing
+/// measurable (see [`DRAIN_RECORDS`]); a live view then refreshes ten times a second, which still
+/// reads as live.
 const LIGHT_INTERVAL: Duration = Duration::from_millis(100);
 /// The longest wait between drains once they find the ring empty; a drain at this pace that finds
 /// nothing either puts the reader to sleep.
