@@ -384,10 +384,10 @@ pub fn round_order(round: usize, setups: usize) -> impl Iterator<Item = usize> {
 
 /// With `--against`, the positions of this build's watcher and the other binary in `setups`.
 fn compared_pair(setups: &[Setup]) -> Option<(usize, usize)> {
-    let against = setups.iter().position(|s| matches!(s, Setup::Against(_)))?;
-    let Setup::Against(args) = setups[against] else {
-        return None;
-    };
+    let (against, args) = setups.iter().enumerate().find_map(|(i, s)| match s {
+        Setup::Against(args) => Some((i, *args)),
+        _ => None,
+    })?;
     let this = setups.iter().position(|s| *s == Setup::Watcher(args))?;
     Some((this, against))
 }
@@ -416,19 +416,10 @@ fn pair_swapped(round: usize, (this, against): (usize, usize), i: usize) -> usiz
 /// rounds this build did better. The medians of the table's rows can disagree with these when the
 /// machine drifts during the run.
 fn print_against(setups: &[Setup], measured: &[Measured]) {
-    let Some((that, args)) = setups.iter().zip(measured).find_map(|(s, m)| match s {
-        Setup::Against(args) => Some((m, *args)),
-        _ => None,
-    }) else {
+    let Some((this, that)) = compared_pair(setups) else {
         return;
     };
-    let Some(this) = setups
-        .iter()
-        .position(|s| *s == Setup::Watcher(args))
-        .map(|i| &measured[i])
-    else {
-        return;
-    };
+    let (this, that) = (&measured[this], &measured[that]);
     let rounds = this.rounds.len().min(that.rounds.len());
     let (service, service_better) =
         by_round(rounds, |r| this.round(r).service - that.round(r).service);
